@@ -1,0 +1,674 @@
+//! Signed requests to the Apex Central Automation API, the response envelope, typed errors
+//! and retries.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::auth;
+use crate::ioc::IocKind;
+use crate::secret::Secret;
+
+/// The only content type the API accepts.
+pub const CONTENT_TYPE_JSON: &str = "application/json;charset=utf-8";
+
+/// Query values are percent-encoded except for RFC 3986's unreserved characters, and the
+/// checksum is computed over that encoded form.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes one query component.
+pub fn encode_query_value(value: &str) -> String {
+    utf8_percent_encode(value, QUERY_VALUE).to_string()
+}
+
+/// `k=v&k=v`, values percent-encoded.
+pub fn encode_query(query: &[(&str, &str)]) -> String {
+    query
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_query_value(k), encode_query_value(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// An HTTP proxy from the `--proxy-*` options.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+}
+
+impl ProxySettings {
+    pub fn url(&self) -> String {
+        if self.host.contains("://") {
+            format!("{}:{}", self.host.trim_end_matches('/'), self.port)
+        } else {
+            format!("http://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// How the HTTP client connects: shared by every server this tool talks to.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub timeout: Duration,
+    pub ca_cert: Option<PathBuf>,
+    pub insecure: bool,
+    /// `None`: the usual environment variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY).
+    pub proxy: Option<ProxySettings>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            timeout: Duration::from_secs(60),
+            ca_cert: None,
+            insecure: false,
+            proxy: None,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// A reqwest client with these settings: TLS verified against the system's roots plus
+    /// `ca_cert`, unless `insecure`.
+    pub fn build_client(&self) -> anyhow::Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("apex-ioc-sync/", env!("CARGO_PKG_VERSION")))
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout.min(Duration::from_secs(15)));
+        if let Some(path) = &self.ca_cert {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read --ca-cert {}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+                format!("--ca-cert {} is not a PEM certificate bundle", path.display())
+            })?;
+            if certs.is_empty() {
+                bail!(
+                    "--ca-cert {} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
+                    path.display()
+                );
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if self.insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        if let Some(proxy) = &self.proxy {
+            let mut p = reqwest::Proxy::all(proxy.url())
+                .with_context(|| format!("bad proxy {}", proxy.url()))?;
+            if let Some(user) = &proxy.user {
+                let password = proxy.password.as_ref().map(Secret::expose).unwrap_or("");
+                p = p.basic_auth(user, password);
+            }
+            builder = builder.proxy(p);
+        }
+        builder.build().context("cannot set up the HTTP client")
+    }
+}
+
+/// The longest Retry-After honoured; a server asking for more is waited on this long.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// When and how often a request is tried again.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included.
+    pub attempts: u32,
+    /// The first back-off; it doubles each time, with jitter, up to `max_delay`.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before try `attempt + 1` (`attempt` counts from 1): the server's
+    /// Retry-After when it gave one, else exponential back-off with full jitter.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(after) = retry_after {
+            return after.min(MAX_RETRY_AFTER);
+        }
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.max_delay);
+        // Half fixed, half random: spreads retries of concurrent writers apart.
+        exp / 2 + exp.mul_f64(fastrand::f64() / 2.0)
+    }
+}
+
+/// The meaning of an Apex `Meta.ErrorCode`.
+pub fn error_code_meaning(code: i64) -> &'static str {
+    match code {
+        0 => "success",
+        1 => "action not supported",
+        2 => "unknown error",
+        5 => "database error",
+        6 => "internal error",
+        7 => "incorrect parameter",
+        8 => "data not found",
+        9 => "session timeout",
+        10 => "insufficient privilege",
+        11 => "incorrect input",
+        12 => "maximum exceeded",
+        13 => "duplicate not allowed",
+        14 => "token not provided",
+        15 => "malformed token",
+        16 => "unsupported version",
+        17 => "invalid application ID",
+        18 => "token expired",
+        19 => "invalid signature",
+        20 => "invalid checksum",
+        21 => "unsupported hash function",
+        23 => "method not supported",
+        99 => "internal server error",
+        _ => "unknown error code",
+    }
+}
+
+/// What to do about an authentication error.
+fn auth_hint(code: i64) -> &'static str {
+    match code {
+        17 => "check --application-id",
+        19 => "check --api-key: it must be the API key of this application",
+        18 => {
+            "the token was older than the application's Communication time-out: check that this machine's clock agrees with Apex Central's"
+        }
+        20 => "the request was changed on the way (a proxy rewriting it?)",
+        14 | 15 | 16 | 21 => "this is a bug in apex-ioc-sync: please report it",
+        _ => "check the Automation API application in Apex Central",
+    }
+}
+
+/// A failed Apex call.
+#[derive(Debug, thiserror::Error)]
+pub enum ApexError {
+    #[error("Apex Central refused the request {request}: HTTP {status}, error {code} ({meaning}): {hint}", meaning = error_code_meaning(*.code), hint = auth_hint(*.code))]
+    Auth {
+        request: String,
+        status: u16,
+        code: i64,
+        message: String,
+    },
+    #[error("Apex Central answered {request} with HTTP {status}, error {code} ({meaning}){detail}", meaning = error_code_meaning(*.code), detail = detail(.message))]
+    Api {
+        request: String,
+        status: u16,
+        code: i64,
+        message: String,
+    },
+    #[error("Apex Central answered {request} with HTTP {status} and no API envelope{detail}", detail = detail(.snippet))]
+    Http {
+        request: String,
+        status: u16,
+        snippet: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("cannot reach Apex Central for {request}: {detail}")]
+    Transport { request: String, detail: String },
+    #[error("unexpected answer from Apex Central to {request}: {detail}")]
+    BadResponse { request: String, detail: String },
+    #[error("{kind} `{content}` is not valid for Apex Central: {reason}")]
+    Invalid {
+        kind: IocKind,
+        content: String,
+        reason: String,
+    },
+}
+
+fn detail(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+impl ApexError {
+    pub fn bad_response(request: String, detail: String) -> Self {
+        ApexError::BadResponse { request, detail }
+    }
+
+    /// HTTP status, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApexError::Auth { status, .. }
+            | ApexError::Api { status, .. }
+            | ApexError::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// 500/8: what was asked for is not there (a delete of an entry already gone).
+    pub fn is_data_not_found(&self) -> bool {
+        matches!(self, ApexError::Api { code: 8, .. })
+    }
+
+    /// 413/12: the list is full.
+    pub fn is_capacity(&self) -> bool {
+        matches!(self, ApexError::Api { code: 12, .. })
+    }
+
+    /// Worth another try: connection errors, time-outs, 429 and 5xx, except the 5xx answers
+    /// that would only repeat (data not found, duplicate).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ApexError::Transport { .. } => true,
+            ApexError::Http { status, .. } => *status == 429 || *status >= 500,
+            ApexError::Api { status, code, .. } => {
+                *status == 429 || (*status >= 500 && !matches!(code, 8 | 13))
+            }
+            ApexError::Auth { .. } | ApexError::BadResponse { .. } | ApexError::Invalid { .. } => {
+                false
+            }
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApexError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// `Result` and `ErrorCode` arrive as integers on some versions and strings on others.
+fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IntOrString {
+        Int(i64),
+        Str(String),
+    }
+    match IntOrString::deserialize(d)? {
+        IntOrString::Int(i) => Ok(i),
+        IntOrString::Str(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a number"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Meta {
+    #[serde(rename = "Result", deserialize_with = "int_or_string")]
+    result: i64,
+    #[serde(rename = "ErrorCode", deserialize_with = "int_or_string")]
+    error_code: i64,
+    #[serde(rename = "ErrorMsg", default)]
+    error_msg: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    #[serde(rename = "Data", default)]
+    data: Value,
+    #[serde(rename = "Meta")]
+    meta: Meta,
+}
+
+/// Turns a status and a body into the `Data` of a successful envelope, or a typed error.
+pub fn parse_envelope(
+    request: &str,
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<Value, ApexError> {
+    let envelope = match serde_json::from_slice::<Envelope>(body) {
+        Ok(envelope) => envelope,
+        Err(e) if status.is_success() => {
+            return Err(ApexError::bad_response(
+                request.to_owned(),
+                format!("HTTP {status} but the body is not an API envelope: {e}"),
+            ));
+        }
+        Err(_) => {
+            return Err(ApexError::Http {
+                request: request.to_owned(),
+                status: status.as_u16(),
+                snippet: snippet(body),
+                retry_after,
+            });
+        }
+    };
+    let Meta {
+        result,
+        error_code,
+        error_msg,
+    } = envelope.meta;
+    if status.is_success() && result == 1 && error_code == 0 {
+        return Ok(envelope.data);
+    }
+    let request = request.to_owned();
+    let message = error_msg.unwrap_or_default();
+    let status = status.as_u16();
+    if status == 401 || (14..=21).contains(&error_code) {
+        return Err(ApexError::Auth {
+            request,
+            status,
+            code: error_code,
+            message,
+        });
+    }
+    if status == 429 {
+        return Err(ApexError::Http {
+            request,
+            status,
+            snippet: message,
+            retry_after,
+        });
+    }
+    Err(ApexError::Api {
+        request,
+        status,
+        code: error_code,
+        message,
+    })
+}
+
+/// The start of a body, for an error message.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let mut out: String = text.chars().take(200).collect();
+    if text.chars().count() > 200 {
+        out.push('…');
+    }
+    out
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare from API servers: treated as absent).
+fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Where Apex Central is: `--host` as a bare host (https assumed) or a URL with scheme and port.
+pub fn parse_host(host: &str) -> anyhow::Result<String> {
+    let host = host.trim();
+    let with_scheme = if host.contains("://") {
+        host.to_owned()
+    } else {
+        format!("https://{host}")
+    };
+    let url = url::Url::parse(&with_scheme)
+        .with_context(|| format!("--host `{host}` is not a host name or URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("--host `{host}`: the scheme must be https (or http for local tests)");
+    }
+    let Some(name) = url.host_str() else {
+        bail!("--host `{host}` has no host name");
+    };
+    if url.path() != "/" || url.query().is_some() {
+        bail!("--host `{host}`: give the server only (scheme, host and port), not a path");
+    }
+    Ok(match url.port() {
+        Some(port) => format!("{}://{name}:{port}", url.scheme()),
+        None => format!("{}://{name}", url.scheme()),
+    })
+}
+
+/// A client of one Apex Central server.
+#[derive(Debug, Clone)]
+pub struct ApexClient {
+    http: reqwest::Client,
+    /// `scheme://host[:port]`
+    base: String,
+    app_id: String,
+    api_key: Secret,
+    retry: RetryPolicy,
+}
+
+impl ApexClient {
+    pub fn new(
+        host: &str,
+        app_id: &str,
+        api_key: Secret,
+        http: &HttpSettings,
+    ) -> anyhow::Result<Self> {
+        Ok(ApexClient {
+            http: http.build_client()?,
+            base: parse_host(host)?,
+            app_id: app_id.to_owned(),
+            api_key,
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// One API call, retried per the policy; returns the envelope's `Data`.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Value, ApexError> {
+        let mut path_and_query = path.to_owned();
+        if !query.is_empty() {
+            path_and_query.push('?');
+            path_and_query.push_str(&encode_query(query));
+        }
+        let mut attempt = 1;
+        loop {
+            match self
+                .call_once(&method, &path_and_query, body.as_deref())
+                .await
+            {
+                Err(e) if e.is_retryable() && attempt < self.retry.attempts => {
+                    let wait = self.retry.delay(attempt, e.retry_after());
+                    tracing::debug!("{e}; try {} in {wait:?}", attempt + 1);
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One signed request with a token made now.
+    async fn call_once(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Value, ApexError> {
+        let request_name = format!("{method} {path_and_query}");
+        let url = format!("{}{path_and_query}", self.base);
+        let body = body.unwrap_or_default();
+        let token = auth::token(
+            &self.app_id,
+            self.api_key.expose(),
+            method.as_str(),
+            path_and_query,
+            body,
+            auth::now_iat(),
+        )
+        .map_err(|e| ApexError::bad_response(request_name.clone(), format!("cannot sign: {e}")))?;
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {token}"))
+            .expect("a JWT is a valid header value");
+        authorization.set_sensitive(true);
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .header(AUTHORIZATION, authorization)
+            .header(CONTENT_TYPE, CONTENT_TYPE_JSON);
+        if !body.is_empty() {
+            request = request.body(body.to_vec());
+        }
+        tracing::trace!("{request_name}");
+        let response = request.send().await.map_err(|e| ApexError::Transport {
+            request: request_name.clone(),
+            detail: transport_detail(&e),
+        })?;
+        let status = response.status();
+        let retry_after = parse_retry_after(response.headers());
+        let bytes = response.bytes().await.map_err(|e| ApexError::Transport {
+            request: request_name.clone(),
+            detail: transport_detail(&e),
+        })?;
+        parse_envelope(&request_name, status, retry_after, &bytes)
+    }
+}
+
+/// A reqwest error's causes, without the URL (the caller names the request).
+pub fn transport_detail(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut parts = Vec::new();
+    if e.is_timeout() {
+        parts.push("timed out (see --timeout)".to_owned());
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if parts.is_empty() {
+        parts.push(e.to_string());
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            encode_query(&[("type", "url"), ("content", "https://Evil.Example.com/Path?q=1")]),
+            "type=url&content=https%3A%2F%2FEvil.Example.com%2FPath%3Fq%3D1"
+        );
+        assert_eq!(encode_query_value("a b&c=d/ü~-._"), "a%20b%26c%3Dd%2F%C3%BC~-._");
+    }
+
+    fn parse(status: u16, body: &str) -> Result<Value, ApexError> {
+        parse_envelope(
+            "GET /x",
+            StatusCode::from_u16(status).unwrap(),
+            None,
+            body.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn envelope_success_with_integer_or_string_codes() {
+        let ok = r#"{"Data":[1],"Meta":{"Result":1,"ErrorCode":0,"ErrorMsg":""},"PermissionCtrl":{},"FeatureCtrl":{"mode":"0"},"SystemCtrl":{}}"#;
+        assert_eq!(parse(200, ok).unwrap(), serde_json::json!([1]));
+        let ok = r#"{"Data":null,"Meta":{"Result":"1","ErrorCode":"0","ErrorMsg":null}}"#;
+        assert_eq!(parse(200, ok).unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn envelope_errors_are_typed_and_name_the_meaning() {
+        let e = parse(401, r#"{"Meta":{"Result":0,"ErrorCode":19,"ErrorMsg":"Invalid signature"}}"#)
+            .unwrap_err();
+        assert!(matches!(e, ApexError::Auth { code: 19, .. }));
+        let text = e.to_string();
+        assert!(text.contains("invalid signature") && text.contains("--api-key"), "{text}");
+        assert!(!e.is_retryable());
+
+        let e = parse(401, r#"{"Meta":{"Result":"0","ErrorCode":"18","ErrorMsg":""}}"#).unwrap_err();
+        assert!(e.to_string().contains("token expired") && e.to_string().contains("clock"));
+
+        let e = parse(500, r#"{"Meta":{"Result":0,"ErrorCode":8,"ErrorMsg":"not found"}}"#).unwrap_err();
+        assert!(e.is_data_not_found() && !e.is_retryable());
+        assert!(e.to_string().contains("data not found"));
+
+        let e = parse(413, r#"{"Meta":{"Result":0,"ErrorCode":"12"}}"#).unwrap_err();
+        assert!(e.is_capacity() && e.to_string().contains("maximum exceeded"));
+
+        let e = parse(500, r#"{"Meta":{"Result":0,"ErrorCode":6}}"#).unwrap_err();
+        assert!(e.is_retryable());
+        let e = parse(400, r#"{"Meta":{"Result":0,"ErrorCode":7,"ErrorMsg":"bad type"}}"#).unwrap_err();
+        assert!(!e.is_retryable() && e.to_string().contains("error 7 (incorrect parameter): bad type"));
+        // A 200 whose Meta says failure is a failure.
+        assert!(parse(200, r#"{"Meta":{"Result":0,"ErrorCode":2}}"#).is_err());
+    }
+
+    #[test]
+    fn non_envelope_answers() {
+        let e = parse(502, "<html>Bad gateway</html>").unwrap_err();
+        assert!(matches!(e, ApexError::Http { status: 502, .. }) && e.is_retryable());
+        assert!(e.to_string().contains("Bad gateway"));
+        let e = parse(429, "slow down").unwrap_err();
+        assert!(e.is_retryable());
+        let e = parse(404, "no").unwrap_err();
+        assert!(!e.is_retryable());
+        let e = parse(200, "not json").unwrap_err();
+        assert!(matches!(e, ApexError::BadResponse { .. }));
+        let e = parse(200, r#"{"Meta":{"Result":"one","ErrorCode":0}}"#).unwrap_err();
+        assert!(e.to_string().contains("`one` is not a number"), "{e}");
+    }
+
+    #[test]
+    fn host_forms() {
+        assert_eq!(parse_host("apex.corp").unwrap(), "https://apex.corp");
+        assert_eq!(parse_host("apex.corp:8443").unwrap(), "https://apex.corp:8443");
+        assert_eq!(parse_host("https://Apex.Corp:8443/").unwrap(), "https://apex.corp:8443");
+        assert_eq!(parse_host("http://127.0.0.1:9000").unwrap(), "http://127.0.0.1:9000");
+        assert!(parse_host("ftp://apex.corp").unwrap_err().to_string().contains("scheme"));
+        assert!(parse_host("https://apex.corp/WebApp").unwrap_err().to_string().contains("path"));
+        assert!(parse_host("exa mple").is_err());
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_honours_retry_after() {
+        let p = RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        for _ in 0..50 {
+            let d1 = p.delay(1, None);
+            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100));
+            let d3 = p.delay(3, None);
+            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400));
+            assert!(p.delay(30, None) <= Duration::from_secs(1));
+        }
+        assert_eq!(p.delay(1, Some(Duration::from_millis(700))), Duration::from_millis(700));
+        assert_eq!(p.delay(1, Some(Duration::from_secs(90))), Duration::from_secs(90));
+        assert_eq!(p.delay(1, Some(Duration::from_secs(900))), MAX_RETRY_AFTER);
+    }
+
+    #[test]
+    fn proxy_urls() {
+        let p = ProxySettings { host: "proxy.corp".into(), port: 3128, user: None, password: None };
+        assert_eq!(p.url(), "http://proxy.corp:3128");
+        let p = ProxySettings { host: "http://proxy.corp/".into(), ..p };
+        assert_eq!(p.url(), "http://proxy.corp:3128");
+    }
+}

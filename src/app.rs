@@ -1,0 +1,116 @@
+//! The program: parse the command line and `.config`, set up logging, run the command, and
+//! turn the outcome into an exit code.
+
+use std::ffi::OsString;
+
+use anyhow::anyhow;
+
+use crate::cli::{Command, UdsoCommand};
+use crate::commands;
+use crate::config::{LoadError, parse_with_config};
+use crate::exit::{ExitCode, Failure};
+use crate::lock::{InstanceLock, LockError};
+use crate::logging::{self, LogTarget};
+use crate::settings::Settings;
+use crate::sync::clean::clean;
+
+/// Runs the program on `args` (the first is the program name) and returns the exit code.
+pub fn main<I, T>(args: I) -> std::process::ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let (cli, config) = match parse_with_config(args) {
+        Ok(parsed) => parsed,
+        Err(LoadError::Usage(e)) => {
+            // Help and version print to stdout and exit 0; usage errors exit 2.
+            let _ = e.print();
+            return std::process::ExitCode::from(e.exit_code() as u8);
+        }
+        Err(LoadError::Config(e)) => {
+            eprintln!("Error: {e}");
+            return exit(ExitCode::Usage);
+        }
+    };
+    let settings = Settings::new(cli.opts, config);
+    let log_target = settings.log_target();
+    if let Err(e) = logging::init(&log_target, settings.opts.verbose) {
+        eprintln!("Error: {e:#}");
+        return exit(ExitCode::Usage);
+    }
+    if let Some(warning) = settings.config.as_ref().and_then(|c| c.permission_warning()) {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return exit(ExitCode::Failed);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match &cli.command {
+            Some(Command::Udso(UdsoCommand::List(args))) => {
+                let client = settings.apex_client()?;
+                commands::udso::list(&client, args.kind, settings.opts.json).await?;
+                Ok(ExitCode::Ok)
+            }
+            Some(Command::Simulate(args)) => {
+                commands::simulate::run(args).await?;
+                Ok(ExitCode::Ok)
+            }
+            None => sync(&settings).await,
+        }
+    });
+    match outcome {
+        Ok(code) => exit(code),
+        Err(failure) => {
+            if matches!(log_target, LogTarget::File(_)) {
+                tracing::error!("{failure}");
+            }
+            eprintln!("Error: {failure}");
+            exit(failure.code)
+        }
+    }
+}
+
+fn exit(code: ExitCode) -> std::process::ExitCode {
+    std::process::ExitCode::from(code as u8)
+}
+
+/// The default run: take the lock, then make this job's entries what the source says.
+async fn sync(settings: &Settings) -> Result<ExitCode, Failure> {
+    let opts = &settings.opts;
+    let tag = settings.tag()?;
+    let client = settings.apex_client()?;
+    if !opts.clean {
+        return Err(Failure::usage(anyhow!(
+            "syncing from --source {} is not built yet in this version; it can list the UDSO list \
+             (`udso list`), remove every entry of a tag (`--clean`), and serve a simulated Apex \
+             Central (`simulate`)",
+            settings.source().name()
+        )));
+    }
+    let lock_path = settings.lock_path(&tag);
+    let _lock = InstanceLock::acquire(&lock_path).map_err(|e| match e {
+        LockError::Held { .. } => Failure::new(ExitCode::Locked, e),
+        LockError::Io { .. } => Failure::new(ExitCode::Failed, e),
+    })?;
+    tracing::debug!("holding {}", lock_path.display());
+    let report = clean(&client, &tag, settings.threads(), opts.dry_run, opts.json).await?;
+    tracing::info!("{}", report.summary());
+    if opts.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if !matches!(settings.log_target(), LogTarget::Stderr) {
+        println!("{}", report.summary());
+    }
+    Ok(if report.applied.failed.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::PartialWrites
+    })
+}

@@ -1,0 +1,322 @@
+//! Command-line definitions. Every flag is defined here once, with its documentation;
+//! the `.config` file is validated against these same definitions (see `config.rs`).
+//!
+//! Flags of Lumu's `lumu_apex_ioc.py` are accepted in both spellings (`--company-key` and
+//! `--company_key`); the snake spelling is a hidden alias.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::apex::udso::ScanAction;
+use crate::ioc::IocKind;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "apex-ioc-sync",
+    version,
+    about = "Push indicators of compromise into Trend Micro Apex Central's User-Defined Suspicious Objects list",
+    long_about = "Push indicators of compromise (IPs, domains, URLs, SHA-1 hashes) into Trend Micro Apex \
+Central's User-Defined Suspicious Objects (UDSO) list and keep the entries this job owns equal to \
+its source.\n\nOptions can also come from a .config file (one name=value per line, see --config); \
+the command line wins over the environment, which wins over the file.\nEvery option that Lumu's \
+script spells with '_' is accepted in that spelling too.",
+    after_help = "Exit codes: 0 done, 1 failed, 2 usage or config error, 3 another instance running, \
+4 some writes failed, 5 removal brake engaged.",
+    args_override_self = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub opts: GlobalOpts,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show or manage the User-Defined Suspicious Objects list.
+    #[command(subcommand)]
+    Udso(UdsoCommand),
+    /// Serve a simulated Apex Central on loopback for rehearsals (no credentials needed).
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UdsoCommand {
+    /// Print the UDSO list, marking entries that carry an `apex-ioc-sync:` ownership tag.
+    List(UdsoListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UdsoListArgs {
+    /// Only this type (default: ip, domain, url and file_sha1).
+    #[arg(long = "type", value_enum)]
+    pub kind: Option<IocKind>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Loopback port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Capacity of each UDSO type, as on a real server.
+    #[arg(long, default_value_t = crate::sim::apex::DEFAULT_CAPACITY)]
+    pub capacity: usize,
+    /// Reject tokens whose `iat` is older than this many seconds (Apex's "Communication time-out").
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub token_timeout: u64,
+    /// Delay every answer by this many milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub latency_ms: u64,
+    /// Serve HTTPS with this certificate chain (PEM) instead of HTTP; needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Where log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoggingMode {
+    /// Standard error.
+    Screen,
+    /// `apex-ioc-sync.log` (size-rotated) beside the config file, or --log-file.
+    File,
+}
+
+/// Adversary types of Lumu incidents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdversaryType {
+    #[value(name = "C2C")]
+    C2c,
+    #[value(name = "Malware")]
+    Malware,
+    #[value(name = "DGA")]
+    Dga,
+    #[value(name = "Mining")]
+    Mining,
+    #[value(name = "Spam")]
+    Spam,
+    #[value(name = "Phishing")]
+    Phishing,
+}
+
+/// IOC types a job pushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum IocTypeArg {
+    Ip,
+    Domain,
+    Url,
+    /// SHA-1 file hashes (UDSO type `file_sha1`).
+    Hash,
+}
+
+/// Where a sync job reads its IOCs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceKind {
+    Lumu,
+    Taxii,
+    Openioc,
+    File,
+}
+
+impl SourceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Lumu => "lumu",
+            SourceKind::Taxii => "taxii",
+            SourceKind::Openioc => "openioc",
+            SourceKind::File => "file",
+        }
+    }
+}
+
+/// Options shared by the sync run and every subcommand. All are optional here so that the
+/// `.config` file can supply them; `settings.rs` applies defaults and checks what is required.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalOpts {
+    /// Read options from this file (default: ./.config when it exists).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    // --- Apex Central ---
+    /// Apex Central server: a host name (https assumed) or a URL with scheme and port.
+    #[arg(long, global = true, value_name = "HOST|URL")]
+    pub host: Option<String>,
+    /// Application ID of the Automation API application.
+    #[arg(long = "application-id", alias = "application_id", global = true, value_name = "ID")]
+    pub application_id: Option<String>,
+    /// API key of the Automation API application.
+    #[arg(
+        long = "api-key",
+        alias = "api_key",
+        global = true,
+        env = "APEX_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<String>,
+    /// Trust this CA certificate bundle (PEM) for Apex Central, besides the system's roots.
+    #[arg(long = "ca-cert", alias = "ca_cert", global = true, value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify TLS certificates (prints a warning; for lab use only).
+    #[arg(long, global = true)]
+    pub insecure: bool,
+    /// Seconds before one HTTP request times out [default: 60].
+    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: Option<u64>,
+
+    // --- Proxy ---
+    /// HTTP proxy host (else HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment).
+    #[arg(long = "proxy-host", alias = "proxy_host", global = true, value_name = "HOST")]
+    pub proxy_host: Option<String>,
+    /// HTTP proxy port [default: 8080].
+    #[arg(long = "proxy-port", alias = "proxy_port", global = true, value_name = "PORT")]
+    pub proxy_port: Option<u16>,
+    /// HTTP proxy user name.
+    #[arg(long = "proxy-user", alias = "proxy_user", global = true, value_name = "USER")]
+    pub proxy_user: Option<String>,
+    /// HTTP proxy password.
+    #[arg(
+        long = "proxy-password",
+        alias = "proxy_password",
+        global = true,
+        env = "PROXY_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub proxy_password: Option<String>,
+
+    // --- Logging ---
+    /// Where log lines go [default: screen].
+    #[arg(long, global = true, value_enum)]
+    pub logging: Option<LoggingMode>,
+    /// More detail in the log; twice for the most.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Log file for --logging file [default: apex-ioc-sync.log beside the config file, else here].
+    #[arg(long = "log-file", alias = "log_file", global = true, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+
+    // --- The sync job ---
+    /// Where IOCs come from [default: lumu].
+    #[arg(long, global = true, value_enum)]
+    pub source: Option<SourceKind>,
+    /// Ownership tag written into the notes of every entry this job adds [default: the source name].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub tag: Option<String>,
+    /// IOC types to push; repeat or separate with commas [default: ip, domain, url].
+    #[arg(long = "ioc-types", alias = "ioc_types", global = true, value_enum, num_args = 1.., value_delimiter = ',')]
+    pub ioc_types: Vec<IocTypeArg>,
+    /// Scan action for new entries [default: block].
+    #[arg(long = "scan-action", alias = "scan_action", global = true, value_enum)]
+    pub scan_action: Option<ScanAction>,
+    /// Add entries without an expiration date.
+    #[arg(long = "no-expiration-date", alias = "no_expiration_date", global = true)]
+    pub no_expiration_date: bool,
+    /// Days until an entry expires, renewed while its IOC stays in the source [default: 30].
+    #[arg(
+        long = "expiration-days",
+        alias = "expiration_days",
+        global = true,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=3650)
+    )]
+    pub expiration_days: Option<u32>,
+    /// Keep owned entries whose IOC left the source (add and update only).
+    #[arg(long = "preserve-iocs", alias = "preserve_iocs", global = true)]
+    pub preserve_iocs: bool,
+    /// Remove every entry this job's tag owns (all types) and nothing else.
+    #[arg(long, global = true)]
+    pub clean: bool,
+    /// Show the plan and write nothing.
+    #[arg(long = "dry-run", alias = "dry_run", global = true)]
+    pub dry_run: bool,
+    /// Print the run's summary as JSON on standard output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Lift the removal brake (a run that would remove more than half of what it owns).
+    #[arg(long, global = true)]
+    pub force: bool,
+    /// Run up to 20 writes at once (or --threads).
+    #[arg(long, global = true)]
+    pub threaded: bool,
+    /// Writes at once [default: 4; 20 with --threaded].
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: Option<u16>,
+    /// Single-instance lock file [default: apex-ioc-sync-<tag>.lock beside the config file, else here].
+    #[arg(long = "lock-file", alias = "lock_file", global = true, value_name = "PATH")]
+    pub lock_file: Option<PathBuf>,
+
+    // --- Lumu source ---
+    /// Lumu Defender company key.
+    #[arg(
+        long = "company-key",
+        alias = "company_key",
+        global = true,
+        env = "LUMU_COMPANY_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub company_key: Option<String>,
+    /// Lumu Defender API [default: https://defender.lumu.io].
+    #[arg(long = "lumu-url", alias = "lumu_url", global = true, value_name = "URL")]
+    pub lumu_url: Option<String>,
+    /// Incident adversary types to pull; repeat or separate with commas [default: all].
+    #[arg(long = "adversary-types", alias = "adversary_types", global = true, value_enum, num_args = 1.., value_delimiter = ',')]
+    pub adversary_types: Vec<AdversaryType>,
+    /// Days of incidents to read, back from now [default: 30].
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub days: Option<u32>,
+
+    // --- TAXII source ---
+    /// TAXII 2.1 discovery URL or API root.
+    #[arg(long = "taxii-url", alias = "taxii_url", global = true, value_name = "URL")]
+    pub taxii_url: Option<String>,
+    /// Collection id, alias or title; repeatable [default: every readable collection].
+    #[arg(long = "taxii-collection", alias = "taxii_collection", global = true, value_name = "ID")]
+    pub taxii_collection: Vec<String>,
+    /// Bearer token for the TAXII server.
+    #[arg(
+        long = "taxii-token",
+        alias = "taxii_token",
+        global = true,
+        env = "TAXII_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub taxii_token: Option<String>,
+    /// User for HTTP Basic authentication to the TAXII server.
+    #[arg(long = "taxii-user", alias = "taxii_user", global = true, value_name = "USER")]
+    pub taxii_user: Option<String>,
+    /// Password for --taxii-user.
+    #[arg(
+        long = "taxii-password",
+        alias = "taxii_password",
+        global = true,
+        env = "TAXII_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub taxii_password: Option<String>,
+    /// State of incremental sources [default: apex-ioc-sync-<tag>.db beside the config file].
+    #[arg(long = "state-file", alias = "state_file", global = true, value_name = "PATH")]
+    pub state_file: Option<PathBuf>,
+
+    // --- File sources ---
+    /// Input file or folder for --source openioc and --source file; repeatable.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub file: Vec<PathBuf>,
+}
+
+/// The option names whose values are secrets: never logged, and a `.config` holding one
+/// should not be readable by others.
+pub const SECRET_OPTIONS: &[&str] = &[
+    "api-key",
+    "company-key",
+    "proxy-password",
+    "taxii-token",
+    "taxii-password",
+];

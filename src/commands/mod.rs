@@ -1,0 +1,4 @@
+//! Subcommands beside the default sync run.
+
+pub mod simulate;
+pub mod udso;

@@ -1,0 +1,137 @@
+//! `apex-ioc-sync udso list`: what is on the list, and which entries carry our tag.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::apex::client::ApexClient;
+use crate::apex::udso::UdsoEntry;
+use crate::exit::Failure;
+use crate::ioc::IocKind;
+
+#[derive(Debug, Serialize)]
+struct Listed<'a> {
+    #[serde(flatten)]
+    entry: &'a UdsoEntry,
+    /// The `apex-ioc-sync:` tag in the notes, when one of our jobs made the entry.
+    owner_tag: Option<&'a str>,
+}
+
+/// Lists one type or every type, as a table or as JSON.
+pub async fn list(client: &ApexClient, kind: Option<IocKind>, json: bool) -> Result<(), Failure> {
+    let kinds = kind.map_or_else(|| IocKind::ALL.to_vec(), |k| vec![k]);
+    let mut entries = Vec::new();
+    for kind in kinds {
+        entries.extend(client.list_udso(kind).await?);
+    }
+    if json {
+        let listed: Vec<Listed> = entries
+            .iter()
+            .map(|entry| Listed {
+                entry,
+                owner_tag: entry.owner_tag(),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&listed)?);
+    } else {
+        print!("{}", table(&entries));
+    }
+    Ok(())
+}
+
+/// The list as an aligned table with a count line.
+pub fn table(entries: &[UdsoEntry]) -> String {
+    const MAX_CONTENT_WIDTH: usize = 60;
+    let rows: Vec<[String; 6]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.kind.clone(),
+                e.scan_action.clone(),
+                e.expiration_utc_date
+                    .map_or_else(|| "never".to_owned(), |d| d.format("%Y-%m-%d %H:%M").to_string()),
+                e.owner_tag().map_or_else(|| "-".to_owned(), |t| format!("ours:{t}")),
+                e.content.clone(),
+                e.notes.clone(),
+            ]
+        })
+        .collect();
+    let header = ["TYPE", "ACTION", "EXPIRES (UTC)", "OWNER", "CONTENT", "NOTES"].map(String::from);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    widths[4] = widths[4].min(MAX_CONTENT_WIDTH);
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut by_tag: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in entries {
+        *by_type.entry(&e.kind).or_default() += 1;
+        if let Some(tag) = e.owner_tag() {
+            *by_tag.entry(tag).or_default() += 1;
+        }
+    }
+    let join = |m: &BTreeMap<&str, usize>| {
+        m.iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let ours: usize = by_tag.values().sum();
+    out.push_str(&format!(
+        "{} entries ({}); {ours} carry an apex-ioc-sync tag{}\n",
+        entries.len(),
+        if by_type.is_empty() { "none".to_owned() } else { join(&by_type) },
+        if by_tag.is_empty() { String::new() } else { format!(" ({})", join(&by_tag)) }
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_marks_our_entries_and_counts() {
+        let entries = vec![
+            UdsoEntry {
+                kind: "ip".into(),
+                content: "1.2.3.4".into(),
+                notes: "apex-ioc-sync:lumu C2C".into(),
+                scan_action: "block".into(),
+                expiration_utc_date: Some("2026-12-01T10:00:00".parse().unwrap()),
+            },
+            UdsoEntry {
+                kind: "domain".into(),
+                content: "manual.example".into(),
+                notes: "added by the SOC".into(),
+                scan_action: "log".into(),
+                expiration_utc_date: None,
+            },
+        ];
+        let t = table(&entries);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("TYPE"));
+        assert!(lines[1].contains("ours:lumu") && lines[1].contains("2026-12-01 10:00"));
+        assert!(lines[2].contains(" - ") && lines[2].contains("never"));
+        assert_eq!(
+            lines[3],
+            "2 entries (domain 1, ip 1); 1 carry an apex-ioc-sync tag (lumu 1)"
+        );
+        assert_eq!(table(&[]), "TYPE  ACTION  EXPIRES (UTC)  OWNER  CONTENT  NOTES\n0 entries (none); 0 carry an apex-ioc-sync tag\n");
+    }
+}

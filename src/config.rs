@@ -1,0 +1,409 @@
+//! The `.config` file of Lumu's script: one `name=value` per line, `#` comments, blank lines
+//! ignored, names as the long flags without dashes in either spelling, a repeated name adds a
+//! value, a flag without a value written alone.
+//!
+//! Entries are checked against the clap definitions in `cli.rs` (one definition per option),
+//! then merged under the command line: a value given on the command line or in the
+//! environment wins over the file; for a list option, the command line's list replaces the
+//! file's.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use clap::{Arg, CommandFactory, FromArgMatches};
+
+use crate::cli::{Cli, SECRET_OPTIONS};
+
+/// Where `.config` is looked up when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = ".config";
+
+/// A problem with a `.config` file, naming the file, the line and the option.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Line {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// One `name=value` line of a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub line: usize,
+    /// The arg id in `cli.rs` (e.g. `company_key`) the name resolved to.
+    pub id: String,
+    /// The long flag (e.g. `company-key`).
+    pub long: String,
+    /// `None` for a flag written alone.
+    pub value: Option<String>,
+}
+
+/// A parsed and validated config file.
+#[derive(Debug, Clone)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub entries: Vec<Entry>,
+}
+
+impl ConfigFile {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates the text of a config file; `path` is used in error messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let command = Cli::command();
+        let mut entries = Vec::new();
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        for (index, raw) in text.lines().enumerate() {
+            let line = index + 1;
+            let err = |message: String| ConfigError::Line {
+                path: path.to_owned(),
+                line,
+                message,
+            };
+            let trimmed = raw.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let (name, value) = match trimmed.split_once('=') {
+                Some((name, value)) => (name.trim(), Some(unquote(value.trim()))),
+                None => (trimmed, None),
+            };
+            let arg = find_option(&command, name).ok_or_else(|| {
+                err(format!(
+                    "unknown option `{name}` (names are the long flags without dashes, e.g. `api-key=...`; see .config_sample)"
+                ))
+            })?;
+            let long = arg.get_long().expect("config options are long flags").to_owned();
+            let value = if arg.get_action().takes_values() {
+                match value {
+                    Some(v) if !v.is_empty() => Some(v.to_owned()),
+                    _ => return Err(err(format!("`{name}` needs a value: `{name}=...`"))),
+                }
+            } else {
+                match value.map(str::to_ascii_lowercase).as_deref() {
+                    None | Some("true" | "yes" | "1" | "on") => None,
+                    // A switch written `=false` is the same as leaving it out.
+                    Some("false" | "no" | "0" | "off") => continue,
+                    Some(other) => {
+                        return Err(err(format!(
+                            "`{name}` is a switch: write it alone (or `{name}=true`), not `{name}={other}`"
+                        )));
+                    }
+                }
+            };
+            let entry = Entry {
+                line,
+                id: arg.get_id().to_string(),
+                long,
+                value,
+            };
+            // Check the value with the option's own parser, so the file accepts exactly what
+            // the command line accepts.
+            if let Err(e) = command.clone().try_get_matches_from(entry_args(&entry)) {
+                return Err(err(format!("`{name}`: {}", clap_message(&e))));
+            }
+            entries.push(entry);
+        }
+        Ok(ConfigFile {
+            path: path.to_owned(),
+            entries,
+        })
+    }
+
+    /// The secret options this file holds, by long name.
+    pub fn secrets(&self) -> Vec<&str> {
+        self.entries
+            .iter()
+            .filter(|e| SECRET_OPTIONS.contains(&e.long.as_str()))
+            .map(|e| e.long.as_str())
+            .collect()
+    }
+
+    /// A warning when this file holds a secret and others can read it.
+    pub fn permission_warning(&self) -> Option<String> {
+        let secrets = self.secrets();
+        if secrets.is_empty() || !readable_by_others(&self.path) {
+            return None;
+        }
+        Some(format!(
+            "{} holds {} and can be read by other users; restrict it with `chmod 600 {}`",
+            self.path.display(),
+            secrets.join(", "),
+            self.path.display()
+        ))
+    }
+}
+
+/// Parses the command line, finds and reads the config file, and returns the merged
+/// options (command line and environment over the file) and the file, if one was read.
+pub fn parse_with_config<I, T>(args: I) -> Result<(Cli, Option<ConfigFile>), LoadError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let command = Cli::command();
+    let matches = command.clone().try_get_matches_from(&args)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    let path = match &cli.opts.config {
+        Some(path) => Some(path.clone()),
+        None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()),
+    };
+    let Some(path) = path else {
+        return Ok((cli, None));
+    };
+    let file = ConfigFile::load(&path)?;
+    // The file's entries go first and the command line after them, so that with
+    // `args_override_self` a single value given on both lines ends as the command line's.
+    // Options the command line or environment already set are left out of the file's part
+    // entirely, so a list on the command line replaces the file's list.
+    let set_elsewhere = |id: &str| {
+        matches!(
+            matches.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    let mut merged = vec![args.first().cloned().unwrap_or_else(|| "apex-ioc-sync".into())];
+    for entry in file.entries.iter().filter(|e| !set_elsewhere(&e.id)) {
+        merged.extend(entry_args(entry).into_iter().skip(1).map(OsString::from));
+    }
+    merged.extend(args.iter().skip(1).cloned());
+    let matches = command.try_get_matches_from(&merged)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    Ok((cli, Some(file)))
+}
+
+/// Why options could not be loaded: a usage error on the command line, or a config error.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Usage(#[from] clap::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+fn find_option<'a>(command: &'a clap::Command, name: &str) -> Option<&'a Arg> {
+    if matches!(name, "config" | "help" | "version") {
+        return None;
+    }
+    command.get_arguments().find(|arg| {
+        arg.get_long() == Some(name)
+            || arg
+                .get_all_aliases()
+                .is_some_and(|aliases| aliases.contains(&name))
+    })
+}
+
+fn entry_args(entry: &Entry) -> Vec<String> {
+    let mut args = vec!["apex-ioc-sync".to_owned(), format!("--{}", entry.long)];
+    if let Some(value) = &entry.value {
+        // `--name=value`, so a value that starts with `-` is not read as a flag.
+        args[1] = format!("--{}={value}", entry.long);
+    }
+    args
+}
+
+/// Values may be quoted, as Python's configparser-era files sometimes are.
+fn unquote(value: &str) -> &str {
+    for quote in ['"', '\''] {
+        if value.len() >= 2 && value.starts_with(quote) && value.ends_with(quote) {
+            return &value[1..value.len() - 1];
+        }
+    }
+    value
+}
+
+/// clap's message without its `error: ` prefix, usage and tip lines.
+fn clap_message(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_owned()
+}
+
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_path: &Path) -> bool {
+    // Windows ACLs are not mode bits; there is no cheap, reliable check.
+    false
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Some(_) if SECRET_OPTIONS.contains(&self.long.as_str()) => {
+                write!(f, "{}=<redacted>", self.long)
+            }
+            Some(v) => write!(f, "{}={v}", self.long),
+            None => f.write_str(&self.long),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{IocTypeArg, LoggingMode};
+
+    fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
+        ConfigFile::parse(Path::new("/etc/apex/.config"), text)
+    }
+
+    fn line_error(text: &str) -> (usize, String) {
+        match parse(text).unwrap_err() {
+            ConfigError::Line { line, message, .. } => (line, message),
+            other => panic!("expected a line error, got {other}"),
+        }
+    }
+
+    #[test]
+    fn reads_values_flags_comments_and_both_spellings() {
+        let file = parse(
+            "# Lumu\n\ncompany_key=abc\nhost = apex.corp\nioc-types=url\nioc_types=hash\npreserve-iocs\n  # indented comment\nlogging=file\n",
+        )
+        .unwrap();
+        let names: Vec<String> = file.entries.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            names,
+            [
+                "company-key=<redacted>",
+                "host=apex.corp",
+                "ioc-types=url",
+                "ioc-types=hash",
+                "preserve-iocs",
+                "logging=file"
+            ]
+        );
+        assert_eq!(file.entries[1].line, 4);
+        assert_eq!(file.secrets(), ["company-key"]);
+    }
+
+    #[test]
+    fn unknown_name_names_file_line_and_name() {
+        let err = parse("host=a\n\ncompany-kee=x\n").unwrap_err().to_string();
+        assert!(err.starts_with("/etc/apex/.config:3: unknown option `company-kee`"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_checked_by_the_flag_definitions() {
+        let (line, msg) = line_error("days=40\n");
+        assert_eq!(line, 1);
+        assert!(msg.contains("`days`") && msg.contains("40"), "{msg}");
+        let (_, msg) = line_error("scan-action=quarantine");
+        assert!(msg.contains("quarantine"), "{msg}");
+        let (_, msg) = line_error("ioc-types=ipv6");
+        assert!(msg.contains("ipv6"), "{msg}");
+        let (_, msg) = line_error("proxy-port=http");
+        assert!(msg.contains("proxy-port"), "{msg}");
+    }
+
+    #[test]
+    fn switch_with_a_value_and_option_without_one_are_errors() {
+        let (_, msg) = line_error("preserve-iocs=maybe");
+        assert!(msg.contains("is a switch"), "{msg}");
+        let (_, msg) = line_error("host=");
+        assert!(msg.contains("needs a value"), "{msg}");
+        let (_, msg) = line_error("host");
+        assert!(msg.contains("needs a value"), "{msg}");
+        let file = parse("preserve-iocs=false\nclean=true\n").unwrap();
+        assert_eq!(file.entries.len(), 1);
+        assert_eq!(file.entries[0].long, "clean");
+    }
+
+    #[test]
+    fn config_and_help_are_not_config_keys() {
+        assert!(line_error("config=/x").1.contains("unknown option"));
+        assert!(line_error("help").1.contains("unknown option"));
+    }
+
+    #[test]
+    fn quoted_values_bom_and_crlf() {
+        let file = parse("\u{feff}host=\"apex.corp\"\r\ntag='soc'\r\n").unwrap();
+        assert_eq!(file.entries[0].value.as_deref(), Some("apex.corp"));
+        assert_eq!(file.entries[1].value.as_deref(), Some("soc"));
+    }
+
+    fn merged(config: &str, args: &[&str]) -> Cli {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("job.config");
+        std::fs::write(&path, config).unwrap();
+        let mut argv = vec!["apex-ioc-sync".to_owned(), "--config".to_owned()];
+        argv.push(path.display().to_string());
+        argv.extend(args.iter().map(|s| s.to_string()));
+        parse_with_config(argv).unwrap().0
+    }
+
+    #[test]
+    fn command_line_overrides_single_values_and_replaces_lists() {
+        let cli = merged(
+            "host=file.corp\ndays=7\nioc-types=url\nioc-types=hash\nlogging=file\n",
+            &["--host", "cli.corp", "--ioc-types", "ip"],
+        );
+        assert_eq!(cli.opts.host.as_deref(), Some("cli.corp"));
+        assert_eq!(cli.opts.days, Some(7));
+        assert_eq!(cli.opts.ioc_types, [IocTypeArg::Ip]);
+        assert_eq!(cli.opts.logging, Some(LoggingMode::File));
+    }
+
+    #[test]
+    fn repeated_config_names_add_values() {
+        let cli = merged("ioc-types=url\nioc_types=hash,ip\n", &[]);
+        assert_eq!(
+            cli.opts.ioc_types,
+            [IocTypeArg::Url, IocTypeArg::Hash, IocTypeArg::Ip]
+        );
+    }
+
+    #[test]
+    fn config_applies_under_a_subcommand_and_subcommand_flags_override() {
+        let cli = merged("host=file.corp\ntag=a\n", &["udso", "list", "--tag", "b"]);
+        assert_eq!(cli.opts.host.as_deref(), Some("file.corp"));
+        assert_eq!(cli.opts.tag.as_deref(), Some("b"));
+        assert!(cli.command.is_some());
+    }
+
+    #[test]
+    fn missing_config_file_is_an_error_naming_it() {
+        let err = parse_with_config(["apex-ioc-sync", "--config", "/nonexistent/x.config"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/x.config"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn warns_when_a_file_with_secrets_is_readable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".config");
+        std::fs::write(&path, "api-key=s3cret\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let warning = ConfigFile::load(&path).unwrap().permission_warning().unwrap();
+        assert!(warning.contains("api-key") && !warning.contains("s3cret"), "{warning}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(ConfigFile::load(&path).unwrap().permission_warning().is_none());
+        std::fs::write(&path, "host=a\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(ConfigFile::load(&path).unwrap().permission_warning().is_none());
+    }
+}

@@ -1,0 +1,18 @@
+//! apex-ioc-sync: keeps the entries a job owns on Trend Micro Apex Central's User-Defined
+//! Suspicious Objects list equal to what its source says.
+//!
+//! Data flows one way: source -> desired IOCs -> plan -> apply -> report.
+
+pub mod apex;
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod ioc;
+pub mod lock;
+pub mod logging;
+pub mod secret;
+pub mod settings;
+pub mod sim;
+pub mod sync;

@@ -1,0 +1,119 @@
+//! Logging through `tracing`: to standard error, or to a size-rotated log file.
+//!
+//! Only this crate logs above `warn`: the HTTP stack's own debug output could carry request
+//! headers, and those carry tokens.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::Context;
+use file_rotate::{ContentLimit, FileRotate, compression::Compression, suffix::AppendCount};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::LoggingMode;
+
+/// Name of the log file for `--logging file`.
+pub const LOG_FILE_NAME: &str = "apex-ioc-sync.log";
+/// Rotate the log file when it reaches this size...
+pub const LOG_ROTATE_BYTES: usize = 10 * 1024 * 1024;
+/// ...and keep this many rotated files beside it (`apex-ioc-sync.log.1` ...).
+pub const LOG_KEEP_FILES: usize = 5;
+
+/// Where log lines go, resolved from the options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    Stderr,
+    File(PathBuf),
+}
+
+impl LogTarget {
+    /// `--log-file`, else `apex-ioc-sync.log` beside the config file, else in the current folder.
+    pub fn resolve(
+        mode: LoggingMode,
+        log_file: Option<&Path>,
+        config_dir: Option<&Path>,
+    ) -> LogTarget {
+        match mode {
+            LoggingMode::Screen => LogTarget::Stderr,
+            LoggingMode::File => LogTarget::File(match (log_file, config_dir) {
+                (Some(path), _) => path.to_owned(),
+                (None, Some(dir)) => dir.join(LOG_FILE_NAME),
+                (None, None) => PathBuf::from(LOG_FILE_NAME),
+            }),
+        }
+    }
+}
+
+/// The filter for `-v` counts: info by default, debug with `-v`, trace with `-vv`.
+pub fn filter(verbose: u8) -> EnvFilter {
+    let level = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    EnvFilter::new(format!("warn,apex_ioc_sync={level}"))
+}
+
+/// Installs the global subscriber. Call once, early.
+pub fn init(target: &LogTarget, verbose: u8) -> anyhow::Result<()> {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter(verbose))
+        .with_target(verbose > 0);
+    match target {
+        LogTarget::Stderr => builder.with_writer(std::io::stderr).init(),
+        LogTarget::File(path) => {
+            let path = std::path::absolute(path)
+                .with_context(|| format!("cannot use log file {}", path.display()))?;
+            // Open it once ourselves: the rotating writer panics where we want an error.
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| {
+                    format!(
+                        "cannot write log file {} (choose another with --log-file)",
+                        path.display()
+                    )
+                })?;
+            let writer = FileRotate::new(
+                &path,
+                AppendCount::new(LOG_KEEP_FILES),
+                ContentLimit::BytesSurpassed(LOG_ROTATE_BYTES),
+                Compression::None,
+                None,
+            );
+            builder
+                .with_ansi(false)
+                .with_writer(Mutex::new(writer))
+                .init();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_file_goes_beside_the_config_unless_named() {
+        let dir = Path::new("/etc/apex");
+        assert_eq!(
+            LogTarget::resolve(LoggingMode::File, None, Some(dir)),
+            LogTarget::File(dir.join(LOG_FILE_NAME))
+        );
+        assert_eq!(
+            LogTarget::resolve(LoggingMode::File, Some(Path::new("/var/log/x.log")), Some(dir)),
+            LogTarget::File("/var/log/x.log".into())
+        );
+        assert_eq!(
+            LogTarget::resolve(LoggingMode::File, None, None),
+            LogTarget::File(LOG_FILE_NAME.into())
+        );
+        assert_eq!(
+            LogTarget::resolve(LoggingMode::Screen, None, Some(dir)),
+            LogTarget::Stderr
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! The options after `.config` and the command line are merged: defaults applied, required
+//! values checked (a missing or inconsistent one is a usage error, exit 2), and the typed
+//! pieces the commands need built from them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::anyhow;
+
+use crate::apex::client::{ApexClient, HttpSettings, ProxySettings};
+use crate::apex::udso::validate_tag;
+use crate::cli::{GlobalOpts, LoggingMode, SourceKind};
+use crate::config::ConfigFile;
+use crate::exit::Failure;
+use crate::lock::default_lock_path;
+use crate::logging::LogTarget;
+use crate::secret::Secret;
+
+pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_PROXY_PORT: u16 = 8080;
+pub const DEFAULT_THREADS: u16 = 4;
+pub const THREADED_THREADS: u16 = 20;
+
+/// Merged options and the config file they came from.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub opts: GlobalOpts,
+    pub config: Option<ConfigFile>,
+}
+
+impl Settings {
+    pub fn new(opts: GlobalOpts, config: Option<ConfigFile>) -> Self {
+        Settings { opts, config }
+    }
+
+    /// The folder of the config file, where the lock and log files go by default.
+    pub fn config_dir(&self) -> Option<PathBuf> {
+        let path = &self.config.as_ref()?.path;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        Some(dir.map_or_else(|| PathBuf::from("."), Path::to_path_buf))
+    }
+
+    pub fn log_target(&self) -> LogTarget {
+        LogTarget::resolve(
+            self.opts.logging.unwrap_or(LoggingMode::Screen),
+            self.opts.log_file.as_deref(),
+            self.config_dir().as_deref(),
+        )
+    }
+
+    pub fn source(&self) -> SourceKind {
+        self.opts.source.unwrap_or(SourceKind::Lumu)
+    }
+
+    /// `--tag`, else the source's name.
+    pub fn tag(&self) -> Result<String, Failure> {
+        let tag = self
+            .opts
+            .tag
+            .clone()
+            .unwrap_or_else(|| self.source().name().to_owned());
+        validate_tag(&tag).map_err(|e| Failure::usage(anyhow!("--tag `{tag}`: {e}")))?;
+        Ok(tag)
+    }
+
+    pub fn lock_path(&self, tag: &str) -> PathBuf {
+        self.opts
+            .lock_file
+            .clone()
+            .unwrap_or_else(|| default_lock_path(self.config_dir().as_deref(), tag))
+    }
+
+    /// Writes at once: `--threads`, else 20 with `--threaded`, else 4.
+    pub fn threads(&self) -> usize {
+        usize::from(self.opts.threads.unwrap_or(if self.opts.threaded {
+            THREADED_THREADS
+        } else {
+            DEFAULT_THREADS
+        }))
+    }
+
+    pub fn http(&self) -> Result<HttpSettings, Failure> {
+        let o = &self.opts;
+        let proxy = match (&o.proxy_host, &o.proxy_user, &o.proxy_password) {
+            (Some(host), user, password) => {
+                if password.is_some() && user.is_none() {
+                    return Err(Failure::usage(anyhow!(
+                        "--proxy-password needs --proxy-user"
+                    )));
+                }
+                Some(ProxySettings {
+                    host: host.clone(),
+                    port: o.proxy_port.unwrap_or(DEFAULT_PROXY_PORT),
+                    user: user.clone(),
+                    password: password.clone().map(Secret::new),
+                })
+            }
+            (None, Some(_), _) => {
+                return Err(Failure::usage(anyhow!("--proxy-user needs --proxy-host")));
+            }
+            // A proxy password from the environment alone is not a proxy setting.
+            (None, None, _) if o.proxy_port.is_some() => {
+                return Err(Failure::usage(anyhow!("--proxy-port needs --proxy-host")));
+            }
+            (None, None, _) => None,
+        };
+        if o.insecure {
+            tracing::warn!(
+                "--insecure: TLS certificates are NOT verified; anyone on the path can read and change what is sent"
+            );
+        }
+        Ok(HttpSettings {
+            timeout: Duration::from_secs(o.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS)),
+            ca_cert: o.ca_cert.clone(),
+            insecure: o.insecure,
+            proxy,
+        })
+    }
+
+    /// A client for `--host` with `--application-id` and `--api-key`.
+    pub fn apex_client(&self) -> Result<ApexClient, Failure> {
+        let o = &self.opts;
+        let missing = |flag: &str, name: &str, env: Option<&str>| {
+            let env = env.map(|e| format!(", or {e} in the environment")).unwrap_or_default();
+            Failure::usage(anyhow!(
+                "no Apex Central {name}: give --{flag}, or `{flag}=...` in the .config file{env}"
+            ))
+        };
+        let host = o
+            .host
+            .as_deref()
+            .ok_or_else(|| missing("host", "server", None))?;
+        let app_id = o
+            .application_id
+            .as_deref()
+            .ok_or_else(|| missing("application-id", "application ID", None))?;
+        let api_key = o
+            .api_key
+            .as_deref()
+            .ok_or_else(|| missing("api-key", "API key", Some("APEX_API_KEY")))?;
+        let http = self.http()?;
+        ApexClient::new(host, app_id, Secret::new(api_key), &http).map_err(Failure::usage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(opts: GlobalOpts) -> Settings {
+        Settings::new(opts, None)
+    }
+
+    #[test]
+    fn missing_apex_credentials_are_usage_errors_that_say_how_to_fix() {
+        let err = settings(GlobalOpts::default()).apex_client().unwrap_err();
+        assert_eq!(err.code, crate::exit::ExitCode::Usage);
+        assert!(err.to_string().contains("--host"), "{err}");
+        let err = settings(GlobalOpts {
+            host: Some("apex.corp".into()),
+            application_id: Some("A".into()),
+            ..Default::default()
+        })
+        .apex_client()
+        .unwrap_err();
+        assert!(err.to_string().contains("APEX_API_KEY"), "{err}");
+    }
+
+    #[test]
+    fn threads_defaults() {
+        assert_eq!(settings(GlobalOpts::default()).threads(), 4);
+        let threaded = GlobalOpts { threaded: true, ..Default::default() };
+        assert_eq!(settings(threaded.clone()).threads(), 20);
+        let both = GlobalOpts { threads: Some(7), ..threaded };
+        assert_eq!(settings(both).threads(), 7);
+    }
+
+    #[test]
+    fn tag_defaults_to_the_source_and_is_checked() {
+        assert_eq!(settings(GlobalOpts::default()).tag().unwrap(), "lumu");
+        let o = GlobalOpts { source: Some(SourceKind::Taxii), ..Default::default() };
+        assert_eq!(settings(o).tag().unwrap(), "taxii");
+        let o = GlobalOpts { tag: Some("my tag".into()), ..Default::default() };
+        assert_eq!(settings(o).tag().unwrap_err().code, crate::exit::ExitCode::Usage);
+    }
+
+    #[test]
+    fn proxy_options_must_come_together() {
+        let o = GlobalOpts { proxy_user: Some("u".into()), ..Default::default() };
+        assert!(settings(o).http().unwrap_err().to_string().contains("--proxy-host"));
+        let o = GlobalOpts {
+            proxy_host: Some("p".into()),
+            proxy_password: Some("pw".into()),
+            ..Default::default()
+        };
+        assert!(settings(o).http().unwrap_err().to_string().contains("--proxy-user"));
+        let o = GlobalOpts { proxy_host: Some("p".into()), ..Default::default() };
+        let proxy = settings(o).http().unwrap().proxy.unwrap();
+        assert_eq!(proxy.url(), "http://p:8080");
+    }
+
+    #[test]
+    fn lock_and_log_default_beside_the_config() {
+        let s = Settings::new(
+            GlobalOpts::default(),
+            Some(ConfigFile { path: "/etc/apex/.config".into(), entries: vec![] }),
+        );
+        assert_eq!(s.lock_path("lumu"), Path::new("/etc/apex/apex-ioc-sync-lumu.lock"));
+        let s = Settings::new(
+            GlobalOpts::default(),
+            Some(ConfigFile { path: ".config".into(), entries: vec![] }),
+        );
+        assert_eq!(s.lock_path("x"), Path::new("./apex-ioc-sync-x.lock"));
+    }
+}

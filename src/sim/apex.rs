@@ -1,0 +1,346 @@
+//! A simulated Apex Central: checks every request as the real server does (JWT signature,
+//! `version`, `appid`, `iat` age, checksum over method, lower-cased path and query, and
+//! body) and keeps a UDSO list with Apex's field rules and capacity.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use chrono::{NaiveDateTime, Utc};
+use serde_json::{Value, json};
+
+use super::server::{Control, RunningServer, bind_loopback, spawn};
+use crate::apex::auth;
+use crate::apex::udso::{LIST_DATE_FORMAT, MAX_NOTES_CHARS, UDSO_PATH, UdsoEntry, parse_expiration};
+use crate::ioc::{Ioc, IocKind};
+
+/// Entries per type a real server holds.
+pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// How the simulated server is set up.
+#[derive(Debug, Clone)]
+pub struct ApexSimConfig {
+    pub app_id: String,
+    pub api_key: String,
+    /// The application's "Communication time-out": older tokens get 401/18.
+    pub token_timeout: Duration,
+    /// Entries per type before adds fail with 413/12.
+    pub capacity: usize,
+    /// Send `Result` and `ErrorCode` as strings, as some Apex versions do.
+    pub string_codes: bool,
+}
+
+impl ApexSimConfig {
+    /// A configuration with fresh random credentials.
+    pub fn random() -> Self {
+        let hex = |n: usize| -> String {
+            (0..n)
+                .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap())
+                .collect()
+        };
+        ApexSimConfig {
+            app_id: format!(
+                "{}-{}-{}-{}-{}",
+                hex(8),
+                hex(4),
+                hex(4),
+                hex(4),
+                hex(12)
+            )
+            .to_uppercase(),
+            api_key: format!("{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(12)).to_uppercase(),
+            token_timeout: Duration::from_secs(120),
+            capacity: DEFAULT_CAPACITY,
+            string_codes: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    notes: String,
+    scan_action: String,
+    expiration: Option<NaiveDateTime>,
+}
+
+/// The simulated server's data, shared with the test or command that started it.
+#[derive(Debug)]
+pub struct ApexSim {
+    config: ApexSimConfig,
+    lists: Mutex<HashMap<IocKind, BTreeMap<String, Stored>>>,
+    pub control: Control,
+}
+
+impl ApexSim {
+    pub fn new(config: ApexSimConfig) -> Arc<Self> {
+        Arc::new(ApexSim {
+            config,
+            lists: Mutex::default(),
+            control: Control::default(),
+        })
+    }
+
+    pub fn config(&self) -> &ApexSimConfig {
+        &self.config
+    }
+
+    /// Puts an entry on the list directly (a foreign entry, say), bypassing the API.
+    pub fn insert(&self, entry: UdsoEntry) {
+        let kind = IocKind::from_udso_type(&entry.kind).expect("a UDSO type");
+        self.lists.lock().unwrap().entry(kind).or_default().insert(
+            entry.content,
+            Stored {
+                notes: entry.notes,
+                scan_action: entry.scan_action,
+                expiration: entry.expiration_utc_date,
+            },
+        );
+    }
+
+    /// The entries of one type that have not expired, sorted by content.
+    pub fn entries(&self, kind: IocKind) -> Vec<UdsoEntry> {
+        let now = Utc::now().naive_utc();
+        let mut lists = self.lists.lock().unwrap();
+        let list = lists.entry(kind).or_default();
+        // Apex drops entries when they expire.
+        list.retain(|_, s| s.expiration.is_none_or(|e| e > now));
+        list.iter()
+            .map(|(content, s)| UdsoEntry {
+                kind: kind.udso_type().to_owned(),
+                content: content.clone(),
+                notes: s.notes.clone(),
+                scan_action: s.scan_action.clone(),
+                expiration_utc_date: s.expiration,
+            })
+            .collect()
+    }
+
+    /// Every entry of every type.
+    pub fn all_entries(&self) -> Vec<UdsoEntry> {
+        IocKind::ALL
+            .into_iter()
+            .flat_map(|k| self.entries(k))
+            .collect()
+    }
+
+    /// The router of the UDSO API.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route(UDSO_PATH, get(udso).put(udso).delete(udso))
+            .with_state(self.clone())
+    }
+
+    /// Serves on a loopback port (0 picks one), over TLS when given a configuration.
+    pub async fn serve(
+        self: &Arc<Self>,
+        port: u16,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> anyhow::Result<RunningServer> {
+        let listener = bind_loopback(port).await?;
+        spawn(listener, self.router(), tls, self.control.clone())
+    }
+
+    fn envelope(&self, status: StatusCode, code: i64, message: &str, data: Value) -> Response {
+        let (result, code) = if self.config.string_codes {
+            (json!(if code == 0 { "1" } else { "0" }), json!(code.to_string()))
+        } else {
+            (json!(if code == 0 { 1 } else { 0 }), json!(code))
+        };
+        let body = json!({
+            "Data": data,
+            "Meta": {"Result": result, "ErrorCode": code, "ErrorMsg": message},
+            "PermissionCtrl": {"permission": "255", "elements": null},
+            "FeatureCtrl": {"mode": "0"},
+            "SystemCtrl": {"TmcmSoDist_Role": "none"},
+        });
+        (status, axum::Json(body)).into_response()
+    }
+
+    fn error(&self, status: u16, code: i64, message: &str) -> Response {
+        self.envelope(
+            StatusCode::from_u16(status).expect("a valid status"),
+            code,
+            message,
+            Value::Null,
+        )
+    }
+
+    fn ok(&self, data: Value) -> Response {
+        self.envelope(StatusCode::OK, 0, "", data)
+    }
+
+    /// The checks of a real server, in the order it can make them: a token at all, a
+    /// readable token, a supported algorithm, a known application, its signature, the API
+    /// version, the token's age, and the checksum of this very request.
+    fn authenticate(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(), Response> {
+        let deny = |code: i64, message: &str| Err(self.error(401, code, message));
+        let Some(token) = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return deny(14, "Token not provided");
+        };
+        let Ok(header) = jsonwebtoken::decode_header(token) else {
+            return deny(15, "Malformed token");
+        };
+        use jsonwebtoken::Algorithm::{HS256, HS384, HS512};
+        if !matches!(header.alg, HS256 | HS384 | HS512) {
+            return deny(21, "Unsupported hash function");
+        }
+        let Some(payload) = token
+            .split('.')
+            .nth(1)
+            .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+        else {
+            return deny(15, "Malformed token");
+        };
+        if payload["appid"].as_str() != Some(self.config.app_id.as_str()) {
+            return deny(17, "Invalid application ID");
+        }
+        let Ok(claims) = auth::verify(token, &self.config.api_key) else {
+            return deny(19, "Invalid signature");
+        };
+        if claims.version != auth::API_VERSION {
+            return deny(16, "Unsupported version");
+        }
+        let age = auth::now_iat() - claims.iat;
+        if age.abs() > self.config.token_timeout.as_secs_f64() {
+            return deny(18, "Token expired");
+        }
+        let path_and_query = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+        if claims.checksum != auth::checksum(method.as_str(), path_and_query, "", body) {
+            return deny(20, "Invalid checksum");
+        }
+        Ok(())
+    }
+
+    fn list(&self, query: &HashMap<String, String>) -> Response {
+        let Some(kind) = query.get("type").and_then(|t| IocKind::from_udso_type(t)) else {
+            return self.error(400, 7, "type must be ip, url, file_sha1 or domain");
+        };
+        let filter = query.get("contentFilter").map(String::as_str).unwrap_or("");
+        let data: Vec<Value> = self
+            .entries(kind)
+            .into_iter()
+            .filter(|e| e.content.contains(filter))
+            .map(|e| {
+                json!({
+                    "type": e.kind,
+                    "content": e.content,
+                    "notes": e.notes,
+                    "scan_action": e.scan_action,
+                    "expiration_utc_date": e.expiration_utc_date.map(|d| d.format(LIST_DATE_FORMAT).to_string()),
+                })
+            })
+            .collect();
+        self.ok(Value::Array(data))
+    }
+
+    fn put(&self, body: &[u8]) -> Response {
+        let Ok(body) = serde_json::from_slice::<Value>(body) else {
+            return self.error(400, 7, "body is not JSON");
+        };
+        let param = &body["param"];
+        let Some(kind) = param["type"].as_str().and_then(IocKind::from_udso_type) else {
+            return self.error(400, 7, "type must be ip, url, file_sha1 or domain");
+        };
+        let Some(content) = param["content"].as_str() else {
+            return self.error(400, 7, "content is required");
+        };
+        if Ioc::new(kind, content).is_err() {
+            return self.error(400, 11, &format!("content is not a valid {kind}"));
+        }
+        let notes = param["notes"].as_str().unwrap_or("");
+        if notes.chars().count() > MAX_NOTES_CHARS {
+            return self.error(400, 11, "notes are longer than 256 characters");
+        }
+        let scan_action = match param["scan_action"].as_str() {
+            Some(a @ ("log" | "block")) => a,
+            Some("quarantine") if kind == IocKind::FileSha1 => "quarantine",
+            _ => return self.error(400, 7, "scan_action must be log or block"),
+        };
+        let expiration = match &param["expiration_utc_date"] {
+            Value::Null => None,
+            Value::String(s) => match parse_expiration(s) {
+                Some(d) => Some(d),
+                None => return self.error(400, 7, "expiration_utc_date is not a date"),
+            },
+            _ => return self.error(400, 7, "expiration_utc_date is not a date"),
+        };
+        // Count what is live, so expired entries do not hold capacity.
+        let live = self.entries(kind).len();
+        let mut lists = self.lists.lock().unwrap();
+        let list = lists.entry(kind).or_default();
+        if !list.contains_key(content) && live >= self.config.capacity {
+            drop(lists);
+            return self.error(413, 12, "Maximum exceeded");
+        }
+        list.insert(
+            content.to_owned(),
+            Stored {
+                notes: notes.to_owned(),
+                scan_action: scan_action.to_owned(),
+                expiration,
+            },
+        );
+        drop(lists);
+        self.ok(Value::Null)
+    }
+
+    fn delete(&self, query: &HashMap<String, String>) -> Response {
+        let (Some(kind), Some(content)) = (
+            query.get("type").and_then(|t| IocKind::from_udso_type(t)),
+            query.get("content"),
+        ) else {
+            return self.error(400, 7, "type and content are required");
+        };
+        let removed = self
+            .lists
+            .lock()
+            .unwrap()
+            .entry(kind)
+            .or_default()
+            .remove(content);
+        match removed {
+            Some(_) => self.ok(Value::Null),
+            None => self.error(500, 8, "Data not found"),
+        }
+    }
+}
+
+async fn udso(
+    State(sim): State<Arc<ApexSim>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(denied) = sim.authenticate(&method, &uri, &headers, &body) {
+        return denied;
+    }
+    let query: HashMap<String, String> = uri
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    match method {
+        Method::GET => sim.list(&query),
+        Method::PUT => sim.put(&body),
+        Method::DELETE => sim.delete(&query),
+        _ => sim.error(405, 23, "Method not supported"),
+    }
+}

@@ -1,0 +1,260 @@
+//! The server loop every simulator shares: HTTP or HTTPS on a loopback listener, request
+//! counts by method, and injected faults (latency, 5xx, 429 with Retry-After, dropped
+//! connections) applied before the simulator's own router sees a request.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+/// Faults to inject, counted over every request the server receives (the first is 1).
+/// "Every n-th" makes them deterministic: a retried request is the next number, so a client
+/// that retries converges.
+#[derive(Debug, Default)]
+pub struct Faults {
+    latency_ms: AtomicU64,
+    drop_every: AtomicU64,
+    error_5xx_every: AtomicU64,
+    error_429_every: AtomicU64,
+    retry_after_secs: AtomicU64,
+}
+
+impl Faults {
+    /// Delay every answer.
+    pub fn set_latency(&self, latency: Duration) {
+        self.latency_ms
+            .store(latency.as_millis() as u64, Ordering::Relaxed);
+    }
+    /// Close the connection without an answer on every n-th request (0: never).
+    pub fn drop_every(&self, n: u64) {
+        self.drop_every.store(n, Ordering::Relaxed);
+    }
+    /// Answer 503 on every n-th request (0: never).
+    pub fn error_5xx_every(&self, n: u64) {
+        self.error_5xx_every.store(n, Ordering::Relaxed);
+    }
+    /// Answer 429 with `Retry-After: secs` on every n-th request (0: never).
+    pub fn error_429_every(&self, n: u64, retry_after_secs: u64) {
+        self.retry_after_secs
+            .store(retry_after_secs, Ordering::Relaxed);
+        self.error_429_every.store(n, Ordering::Relaxed);
+    }
+    /// No more faults.
+    pub fn clear(&self) {
+        self.set_latency(Duration::ZERO);
+        self.drop_every(0);
+        self.error_5xx_every(0);
+        self.error_429_every(0, 0);
+    }
+
+    fn hits(every: &AtomicU64, n: u64) -> bool {
+        let every = every.load(Ordering::Relaxed);
+        every > 0 && n.is_multiple_of(every)
+    }
+}
+
+/// Requests received, by method, faulted ones included.
+#[derive(Debug, Default)]
+pub struct Stats {
+    total: AtomicU64,
+    by_method: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Stats {
+    fn record(&self, method: &str) -> u64 {
+        *self
+            .by_method
+            .lock()
+            .unwrap()
+            .entry(method.to_owned())
+            .or_default() += 1;
+        self.total.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Requests received so far with this method.
+    pub fn count(&self, method: &str) -> u64 {
+        self.by_method
+            .lock()
+            .unwrap()
+            .get(method)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every method's count.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.by_method.lock().unwrap().clone()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    pub fn reset(&self) {
+        self.by_method.lock().unwrap().clear();
+        self.total.store(0, Ordering::Relaxed);
+    }
+}
+
+/// The fault and count controls of one running server.
+#[derive(Debug, Default, Clone)]
+pub struct Control {
+    pub faults: Arc<Faults>,
+    pub stats: Arc<Stats>,
+}
+
+/// Reads a PEM certificate chain and key into a rustls server configuration.
+pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read certificates from {}", cert.display()))?;
+    anyhow::ensure!(!certs.is_empty(), "{} holds no certificate", cert.display());
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read a private key from {}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .context("the certificate and key do not make a TLS identity")?;
+    Ok(Arc::new(config))
+}
+
+/// A server started by [`spawn`]: its address and a way to stop it.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub tls: bool,
+    stop: watch::Sender<bool>,
+}
+
+impl RunningServer {
+    /// `http://127.0.0.1:port` (or https).
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Serves `router` on `listener` until the returned server is stopped or dropped.
+pub fn spawn(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    control: Control,
+) -> anyhow::Result<RunningServer> {
+    let addr = listener.local_addr()?;
+    let (stop, mut stopped) = watch::channel(false);
+    let acceptor = tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(_) => continue,
+                },
+                _ = stopped.changed() => break,
+            };
+            let router = router.clone();
+            let control = control.clone();
+            let acceptor = acceptor.clone();
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                    handle(req, router.clone(), control.clone())
+                });
+                let builder = hyper::server::conn::http1::Builder::new();
+                // Connection errors (including the faults we inject) end that connection only.
+                let _ = match acceptor {
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(tls_stream) => {
+                            let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                            tokio::select! { r = conn => r.map_err(|_| ()), _ = stopped.changed() => Ok(()) }
+                        }
+                        Err(_) => Err(()),
+                    },
+                    None => {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        tokio::select! { r = conn => r.map_err(|_| ()), _ = stopped.changed() => Ok(()) }
+                    }
+                };
+            });
+        }
+    });
+    Ok(RunningServer {
+        addr,
+        tls: tls.is_some(),
+        stop,
+    })
+}
+
+async fn handle(
+    req: hyper::Request<Incoming>,
+    router: Router,
+    control: Control,
+) -> Result<axum::response::Response, std::io::Error> {
+    let n = control.stats.record(req.method().as_str());
+    let faults = &control.faults;
+    let latency = faults.latency_ms.load(Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    if Faults::hits(&faults.drop_every, n) {
+        // An error from the service makes hyper close the connection without an answer.
+        return Err(std::io::Error::other("connection dropped by fault injection"));
+    }
+    if Faults::hits(&faults.error_5xx_every, n) {
+        return Ok(plain(503, "Service Unavailable (injected)", None));
+    }
+    if Faults::hits(&faults.error_429_every, n) {
+        let after = faults.retry_after_secs.load(Ordering::Relaxed);
+        return Ok(plain(429, "Too Many Requests (injected)", Some(after)));
+    }
+    let response = router
+        .oneshot(req.map(Body::new))
+        .await
+        .unwrap_or_else(|never| match never {});
+    Ok(response)
+}
+
+fn plain(status: u16, body: &'static str, retry_after: Option<u64>) -> axum::response::Response {
+    let mut builder = axum::http::Response::builder()
+        .status(status)
+        .header("content-type", "text/plain");
+    if let Some(secs) = retry_after {
+        builder = builder.header("retry-after", secs.to_string());
+    }
+    builder.body(Body::from(body)).expect("a valid response")
+}
+
+/// Binds a loopback port (0 picks a free one).
+pub async fn bind_loopback(port: u16) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))
+}

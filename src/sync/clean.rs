@@ -1,0 +1,101 @@
+//! `--clean`: remove every entry this job's tag owns, of every type, and nothing else.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::apply::{Applied, Write, apply};
+use crate::apex::client::{ApexClient, ApexError};
+use crate::ioc::IocKind;
+
+/// What a clean run found and did.
+#[derive(Debug, Serialize)]
+pub struct CleanReport {
+    pub mode: &'static str,
+    pub tag: String,
+    pub dry_run: bool,
+    /// Entries the tag owned when the run began, by type.
+    pub owned: BTreeMap<IocKind, usize>,
+    #[serde(flatten)]
+    pub applied: Applied,
+    pub seconds: f64,
+}
+
+impl CleanReport {
+    /// The one summary line.
+    pub fn summary(&self) -> String {
+        let total: usize = self.owned.values().sum();
+        let by_type = self
+            .owned
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if self.dry_run {
+            return format!(
+                "clean tag={} (dry run): would remove {total} ({by_type}); nothing written in {:.1}s",
+                self.tag, self.seconds
+            );
+        }
+        format!(
+            "clean tag={}: -{} removed of {total} owned ({by_type}), {} already gone, {} failed in {:.1}s",
+            self.tag,
+            self.applied.deleted,
+            self.applied.already_gone,
+            self.applied.failed.len(),
+            self.seconds
+        )
+    }
+}
+
+/// The entries `tag` owns, by listing every type; any listing failure aborts before a write.
+pub async fn owned_entries(client: &ApexClient, tag: &str) -> Result<Vec<Write>, ApexError> {
+    let mut owned = Vec::new();
+    for kind in IocKind::ALL {
+        for entry in client.list_udso(kind).await? {
+            if entry.owner_tag() == Some(tag) {
+                owned.push(Write::Delete {
+                    kind,
+                    content: entry.content,
+                });
+            }
+        }
+    }
+    Ok(owned)
+}
+
+/// Removes every entry `tag` owns (or, with `dry_run`, lists them on standard output).
+pub async fn clean(
+    client: &ApexClient,
+    tag: &str,
+    threads: usize,
+    dry_run: bool,
+    quiet: bool,
+) -> Result<CleanReport, ApexError> {
+    let started = Instant::now();
+    let deletes = owned_entries(client, tag).await?;
+    let mut owned: BTreeMap<IocKind, usize> = IocKind::ALL.into_iter().map(|k| (k, 0)).collect();
+    for d in &deletes {
+        *owned.entry(d.kind()).or_default() += 1;
+    }
+    tracing::info!("tag {tag} owns {} entries", deletes.len());
+    let applied = if dry_run {
+        if !quiet {
+            for d in &deletes {
+                println!("- {:<9}  {}", d.kind().udso_type(), d.content());
+            }
+        }
+        Applied::default()
+    } else {
+        apply(client, deletes, threads).await
+    };
+    Ok(CleanReport {
+        mode: "clean",
+        tag: tag.to_owned(),
+        dry_run,
+        owned,
+        applied,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

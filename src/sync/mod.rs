@@ -1,0 +1,4 @@
+//! The sync run: desired set -> plan -> apply -> report.
+
+pub mod apply;
+pub mod clean;
