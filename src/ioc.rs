@@ -75,6 +75,8 @@ pub enum Invalid {
     UrlTooLong,
     #[error("URL without a valid host")]
     BadUrl,
+    #[error("URL contains white space or control characters")]
+    UrlWhitespace,
     #[error("not a 40-digit hex SHA-1")]
     BadSha1,
 }
@@ -184,7 +186,7 @@ fn normalize_url(raw: &str) -> Result<String, Invalid> {
         return Err(Invalid::UrlScheme);
     }
     if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Invalid::BadUrl);
+        return Err(Invalid::UrlWhitespace);
     }
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
@@ -307,8 +309,11 @@ mod tests {
         assert_eq!(ok(IocKind::Url, "http://1.2.3.4/x"), "http://1.2.3.4/x");
         assert_eq!(Ioc::new(IocKind::Url, "ftp://x.com/a"), Err(Invalid::UrlScheme));
         assert_eq!(Ioc::new(IocKind::Url, "x.com/a"), Err(Invalid::UrlScheme));
-        for bad in ["http:///path", "http://exa mple.com/", "http://x.com:port/", "http://*.x.com/"] {
+        for bad in ["http:///path", "http://x.com:port/", "http://*.x.com/"] {
             assert_eq!(Ioc::new(IocKind::Url, bad), Err(Invalid::BadUrl), "{bad}");
+        }
+        for bad in ["http://exa mple.com/", "http://x.com/a b", "http://x.com/\u{7}"] {
+            assert_eq!(Ioc::new(IocKind::Url, bad), Err(Invalid::UrlWhitespace), "{bad}");
         }
         let at_limit = format!("http://x.com/{}", "a".repeat(MAX_URL_LEN - 13));
         assert_eq!(ok(IocKind::Url, &at_limit).len(), MAX_URL_LEN);

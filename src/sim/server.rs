@@ -2,7 +2,7 @@
 //! counts by method, and injected faults (latency, 5xx, 429 with Retry-After, dropped
 //! connections) applied before the simulator's own router sees a request.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +30,9 @@ pub struct Faults {
     error_5xx_every: AtomicU64,
     error_429_every: AtomicU64,
     retry_after_secs: AtomicU64,
+    error_5xx_after: AtomicU64,
+    first_try_only: std::sync::atomic::AtomicBool,
+    seen: Mutex<HashSet<String>>,
 }
 
 impl Faults {
@@ -52,8 +55,19 @@ impl Faults {
             .store(retry_after_secs, Ordering::Relaxed);
         self.error_429_every.store(n, Ordering::Relaxed);
     }
+    /// Answer 503 to every request after the n-th (0: never), as a server that goes down.
+    pub fn error_5xx_after(&self, n: u64) {
+        self.error_5xx_after.store(n, Ordering::Relaxed);
+    }
+    /// Fault a request (same method and URL) on its first try only, so that a client that
+    /// retries converges whatever its concurrency.
+    pub fn first_try_only(&self, on: bool) {
+        self.first_try_only.store(on, Ordering::Relaxed);
+    }
     /// No more faults.
     pub fn clear(&self) {
+        self.first_try_only(false);
+        self.error_5xx_after(0);
         self.set_latency(Duration::ZERO);
         self.drop_every(0);
         self.error_5xx_every(0);
@@ -220,6 +234,11 @@ async fn handle(
 ) -> Result<axum::response::Response, std::io::Error> {
     let n = control.stats.record(req.method().as_str());
     let faults = &control.faults;
+    let key = format!("{} {}", req.method(), req.uri());
+    let retried = !faults.seen.lock().unwrap().insert(key);
+    if retried && faults.first_try_only.load(Ordering::Relaxed) {
+        return router_answer(req, router).await;
+    }
     let latency = faults.latency_ms.load(Ordering::Relaxed);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -228,18 +247,25 @@ async fn handle(
         // An error from the service makes hyper close the connection without an answer.
         return Err(std::io::Error::other("connection dropped by fault injection"));
     }
-    if Faults::hits(&faults.error_5xx_every, n) {
+    let down_after = faults.error_5xx_after.load(Ordering::Relaxed);
+    if Faults::hits(&faults.error_5xx_every, n) || (down_after > 0 && n > down_after) {
         return Ok(plain(503, "Service Unavailable (injected)", None));
     }
     if Faults::hits(&faults.error_429_every, n) {
         let after = faults.retry_after_secs.load(Ordering::Relaxed);
         return Ok(plain(429, "Too Many Requests (injected)", Some(after)));
     }
-    let response = router
+    router_answer(req, router).await
+}
+
+async fn router_answer(
+    req: hyper::Request<Incoming>,
+    router: Router,
+) -> Result<axum::response::Response, std::io::Error> {
+    Ok(router
         .oneshot(req.map(Body::new))
         .await
-        .unwrap_or_else(|never| match never {});
-    Ok(response)
+        .unwrap_or_else(|never| match never {}))
 }
 
 fn plain(status: u16, body: &'static str, retry_after: Option<u64>) -> axum::response::Response {
