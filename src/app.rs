@@ -38,7 +38,11 @@ where
         eprintln!("Error: {e:#}");
         return exit(ExitCode::Usage);
     }
-    if let Some(warning) = settings.config.as_ref().and_then(|c| c.permission_warning()) {
+    if let Some(warning) = settings
+        .config
+        .as_ref()
+        .and_then(|c| c.permission_warning())
+    {
         tracing::warn!("{warning}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -146,7 +146,12 @@ pub struct GlobalOpts {
     #[arg(long, global = true, value_name = "HOST|URL")]
     pub host: Option<String>,
     /// Application ID of the Automation API application.
-    #[arg(long = "application-id", alias = "application_id", global = true, value_name = "ID")]
+    #[arg(
+        long = "application-id",
+        alias = "application_id",
+        global = true,
+        value_name = "ID"
+    )]
     pub application_id: Option<String>,
     /// API key of the Automation API application.
     #[arg(
@@ -170,13 +175,28 @@ pub struct GlobalOpts {
 
     // --- Proxy ---
     /// HTTP proxy host (else HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment).
-    #[arg(long = "proxy-host", alias = "proxy_host", global = true, value_name = "HOST")]
+    #[arg(
+        long = "proxy-host",
+        alias = "proxy_host",
+        global = true,
+        value_name = "HOST"
+    )]
     pub proxy_host: Option<String>,
     /// HTTP proxy port [default: 8080].
-    #[arg(long = "proxy-port", alias = "proxy_port", global = true, value_name = "PORT")]
+    #[arg(
+        long = "proxy-port",
+        alias = "proxy_port",
+        global = true,
+        value_name = "PORT"
+    )]
     pub proxy_port: Option<u16>,
     /// HTTP proxy user name.
-    #[arg(long = "proxy-user", alias = "proxy_user", global = true, value_name = "USER")]
+    #[arg(
+        long = "proxy-user",
+        alias = "proxy_user",
+        global = true,
+        value_name = "USER"
+    )]
     pub proxy_user: Option<String>,
     /// HTTP proxy password.
     #[arg(
@@ -197,7 +217,12 @@ pub struct GlobalOpts {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Log file for --logging file [default: apex-ioc-sync.log beside the config file, else here].
-    #[arg(long = "log-file", alias = "log_file", global = true, value_name = "PATH")]
+    #[arg(
+        long = "log-file",
+        alias = "log_file",
+        global = true,
+        value_name = "PATH"
+    )]
     pub log_file: Option<PathBuf>,
 
     // --- The sync job ---
@@ -214,7 +239,11 @@ pub struct GlobalOpts {
     #[arg(long = "scan-action", alias = "scan_action", global = true, value_enum)]
     pub scan_action: Option<ScanAction>,
     /// Add entries without an expiration date.
-    #[arg(long = "no-expiration-date", alias = "no_expiration_date", global = true)]
+    #[arg(
+        long = "no-expiration-date",
+        alias = "no_expiration_date",
+        global = true
+    )]
     pub no_expiration_date: bool,
     /// Days until an entry expires, renewed while its IOC stays in the source [default: 30].
     #[arg(
@@ -247,7 +276,12 @@ pub struct GlobalOpts {
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: Option<u16>,
     /// Single-instance lock file [default: apex-ioc-sync-<tag>.lock beside the config file, else here].
-    #[arg(long = "lock-file", alias = "lock_file", global = true, value_name = "PATH")]
+    #[arg(
+        long = "lock-file",
+        alias = "lock_file",
+        global = true,
+        value_name = "PATH"
+    )]
     pub lock_file: Option<PathBuf>,
 
     // --- Lumu source ---
@@ -262,7 +296,12 @@ pub struct GlobalOpts {
     )]
     pub company_key: Option<String>,
     /// Lumu Defender API [default: https://defender.lumu.io].
-    #[arg(long = "lumu-url", alias = "lumu_url", global = true, value_name = "URL")]
+    #[arg(
+        long = "lumu-url",
+        alias = "lumu_url",
+        global = true,
+        value_name = "URL"
+    )]
     pub lumu_url: Option<String>,
     /// Incident adversary types to pull; repeat or separate with commas [default: all].
     #[arg(long = "adversary-types", alias = "adversary_types", global = true, value_enum, num_args = 1.., value_delimiter = ',')]
@@ -273,10 +312,20 @@ pub struct GlobalOpts {
 
     // --- TAXII source ---
     /// TAXII 2.1 discovery URL or API root.
-    #[arg(long = "taxii-url", alias = "taxii_url", global = true, value_name = "URL")]
+    #[arg(
+        long = "taxii-url",
+        alias = "taxii_url",
+        global = true,
+        value_name = "URL"
+    )]
     pub taxii_url: Option<String>,
     /// Collection id, alias or title; repeatable [default: every readable collection].
-    #[arg(long = "taxii-collection", alias = "taxii_collection", global = true, value_name = "ID")]
+    #[arg(
+        long = "taxii-collection",
+        alias = "taxii_collection",
+        global = true,
+        value_name = "ID"
+    )]
     pub taxii_collection: Vec<String>,
     /// Bearer token for the TAXII server.
     #[arg(
@@ -289,7 +338,12 @@ pub struct GlobalOpts {
     )]
     pub taxii_token: Option<String>,
     /// User for HTTP Basic authentication to the TAXII server.
-    #[arg(long = "taxii-user", alias = "taxii_user", global = true, value_name = "USER")]
+    #[arg(
+        long = "taxii-user",
+        alias = "taxii_user",
+        global = true,
+        value_name = "USER"
+    )]
     pub taxii_user: Option<String>,
     /// Password for --taxii-user.
     #[arg(
@@ -302,7 +356,12 @@ pub struct GlobalOpts {
     )]
     pub taxii_password: Option<String>,
     /// State of incremental sources [default: apex-ioc-sync-<tag>.db beside the config file].
-    #[arg(long = "state-file", alias = "state_file", global = true, value_name = "PATH")]
+    #[arg(
+        long = "state-file",
+        alias = "state_file",
+        global = true,
+        value_name = "PATH"
+    )]
     pub state_file: Option<PathBuf>,
 
     // --- File sources ---

@@ -89,7 +89,10 @@ impl ConfigFile {
                     "unknown option `{name}` (names are the long flags without dashes, e.g. `api-key=...`; see .config_sample)"
                 ))
             })?;
-            let long = arg.get_long().expect("config options are long flags").to_owned();
+            let long = arg
+                .get_long()
+                .expect("config options are long flags")
+                .to_owned();
             let value = if arg.get_action().takes_values() {
                 match value {
                     Some(v) if !v.is_empty() => Some(v.to_owned()),
@@ -179,7 +182,11 @@ where
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
         )
     };
-    let mut merged = vec![args.first().cloned().unwrap_or_else(|| "apex-ioc-sync".into())];
+    let mut merged = vec![
+        args.first()
+            .cloned()
+            .unwrap_or_else(|| "apex-ioc-sync".into()),
+    ];
     for entry in file.entries.iter().filter(|e| !set_elsewhere(&e.id)) {
         merged.extend(entry_args(entry).into_iter().skip(1).map(OsString::from));
     }
@@ -301,7 +308,10 @@ mod tests {
     #[test]
     fn unknown_name_names_file_line_and_name() {
         let err = parse("host=a\n\ncompany-kee=x\n").unwrap_err().to_string();
-        assert!(err.starts_with("/etc/apex/.config:3: unknown option `company-kee`"), "{err}");
+        assert!(
+            err.starts_with("/etc/apex/.config:3: unknown option `company-kee`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -398,12 +408,63 @@ mod tests {
         let path = dir.path().join(".config");
         std::fs::write(&path, "api-key=s3cret\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let warning = ConfigFile::load(&path).unwrap().permission_warning().unwrap();
-        assert!(warning.contains("api-key") && !warning.contains("s3cret"), "{warning}");
+        let warning = ConfigFile::load(&path)
+            .unwrap()
+            .permission_warning()
+            .unwrap();
+        assert!(
+            warning.contains("api-key") && !warning.contains("s3cret"),
+            "{warning}"
+        );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(ConfigFile::load(&path).unwrap().permission_warning().is_none());
+        assert!(
+            ConfigFile::load(&path)
+                .unwrap()
+                .permission_warning()
+                .is_none()
+        );
         std::fs::write(&path, "host=a\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(ConfigFile::load(&path).unwrap().permission_warning().is_none());
+        assert!(
+            ConfigFile::load(&path)
+                .unwrap()
+                .permission_warning()
+                .is_none()
+        );
+    }
+}
+
+#[cfg(test)]
+mod sample_tests {
+    use super::*;
+
+    /// `.config_sample` parses, and shows every option a config file may hold (set, or as a
+    /// commented example that parses once uncommented).
+    #[test]
+    fn the_sample_documents_every_key_and_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".config_sample");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let examples: String = text
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if !rest.is_empty() && !rest.starts_with([' ', '-']) => rest,
+                Some(_) => "",
+                None => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        ConfigFile::parse(&path, &text).unwrap();
+        let all = ConfigFile::parse(&path, &examples).unwrap();
+        let named: Vec<&str> = all.entries.iter().map(|e| e.long.as_str()).collect();
+        let command = Cli::command();
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if find_option(&command, long).is_some() {
+                assert!(
+                    named.contains(&long),
+                    ".config_sample does not show `{long}`"
+                );
+            }
+        }
     }
 }

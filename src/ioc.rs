@@ -15,7 +15,17 @@ const MAX_HOST_LEN: usize = 253;
 
 /// The kinds of IOC a UDSO entry can hold.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum IocKind {
@@ -28,7 +38,12 @@ pub enum IocKind {
 }
 
 impl IocKind {
-    pub const ALL: [IocKind; 4] = [IocKind::Ip, IocKind::Domain, IocKind::Url, IocKind::FileSha1];
+    pub const ALL: [IocKind; 4] = [
+        IocKind::Ip,
+        IocKind::Domain,
+        IocKind::Url,
+        IocKind::FileSha1,
+    ];
 
     /// The UDSO `type` field.
     pub fn udso_type(self) -> &'static str {
@@ -133,7 +148,9 @@ fn strip_port(s: &str) -> &str {
     }
     match s.rsplit_once(':') {
         Some((host, port))
-            if !host.contains(':') && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
+            if !host.contains(':')
+                && !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit()) =>
         {
             host
         }
@@ -269,8 +286,18 @@ mod tests {
         assert_eq!(ok(IocKind::Ip, "1.2.3.4:443"), "1.2.3.4");
         assert_eq!(ok(IocKind::Ip, "10.0.0.1/32"), "10.0.0.1");
         assert_eq!(Ioc::new(IocKind::Ip, "::1"), Err(Invalid::Ipv6));
-        assert_eq!(Ioc::new(IocKind::Ip, "[2001:db8::1]:443"), Err(Invalid::Ipv6));
-        for bad in ["1.2.3", "1.2.3.256", "01.2.3.4", "1.2.3.4/24", "a.b.c.d", "1.2.3.4:x"] {
+        assert_eq!(
+            Ioc::new(IocKind::Ip, "[2001:db8::1]:443"),
+            Err(Invalid::Ipv6)
+        );
+        for bad in [
+            "1.2.3",
+            "1.2.3.256",
+            "01.2.3.4",
+            "1.2.3.4/24",
+            "a.b.c.d",
+            "1.2.3.4:x",
+        ] {
             assert_eq!(Ioc::new(IocKind::Ip, bad), Err(Invalid::BadIpv4), "{bad}");
         }
         assert_eq!(Ioc::new(IocKind::Ip, "  "), Err(Invalid::Empty));
@@ -280,7 +307,10 @@ mod tests {
     fn domains() {
         assert_eq!(ok(IocKind::Domain, "Evil.Example.COM."), "evil.example.com");
         assert_eq!(ok(IocKind::Domain, "bücher.example"), "bücher.example");
-        assert_eq!(ok(IocKind::Domain, "_dmarc.x-y.example"), "_dmarc.x-y.example");
+        assert_eq!(
+            ok(IocKind::Domain, "_dmarc.x-y.example"),
+            "_dmarc.x-y.example"
+        );
         let long_label = format!("{}.com", "a".repeat(64));
         let long_name = format!("{}com", "abcdefghi.".repeat(26));
         for bad in [
@@ -294,26 +324,47 @@ mod tests {
             long_label.as_str(),
             long_name.as_str(),
         ] {
-            assert_eq!(Ioc::new(IocKind::Domain, bad), Err(Invalid::BadHost), "{bad}");
+            assert_eq!(
+                Ioc::new(IocKind::Domain, bad),
+                Err(Invalid::BadHost),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn urls_keep_everything_but_scheme_and_host() {
         assert_eq!(
-            ok(IocKind::Url, "HTTPS://Evil.Example.com:8443/Path/A.php?Q=1#Frag"),
+            ok(
+                IocKind::Url,
+                "HTTPS://Evil.Example.com:8443/Path/A.php?Q=1#Frag"
+            ),
             "https://evil.example.com:8443/Path/A.php?Q=1#Frag"
         );
         assert_eq!(ok(IocKind::Url, "http://User@EX.com"), "http://User@ex.com");
-        assert_eq!(ok(IocKind::Url, "http://[2001:DB8::1]/x"), "http://[2001:db8::1]/x");
+        assert_eq!(
+            ok(IocKind::Url, "http://[2001:DB8::1]/x"),
+            "http://[2001:db8::1]/x"
+        );
         assert_eq!(ok(IocKind::Url, "http://1.2.3.4/x"), "http://1.2.3.4/x");
-        assert_eq!(Ioc::new(IocKind::Url, "ftp://x.com/a"), Err(Invalid::UrlScheme));
+        assert_eq!(
+            Ioc::new(IocKind::Url, "ftp://x.com/a"),
+            Err(Invalid::UrlScheme)
+        );
         assert_eq!(Ioc::new(IocKind::Url, "x.com/a"), Err(Invalid::UrlScheme));
         for bad in ["http:///path", "http://x.com:port/", "http://*.x.com/"] {
             assert_eq!(Ioc::new(IocKind::Url, bad), Err(Invalid::BadUrl), "{bad}");
         }
-        for bad in ["http://exa mple.com/", "http://x.com/a b", "http://x.com/\u{7}"] {
-            assert_eq!(Ioc::new(IocKind::Url, bad), Err(Invalid::UrlWhitespace), "{bad}");
+        for bad in [
+            "http://exa mple.com/",
+            "http://x.com/a b",
+            "http://x.com/\u{7}",
+        ] {
+            assert_eq!(
+                Ioc::new(IocKind::Url, bad),
+                Err(Invalid::UrlWhitespace),
+                "{bad}"
+            );
         }
         let at_limit = format!("http://x.com/{}", "a".repeat(MAX_URL_LEN - 13));
         assert_eq!(ok(IocKind::Url, &at_limit).len(), MAX_URL_LEN);
@@ -325,8 +376,16 @@ mod tests {
     fn sha1() {
         let h = "73D95A30C812D9CFF0EAF37A686FDFEF8F9CA531";
         assert_eq!(ok(IocKind::FileSha1, h), h.to_ascii_lowercase());
-        for bad in [&h[1..], "g3d95a30c812d9cff0eaf37a686fdfef8f9ca531", "d41d8cd98f00b204e9800998ecf8427e"] {
-            assert_eq!(Ioc::new(IocKind::FileSha1, bad), Err(Invalid::BadSha1), "{bad}");
+        for bad in [
+            &h[1..],
+            "g3d95a30c812d9cff0eaf37a686fdfef8f9ca531",
+            "d41d8cd98f00b204e9800998ecf8427e",
+        ] {
+            assert_eq!(
+                Ioc::new(IocKind::FileSha1, bad),
+                Err(Invalid::BadSha1),
+                "{bad}"
+            );
         }
     }
 
@@ -334,11 +393,17 @@ mod tests {
     fn hosts_split_into_ip_and_domain() {
         assert_eq!(
             Ioc::from_host("1.2.3.4:443").unwrap(),
-            Ioc { kind: IocKind::Ip, value: "1.2.3.4".into() }
+            Ioc {
+                kind: IocKind::Ip,
+                value: "1.2.3.4".into()
+            }
         );
         assert_eq!(
             Ioc::from_host("C2.Example.net.").unwrap(),
-            Ioc { kind: IocKind::Domain, value: "c2.example.net".into() }
+            Ioc {
+                kind: IocKind::Domain,
+                value: "c2.example.net".into()
+            }
         );
         assert_eq!(Ioc::from_host("2001:db8::1"), Err(Invalid::Ipv6));
         assert_eq!(Ioc::from_host("[2001:db8::1]:53"), Err(Invalid::Ipv6));

@@ -104,7 +104,11 @@ mod tests {
             LogTarget::File(dir.join(LOG_FILE_NAME))
         );
         assert_eq!(
-            LogTarget::resolve(LoggingMode::File, Some(Path::new("/var/log/x.log")), Some(dir)),
+            LogTarget::resolve(
+                LoggingMode::File,
+                Some(Path::new("/var/log/x.log")),
+                Some(dir)
+            ),
             LogTarget::File("/var/log/x.log".into())
         );
         assert_eq!(

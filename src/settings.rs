@@ -121,7 +121,9 @@ impl Settings {
     pub fn apex_client(&self) -> Result<ApexClient, Failure> {
         let o = &self.opts;
         let missing = |flag: &str, name: &str, env: Option<&str>| {
-            let env = env.map(|e| format!(", or {e} in the environment")).unwrap_or_default();
+            let env = env
+                .map(|e| format!(", or {e} in the environment"))
+                .unwrap_or_default();
             Failure::usage(anyhow!(
                 "no Apex Central {name}: give --{flag}, or `{flag}=...` in the .config file{env}"
             ))
@@ -169,32 +171,65 @@ mod tests {
     #[test]
     fn threads_defaults() {
         assert_eq!(settings(GlobalOpts::default()).threads(), 4);
-        let threaded = GlobalOpts { threaded: true, ..Default::default() };
+        let threaded = GlobalOpts {
+            threaded: true,
+            ..Default::default()
+        };
         assert_eq!(settings(threaded.clone()).threads(), 20);
-        let both = GlobalOpts { threads: Some(7), ..threaded };
+        let both = GlobalOpts {
+            threads: Some(7),
+            ..threaded
+        };
         assert_eq!(settings(both).threads(), 7);
     }
 
     #[test]
     fn tag_defaults_to_the_source_and_is_checked() {
         assert_eq!(settings(GlobalOpts::default()).tag().unwrap(), "lumu");
-        let o = GlobalOpts { source: Some(SourceKind::Taxii), ..Default::default() };
+        let o = GlobalOpts {
+            source: Some(SourceKind::Taxii),
+            ..Default::default()
+        };
         assert_eq!(settings(o).tag().unwrap(), "taxii");
-        let o = GlobalOpts { tag: Some("my tag".into()), ..Default::default() };
-        assert_eq!(settings(o).tag().unwrap_err().code, crate::exit::ExitCode::Usage);
+        let o = GlobalOpts {
+            tag: Some("my tag".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            settings(o).tag().unwrap_err().code,
+            crate::exit::ExitCode::Usage
+        );
     }
 
     #[test]
     fn proxy_options_must_come_together() {
-        let o = GlobalOpts { proxy_user: Some("u".into()), ..Default::default() };
-        assert!(settings(o).http().unwrap_err().to_string().contains("--proxy-host"));
+        let o = GlobalOpts {
+            proxy_user: Some("u".into()),
+            ..Default::default()
+        };
+        assert!(
+            settings(o)
+                .http()
+                .unwrap_err()
+                .to_string()
+                .contains("--proxy-host")
+        );
         let o = GlobalOpts {
             proxy_host: Some("p".into()),
             proxy_password: Some("pw".into()),
             ..Default::default()
         };
-        assert!(settings(o).http().unwrap_err().to_string().contains("--proxy-user"));
-        let o = GlobalOpts { proxy_host: Some("p".into()), ..Default::default() };
+        assert!(
+            settings(o)
+                .http()
+                .unwrap_err()
+                .to_string()
+                .contains("--proxy-user")
+        );
+        let o = GlobalOpts {
+            proxy_host: Some("p".into()),
+            ..Default::default()
+        };
         let proxy = settings(o).http().unwrap().proxy.unwrap();
         assert_eq!(proxy.url(), "http://p:8080");
     }
@@ -203,12 +238,21 @@ mod tests {
     fn lock_and_log_default_beside_the_config() {
         let s = Settings::new(
             GlobalOpts::default(),
-            Some(ConfigFile { path: "/etc/apex/.config".into(), entries: vec![] }),
+            Some(ConfigFile {
+                path: "/etc/apex/.config".into(),
+                entries: vec![],
+            }),
         );
-        assert_eq!(s.lock_path("lumu"), Path::new("/etc/apex/apex-ioc-sync-lumu.lock"));
+        assert_eq!(
+            s.lock_path("lumu"),
+            Path::new("/etc/apex/apex-ioc-sync-lumu.lock")
+        );
         let s = Settings::new(
             GlobalOpts::default(),
-            Some(ConfigFile { path: ".config".into(), entries: vec![] }),
+            Some(ConfigFile {
+                path: ".config".into(),
+                entries: vec![],
+            }),
         );
         assert_eq!(s.lock_path("x"), Path::new("./apex-ioc-sync-x.lock"));
     }

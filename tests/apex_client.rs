@@ -13,13 +13,18 @@ use apex_ioc_sync::sim::apex::ApexSimConfig;
 
 fn client(apex: &BackgroundApex) -> ApexClient {
     let c = apex.sim.config();
-    ApexClient::new(&apex.url(), &c.app_id, Secret::new(&c.api_key), &HttpSettings::default())
-        .unwrap()
-        .with_retry(RetryPolicy {
-            attempts: 5,
-            base_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(200),
-        })
+    ApexClient::new(
+        &apex.url(),
+        &c.app_id,
+        Secret::new(&c.api_key),
+        &HttpSettings::default(),
+    )
+    .unwrap()
+    .with_retry(RetryPolicy {
+        attempts: 5,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+    })
 }
 
 fn write(kind: IocKind, content: &str) -> UdsoWrite {
@@ -46,7 +51,10 @@ fn put_list_update_delete_round_trip_with_awkward_content() {
             write(IocKind::Url, url),
             write(IocKind::Domain, "bücher.example"),
             write(IocKind::Ip, "10.1.2.3"),
-            write(IocKind::FileSha1, "73d95a30c812d9cff0eaf37a686fdfef8f9ca531"),
+            write(
+                IocKind::FileSha1,
+                "73d95a30c812d9cff0eaf37a686fdfef8f9ca531",
+            ),
         ] {
             client.put_udso(&w).await.unwrap();
         }
@@ -65,9 +73,15 @@ fn put_list_update_delete_round_trip_with_awkward_content() {
         assert_eq!((urls.len(), urls[0].scan_action.as_str()), (1, "log"));
         assert_eq!(urls[0].expiration_utc_date, None);
 
-        assert_eq!(client.delete_udso(IocKind::Url, url).await.unwrap(), Deleted::Removed);
         assert_eq!(
-            client.delete_udso(IocKind::Domain, "bücher.example").await.unwrap(),
+            client.delete_udso(IocKind::Url, url).await.unwrap(),
+            Deleted::Removed
+        );
+        assert_eq!(
+            client
+                .delete_udso(IocKind::Domain, "bücher.example")
+                .await
+                .unwrap(),
             Deleted::Removed
         );
         assert!(client.list_udso(IocKind::Url).await.unwrap().is_empty());
@@ -79,8 +93,14 @@ fn delete_is_idempotent() {
     let apex = common::start_apex();
     let client = client(&apex);
     rt().block_on(async {
-        client.put_udso(&write(IocKind::Ip, "1.2.3.4")).await.unwrap();
-        assert_eq!(client.delete_udso(IocKind::Ip, "1.2.3.4").await.unwrap(), Deleted::Removed);
+        client
+            .put_udso(&write(IocKind::Ip, "1.2.3.4"))
+            .await
+            .unwrap();
+        assert_eq!(
+            client.delete_udso(IocKind::Ip, "1.2.3.4").await.unwrap(),
+            Deleted::Removed
+        );
         assert_eq!(
             client.delete_udso(IocKind::Ip, "1.2.3.4").await.unwrap(),
             Deleted::AlreadyGone
@@ -92,19 +112,34 @@ fn delete_is_idempotent() {
 
 #[test]
 fn capacity_is_per_type_and_answers_413_12() {
-    let apex = common::start_apex_with(ApexSimConfig { capacity: 3, ..ApexSimConfig::random() });
+    let apex = common::start_apex_with(ApexSimConfig {
+        capacity: 3,
+        ..ApexSimConfig::random()
+    });
     let client = client(&apex);
     rt().block_on(async {
         for i in 1..=3 {
-            client.put_udso(&write(IocKind::Ip, &format!("10.0.0.{i}"))).await.unwrap();
+            client
+                .put_udso(&write(IocKind::Ip, &format!("10.0.0.{i}")))
+                .await
+                .unwrap();
         }
-        let err = client.put_udso(&write(IocKind::Ip, "10.0.0.4")).await.unwrap_err();
+        let err = client
+            .put_udso(&write(IocKind::Ip, "10.0.0.4"))
+            .await
+            .unwrap_err();
         assert!(err.is_capacity(), "{err}");
         assert_eq!(err.status(), Some(413));
         assert!(err.to_string().contains("maximum exceeded"), "{err}");
         // Updating a listed entry still works at capacity, and other types have their own room.
-        client.put_udso(&write(IocKind::Ip, "10.0.0.1")).await.unwrap();
-        client.put_udso(&write(IocKind::Domain, "a.example")).await.unwrap();
+        client
+            .put_udso(&write(IocKind::Ip, "10.0.0.1"))
+            .await
+            .unwrap();
+        client
+            .put_udso(&write(IocKind::Domain, "a.example"))
+            .await
+            .unwrap();
     });
     // 413 is not retried.
     assert_eq!(apex.sim.control.stats.count("PUT"), 6);
@@ -115,7 +150,10 @@ fn invalid_entries_are_refused_before_sending() {
     let apex = common::start_apex();
     let client = client(&apex);
     rt().block_on(async {
-        let err = client.put_udso(&write(IocKind::Ip, "::1")).await.unwrap_err();
+        let err = client
+            .put_udso(&write(IocKind::Ip, "::1"))
+            .await
+            .unwrap_err();
         assert!(matches!(err, ApexError::Invalid { .. }), "{err}");
         assert!(err.to_string().contains("IPv6"), "{err}");
     });
@@ -133,11 +171,17 @@ fn injected_faults_are_retried_until_they_converge() {
     let client = client(&apex);
     rt().block_on(async {
         for i in 1..=20 {
-            client.put_udso(&write(IocKind::Ip, &format!("10.9.0.{i}"))).await.unwrap();
+            client
+                .put_udso(&write(IocKind::Ip, &format!("10.9.0.{i}")))
+                .await
+                .unwrap();
         }
         assert_eq!(client.list_udso(IocKind::Ip).await.unwrap().len(), 20);
     });
-    assert!(apex.sim.control.stats.count("PUT") > 20, "faults were injected and retried");
+    assert!(
+        apex.sim.control.stats.count("PUT") > 20,
+        "faults were injected and retried"
+    );
 }
 
 #[test]
@@ -152,11 +196,16 @@ fn a_server_that_keeps_failing_gives_up_after_the_policy() {
 
 #[test]
 fn string_result_codes_are_understood() {
-    let apex =
-        common::start_apex_with(ApexSimConfig { string_codes: true, ..ApexSimConfig::random() });
+    let apex = common::start_apex_with(ApexSimConfig {
+        string_codes: true,
+        ..ApexSimConfig::random()
+    });
     let client = client(&apex);
     rt().block_on(async {
-        client.put_udso(&write(IocKind::Ip, "1.2.3.4")).await.unwrap();
+        client
+            .put_udso(&write(IocKind::Ip, "1.2.3.4"))
+            .await
+            .unwrap();
         assert_eq!(client.list_udso(IocKind::Ip).await.unwrap().len(), 1);
         let err = client.put_udso(&write(IocKind::Ip, "1.2.3.4")).await;
         assert!(err.is_ok());

@@ -95,7 +95,14 @@ fn wrong_api_key_is_a_clear_auth_error_without_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let c = apex.sim.config();
     let out = bin(dir.path())
-        .args(["udso", "list", "--host", &apex.url(), "--application-id", &c.app_id])
+        .args([
+            "udso",
+            "list",
+            "--host",
+            &apex.url(),
+            "--application-id",
+            &c.app_id,
+        ])
         .args(["--api-key", "WRONG-KEY-d0e5f1"])
         .assert()
         .code(1);
@@ -114,12 +121,22 @@ fn wrong_application_id_names_the_flag() {
     let apex = start_apex();
     let dir = tempfile::tempdir().unwrap();
     let out = bin(dir.path())
-        .args(["udso", "list", "--host", &apex.url(), "--application-id", "NOPE"])
+        .args([
+            "udso",
+            "list",
+            "--host",
+            &apex.url(),
+            "--application-id",
+            "NOPE",
+        ])
         .env("APEX_API_KEY", &apex.sim.config().api_key)
         .assert()
         .code(1);
     let (_, stderr) = output_text(out.get_output());
-    assert!(stderr.contains("error 17 (invalid application ID)") && stderr.contains("--application-id"), "{stderr}");
+    assert!(
+        stderr.contains("error 17 (invalid application ID)") && stderr.contains("--application-id"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -127,14 +144,30 @@ fn missing_settings_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = bin(dir.path()).args(["udso", "list"]).assert().code(2);
     let (_, stderr) = output_text(out.get_output());
-    assert!(stderr.contains("no Apex Central server: give --host"), "{stderr}");
+    assert!(
+        stderr.contains("no Apex Central server: give --host"),
+        "{stderr}"
+    );
 
     let out = bin(dir.path()).args(["--days", "31"]).assert().code(2);
     let (_, stderr) = output_text(out.get_output());
-    assert!(stderr.contains("--days") && stderr.contains("31"), "{stderr}");
+    assert!(
+        stderr.contains("--days") && stderr.contains("31"),
+        "{stderr}"
+    );
 
     bin(dir.path()).args(["--no-such-flag"]).assert().code(2);
-    bin(dir.path()).args(["--host", "ftp://x", "udso", "list", "--application-id", "a", "--api-key", "k"])
+    bin(dir.path())
+        .args([
+            "--host",
+            "ftp://x",
+            "udso",
+            "list",
+            "--application-id",
+            "a",
+            "--api-key",
+            "k",
+        ])
         .assert()
         .code(2)
         .stderr(predicates::str::contains("scheme"));
@@ -143,17 +176,30 @@ fn missing_settings_are_usage_errors() {
 #[test]
 fn an_unreachable_server_fails_with_exit_1_naming_the_request() {
     // A port that was free a moment ago.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let out = bin(dir.path())
-        .args(["udso", "list", "--type", "ip", "--host", &format!("http://127.0.0.1:{port}")])
+        .args([
+            "udso",
+            "list",
+            "--type",
+            "ip",
+            "--host",
+            &format!("http://127.0.0.1:{port}"),
+        ])
         .args(["--application-id", "a", "--api-key", "k", "--timeout", "2"])
         .timeout(std::time::Duration::from_secs(60))
         .assert()
         .code(1);
     let (_, stderr) = output_text(out.get_output());
     assert!(
-        stderr.contains("cannot reach Apex Central for GET /WebApp/api/SuspiciousObjects/UserDefinedSO/?type=ip"),
+        stderr.contains(
+            "cannot reach Apex Central for GET /WebApp/api/SuspiciousObjects/UserDefinedSO/?type=ip"
+        ),
         "{stderr}"
     );
 }
@@ -166,7 +212,13 @@ fn both_spellings_of_lumu_flags_are_accepted() {
     bin(dir.path())
         .args(["udso", "list", "--host", &apex.url()])
         .args(["--application_id", &c.app_id, "--api_key", &c.api_key])
-        .args(["--ioc_types", "ip", "--scan_action", "log", "--preserve_iocs"])
+        .args([
+            "--ioc_types",
+            "ip",
+            "--scan_action",
+            "log",
+            "--preserve_iocs",
+        ])
         .assert()
         .success();
 }
@@ -202,7 +254,10 @@ fn config_file_supplies_options_and_bad_lines_are_named() {
     std::fs::write(&config, "host=x\n\nscan-action=maybe\n").unwrap();
     let out = bin(dir.path()).args(["udso", "list"]).assert().code(2);
     let (_, stderr) = output_text(out.get_output());
-    assert!(stderr.starts_with("Error: .config:3: `scan-action`"), "{stderr}");
+    assert!(
+        stderr.starts_with("Error: .config:3: `scan-action`"),
+        "{stderr}"
+    );
     assert!(stderr.contains("maybe"), "{stderr}");
 
     let other = dir.path().join("job.config");
@@ -212,7 +267,10 @@ fn config_file_supplies_options_and_bad_lines_are_named() {
         .assert()
         .code(2);
     let (_, stderr) = output_text(out.get_output());
-    assert!(stderr.contains("job.config:1: unknown option `hots`"), "{stderr}");
+    assert!(
+        stderr.contains("job.config:1: unknown option `hots`"),
+        "{stderr}"
+    );
 }
 
 #[cfg(unix)]
@@ -225,13 +283,22 @@ fn a_config_with_secrets_readable_by_others_is_warned_about() {
     let config = dir.path().join(".config");
     std::fs::write(
         &config,
-        format!("host={}\napplication-id={}\napi-key={}\n", apex.url(), c.app_id, c.api_key),
+        format!(
+            "host={}\napplication-id={}\napi-key={}\n",
+            apex.url(),
+            c.app_id,
+            c.api_key
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = bin(dir.path()).args(["udso", "list"]).assert().success();
     let (_, stderr) = output_text(out.get_output());
-    assert!(stderr.contains("holds api-key and can be read by other users") && stderr.contains("chmod 600"), "{stderr}");
+    assert!(
+        stderr.contains("holds api-key and can be read by other users")
+            && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
     assert!(!stderr.contains(&c.api_key));
 }
 
@@ -248,7 +315,11 @@ fn clean_removes_only_this_tags_entries() {
         .assert()
         .success();
     let (stdout, _) = output_text(out.get_output());
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("- ")).count(), 4, "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("- ")).count(),
+        4,
+        "{stdout}"
+    );
     assert_eq!(apex.sim.control.stats.count("DELETE"), 0);
     assert_eq!(contents(&apex), before);
 
@@ -267,7 +338,10 @@ fn clean_removes_only_this_tags_entries() {
     );
 
     // Again: nothing is left to remove.
-    let out = apex_cmd(dir.path(), &apex).args(["--clean", "--json"]).assert().success();
+    let out = apex_cmd(dir.path(), &apex)
+        .args(["--clean", "--json"])
+        .assert()
+        .success();
     let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(report["deleted"], 0);
 
@@ -276,14 +350,18 @@ fn clean_removes_only_this_tags_entries() {
         .args(["--clean", "--tag", "taxii"])
         .assert()
         .success();
-    assert_eq!(contents(&apex), ["10.0.0.3", "lumu.example", "other.example"]);
+    assert_eq!(
+        contents(&apex),
+        ["10.0.0.3", "lumu.example", "other.example"]
+    );
 }
 
 #[test]
 fn clean_converges_through_injected_faults() {
     let apex = start_apex();
     for i in 0..40 {
-        apex.sim.insert(entry("ip", &format!("10.1.0.{i}"), "apex-ioc-sync:lumu"));
+        apex.sim
+            .insert(entry("ip", &format!("10.1.0.{i}"), "apex-ioc-sync:lumu"));
     }
     apex.sim.insert(entry("ip", "10.2.0.1", "manual"));
     let faults = &apex.sim.control.faults;
@@ -298,14 +376,21 @@ fn clean_converges_through_injected_faults() {
         .assert()
         .success();
     assert_eq!(contents(&apex), ["10.2.0.1"]);
-    assert!(apex.sim.control.stats.count("DELETE") > 40, "faults were injected");
+    assert!(
+        apex.sim.control.stats.count("DELETE") > 40,
+        "faults were injected"
+    );
 }
 
 #[test]
 fn writes_that_keep_failing_exit_4_and_the_rest_go_on() {
     let apex = start_apex();
     for i in 0..6 {
-        apex.sim.insert(entry("domain", &format!("d{i}.example"), "apex-ioc-sync:lumu"));
+        apex.sim.insert(entry(
+            "domain",
+            &format!("d{i}.example"),
+            "apex-ioc-sync:lumu",
+        ));
     }
     let dir = tempfile::tempdir().unwrap();
     // The server goes down after the four lists: the deletes run out of tries.
@@ -318,7 +403,10 @@ fn writes_that_keep_failing_exit_4_and_the_rest_go_on() {
     let failed = report["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 6);
     assert_eq!(report["deleted"], 0);
-    assert!(failed[0]["error"].as_str().unwrap().contains("HTTP 503"), "{failed:?}");
+    assert!(
+        failed[0]["error"].as_str().unwrap().contains("HTTP 503"),
+        "{failed:?}"
+    );
 }
 
 #[test]
@@ -327,7 +415,11 @@ fn a_second_instance_exits_3_and_a_stale_lock_file_does_not_block() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join(".config");
     let c = apex.sim.config();
-    std::fs::write(&config, format!("host={}\napplication-id={}\n", apex.url(), c.app_id)).unwrap();
+    std::fs::write(
+        &config,
+        format!("host={}\napplication-id={}\n", apex.url(), c.app_id),
+    )
+    .unwrap();
     let lock_path = dir.path().join("apex-ioc-sync-lumu.lock");
 
     // Another instance (this test) holds the default lock of tag lumu.
@@ -343,7 +435,13 @@ fn a_second_instance_exits_3_and_a_stale_lock_file_does_not_block() {
 
     // A job with another tag has its own lock.
     bin(dir.path())
-        .args(["--clean", "--tag", "soc", "--config", config.to_str().unwrap()])
+        .args([
+            "--clean",
+            "--tag",
+            "soc",
+            "--config",
+            config.to_str().unwrap(),
+        ])
         .env("APEX_API_KEY", &c.api_key)
         .assert()
         .success();
@@ -372,7 +470,10 @@ fn sync_without_a_built_source_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let out = apex_cmd(dir.path(), &apex).assert().code(2);
     let (_, stderr) = output_text(out.get_output());
-    assert!(stderr.contains("syncing from --source lumu is not built yet"), "{stderr}");
+    assert!(
+        stderr.contains("syncing from --source lumu is not built yet"),
+        "{stderr}"
+    );
     assert_eq!(apex.sim.control.stats.total(), 0);
 }
 
@@ -411,14 +512,25 @@ impl TestPki {
 #[test]
 fn tls_is_verified_unless_insecure_and_ca_cert_adds_a_root() {
     let pki = TestPki::new();
-    let tls = tls_config(pki.path("server.pem").as_ref(), pki.path("server.key").as_ref()).unwrap();
+    let tls = tls_config(
+        pki.path("server.pem").as_ref(),
+        pki.path("server.key").as_ref(),
+    )
+    .unwrap();
     let apex = BackgroundApex::start_with_tls(ApexSimConfig::random(), Some(tls)).unwrap();
     assert!(apex.url().starts_with("https://127.0.0.1:"));
     let dir = tempfile::tempdir().unwrap();
 
-    let out = apex_cmd(dir.path(), &apex).args(["udso", "list"]).assert().code(1);
+    let out = apex_cmd(dir.path(), &apex)
+        .args(["udso", "list"])
+        .assert()
+        .code(1);
     let (_, stderr) = output_text(out.get_output());
-    assert!(stderr.contains("cannot reach Apex Central") && stderr.to_lowercase().contains("certificate"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach Apex Central")
+            && stderr.to_lowercase().contains("certificate"),
+        "{stderr}"
+    );
     assert_eq!(apex.sim.control.stats.total(), 0, "no request got through");
 
     apex_cmd(dir.path(), &apex)
@@ -431,7 +543,10 @@ fn tls_is_verified_unless_insecure_and_ca_cert_adds_a_root() {
         .assert()
         .success();
     let (_, stderr) = output_text(out.get_output());
-    assert!(stderr.contains("TLS certificates are NOT verified"), "{stderr}");
+    assert!(
+        stderr.contains("TLS certificates are NOT verified"),
+        "{stderr}"
+    );
 
     // A file that is not a certificate is a usage error naming it.
     let out = apex_cmd(dir.path(), &apex)
@@ -475,7 +590,12 @@ fn relay(client: TcpStream, seen: &Mutex<Vec<String>>) {
     seen.lock().unwrap().push(head.clone());
     // "GET http://127.0.0.1:PORT/path HTTP/1.1": connect to the authority.
     let target = head.split_whitespace().nth(1).unwrap();
-    let authority = target.trim_start_matches("http://").split('/').next().unwrap().to_owned();
+    let authority = target
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
     let mut upstream = TcpStream::connect(authority).unwrap();
     upstream.write_all(head.as_bytes()).unwrap();
     let buffered = reader.buffer().to_vec();
@@ -506,7 +626,12 @@ fn proxy_flags_route_requests_through_the_proxy_with_auth() {
     let dir = tempfile::tempdir().unwrap();
     let out = apex_cmd(dir.path(), &apex)
         .args(["udso", "list", "--type", "url", "-vv"])
-        .args(["--proxy-host", "127.0.0.1", "--proxy-port", &port.to_string()])
+        .args([
+            "--proxy-host",
+            "127.0.0.1",
+            "--proxy-port",
+            &port.to_string(),
+        ])
         .args(["--proxy-user", "alice"])
         .env("PROXY_PASSWORD", "pr0xy-s3cret")
         .assert()
@@ -522,7 +647,10 @@ fn proxy_flags_route_requests_through_the_proxy_with_auth() {
         "{head}"
     );
     // alice:pr0xy-s3cret
-    assert!(head.contains("proxy-authorization: Basic YWxpY2U6cHIweHktczNjcmV0"), "{head}");
+    assert!(
+        head.contains("proxy-authorization: Basic YWxpY2U6cHIweHktczNjcmV0"),
+        "{head}"
+    );
     let (stdout, stderr) = output_text(out.get_output());
     assert!(!stdout.contains("pr0xy-s3cret") && !stderr.contains("pr0xy-s3cret"));
 }
@@ -547,7 +675,12 @@ fn secrets_never_reach_output_logs_or_json() {
     let dir = tempfile::tempdir().unwrap();
     let c = apex.sim.config();
     let log = dir.path().join("run.log");
-    let secrets = [c.api_key.as_str(), "pr0xy-s3cret", "lumu-c0mpany-key", "taxii-t0ken"];
+    let secrets = [
+        c.api_key.as_str(),
+        "pr0xy-s3cret",
+        "lumu-c0mpany-key",
+        "taxii-t0ken",
+    ];
     let check = |out: &std::process::Output| {
         let (stdout, stderr) = output_text(out);
         let logged = std::fs::read_to_string(&log).unwrap_or_default();
@@ -562,7 +695,13 @@ fn secrets_never_reach_output_logs_or_json() {
     let run = |args: &[&str], code: i32| {
         let out = bin(dir.path())
             .args(["--host", &apex.url(), "--application-id", &c.app_id])
-            .args(["-vv", "--company-key", "lumu-c0mpany-key", "--taxii-token", "taxii-t0ken"])
+            .args([
+                "-vv",
+                "--company-key",
+                "lumu-c0mpany-key",
+                "--taxii-token",
+                "taxii-t0ken",
+            ])
             .args(args)
             .env("APEX_API_KEY", &c.api_key)
             .env("PROXY_PASSWORD", "pr0xy-s3cret")
@@ -573,13 +712,46 @@ fn secrets_never_reach_output_logs_or_json() {
     run(&["udso", "list"], 0);
     run(&["udso", "list", "--json"], 0);
     run(&["--clean", "--dry-run", "--json"], 0);
-    run(&["--logging", "file", "--log-file", log.to_str().unwrap(), "--clean"], 0);
-    assert!(std::fs::read_to_string(&log).unwrap().contains("clean tag=lumu"));
+    run(
+        &[
+            "--logging",
+            "file",
+            "--log-file",
+            log.to_str().unwrap(),
+            "--clean",
+        ],
+        0,
+    );
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("clean tag=lumu")
+    );
     // A failing run's error, in the log and on screen.
-    run(&["--logging", "file", "--log-file", log.to_str().unwrap(), "udso", "list", "--application-id", "x"], 1);
-    assert!(std::fs::read_to_string(&log).unwrap().contains("invalid application ID"));
+    run(
+        &[
+            "--logging",
+            "file",
+            "--log-file",
+            log.to_str().unwrap(),
+            "udso",
+            "list",
+            "--application-id",
+            "x",
+        ],
+        1,
+    );
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("invalid application ID")
+    );
     // Help shows which variables are read, never their values.
-    let out = bin(dir.path()).arg("--help").env("APEX_API_KEY", &c.api_key).assert().success();
+    let out = bin(dir.path())
+        .arg("--help")
+        .env("APEX_API_KEY", &c.api_key)
+        .assert()
+        .success();
     check(out.get_output());
     assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("APEX_API_KEY"));
 }

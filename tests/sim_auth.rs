@@ -87,10 +87,22 @@ fn each_auth_failure_gets_its_code() {
     // Signed for one body, sent with another.
     let body = r#"{"param":{"type":"ip","content":"1.2.3.4","notes":"","scan_action":"log"}}"#;
     let tampered = body.replace("1.2.3.4", "1.2.3.5");
-    let t = auth::token(&c.app_id, &c.api_key, "PUT", UDSO_PATH, body.as_bytes(), now).unwrap();
+    let t = auth::token(
+        &c.app_id,
+        &c.api_key,
+        "PUT",
+        UDSO_PATH,
+        body.as_bytes(),
+        now,
+    )
+    .unwrap();
     let a = send(&url, "PUT", UDSO_PATH, &tampered, bearer(t.clone()));
     assert_eq!((a.status, a.code), (401, 20), "tampered body");
-    assert_eq!(send(&url, "PUT", UDSO_PATH, body, bearer(t)).code, 0, "intact body");
+    assert_eq!(
+        send(&url, "PUT", UDSO_PATH, body, bearer(t)).code,
+        0,
+        "intact body"
+    );
 
     // Signed for GET, sent as DELETE.
     let t = auth::token(&c.app_id, &c.api_key, "GET", LIST, b"", now).unwrap();
@@ -115,9 +127,16 @@ fn version_and_algorithm_are_checked() {
     let t = jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims("V1"), &key).unwrap();
     assert_eq!(send(&apex.url(), "GET", LIST, "", bearer(t)).code, 0);
     // A token claiming "none" is refused.
-    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let header =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(serde_json::to_vec(&claims("V1")).unwrap());
-    let a = send(&apex.url(), "GET", LIST, "", bearer(format!("{header}.{payload}.")));
+    let a = send(
+        &apex.url(),
+        "GET",
+        LIST,
+        "",
+        bearer(format!("{header}.{payload}.")),
+    );
     assert_eq!(a.status, 401);
 }

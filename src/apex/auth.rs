@@ -15,7 +15,12 @@ pub const API_VERSION: &str = "V1";
 /// `path_and_query` is the path plus query exactly as sent (percent-encoded); it is
 /// lower-cased here. `canonical_headers` is the concatenation of the request's `API*`
 /// headers; this client sends none, so it passes "".
-pub fn checksum(method: &str, path_and_query: &str, canonical_headers: &str, body: &[u8]) -> String {
+pub fn checksum(
+    method: &str,
+    path_and_query: &str,
+    canonical_headers: &str,
+    body: &[u8],
+) -> String {
     let mut hasher = Sha256::new();
     hasher.update(method.to_ascii_uppercase().as_bytes());
     hasher.update(b"|");
@@ -127,7 +132,11 @@ mod tests {
             ),
         ];
         for (method, url, body, expected) in cases {
-            assert_eq!(checksum(method, url, "", body.as_bytes()), *expected, "{method} {url}");
+            assert_eq!(
+                checksum(method, url, "", body.as_bytes()),
+                *expected,
+                "{method} {url}"
+            );
         }
     }
 
@@ -157,8 +166,14 @@ mod tests {
         );
         // The payload carries iat as a JSON float, as Trend's sample does.
         let payload = t.split('.').nth(1).unwrap();
-        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
-        assert!(String::from_utf8(json).unwrap().contains("\"iat\":1700000000.25"));
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        assert!(
+            String::from_utf8(json)
+                .unwrap()
+                .contains("\"iat\":1700000000.25")
+        );
     }
 
     #[test]

@@ -92,7 +92,10 @@ impl HttpSettings {
             let pem = std::fs::read(path)
                 .with_context(|| format!("cannot read --ca-cert {}", path.display()))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
-                format!("--ca-cert {} is not a PEM certificate bundle", path.display())
+                format!(
+                    "--ca-cert {} is not a PEM certificate bundle",
+                    path.display()
+                )
             })?;
             if certs.is_empty() {
                 bail!(
@@ -569,10 +572,16 @@ mod tests {
     #[test]
     fn query_values_are_percent_encoded() {
         assert_eq!(
-            encode_query(&[("type", "url"), ("content", "https://Evil.Example.com/Path?q=1")]),
+            encode_query(&[
+                ("type", "url"),
+                ("content", "https://Evil.Example.com/Path?q=1")
+            ]),
             "type=url&content=https%3A%2F%2FEvil.Example.com%2FPath%3Fq%3D1"
         );
-        assert_eq!(encode_query_value("a b&c=d/ü~-._"), "a%20b%26c%3Dd%2F%C3%BC~-._");
+        assert_eq!(
+            encode_query_value("a b&c=d/ü~-._"),
+            "a%20b%26c%3Dd%2F%C3%BC~-._"
+        );
     }
 
     fn parse(status: u16, body: &str) -> Result<Value, ApexError> {
@@ -594,17 +603,31 @@ mod tests {
 
     #[test]
     fn envelope_errors_are_typed_and_name_the_meaning() {
-        let e = parse(401, r#"{"Meta":{"Result":0,"ErrorCode":19,"ErrorMsg":"Invalid signature"}}"#)
-            .unwrap_err();
+        let e = parse(
+            401,
+            r#"{"Meta":{"Result":0,"ErrorCode":19,"ErrorMsg":"Invalid signature"}}"#,
+        )
+        .unwrap_err();
         assert!(matches!(e, ApexError::Auth { code: 19, .. }));
         let text = e.to_string();
-        assert!(text.contains("invalid signature") && text.contains("--api-key"), "{text}");
+        assert!(
+            text.contains("invalid signature") && text.contains("--api-key"),
+            "{text}"
+        );
         assert!(!e.is_retryable());
 
-        let e = parse(401, r#"{"Meta":{"Result":"0","ErrorCode":"18","ErrorMsg":""}}"#).unwrap_err();
+        let e = parse(
+            401,
+            r#"{"Meta":{"Result":"0","ErrorCode":"18","ErrorMsg":""}}"#,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("token expired") && e.to_string().contains("clock"));
 
-        let e = parse(500, r#"{"Meta":{"Result":0,"ErrorCode":8,"ErrorMsg":"not found"}}"#).unwrap_err();
+        let e = parse(
+            500,
+            r#"{"Meta":{"Result":0,"ErrorCode":8,"ErrorMsg":"not found"}}"#,
+        )
+        .unwrap_err();
         assert!(e.is_data_not_found() && !e.is_retryable());
         assert!(e.to_string().contains("data not found"));
 
@@ -613,8 +636,16 @@ mod tests {
 
         let e = parse(500, r#"{"Meta":{"Result":0,"ErrorCode":6}}"#).unwrap_err();
         assert!(e.is_retryable());
-        let e = parse(400, r#"{"Meta":{"Result":0,"ErrorCode":7,"ErrorMsg":"bad type"}}"#).unwrap_err();
-        assert!(!e.is_retryable() && e.to_string().contains("error 7 (incorrect parameter): bad type"));
+        let e = parse(
+            400,
+            r#"{"Meta":{"Result":0,"ErrorCode":7,"ErrorMsg":"bad type"}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            !e.is_retryable()
+                && e.to_string()
+                    .contains("error 7 (incorrect parameter): bad type")
+        );
         // A 200 whose Meta says failure is a failure.
         assert!(parse(200, r#"{"Meta":{"Result":0,"ErrorCode":2}}"#).is_err());
     }
@@ -637,11 +668,30 @@ mod tests {
     #[test]
     fn host_forms() {
         assert_eq!(parse_host("apex.corp").unwrap(), "https://apex.corp");
-        assert_eq!(parse_host("apex.corp:8443").unwrap(), "https://apex.corp:8443");
-        assert_eq!(parse_host("https://Apex.Corp:8443/").unwrap(), "https://apex.corp:8443");
-        assert_eq!(parse_host("http://127.0.0.1:9000").unwrap(), "http://127.0.0.1:9000");
-        assert!(parse_host("ftp://apex.corp").unwrap_err().to_string().contains("scheme"));
-        assert!(parse_host("https://apex.corp/WebApp").unwrap_err().to_string().contains("path"));
+        assert_eq!(
+            parse_host("apex.corp:8443").unwrap(),
+            "https://apex.corp:8443"
+        );
+        assert_eq!(
+            parse_host("https://Apex.Corp:8443/").unwrap(),
+            "https://apex.corp:8443"
+        );
+        assert_eq!(
+            parse_host("http://127.0.0.1:9000").unwrap(),
+            "http://127.0.0.1:9000"
+        );
+        assert!(
+            parse_host("ftp://apex.corp")
+                .unwrap_err()
+                .to_string()
+                .contains("scheme")
+        );
+        assert!(
+            parse_host("https://apex.corp/WebApp")
+                .unwrap_err()
+                .to_string()
+                .contains("path")
+        );
         assert!(parse_host("exa mple").is_err());
     }
 
@@ -659,16 +709,30 @@ mod tests {
             assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400));
             assert!(p.delay(30, None) <= Duration::from_secs(1));
         }
-        assert_eq!(p.delay(1, Some(Duration::from_millis(700))), Duration::from_millis(700));
-        assert_eq!(p.delay(1, Some(Duration::from_secs(90))), Duration::from_secs(90));
+        assert_eq!(
+            p.delay(1, Some(Duration::from_millis(700))),
+            Duration::from_millis(700)
+        );
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(90))),
+            Duration::from_secs(90)
+        );
         assert_eq!(p.delay(1, Some(Duration::from_secs(900))), MAX_RETRY_AFTER);
     }
 
     #[test]
     fn proxy_urls() {
-        let p = ProxySettings { host: "proxy.corp".into(), port: 3128, user: None, password: None };
+        let p = ProxySettings {
+            host: "proxy.corp".into(),
+            port: 3128,
+            user: None,
+            password: None,
+        };
         assert_eq!(p.url(), "http://proxy.corp:3128");
-        let p = ProxySettings { host: "http://proxy.corp/".into(), ..p };
+        let p = ProxySettings {
+            host: "http://proxy.corp/".into(),
+            ..p
+        };
         assert_eq!(p.url(), "http://proxy.corp:3128");
     }
 }

@@ -278,8 +278,13 @@ mod tests {
         let e = entry(
             r#"{"type":"url","content":"http://x","notes":"n","scan_action":"block","expiration_utc_date":"2021-03-26T12:26:49Z"}"#,
         );
-        assert_eq!(e.expiration_utc_date.unwrap().to_string(), "2021-03-26 12:26:49");
-        let e = entry(r#"{"type":"file","content":"x","scan_action":"quarantine","expiration_utc_date":null}"#);
+        assert_eq!(
+            e.expiration_utc_date.unwrap().to_string(),
+            "2021-03-26 12:26:49"
+        );
+        let e = entry(
+            r#"{"type":"file","content":"x","scan_action":"quarantine","expiration_utc_date":null}"#,
+        );
         assert_eq!(e.expiration_utc_date, None);
         assert!(
             serde_json::from_str::<UdsoEntry>(
@@ -299,7 +304,10 @@ mod tests {
         assert_eq!(owner_tag("added by hand; apex-ioc-sync:lumu"), None);
         assert_eq!(owner_tag(""), None);
         assert_eq!(make_notes("lumu", ""), "apex-ioc-sync:lumu");
-        assert_eq!(make_notes("soc", "Malware 1f2e"), "apex-ioc-sync:soc Malware 1f2e");
+        assert_eq!(
+            make_notes("soc", "Malware 1f2e"),
+            "apex-ioc-sync:soc Malware 1f2e"
+        );
     }
 
     #[test]
@@ -331,14 +339,49 @@ mod tests {
     #[test]
     fn writes_are_validated_before_sending() {
         assert!(write(IocKind::Ip, "1.2.3.4").validate().is_ok());
-        assert!(write(IocKind::Ip, "1.2.3.999").validate().unwrap_err().contains("IPv4"));
-        assert!(write(IocKind::Ip, "::1").validate().unwrap_err().contains("IPv6"));
-        assert!(write(IocKind::Url, "ftp://x.com").validate().unwrap_err().contains("scheme"));
+        assert!(
+            write(IocKind::Ip, "1.2.3.999")
+                .validate()
+                .unwrap_err()
+                .contains("IPv4")
+        );
+        assert!(
+            write(IocKind::Ip, "::1")
+                .validate()
+                .unwrap_err()
+                .contains("IPv6")
+        );
+        assert!(
+            write(IocKind::Url, "ftp://x.com")
+                .validate()
+                .unwrap_err()
+                .contains("scheme")
+        );
         let long = format!("http://x.com/{}", "a".repeat(2040));
-        assert!(write(IocKind::Url, &long).validate().unwrap_err().contains("2047"));
-        assert!(write(IocKind::FileSha1, "abc").validate().unwrap_err().contains("SHA-1"));
-        assert!(write(IocKind::Domain, "*.x.com").validate().unwrap_err().contains("host"));
-        assert!(write(IocKind::Domain, "X.com").validate().unwrap_err().contains("`x.com`"));
+        assert!(
+            write(IocKind::Url, &long)
+                .validate()
+                .unwrap_err()
+                .contains("2047")
+        );
+        assert!(
+            write(IocKind::FileSha1, "abc")
+                .validate()
+                .unwrap_err()
+                .contains("SHA-1")
+        );
+        assert!(
+            write(IocKind::Domain, "*.x.com")
+                .validate()
+                .unwrap_err()
+                .contains("host")
+        );
+        assert!(
+            write(IocKind::Domain, "X.com")
+                .validate()
+                .unwrap_err()
+                .contains("`x.com`")
+        );
         let mut w = write(IocKind::Ip, "1.2.3.4");
         w.notes = "n".repeat(257);
         assert!(w.validate().unwrap_err().contains("257"));
@@ -355,6 +398,9 @@ mod tests {
             r#"{"param":{"content":"evil.example","notes":"apex-ioc-sync:t","scan_action":"block","type":"domain"}}"#
         );
         w.expiration = Some("2026-12-23T10:00:00Z".parse().unwrap());
-        assert_eq!(w.body()["param"]["expiration_utc_date"], "2026-12-23T10:00:00Z");
+        assert_eq!(
+            w.body()["param"]["expiration_utc_date"],
+            "2026-12-23T10:00:00Z"
+        );
     }
 }

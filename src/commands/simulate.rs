@@ -42,6 +42,9 @@ pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
     tokio::signal::ctrl_c().await?;
     server.stop();
     let counts = sim.control.stats.counts();
-    println!("Stopped after {} requests {counts:?}", sim.control.stats.total());
+    println!(
+        "Stopped after {} requests {counts:?}",
+        sim.control.stats.total()
+    );
     Ok(())
 }

@@ -48,15 +48,26 @@ pub fn table(entries: &[UdsoEntry]) -> String {
             [
                 e.kind.clone(),
                 e.scan_action.clone(),
-                e.expiration_utc_date
-                    .map_or_else(|| "never".to_owned(), |d| d.format("%Y-%m-%d %H:%M").to_string()),
-                e.owner_tag().map_or_else(|| "-".to_owned(), |t| format!("ours:{t}")),
+                e.expiration_utc_date.map_or_else(
+                    || "never".to_owned(),
+                    |d| d.format("%Y-%m-%d %H:%M").to_string(),
+                ),
+                e.owner_tag()
+                    .map_or_else(|| "-".to_owned(), |t| format!("ours:{t}")),
                 e.content.clone(),
                 e.notes.clone(),
             ]
         })
         .collect();
-    let header = ["TYPE", "ACTION", "EXPIRES (UTC)", "OWNER", "CONTENT", "NOTES"].map(String::from);
+    let header = [
+        "TYPE",
+        "ACTION",
+        "EXPIRES (UTC)",
+        "OWNER",
+        "CONTENT",
+        "NOTES",
+    ]
+    .map(String::from);
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -95,8 +106,16 @@ pub fn table(entries: &[UdsoEntry]) -> String {
     out.push_str(&format!(
         "{} entries ({}); {ours} carry an apex-ioc-sync tag{}\n",
         entries.len(),
-        if by_type.is_empty() { "none".to_owned() } else { join(&by_type) },
-        if by_tag.is_empty() { String::new() } else { format!(" ({})", join(&by_tag)) }
+        if by_type.is_empty() {
+            "none".to_owned()
+        } else {
+            join(&by_type)
+        },
+        if by_tag.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", join(&by_tag))
+        }
     ));
     out
 }
@@ -132,6 +151,9 @@ mod tests {
             lines[3],
             "2 entries (domain 1, ip 1); 1 carry an apex-ioc-sync tag (lumu 1)"
         );
-        assert_eq!(table(&[]), "TYPE  ACTION  EXPIRES (UTC)  OWNER  CONTENT  NOTES\n0 entries (none); 0 carry an apex-ioc-sync tag\n");
+        assert_eq!(
+            table(&[]),
+            "TYPE  ACTION  EXPIRES (UTC)  OWNER  CONTENT  NOTES\n0 entries (none); 0 carry an apex-ioc-sync tag\n"
+        );
     }
 }

@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 
 use super::server::{Control, RunningServer, bind_loopback, spawn};
 use crate::apex::auth;
-use crate::apex::udso::{LIST_DATE_FORMAT, MAX_NOTES_CHARS, UDSO_PATH, UdsoEntry, parse_expiration};
+use crate::apex::udso::{
+    LIST_DATE_FORMAT, MAX_NOTES_CHARS, UDSO_PATH, UdsoEntry, parse_expiration,
+};
 use crate::ioc::{Ioc, IocKind};
 
 /// Entries per type a real server holds.
@@ -46,15 +48,8 @@ impl ApexSimConfig {
                 .collect()
         };
         ApexSimConfig {
-            app_id: format!(
-                "{}-{}-{}-{}-{}",
-                hex(8),
-                hex(4),
-                hex(4),
-                hex(4),
-                hex(12)
-            )
-            .to_uppercase(),
+            app_id: format!("{}-{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(4), hex(12))
+                .to_uppercase(),
             api_key: format!("{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(12)).to_uppercase(),
             token_timeout: Duration::from_secs(120),
             capacity: DEFAULT_CAPACITY,
@@ -149,7 +144,10 @@ impl ApexSim {
 
     fn envelope(&self, status: StatusCode, code: i64, message: &str, data: Value) -> Response {
         let (result, code) = if self.config.string_codes {
-            (json!(if code == 0 { "1" } else { "0" }), json!(code.to_string()))
+            (
+                json!(if code == 0 { "1" } else { "0" }),
+                json!(code.to_string()),
+            )
         } else {
             (json!(if code == 0 { 1 } else { 0 }), json!(code))
         };
@@ -185,8 +183,8 @@ impl ApexSim {
         uri: &Uri,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<(), Response> {
-        let deny = |code: i64, message: &str| Err(self.error(401, code, message));
+    ) -> Result<(), (i64, &'static str)> {
+        let deny = |code: i64, message: &'static str| Err((code, message));
         let Some(token) = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
@@ -204,7 +202,11 @@ impl ApexSim {
         let Some(payload) = token
             .split('.')
             .nth(1)
-            .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
             .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
         else {
             return deny(15, "Malformed token");
@@ -330,12 +332,16 @@ async fn udso(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(denied) = sim.authenticate(&method, &uri, &headers, &body) {
-        return denied;
+    if let Err((code, message)) = sim.authenticate(&method, &uri, &headers, &body) {
+        return sim.error(401, code, message);
     }
     let query: HashMap<String, String> = uri
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     match method {
         Method::GET => sim.list(&query),

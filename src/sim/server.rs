@@ -245,7 +245,9 @@ async fn handle(
     }
     if Faults::hits(&faults.drop_every, n) {
         // An error from the service makes hyper close the connection without an answer.
-        return Err(std::io::Error::other("connection dropped by fault injection"));
+        return Err(std::io::Error::other(
+            "connection dropped by fault injection",
+        ));
     }
     let down_after = faults.error_5xx_after.load(Ordering::Relaxed);
     if Faults::hits(&faults.error_5xx_every, n) || (down_after > 0 && n > down_after) {

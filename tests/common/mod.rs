@@ -48,7 +48,14 @@ pub fn bin(dir: &Path) -> Command {
 pub fn apex_cmd(dir: &Path, apex: &BackgroundApex) -> Command {
     let mut cmd = bin(dir);
     let c = apex.sim.config();
-    cmd.args(["--host", &apex.url(), "--application-id", &c.app_id, "--api-key", &c.api_key]);
+    cmd.args([
+        "--host",
+        &apex.url(),
+        "--application-id",
+        &c.app_id,
+        "--api-key",
+        &c.api_key,
+    ]);
     cmd
 }
 
