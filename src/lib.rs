@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod http;
 pub mod ioc;
 pub mod lock;
 pub mod logging;

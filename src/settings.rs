@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 
-use crate::apex::client::{ApexClient, HttpSettings, ProxySettings};
+use crate::apex::client::ApexClient;
 use crate::apex::udso::validate_tag;
 use crate::cli::{GlobalOpts, LoggingMode, SourceKind};
 use crate::config::ConfigFile;
 use crate::exit::Failure;
+use crate::http::{HttpSettings, ProxySettings};
 use crate::lock::default_lock_path;
 use crate::logging::LogTarget;
 use crate::secret::Secret;

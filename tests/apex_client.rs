@@ -4,8 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use apex_ioc_sync::apex::client::{ApexClient, ApexError, HttpSettings, RetryPolicy};
+use apex_ioc_sync::apex::client::{ApexClient, ApexError};
 use apex_ioc_sync::apex::udso::{Deleted, ScanAction, UdsoWrite};
+use apex_ioc_sync::http::{HttpSettings, RetryPolicy};
 use apex_ioc_sync::ioc::IocKind;
 use apex_ioc_sync::secret::Secret;
 use apex_ioc_sync::sim::BackgroundApex;

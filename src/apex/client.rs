@@ -1,17 +1,17 @@
 //! Signed requests to the Apex Central Automation API, the response envelope, typed errors
 //! and retries.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::auth;
+use crate::http::{HttpSettings, RetryPolicy, parse_retry_after, transport_detail};
 use crate::ioc::IocKind;
 use crate::secret::Secret;
 
@@ -38,128 +38,6 @@ pub fn encode_query(query: &[(&str, &str)]) -> String {
         .map(|(k, v)| format!("{}={}", encode_query_value(k), encode_query_value(v)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-/// An HTTP proxy from the `--proxy-*` options.
-#[derive(Debug, Clone)]
-pub struct ProxySettings {
-    pub host: String,
-    pub port: u16,
-    pub user: Option<String>,
-    pub password: Option<Secret>,
-}
-
-impl ProxySettings {
-    pub fn url(&self) -> String {
-        if self.host.contains("://") {
-            format!("{}:{}", self.host.trim_end_matches('/'), self.port)
-        } else {
-            format!("http://{}:{}", self.host, self.port)
-        }
-    }
-}
-
-/// How the HTTP client connects: shared by every server this tool talks to.
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    pub timeout: Duration,
-    pub ca_cert: Option<PathBuf>,
-    pub insecure: bool,
-    /// `None`: the usual environment variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY).
-    pub proxy: Option<ProxySettings>,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            timeout: Duration::from_secs(60),
-            ca_cert: None,
-            insecure: false,
-            proxy: None,
-        }
-    }
-}
-
-impl HttpSettings {
-    /// A reqwest client with these settings: TLS verified against the system's roots plus
-    /// `ca_cert`, unless `insecure`.
-    pub fn build_client(&self) -> anyhow::Result<reqwest::Client> {
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("apex-ioc-sync/", env!("CARGO_PKG_VERSION")))
-            .timeout(self.timeout)
-            .connect_timeout(self.timeout.min(Duration::from_secs(15)));
-        if let Some(path) = &self.ca_cert {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read --ca-cert {}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
-                format!(
-                    "--ca-cert {} is not a PEM certificate bundle",
-                    path.display()
-                )
-            })?;
-            if certs.is_empty() {
-                bail!(
-                    "--ca-cert {} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
-                    path.display()
-                );
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if self.insecure {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        if let Some(proxy) = &self.proxy {
-            let mut p = reqwest::Proxy::all(proxy.url())
-                .with_context(|| format!("bad proxy {}", proxy.url()))?;
-            if let Some(user) = &proxy.user {
-                let password = proxy.password.as_ref().map(Secret::expose).unwrap_or("");
-                p = p.basic_auth(user, password);
-            }
-            builder = builder.proxy(p);
-        }
-        builder.build().context("cannot set up the HTTP client")
-    }
-}
-
-/// The longest Retry-After honoured; a server asking for more is waited on this long.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
-
-/// When and how often a request is tried again.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Tries in all, the first included.
-    pub attempts: u32,
-    /// The first back-off; it doubles each time, with jitter, up to `max_delay`.
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 5,
-            base_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(30),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait before try `attempt + 1` (`attempt` counts from 1): the server's
-    /// Retry-After when it gave one, else exponential back-off with full jitter.
-    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(after) = retry_after {
-            return after.min(MAX_RETRY_AFTER);
-        }
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-            .min(self.max_delay);
-        // Half fixed, half random: spreads retries of concurrent writers apart.
-        exp / 2 + exp.mul_f64(fastrand::f64() / 2.0)
-    }
 }
 
 /// The meaning of an Apex `Meta.ErrorCode`.
@@ -402,12 +280,6 @@ fn snippet(body: &[u8]) -> String {
     out
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is rare from API servers: treated as absent).
-fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 /// Where Apex Central is: `--host` as a bare host (https assumed) or a URL with scheme and port.
 pub fn parse_host(host: &str) -> anyhow::Result<String> {
     let host = host.trim();
@@ -544,27 +416,6 @@ impl ApexClient {
     }
 }
 
-/// A reqwest error's causes, without the URL (the caller names the request).
-pub fn transport_detail(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut parts = Vec::new();
-    if e.is_timeout() {
-        parts.push("timed out (see --timeout)".to_owned());
-    }
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    if parts.is_empty() {
-        parts.push(e.to_string());
-    }
-    parts.join(": ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -693,46 +544,5 @@ mod tests {
                 .contains("path")
         );
         assert!(parse_host("exa mple").is_err());
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_honours_retry_after() {
-        let p = RetryPolicy {
-            attempts: 5,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(1),
-        };
-        for _ in 0..50 {
-            let d1 = p.delay(1, None);
-            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100));
-            let d3 = p.delay(3, None);
-            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400));
-            assert!(p.delay(30, None) <= Duration::from_secs(1));
-        }
-        assert_eq!(
-            p.delay(1, Some(Duration::from_millis(700))),
-            Duration::from_millis(700)
-        );
-        assert_eq!(
-            p.delay(1, Some(Duration::from_secs(90))),
-            Duration::from_secs(90)
-        );
-        assert_eq!(p.delay(1, Some(Duration::from_secs(900))), MAX_RETRY_AFTER);
-    }
-
-    #[test]
-    fn proxy_urls() {
-        let p = ProxySettings {
-            host: "proxy.corp".into(),
-            port: 3128,
-            user: None,
-            password: None,
-        };
-        assert_eq!(p.url(), "http://proxy.corp:3128");
-        let p = ProxySettings {
-            host: "http://proxy.corp/".into(),
-            ..p
-        };
-        assert_eq!(p.url(), "http://proxy.corp:3128");
     }
 }
