@@ -3,16 +3,12 @@
 
 use std::ffi::OsString;
 
-use anyhow::anyhow;
-
 use crate::cli::{Command, UdsoCommand};
 use crate::commands;
 use crate::config::{LoadError, parse_with_config};
-use crate::exit::{ExitCode, Failure};
-use crate::lock::{InstanceLock, LockError};
+use crate::exit::ExitCode;
 use crate::logging::{self, LogTarget};
 use crate::settings::Settings;
-use crate::sync::clean::clean;
 
 /// Runs the program on `args` (the first is the program name) and returns the exit code.
 pub fn main<I, T>(args: I) -> std::process::ExitCode
@@ -59,7 +55,7 @@ where
     let outcome = runtime.block_on(async {
         match &cli.command {
             Some(Command::Udso(UdsoCommand::List(args))) => {
-                let client = settings.apex_client()?;
+                let client = settings.apex_client(&settings.http()?)?;
                 commands::udso::list(&client, args.kind, settings.opts.json).await?;
                 Ok(ExitCode::Ok)
             }
@@ -67,7 +63,11 @@ where
                 commands::simulate::run(args).await?;
                 Ok(ExitCode::Ok)
             }
-            None => sync(&settings).await,
+            Some(Command::Demo) => {
+                commands::demo::run().await?;
+                Ok(ExitCode::Ok)
+            }
+            None => commands::sync::run(&settings).await,
         }
     });
     match outcome {
@@ -84,37 +84,4 @@ where
 
 fn exit(code: ExitCode) -> std::process::ExitCode {
     std::process::ExitCode::from(code as u8)
-}
-
-/// The default run: take the lock, then make this job's entries what the source says.
-async fn sync(settings: &Settings) -> Result<ExitCode, Failure> {
-    let opts = &settings.opts;
-    let tag = settings.tag()?;
-    let client = settings.apex_client()?;
-    if !opts.clean {
-        return Err(Failure::usage(anyhow!(
-            "syncing from --source {} is not built yet in this version; it can list the UDSO list \
-             (`udso list`), remove every entry of a tag (`--clean`), and serve a simulated Apex \
-             Central (`simulate`)",
-            settings.source().name()
-        )));
-    }
-    let lock_path = settings.lock_path(&tag);
-    let _lock = InstanceLock::acquire(&lock_path).map_err(|e| match e {
-        LockError::Held { .. } => Failure::new(ExitCode::Locked, e),
-        LockError::Io { .. } => Failure::new(ExitCode::Failed, e),
-    })?;
-    tracing::debug!("holding {}", lock_path.display());
-    let report = clean(&client, &tag, settings.threads(), opts.dry_run, opts.json).await?;
-    tracing::info!("{}", report.summary());
-    if opts.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else if !matches!(settings.log_target(), LogTarget::Stderr) {
-        println!("{}", report.summary());
-    }
-    Ok(if report.applied.failed.is_empty() {
-        ExitCode::Ok
-    } else {
-        ExitCode::PartialWrites
-    })
 }

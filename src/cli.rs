@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::apex::udso::ScanAction;
 use crate::ioc::IocKind;
+use crate::secret::Secret;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,8 +39,11 @@ pub enum Command {
     /// Show or manage the User-Defined Suspicious Objects list.
     #[command(subcommand)]
     Udso(UdsoCommand),
-    /// Serve a simulated Apex Central on loopback for rehearsals (no credentials needed).
+    /// Serve simulated Apex Central and Lumu servers on loopback for rehearsals.
     Simulate(SimulateArgs),
+    /// Two real syncs against simulated Lumu and Apex Central servers on loopback: a first
+    /// push, then a changed incident set. Needs no credentials and no network.
+    Demo,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,15 +64,30 @@ pub struct SimulateArgs {
     /// Loopback port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// Loopback port of the simulated Lumu Defender (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub lumu_port: u16,
     /// Capacity of each UDSO type, as on a real server.
     #[arg(long, default_value_t = crate::sim::apex::DEFAULT_CAPACITY)]
     pub capacity: usize,
     /// Reject tokens whose `iat` is older than this many seconds (Apex's "Communication time-out").
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub token_timeout: u64,
-    /// Delay every answer by this many milliseconds.
+    /// Delay every Apex answer by this many milliseconds.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub latency_ms: u64,
+    /// Answer every N-th Apex request with 503 (0: never).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub fail_5xx_every: u64,
+    /// Answer every N-th Apex request with 429 and Retry-After (0: never).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub fail_429_every: u64,
+    /// The Retry-After of those 429 answers.
+    #[arg(long, default_value_t = 1, value_name = "SECS")]
+    pub retry_after: u64,
+    /// Close the connection without an answer on every N-th Apex request (0: never).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub drop_every: u64,
     /// Serve HTTPS with this certificate chain (PEM) instead of HTTP; needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -101,6 +120,38 @@ pub enum AdversaryType {
     Spam,
     #[value(name = "Phishing")]
     Phishing,
+}
+
+/// Lumu incident statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IncidentStatus {
+    Open,
+    Muted,
+    Closed,
+}
+
+impl IncidentStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "open",
+            IncidentStatus::Muted => "muted",
+            IncidentStatus::Closed => "closed",
+        }
+    }
+}
+
+impl AdversaryType {
+    /// The name Lumu uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            AdversaryType::C2c => "C2C",
+            AdversaryType::Malware => "Malware",
+            AdversaryType::Dga => "DGA",
+            AdversaryType::Mining => "Mining",
+            AdversaryType::Spam => "Spam",
+            AdversaryType::Phishing => "Phishing",
+        }
+    }
 }
 
 /// IOC types a job pushes.
@@ -160,9 +211,10 @@ pub struct GlobalOpts {
         global = true,
         env = "APEX_API_KEY",
         hide_env_values = true,
-        value_name = "KEY"
+        value_name = "KEY",
+        value_parser = parse_secret
     )]
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// Trust this CA certificate bundle (PEM) for Apex Central, besides the system's roots.
     #[arg(long = "ca-cert", alias = "ca_cert", global = true, value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
@@ -205,9 +257,10 @@ pub struct GlobalOpts {
         global = true,
         env = "PROXY_PASSWORD",
         hide_env_values = true,
-        value_name = "PASSWORD"
+        value_name = "PASSWORD",
+        value_parser = parse_secret
     )]
-    pub proxy_password: Option<String>,
+    pub proxy_password: Option<Secret>,
 
     // --- Logging ---
     /// Where log lines go [default: screen].
@@ -292,9 +345,10 @@ pub struct GlobalOpts {
         global = true,
         env = "LUMU_COMPANY_KEY",
         hide_env_values = true,
-        value_name = "KEY"
+        value_name = "KEY",
+        value_parser = parse_secret
     )]
-    pub company_key: Option<String>,
+    pub company_key: Option<Secret>,
     /// Lumu Defender API [default: https://defender.lumu.io].
     #[arg(
         long = "lumu-url",
@@ -306,6 +360,9 @@ pub struct GlobalOpts {
     /// Incident adversary types to pull; repeat or separate with commas [default: all].
     #[arg(long = "adversary-types", alias = "adversary_types", global = true, value_enum, num_args = 1.., value_delimiter = ',')]
     pub adversary_types: Vec<AdversaryType>,
+    /// Incident statuses to read; repeat or separate with commas [default: open].
+    #[arg(long = "incident-status", alias = "incident_status", global = true, value_enum, num_args = 1.., value_delimiter = ',')]
+    pub incident_status: Vec<IncidentStatus>,
     /// Days of incidents to read, back from now [default: 30].
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=30))]
     pub days: Option<u32>,
@@ -334,9 +391,10 @@ pub struct GlobalOpts {
         global = true,
         env = "TAXII_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN"
+        value_name = "TOKEN",
+        value_parser = parse_secret
     )]
-    pub taxii_token: Option<String>,
+    pub taxii_token: Option<Secret>,
     /// User for HTTP Basic authentication to the TAXII server.
     #[arg(
         long = "taxii-user",
@@ -352,9 +410,10 @@ pub struct GlobalOpts {
         global = true,
         env = "TAXII_PASSWORD",
         hide_env_values = true,
-        value_name = "PASSWORD"
+        value_name = "PASSWORD",
+        value_parser = parse_secret
     )]
-    pub taxii_password: Option<String>,
+    pub taxii_password: Option<Secret>,
     /// State of incremental sources [default: apex-ioc-sync-<tag>.db beside the config file].
     #[arg(
         long = "state-file",
@@ -368,6 +427,11 @@ pub struct GlobalOpts {
     /// Input file or folder for --source openioc and --source file; repeatable.
     #[arg(long, global = true, value_name = "PATH")]
     pub file: Vec<PathBuf>,
+}
+
+/// Secrets are typed from the start, so no `Debug` of the options can show them.
+fn parse_secret(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value))
 }
 
 /// The option names whose values are secrets: never logged, and a `.config` holding one

@@ -35,8 +35,9 @@ pub enum ConfigError {
     },
 }
 
-/// One `name=value` line of a config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `name=value` line of a config file. `Debug` shows it as `Display` does, secrets
+/// redacted.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Entry {
     pub line: usize,
     /// The arg id in `cli.rs` (e.g. `company_key`) the name resolved to.
@@ -85,9 +86,20 @@ impl ConfigFile {
                 None => (trimmed, None),
             };
             let arg = find_option(&command, name).ok_or_else(|| {
-                err(format!(
-                    "unknown option `{name}` (names are the long flags without dashes, e.g. `api-key=...`; see .config_sample)"
-                ))
+                // Only the first word is repeated: the rest of a malformed line may be a
+                // secret (`api-key SECRET`, `api_key: SECRET`).
+                let word = name
+                    .split(|c: char| c.is_whitespace() || c == ':')
+                    .next()
+                    .unwrap_or_default();
+                let shown: String = word.chars().take(40).collect();
+                let hint = if find_option(&command, word).is_some() {
+                    format!(" (write it as `{word}=value`)")
+                } else {
+                    " (names are the long flags without dashes, e.g. `api-key=...`; see .config_sample)"
+                        .to_owned()
+                };
+                err(format!("unknown option `{shown}`{hint}"))
             })?;
             let long = arg
                 .get_long()
@@ -255,6 +267,12 @@ fn readable_by_others(_path: &Path) -> bool {
     false
 }
 
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Entry(line {}: {self})", self.line)
+    }
+}
+
 impl fmt::Display for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.value {
@@ -338,6 +356,18 @@ mod tests {
         let file = parse("preserve-iocs=false\nclean=true\n").unwrap();
         assert_eq!(file.entries.len(), 1);
         assert_eq!(file.entries[0].long, "clean");
+    }
+
+    #[test]
+    fn a_malformed_line_never_repeats_what_may_be_a_secret() {
+        for line in ["api-key XYZSECRET", "api_key: XYZSECRET", "XYZSECRET"] {
+            let (_, msg) = line_error(line);
+            assert!(!msg.contains("XYZSECRET") || line == "XYZSECRET", "{msg}");
+        }
+        let (_, msg) = line_error("api-key XYZSECRET");
+        assert!(msg.contains("write it as `api-key=value`"), "{msg}");
+        let file = parse("api-key=XYZSECRET\n").unwrap();
+        assert!(!format!("{file:?}").contains("XYZSECRET"));
     }
 
     #[test]

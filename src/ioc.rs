@@ -96,6 +96,23 @@ pub enum Invalid {
     BadSha1,
 }
 
+impl Invalid {
+    /// A short name for reports and JSON.
+    pub fn code(self) -> &'static str {
+        match self {
+            Invalid::Empty => "empty",
+            Invalid::Ipv6 => "ipv6",
+            Invalid::BadIpv4 => "invalid-ipv4",
+            Invalid::BadHost => "invalid-host",
+            Invalid::UrlScheme => "url-scheme",
+            Invalid::UrlTooLong => "url-too-long",
+            Invalid::BadUrl => "invalid-url",
+            Invalid::UrlWhitespace => "url-whitespace",
+            Invalid::BadSha1 => "invalid-sha1",
+        }
+    }
+}
+
 impl Ioc {
     /// Normalises and validates `raw` as an IOC of `kind`.
     ///

@@ -16,4 +16,5 @@ pub mod logging;
 pub mod secret;
 pub mod settings;
 pub mod sim;
+pub mod source;
 pub mod sync;

@@ -2,25 +2,32 @@
 //! values checked (a missing or inconsistent one is a usage error, exit 2), and the typed
 //! pieces the commands need built from them.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::anyhow;
 
 use crate::apex::client::ApexClient;
+use crate::apex::udso::ScanAction;
 use crate::apex::udso::validate_tag;
-use crate::cli::{GlobalOpts, LoggingMode, SourceKind};
+use crate::cli::{GlobalOpts, IncidentStatus, IocTypeArg, LoggingMode, SourceKind};
 use crate::config::ConfigFile;
 use crate::exit::Failure;
 use crate::http::{HttpSettings, ProxySettings};
+use crate::ioc::IocKind;
 use crate::lock::default_lock_path;
 use crate::logging::LogTarget;
-use crate::secret::Secret;
+use crate::source::lumu::LumuSettings;
+use crate::sync::plan::{Policy, UDSO_CAPACITY};
 
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_PROXY_PORT: u16 = 8080;
 pub const DEFAULT_THREADS: u16 = 4;
 pub const THREADED_THREADS: u16 = 20;
+pub const DEFAULT_DAYS: u32 = 30;
+pub const DEFAULT_EXPIRATION_DAYS: u32 = 30;
+pub const DEFAULT_LUMU_URL: &str = "https://defender.lumu.io";
 
 /// Merged options and the config file they came from.
 #[derive(Debug, Clone)]
@@ -41,9 +48,15 @@ impl Settings {
         Some(dir.map_or_else(|| PathBuf::from("."), Path::to_path_buf))
     }
 
+    /// `--logging`; `--log-file` alone means file logging.
     pub fn log_target(&self) -> LogTarget {
+        let default = if self.opts.log_file.is_some() {
+            LoggingMode::File
+        } else {
+            LoggingMode::Screen
+        };
         LogTarget::resolve(
-            self.opts.logging.unwrap_or(LoggingMode::Screen),
+            self.opts.logging.unwrap_or(default),
             self.opts.log_file.as_deref(),
             self.config_dir().as_deref(),
         )
@@ -84,16 +97,17 @@ impl Settings {
         let o = &self.opts;
         let proxy = match (&o.proxy_host, &o.proxy_user, &o.proxy_password) {
             (Some(host), user, password) => {
+                // A password alone may just be a PROXY_PASSWORD left in the environment.
                 if password.is_some() && user.is_none() {
-                    return Err(Failure::usage(anyhow!(
-                        "--proxy-password needs --proxy-user"
-                    )));
+                    tracing::warn!(
+                        "a proxy password is set but no --proxy-user: connecting to the proxy without authentication"
+                    );
                 }
                 Some(ProxySettings {
                     host: host.clone(),
                     port: o.proxy_port.unwrap_or(DEFAULT_PROXY_PORT),
                     user: user.clone(),
-                    password: password.clone().map(Secret::new),
+                    password: user.as_ref().and(password.clone()),
                 })
             }
             (None, Some(_), _) => {
@@ -118,8 +132,74 @@ impl Settings {
         })
     }
 
+    /// `--ioc-types`, default ip, domain, url.
+    pub fn ioc_types(&self) -> BTreeSet<IocKind> {
+        let chosen = if self.opts.ioc_types.is_empty() {
+            vec![IocTypeArg::Ip, IocTypeArg::Domain, IocTypeArg::Url]
+        } else {
+            self.opts.ioc_types.clone()
+        };
+        chosen
+            .into_iter()
+            .map(|t| match t {
+                IocTypeArg::Ip => IocKind::Ip,
+                IocTypeArg::Domain => IocKind::Domain,
+                IocTypeArg::Url => IocKind::Url,
+                IocTypeArg::Hash => IocKind::FileSha1,
+            })
+            .collect()
+    }
+
+    pub fn scan_action(&self) -> ScanAction {
+        self.opts.scan_action.unwrap_or(ScanAction::Block)
+    }
+
+    /// The planner's policy for this job.
+    pub fn policy(&self, tag: &str) -> Policy {
+        let o = &self.opts;
+        Policy {
+            tag: tag.to_owned(),
+            types: self.ioc_types(),
+            expiration_days: (!o.no_expiration_date)
+                .then(|| o.expiration_days.unwrap_or(DEFAULT_EXPIRATION_DAYS)),
+            preserve: o.preserve_iocs,
+            force: o.force,
+            capacity: UDSO_CAPACITY,
+        }
+    }
+
+    /// What to read from Lumu Defender.
+    pub fn lumu(&self) -> Result<LumuSettings, Failure> {
+        let o = &self.opts;
+        let key = o.company_key.clone().ok_or_else(|| {
+            Failure::usage(anyhow!(
+                "no Lumu company key: give --company-key, or `company-key=...` in the .config file, or LUMU_COMPANY_KEY in the environment"
+            ))
+        })?;
+        let statuses = if o.incident_status.is_empty() {
+            vec![IncidentStatus::Open]
+        } else {
+            o.incident_status.clone()
+        };
+        Ok(LumuSettings {
+            url: o
+                .lumu_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_LUMU_URL.to_owned()),
+            company_key: key,
+            days: o.days.unwrap_or(DEFAULT_DAYS),
+            statuses: statuses.iter().map(|s| s.name().to_owned()).collect(),
+            adversary_types: o
+                .adversary_types
+                .iter()
+                .map(|t| t.name().to_owned())
+                .collect(),
+            scan_action: self.scan_action(),
+        })
+    }
+
     /// A client for `--host` with `--application-id` and `--api-key`.
-    pub fn apex_client(&self) -> Result<ApexClient, Failure> {
+    pub fn apex_client(&self, http: &HttpSettings) -> Result<ApexClient, Failure> {
         let o = &self.opts;
         let missing = |flag: &str, name: &str, env: Option<&str>| {
             let env = env
@@ -139,16 +219,16 @@ impl Settings {
             .ok_or_else(|| missing("application-id", "application ID", None))?;
         let api_key = o
             .api_key
-            .as_deref()
+            .clone()
             .ok_or_else(|| missing("api-key", "API key", Some("APEX_API_KEY")))?;
-        let http = self.http()?;
-        ApexClient::new(host, app_id, Secret::new(api_key), &http).map_err(Failure::usage)
+        ApexClient::new(host, app_id, api_key, http).map_err(Failure::usage)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secret;
 
     fn settings(opts: GlobalOpts) -> Settings {
         Settings::new(opts, None)
@@ -156,7 +236,10 @@ mod tests {
 
     #[test]
     fn missing_apex_credentials_are_usage_errors_that_say_how_to_fix() {
-        let err = settings(GlobalOpts::default()).apex_client().unwrap_err();
+        let http = HttpSettings::default();
+        let err = settings(GlobalOpts::default())
+            .apex_client(&http)
+            .unwrap_err();
         assert_eq!(err.code, crate::exit::ExitCode::Usage);
         assert!(err.to_string().contains("--host"), "{err}");
         let err = settings(GlobalOpts {
@@ -164,7 +247,7 @@ mod tests {
             application_id: Some("A".into()),
             ..Default::default()
         })
-        .apex_client()
+        .apex_client(&http)
         .unwrap_err();
         assert!(err.to_string().contains("APEX_API_KEY"), "{err}");
     }
@@ -215,17 +298,20 @@ mod tests {
                 .to_string()
                 .contains("--proxy-host")
         );
+        // A password without a user (PROXY_PASSWORD left in the environment) is not used.
         let o = GlobalOpts {
             proxy_host: Some("p".into()),
-            proxy_password: Some("pw".into()),
+            proxy_password: Some(Secret::new("pw")),
             ..Default::default()
         };
         assert!(
             settings(o)
                 .http()
-                .unwrap_err()
-                .to_string()
-                .contains("--proxy-user")
+                .unwrap()
+                .proxy
+                .unwrap()
+                .password
+                .is_none()
         );
         let o = GlobalOpts {
             proxy_host: Some("p".into()),

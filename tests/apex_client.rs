@@ -228,3 +228,64 @@ fn expired_entries_leave_the_list() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].content, "2.2.2.2");
 }
+
+#[test]
+fn concurrent_adds_never_overfill_the_list() {
+    let apex = common::start_apex_with(ApexSimConfig {
+        capacity: 5,
+        ..ApexSimConfig::random()
+    });
+    let client = client(&apex);
+    let results: Vec<Result<(), ApexError>> = rt().block_on(async {
+        let puts = (0..40).map(|i| {
+            let client = client.clone();
+            async move {
+                client
+                    .put_udso(&write(IocKind::Ip, &format!("10.7.0.{i}")))
+                    .await
+            }
+        });
+        futures::future::join_all(puts).await
+    });
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 5);
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(ApexError::is_capacity)
+    );
+    assert_eq!(apex.sim.entries(IocKind::Ip).len(), 5);
+}
+
+#[test]
+fn first_try_only_faults_every_distinct_add_once() {
+    let apex = common::start_apex();
+    apex.sim.control.faults.first_try_only(true);
+    apex.sim.control.faults.error_5xx_every(1);
+    let client = client(&apex);
+    rt().block_on(async {
+        for i in 0..10 {
+            client
+                .put_udso(&write(IocKind::Ip, &format!("10.8.0.{i}")))
+                .await
+                .unwrap();
+        }
+    });
+    assert_eq!(
+        apex.sim.control.stats.count("PUT"),
+        20,
+        "each add failed once, then went through"
+    );
+}
+
+#[test]
+fn deleting_an_expired_entry_is_data_not_found() {
+    let apex = common::start_apex();
+    let mut e = common::entry("ip", "1.1.1.1", "apex-ioc-sync:x");
+    e.expiration_utc_date = Some((chrono::Utc::now() - chrono::Duration::minutes(1)).naive_utc());
+    apex.sim.insert(e);
+    let outcome = rt()
+        .block_on(client(&apex).delete_udso(IocKind::Ip, "1.1.1.1"))
+        .unwrap();
+    assert_eq!(outcome, Deleted::AlreadyGone);
+}

@@ -464,19 +464,6 @@ fn a_second_instance_exits_3_and_a_stale_lock_file_does_not_block() {
         .code(3);
 }
 
-#[test]
-fn sync_without_a_built_source_says_so() {
-    let apex = start_apex();
-    let dir = tempfile::tempdir().unwrap();
-    let out = apex_cmd(dir.path(), &apex).assert().code(2);
-    let (_, stderr) = output_text(out.get_output());
-    assert!(
-        stderr.contains("syncing from --source lumu is not built yet"),
-        "{stderr}"
-    );
-    assert_eq!(apex.sim.control.stats.total(), 0);
-}
-
 struct TestPki {
     dir: tempfile::TempDir,
 }

@@ -123,6 +123,11 @@ fn version_and_algorithm_are_checked() {
     let key = EncodingKey::from_secret(c.api_key.as_bytes());
     let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims("V2"), &key).unwrap();
     assert_eq!(send(&apex.url(), "GET", LIST, "", bearer(t)).code, 16);
+    // Correctly signed, but without the claims Apex needs: malformed.
+    let partial = serde_json::json!({"appid": c.app_id, "version": "V1"});
+    let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &partial, &key).unwrap();
+    let a = send(&apex.url(), "GET", LIST, "", bearer(t));
+    assert_eq!((a.status, a.code), (401, 15));
     // HS512 is accepted as the real server accepts it.
     let t = jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims("V1"), &key).unwrap();
     assert_eq!(send(&apex.url(), "GET", LIST, "", bearer(t)).code, 0);

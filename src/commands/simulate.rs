@@ -1,4 +1,5 @@
-//! `apex-ioc-sync simulate`: a simulated Apex Central on loopback until Ctrl-C, for
+//! `apex-ioc-sync simulate`: simulated Apex Central and Lumu Defender servers on loopback
+//! until Ctrl-C, for
 //! rehearsing a job and its `.config` without touching production.
 
 use std::time::Duration;
@@ -6,6 +7,7 @@ use std::time::Duration;
 use crate::cli::SimulateArgs;
 use crate::exit::Failure;
 use crate::sim::apex::{ApexSim, ApexSimConfig};
+use crate::sim::lumu::{LumuSim, RateLimit, sample_incidents};
 use crate::sim::server::tls_config;
 
 pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
@@ -19,28 +21,51 @@ pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
         ..ApexSimConfig::random()
     };
     let sim = ApexSim::new(config);
-    sim.control
-        .faults
-        .set_latency(Duration::from_millis(args.latency_ms));
+    let faults = &sim.control.faults;
+    faults.set_latency(Duration::from_millis(args.latency_ms));
+    faults.error_5xx_every(args.fail_5xx_every);
+    faults.error_429_every(args.fail_429_every, args.retry_after);
+    faults.drop_every(args.drop_every);
     let server = sim.serve(args.port, tls).await?;
+    let lumu = LumuSim::new(&LumuSim::random_key());
+    lumu.set_rate_limit(Some(RateLimit::LUMU));
+    for incident in sample_incidents() {
+        lumu.add(incident);
+    }
+    let lumu_server = lumu.serve(args.lumu_port).await?;
     let url = server.url();
     let c = sim.config();
     println!("Simulated Apex Central listening on {url}");
+    println!(
+        "Simulated Lumu Defender listening on {} ({} open incidents)",
+        lumu_server.url(),
+        lumu.incidents().len()
+    );
     println!();
     println!("Use these options (or put them in a .config file):");
     println!("  host={url}");
     println!("  application-id={}", c.app_id);
     println!("  api-key={}", c.api_key);
+    println!("  lumu-url={}", lumu_server.url());
+    println!("  company-key={}", lumu.company_key());
     println!();
     println!("For example:");
+    println!(
+        "  apex-ioc-sync --host {url} --application-id {} --api-key {} --lumu-url {} --company-key {}",
+        c.app_id,
+        c.api_key,
+        lumu_server.url(),
+        lumu.company_key()
+    );
     println!(
         "  apex-ioc-sync udso list --host {url} --application-id {} --api-key {}",
         c.app_id, c.api_key
     );
     println!();
-    println!("The simulator keeps its list in memory. Press Ctrl-C to stop.");
+    println!("The simulators keep their data in memory. Press Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;
     server.stop();
+    lumu_server.stop();
     let counts = sim.control.stats.counts();
     println!(
         "Stopped after {} requests {counts:?}",

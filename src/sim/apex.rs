@@ -99,14 +99,22 @@ impl ApexSim {
         );
     }
 
+    /// The list of one type, without the entries that have expired (Apex drops them).
+    fn live<'a>(
+        lists: &'a mut HashMap<IocKind, BTreeMap<String, Stored>>,
+        kind: IocKind,
+    ) -> &'a mut BTreeMap<String, Stored> {
+        let now = Utc::now().naive_utc();
+        let list = lists.entry(kind).or_default();
+        list.retain(|_, s| s.expiration.is_none_or(|e| e > now));
+        list
+    }
+
     /// The entries of one type that have not expired, sorted by content.
     pub fn entries(&self, kind: IocKind) -> Vec<UdsoEntry> {
-        let now = Utc::now().naive_utc();
         let mut lists = self.lists.lock().unwrap();
-        let list = lists.entry(kind).or_default();
-        // Apex drops entries when they expire.
-        list.retain(|_, s| s.expiration.is_none_or(|e| e > now));
-        list.iter()
+        Self::live(&mut lists, kind)
+            .iter()
             .map(|(content, s)| UdsoEntry {
                 kind: kind.udso_type().to_owned(),
                 content: content.clone(),
@@ -214,8 +222,13 @@ impl ApexSim {
         if payload["appid"].as_str() != Some(self.config.app_id.as_str()) {
             return deny(17, "Invalid application ID");
         }
-        let Ok(claims) = auth::verify(token, &self.config.api_key) else {
-            return deny(19, "Invalid signature");
+        let claims = match auth::verify(token, &self.config.api_key) {
+            Ok(claims) => claims,
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature) => {
+                return deny(19, "Invalid signature");
+            }
+            // A signed token without the claims Apex needs (version, iat, checksum).
+            Err(_) => return deny(15, "Malformed token"),
         };
         if claims.version != auth::API_VERSION {
             return deny(16, "Unsupported version");
@@ -284,23 +297,26 @@ impl ApexSim {
             },
             _ => return self.error(400, 7, "expiration_utc_date is not a date"),
         };
-        // Count what is live, so expired entries do not hold capacity.
-        let live = self.entries(kind).len();
-        let mut lists = self.lists.lock().unwrap();
-        let list = lists.entry(kind).or_default();
-        if !list.contains_key(content) && live >= self.config.capacity {
-            drop(lists);
+        // Check and insert under one lock, so concurrent adds cannot overfill the list.
+        let full = {
+            let mut lists = self.lists.lock().unwrap();
+            let list = Self::live(&mut lists, kind);
+            let full = !list.contains_key(content) && list.len() >= self.config.capacity;
+            if !full {
+                list.insert(
+                    content.to_owned(),
+                    Stored {
+                        notes: notes.to_owned(),
+                        scan_action: scan_action.to_owned(),
+                        expiration,
+                    },
+                );
+            }
+            full
+        };
+        if full {
             return self.error(413, 12, "Maximum exceeded");
         }
-        list.insert(
-            content.to_owned(),
-            Stored {
-                notes: notes.to_owned(),
-                scan_action: scan_action.to_owned(),
-                expiration,
-            },
-        );
-        drop(lists);
         self.ok(Value::Null)
     }
 
@@ -311,13 +327,7 @@ impl ApexSim {
         ) else {
             return self.error(400, 7, "type and content are required");
         };
-        let removed = self
-            .lists
-            .lock()
-            .unwrap()
-            .entry(kind)
-            .or_default()
-            .remove(content);
+        let removed = Self::live(&mut self.lists.lock().unwrap(), kind).remove(content);
         match removed {
             Some(_) => self.ok(Value::Null),
             None => self.error(500, 8, "Data not found"),

@@ -2,22 +2,44 @@
 //! only and talk real HTTP, so the client under test is the real one.
 
 pub mod apex;
+pub mod lumu;
 pub mod server;
 
 use std::sync::Arc;
 
 use apex::{ApexSim, ApexSimConfig};
+use lumu::LumuSim;
 use server::RunningServer;
 
-/// A simulated Apex Central on its own runtime, for code that is not async itself (tests,
-/// benchmarks). Stops when dropped.
-pub struct BackgroundApex {
-    pub sim: Arc<ApexSim>,
+/// A simulator on its own runtime, for code that is not async itself (tests, benchmarks).
+/// Stops when dropped.
+pub struct Background<S> {
+    pub sim: Arc<S>,
     server: RunningServer,
     _runtime: tokio::runtime::Runtime,
 }
 
-impl BackgroundApex {
+/// A simulated Apex Central in the background.
+pub type BackgroundApex = Background<ApexSim>;
+/// A simulated Lumu Defender in the background.
+pub type BackgroundLumu = Background<LumuSim>;
+
+impl<S> Background<S> {
+    /// The server's URL (`--host` or `--lumu-url`).
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sim")
+        .enable_all()
+        .build()?)
+}
+
+impl Background<ApexSim> {
     pub fn start(config: ApexSimConfig) -> anyhow::Result<Self> {
         Self::start_with_tls(config, None)
     }
@@ -26,22 +48,26 @@ impl BackgroundApex {
         config: ApexSimConfig,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("apex-sim")
-            .enable_all()
-            .build()?;
+        let runtime = runtime()?;
         let sim = ApexSim::new(config);
         let server = runtime.block_on(sim.serve(0, tls))?;
-        Ok(BackgroundApex {
+        Ok(Background {
             sim,
             server,
             _runtime: runtime,
         })
     }
+}
 
-    /// The `--host` to give the client.
-    pub fn url(&self) -> String {
-        self.server.url()
+impl Background<LumuSim> {
+    pub fn start(company_key: &str) -> anyhow::Result<Self> {
+        let runtime = runtime()?;
+        let sim = LumuSim::new(company_key);
+        let server = runtime.block_on(sim.serve(0))?;
+        Ok(Background {
+            sim,
+            server,
+            _runtime: runtime,
+        })
     }
 }

@@ -234,7 +234,18 @@ async fn handle(
 ) -> Result<axum::response::Response, std::io::Error> {
     let n = control.stats.record(req.method().as_str());
     let faults = &control.faults;
-    let key = format!("{} {}", req.method(), req.uri());
+    // A retry is the same method, URL and body (every add has the same URL).
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(Body::new(body), usize::MAX)
+        .await
+        .map_err(std::io::Error::other)?;
+    let key = format!(
+        "{} {} {}",
+        parts.method,
+        parts.uri,
+        String::from_utf8_lossy(&body)
+    );
+    let req = hyper::Request::from_parts(parts, Body::from(body));
     let retried = !faults.seen.lock().unwrap().insert(key);
     if retried && faults.first_try_only.load(Ordering::Relaxed) {
         return router_answer(req, router).await;
@@ -261,11 +272,11 @@ async fn handle(
 }
 
 async fn router_answer(
-    req: hyper::Request<Incoming>,
+    req: hyper::Request<Body>,
     router: Router,
 ) -> Result<axum::response::Response, std::io::Error> {
     Ok(router
-        .oneshot(req.map(Body::new))
+        .oneshot(req)
         .await
         .unwrap_or_else(|never| match never {}))
 }

@@ -1,8 +1,10 @@
 //! Applying writes to the UDSO list: adds and updates first, removals last (so protection
 //! never has a gap), each phase with bounded concurrency. Every request is retried by the
-//! client; a write that still fails is reported and the others go on.
+//! client; a write that still fails is reported and the others go on. A put refused because
+//! the list is full (413/12) is tried once more after the removals have made room.
 
 use futures::StreamExt;
+use indicatif::ProgressBar;
 use serde::Serialize;
 
 use crate::apex::client::{ApexClient, ApexError};
@@ -52,31 +54,64 @@ pub struct Applied {
     pub failed: Vec<FailedWrite>,
 }
 
-/// Applies `writes` with at most `threads` requests at once: every put, then every delete.
-pub async fn apply(client: &ApexClient, writes: Vec<Write>, threads: usize) -> Applied {
+/// Applies `writes` with at most `threads` requests at once: every put, then every delete,
+/// then the puts that found the list full. `progress` ticks once per write.
+pub async fn apply(
+    client: &ApexClient,
+    writes: Vec<Write>,
+    threads: usize,
+    progress: &ProgressBar,
+) -> Applied {
     let (puts, deletes): (Vec<Write>, Vec<Write>) =
         writes.into_iter().partition(|w| matches!(w, Write::Put(_)));
     let mut applied = Applied::default();
-    for phase in [puts, deletes] {
-        let mut results = futures::stream::iter(phase)
-            .map(|write| async move {
-                let result = match &write {
-                    Write::Put(w) => client.put_udso(w).await.map(|()| None),
-                    Write::Delete { kind, content } => {
-                        client.delete_udso(*kind, content).await.map(Some)
-                    }
-                };
-                (write, result)
-            })
-            .buffer_unordered(threads.max(1));
-        while let Some((write, result)) = results.next().await {
-            record(&mut applied, write, result);
+    let mut full = Vec::new();
+    for (write, result) in run_phase(client, puts, threads).await {
+        match result {
+            Err(e) if e.is_capacity() => full.push(write),
+            result => record(&mut applied, write, result, progress),
         }
+    }
+    for (write, result) in run_phase(client, deletes, threads).await {
+        record(&mut applied, write, result, progress);
+    }
+    if !full.is_empty() {
+        tracing::debug!(
+            "{} puts found the list full; trying them after the removals",
+            full.len()
+        );
+    }
+    for (write, result) in run_phase(client, full, threads).await {
+        record(&mut applied, write, result, progress);
     }
     applied
 }
 
-fn record(applied: &mut Applied, write: Write, result: Result<Option<Deleted>, ApexError>) {
+type Outcome = (Write, Result<Option<Deleted>, ApexError>);
+
+async fn run_phase(client: &ApexClient, writes: Vec<Write>, threads: usize) -> Vec<Outcome> {
+    futures::stream::iter(writes)
+        .map(|write| async move {
+            let result = match &write {
+                Write::Put(w) => client.put_udso(w).await.map(|()| None),
+                Write::Delete { kind, content } => {
+                    client.delete_udso(*kind, content).await.map(Some)
+                }
+            };
+            (write, result)
+        })
+        .buffer_unordered(threads.max(1))
+        .collect()
+        .await
+}
+
+fn record(
+    applied: &mut Applied,
+    write: Write,
+    result: Result<Option<Deleted>, ApexError>,
+    progress: &ProgressBar,
+) {
+    progress.inc(1);
     match result {
         Ok(None) => applied.put += 1,
         Ok(Some(Deleted::Removed)) => applied.deleted += 1,

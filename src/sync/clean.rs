@@ -88,7 +88,7 @@ pub async fn clean(
         }
         Applied::default()
     } else {
-        apply(client, deletes, threads).await
+        apply(client, deletes, threads, &indicatif::ProgressBar::hidden()).await
     };
     Ok(CleanReport {
         mode: "clean",

@@ -2,3 +2,5 @@
 
 pub mod apply;
 pub mod clean;
+pub mod plan;
+pub mod run;

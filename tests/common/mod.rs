@@ -76,3 +76,40 @@ pub fn output_text(out: &std::process::Output) -> (String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+use apex_ioc_sync::sim::BackgroundLumu;
+use apex_ioc_sync::sim::lumu::LumuSim;
+
+pub fn start_lumu() -> BackgroundLumu {
+    BackgroundLumu::start(&LumuSim::random_key()).expect("simulator starts")
+}
+
+/// The binary set up for a Lumu job against both simulators.
+pub fn lumu_cmd(dir: &Path, apex: &BackgroundApex, lumu: &BackgroundLumu) -> Command {
+    let mut cmd = apex_cmd(dir, apex);
+    cmd.args([
+        "--lumu-url",
+        &lumu.url(),
+        "--company-key",
+        lumu.sim.company_key(),
+    ]);
+    cmd
+}
+
+/// The entries a tag owns, as `type content` lines, sorted.
+pub fn owned(apex: &BackgroundApex, tag: &str) -> Vec<String> {
+    let mut v: Vec<String> = apex
+        .sim
+        .all_entries()
+        .into_iter()
+        .filter(|e| e.owner_tag() == Some(tag))
+        .map(|e| format!("{} {}", e.kind, e.content))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Writes (PUT and DELETE) the simulator has received.
+pub fn writes(apex: &BackgroundApex) -> u64 {
+    apex.sim.control.stats.count("PUT") + apex.sim.control.stats.count("DELETE")
+}

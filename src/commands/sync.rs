@@ -1,0 +1,127 @@
+//! The default run: take the lock, pull the source, and make this job's UDSO entries equal
+//! to it (or, with `--clean`, remove them all).
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::SourceKind;
+use crate::exit::{ExitCode, Failure};
+use crate::lock::{InstanceLock, LockError};
+use crate::logging::LogTarget;
+use crate::settings::Settings;
+use crate::source::{Pulled, lumu};
+use crate::sync::clean::clean;
+use crate::sync::run::{Job, changes_table, run as run_job};
+
+pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
+    let opts = &settings.opts;
+    let tag = settings.tag()?;
+    let http = settings.http()?;
+    let client = settings.apex_client(&http)?;
+    // Every usage error comes before the lock and before any request.
+    let lumu = match (opts.clean, settings.source()) {
+        (true, _) => None,
+        (false, SourceKind::Lumu) => Some(settings.lumu()?),
+        (false, other) => {
+            return Err(Failure::usage(anyhow!(
+                "--source {} is not built yet in this version; use --source lumu",
+                other.name()
+            )));
+        }
+    };
+    let lock_path = settings.lock_path(&tag);
+    let _lock = InstanceLock::acquire(&lock_path).map_err(|e| match e {
+        LockError::Held { .. } => Failure::new(ExitCode::Locked, e),
+        LockError::Io { .. } => Failure::new(ExitCode::Failed, e),
+    })?;
+    tracing::debug!("holding {}", lock_path.display());
+    let to_screen = matches!(settings.log_target(), LogTarget::Stderr);
+
+    let Some(lumu) = lumu else {
+        let report = clean(&client, &tag, settings.threads(), opts.dry_run, opts.json).await?;
+        if opts.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        emit_summary(&report.summary(), to_screen && !opts.json);
+        return finish(
+            report.applied.failed.len(),
+            report.applied.deleted + report.applied.already_gone,
+        );
+    };
+
+    let pulled: Pulled = lumu::pull(&lumu, &http).await.map_err(|e| {
+        Failure::new(
+            ExitCode::Failed,
+            e.context("the Lumu source failed; nothing was written to Apex Central"),
+        )
+    })?;
+    let job = Job {
+        source: settings.source().name(),
+        policy: settings.policy(&tag),
+        threads: settings.threads(),
+        dry_run: opts.dry_run,
+    };
+    let progress = progress_bar(to_screen && !opts.json);
+    let (report, _plan) = run_job(&job, pulled, &client, Utc::now(), &progress).await?;
+    if opts.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if opts.dry_run {
+        print!("{}", changes_table(&report.changes));
+    }
+    emit_summary(&report.summary(), to_screen && !opts.json);
+    if let Some(brake) = &report.brake {
+        return Err(Failure::new(
+            ExitCode::Brake,
+            anyhow!(
+                "removal brake: this run would remove {} of the {} entries tag `{tag}` owns (more than half); \
+                 nothing was removed. If the source really dropped them, run again with --force",
+                brake.would_remove,
+                brake.owned
+            ),
+        ));
+    }
+    let a = &report.applied;
+    finish(a.failed.len(), a.put + a.deleted + a.already_gone)
+}
+
+/// The summary line goes to standard output on screen runs, and to the log file otherwise
+/// (a cron job stays quiet unless something is wrong).
+fn emit_summary(summary: &str, to_stdout: bool) {
+    if to_stdout {
+        println!("{summary}");
+    } else {
+        tracing::info!("{summary}");
+    }
+}
+
+fn finish(failed: usize, done: usize) -> Result<ExitCode, Failure> {
+    if failed == 0 {
+        return Ok(ExitCode::Ok);
+    }
+    Err(Failure::new(
+        ExitCode::PartialWrites,
+        anyhow!(
+            "{failed} of {} writes failed after their retries (listed above); the others were done, and the next run tries again",
+            failed + done
+        ),
+    ))
+}
+
+/// A bar on standard error when a person is watching; hidden in cron and file logging.
+fn progress_bar(visible: bool) -> ProgressBar {
+    if !visible || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} writing {pos}/{len} [{bar:30}] {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}

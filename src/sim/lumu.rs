@@ -1,0 +1,472 @@
+//! A simulated Lumu Defender API: incidents with paging and the documented filters, incident
+//! contexts, the company-key check, and a rate limit with a daily quota.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use super::server::{Control, RunningServer, bind_loopback, spawn};
+
+/// An incident as the simulator holds it.
+#[derive(Debug, Clone)]
+pub struct SimIncident {
+    pub id: String,
+    pub timestamp: DateTime<Utc>,
+    pub last_contact: DateTime<Utc>,
+    /// `open`, `muted` or `closed`.
+    pub status: String,
+    pub adversaries: Vec<String>,
+    pub adversary_types: Vec<String>,
+    /// URLs and host triggers such as `tcp://1.2.3.4:443`.
+    pub threat_triggers: Vec<String>,
+    /// SHA-1 hashes.
+    pub related_files: Vec<String>,
+}
+
+impl SimIncident {
+    /// An open incident seen `age` ago.
+    pub fn open(id: &str, age: chrono::Duration, adversaries: &[&str], types: &[&str]) -> Self {
+        let when = Utc::now() - age;
+        SimIncident {
+            id: id.to_owned(),
+            timestamp: when,
+            last_contact: when,
+            status: "open".into(),
+            adversaries: adversaries.iter().map(|s| s.to_string()).collect(),
+            adversary_types: types.iter().map(|s| s.to_string()).collect(),
+            threat_triggers: Vec::new(),
+            related_files: Vec::new(),
+        }
+    }
+
+    pub fn with_triggers(mut self, triggers: &[&str]) -> Self {
+        self.threat_triggers = triggers.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    pub fn with_files(mut self, files: &[&str]) -> Self {
+        self.related_files = files.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    fn to_json(&self) -> Value {
+        let ts = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        json!({
+            "id": self.id,
+            "timestamp": ts(self.timestamp),
+            "statusTimestamp": ts(self.timestamp),
+            "status": self.status,
+            "contacts": 3,
+            "adversaries": self.adversaries,
+            "adversaryId": self.adversaries.first(),
+            "adversaryTypes": self.adversary_types,
+            "description": format!("{} activity", self.adversary_types.join(", ")),
+            "labelDistribution": {"0": 3},
+            "totalEndpoints": 1,
+            "firstContact": ts(self.timestamp),
+            "lastContact": ts(self.last_contact),
+            "unread": false,
+            "hasPlaybackContacts": false,
+        })
+    }
+}
+
+/// The rate limit: requests per window (Lumu's is a minute) and per day.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    pub per_window: u32,
+    pub window: Duration,
+    pub per_day: u32,
+}
+
+impl RateLimit {
+    /// Lumu's published quotas: about 50 a minute and 10,000 a day.
+    pub const LUMU: RateLimit = RateLimit {
+        per_window: 50,
+        window: Duration::from_secs(60),
+        per_day: 10_000,
+    };
+}
+
+#[derive(Debug)]
+struct RateState {
+    window_start: Instant,
+    in_window: u32,
+    today: u32,
+}
+
+/// The simulated server's data, shared with whoever started it.
+#[derive(Debug)]
+pub struct LumuSim {
+    company_key: String,
+    incidents: Mutex<Vec<SimIncident>>,
+    rate_limit: Mutex<Option<RateLimit>>,
+    rate: Mutex<RateState>,
+    /// Answer every incidents page with this body instead (to test malformed answers).
+    broken_body: Mutex<Option<(StatusCode, String)>>,
+    pub control: Control,
+}
+
+impl LumuSim {
+    pub fn new(company_key: &str) -> Arc<Self> {
+        Arc::new(LumuSim {
+            company_key: company_key.to_owned(),
+            incidents: Mutex::default(),
+            rate_limit: Mutex::default(),
+            rate: Mutex::new(RateState {
+                window_start: Instant::now(),
+                in_window: 0,
+                today: 0,
+            }),
+            broken_body: Mutex::default(),
+            control: Control::default(),
+        })
+    }
+
+    /// A fresh random company key.
+    pub fn random_key() -> String {
+        (0..32)
+            .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap())
+            .collect()
+    }
+
+    pub fn company_key(&self) -> &str {
+        &self.company_key
+    }
+
+    pub fn add(&self, incident: SimIncident) {
+        self.incidents.lock().unwrap().push(incident);
+    }
+
+    /// Sets an incident's status (`closed`, `muted`, `open`).
+    pub fn set_status(&self, id: &str, status: &str) {
+        for i in self.incidents.lock().unwrap().iter_mut() {
+            if i.id == id {
+                i.status = status.to_owned();
+            }
+        }
+    }
+
+    pub fn incidents(&self) -> Vec<SimIncident> {
+        self.incidents.lock().unwrap().clone()
+    }
+
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        *self.rate_limit.lock().unwrap() = limit;
+    }
+
+    /// Every incidents page is answered with this status and body (`None`: normal answers).
+    pub fn break_answers(&self, broken: Option<(StatusCode, &str)>) {
+        *self.broken_body.lock().unwrap() = broken.map(|(s, b)| (s, b.to_owned()));
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/api/incidents/all", post(incidents))
+            .route("/api/incidents/{id}/context", get(context))
+            .with_state(self.clone())
+    }
+
+    pub async fn serve(self: &Arc<Self>, port: u16) -> anyhow::Result<RunningServer> {
+        let listener = bind_loopback(port).await?;
+        spawn(listener, self.router(), None, self.control.clone())
+    }
+
+    /// The key check and the rate limit, before any answer.
+    fn admit(&self, query: &HashMap<String, String>) -> Result<(), Response> {
+        if query.get("key").map(String::as_str) != Some(self.company_key.as_str()) {
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "invalid company key",
+            ));
+        }
+        let Some(limit) = *self.rate_limit.lock().unwrap() else {
+            return Ok(());
+        };
+        let mut rate = self.rate.lock().unwrap();
+        let elapsed = rate.window_start.elapsed();
+        if elapsed >= limit.window {
+            rate.window_start = Instant::now();
+            rate.in_window = 0;
+        }
+        let (exceeded, reset) = if rate.today >= limit.per_day {
+            (true, 6 * 3600)
+        } else if rate.in_window >= limit.per_window {
+            let left = limit.window.saturating_sub(elapsed);
+            (true, left.as_secs_f64().ceil().max(1.0) as u64)
+        } else {
+            (false, 0)
+        };
+        if exceeded {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "rate limit exceeded",
+            );
+            let headers = response.headers_mut();
+            let limit_value = if rate.today >= limit.per_day {
+                limit.per_day
+            } else {
+                limit.per_window
+            };
+            headers.insert("ratelimit-limit", HeaderValue::from(limit_value));
+            headers.insert("ratelimit-remaining", HeaderValue::from(0));
+            headers.insert("ratelimit-reset", HeaderValue::from(reset));
+            headers.insert("retry-after", HeaderValue::from(reset));
+            return Err(response);
+        }
+        rate.in_window += 1;
+        rate.today += 1;
+        Ok(())
+    }
+}
+
+fn error(status: StatusCode, name: &str, detail: &str) -> Response {
+    (status, axum::Json(json!({"name": name, "detail": detail}))).into_response()
+}
+
+fn list_of_strings(v: &Value, key: &str) -> Result<Option<Vec<String>>, Response> {
+    match &v[key] {
+        Value::Null => Ok(None),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    &format!("{key} must be a list of strings"),
+                )
+            }),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("{key} must be a list"),
+        )),
+    }
+}
+
+fn date(v: &Value, key: &str) -> Result<Option<DateTime<Utc>>, Response> {
+    match &v[key] {
+        Value::Null => Ok(None),
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .map(|d| Some(d.with_timezone(&Utc)))
+            .map_err(|_| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    &format!("{key} is not a date"),
+                )
+            }),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("{key} is not a date"),
+        )),
+    }
+}
+
+async fn incidents(
+    State(sim): State<Arc<LumuSim>>,
+    Query(query): Query<HashMap<String, String>>,
+    _headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(denied) = sim.admit(&query) {
+        return denied;
+    }
+    if let Some((status, body)) = sim.broken_body.lock().unwrap().clone() {
+        return (status, body).into_response();
+    }
+    let filter: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) => return error(StatusCode::BAD_REQUEST, "BadRequest", "body is not JSON"),
+        }
+    };
+    let page: usize = match query.get("page").map(|p| p.parse()) {
+        None => 1,
+        Some(Ok(p)) if p >= 1 => p,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "page must be a number from 1",
+            );
+        }
+    };
+    let items: usize = match query.get("items").map(|p| p.parse()) {
+        None => 50,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "items must be from 1 to 100",
+            );
+        }
+    };
+    let (from, to, statuses, types) = match (
+        date(&filter, "fromDate"),
+        date(&filter, "toDate"),
+        list_of_strings(&filter, "status"),
+        list_of_strings(&filter, "adversary-types"),
+    ) {
+        (Ok(f), Ok(t), Ok(s), Ok(a)) => (
+            f.unwrap_or_else(|| Utc::now() - chrono::Duration::days(7)),
+            t.unwrap_or_else(Utc::now),
+            s,
+            a,
+        ),
+        (Err(e), ..) | (_, Err(e), ..) | (.., Err(e), _) | (.., Err(e)) => return e,
+    };
+    let mut matching: Vec<SimIncident> = sim
+        .incidents()
+        .into_iter()
+        .filter(|i| i.timestamp >= from && i.timestamp <= to)
+        .filter(|i| statuses.as_ref().is_none_or(|s| s.contains(&i.status)))
+        .filter(|i| {
+            types
+                .as_ref()
+                .is_none_or(|t| i.adversary_types.iter().any(|a| t.contains(a)))
+        })
+        .collect();
+    matching.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then(a.id.cmp(&b.id)));
+    let start = (page - 1).saturating_mul(items);
+    let slice: Vec<Value> = matching
+        .iter()
+        .skip(start)
+        .take(items)
+        .map(SimIncident::to_json)
+        .collect();
+    let mut pagination = json!({"page": page, "items": items});
+    if start + items < matching.len() {
+        pagination["next"] = json!(page + 1);
+    }
+    if page > 1 {
+        pagination["prev"] = json!(page - 1);
+    }
+    axum::Json(json!({"items": slice, "paginationInfo": pagination})).into_response()
+}
+
+async fn context(
+    State(sim): State<Arc<LumuSim>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(denied) = sim.admit(&query) {
+        return denied;
+    }
+    let Some(incident) = sim.incidents().into_iter().find(|i| i.id == id) else {
+        return error(StatusCode::NOT_FOUND, "NotFound", "no such incident");
+    };
+    // The simulator knows SHA-1 hashes only; other kinds come back empty.
+    let files: Vec<String> = if query.get("hash").map(String::as_str) == Some("sha1") {
+        incident.related_files.clone()
+    } else {
+        Vec::new()
+    };
+    axum::Json(json!({
+        "adversary_id": incident.adversaries.first(),
+        "currently_active": incident.status == "open",
+        "related_files": files,
+        "threat_triggers": incident.threat_triggers,
+        "threat_details": [],
+        "mitre": {"details": []},
+        "playbooks": [],
+        "external_resources": [],
+    }))
+    .into_response()
+}
+
+/// `n` generated open incidents with `iocs_per_incident` distinct IOCs each (domains, IPv4
+/// addresses, URLs and SHA-1 hashes in turn), numbered from `first`: for benchmarks and
+/// large tests.
+pub fn generated_incidents(first: usize, n: usize, iocs_per_incident: usize) -> Vec<SimIncident> {
+    (first..first + n)
+        .map(|i| {
+            let mut incident = SimIncident::open(
+                &format!("00000000-0000-4000-8000-{i:012}"),
+                chrono::Duration::minutes((i % 1000) as i64 + 1),
+                &[],
+                &["C2C"],
+            );
+            for j in 0..iocs_per_incident {
+                let n = i * iocs_per_incident + j;
+                match j % 4 {
+                    0 => incident.adversaries.push(format!("c2-{n}.example.net")),
+                    1 => incident.adversaries.push(format!(
+                        "10.{}.{}.{}",
+                        (n >> 16) & 255,
+                        (n >> 8) & 255,
+                        n & 255
+                    )),
+                    2 => incident
+                        .threat_triggers
+                        .push(format!("https://drop-{n}.example.org/p.php?id={n}")),
+                    _ => incident.related_files.push(format!("{n:040x}")),
+                }
+            }
+            incident
+        })
+        .collect()
+}
+
+/// A handful of open incidents of the kinds Lumu reports, for `demo` and `simulate`.
+pub fn sample_incidents() -> Vec<SimIncident> {
+    let h = chrono::Duration::hours;
+    vec![
+        SimIncident::open(
+            "1b1f6d6e-5c1a-4a8e-9d3e-000000000001",
+            h(30),
+            &["c2.badguys.example", "203.0.113.10"],
+            &["C2C"],
+        )
+        .with_triggers(&[
+            "https://c2.badguys.example/gate.php?id=7",
+            "tcp://203.0.113.10:8443",
+        ])
+        .with_files(&["3395856ce81f2b7382dee72602f798b642f14140"]),
+        SimIncident::open(
+            "1b1f6d6e-5c1a-4a8e-9d3e-000000000002",
+            h(20),
+            &["miner.pool.example"],
+            &["Mining"],
+        )
+        .with_triggers(&["stratum+tcp://miner.pool.example:3333"]),
+        SimIncident::open(
+            "1b1f6d6e-5c1a-4a8e-9d3e-000000000003",
+            h(12),
+            &["login-paypa1.example"],
+            &["Phishing"],
+        )
+        .with_triggers(&["http://login-paypa1.example/signin/"]),
+        SimIncident::open(
+            "1b1f6d6e-5c1a-4a8e-9d3e-000000000004",
+            h(6),
+            &["xj3k9q2.example", "2001:db8::66"],
+            &["DGA", "Malware"],
+        )
+        .with_files(&["da39a3ee5e6b4b0d3255bfef95601890afd80709"]),
+        SimIncident::open(
+            "1b1f6d6e-5c1a-4a8e-9d3e-000000000005",
+            h(2),
+            &["198.51.100.23"],
+            &["Malware"],
+        )
+        .with_triggers(&["https://198.51.100.23/payload.bin"]),
+    ]
+}

@@ -1,0 +1,120 @@
+//! Sources: where a sync job's IOCs come from. Each source module turns its feed into
+//! [`Pulled`]: the desired IOCs with their scan action, a reason for the notes and when they
+//! were last seen, plus the values it had to skip, counted by reason. Sources know nothing
+//! of Apex.
+
+pub mod lumu;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::apex::udso::ScanAction;
+use crate::ioc::{Invalid, Ioc, IocKind};
+
+/// One IOC a source wants on the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    pub ioc: Ioc,
+    pub scan_action: ScanAction,
+    /// Why (adversary types, incident or indicator id): goes into the notes after the tag.
+    pub reason: String,
+    /// When the source last saw it: the newest are kept when capacity binds.
+    pub seen: DateTime<Utc>,
+}
+
+/// What a source produced.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Pulled {
+    /// Items read (incidents, indicators, files).
+    pub items: usize,
+    #[serde(skip)]
+    pub iocs: Vec<Desired>,
+    /// Values that are not usable IOCs, by reason.
+    pub skipped: BTreeMap<&'static str, usize>,
+}
+
+impl Pulled {
+    /// Adds `raw` parsed by `parse`, or counts why it was skipped.
+    pub fn add(
+        &mut self,
+        parsed: Result<Ioc, Invalid>,
+        scan_action: ScanAction,
+        reason: &str,
+        seen: DateTime<Utc>,
+    ) {
+        match parsed {
+            Ok(ioc) => self.iocs.push(Desired {
+                ioc,
+                scan_action,
+                reason: reason.to_owned(),
+                seen,
+            }),
+            Err(why) => self.skip(why.code()),
+        }
+    }
+
+    pub fn skip(&mut self, reason: &'static str) {
+        *self.skipped.entry(reason).or_default() += 1;
+    }
+
+    /// One entry per IOC: `block` wins over `log`; the newest sighting's time and reason stay.
+    pub fn dedupe(&mut self) {
+        let mut merged: HashMap<Ioc, Desired> = HashMap::with_capacity(self.iocs.len());
+        for d in self.iocs.drain(..) {
+            match merged.get_mut(&d.ioc) {
+                None => {
+                    merged.insert(d.ioc.clone(), d);
+                }
+                Some(kept) => {
+                    if d.scan_action == ScanAction::Block {
+                        kept.scan_action = ScanAction::Block;
+                    }
+                    if d.seen > kept.seen {
+                        kept.seen = d.seen;
+                        kept.reason = d.reason;
+                    }
+                }
+            }
+        }
+        self.iocs = merged.into_values().collect();
+        self.iocs.sort_by(|a, b| a.ioc.cmp(&b.ioc));
+    }
+
+    /// Desired IOCs by type.
+    pub fn by_kind(&self) -> BTreeMap<IocKind, usize> {
+        let mut counts = BTreeMap::new();
+        for d in &self.iocs {
+            *counts.entry(d.ioc.kind).or_default() += 1;
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    #[test]
+    fn dedupe_block_wins_and_newest_reason_stays() {
+        let mut p = Pulled::default();
+        let ip = || Ioc::new(IocKind::Ip, "1.2.3.4");
+        p.add(ip(), ScanAction::Log, "old", at(10));
+        p.add(ip(), ScanAction::Block, "older", at(5));
+        p.add(ip(), ScanAction::Log, "newest", at(20));
+        p.add(Ioc::new(IocKind::Ip, "::1"), ScanAction::Log, "x", at(1));
+        p.dedupe();
+        assert_eq!(p.iocs.len(), 1);
+        assert_eq!(p.iocs[0].scan_action, ScanAction::Block);
+        assert_eq!(
+            (p.iocs[0].reason.as_str(), p.iocs[0].seen),
+            ("newest", at(20))
+        );
+        assert_eq!(p.skipped.get("ipv6"), Some(&1));
+    }
+}
