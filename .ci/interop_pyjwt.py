@@ -1,9 +1,11 @@
 """Interop check: the tokens apex-ioc-sync sends verify with PyJWT and carry the checksum
 that Trend's documented Python recipe computes for the same request.
 
-A capture server on loopback plays Apex Central: it answers the UDSO list with entries
-owned by the tag (a URL with reserved characters, a Unicode domain, ...) and records every
-request the binary makes during a real `--clean` run. Then every recorded request is checked.
+A capture server on loopback plays Apex Central (a small UDSO list in memory) and Lumu
+Defender (two incidents). The real binary runs a Lumu sync (PUTs with Unicode bodies) and
+then --clean (DELETEs of percent-encoded content); every Apex request it made is checked.
+The reference token of reference/apex-central.md, which the crate's unit tests pin to the
+exact string our signer makes, is verified with PyJWT too.
 
 Usage: python interop_pyjwt.py PATH/TO/apex-ioc-sync
 """
@@ -11,24 +13,42 @@ Usage: python interop_pyjwt.py PATH/TO/apex-ioc-sync
 import base64
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import jwt  # PyJWT
 
 APP_ID = "5A6C9E3B-1D2F-4A8B-9C0D-E1F2A3B4C5D6"
 API_KEY = "INTEROP-KEY-7F3E-11D2-8A4B-0C9D2E1F"
+COMPANY_KEY = "interop-company-key"
 UDSO = "/WebApp/api/SuspiciousObjects/UserDefinedSO/"
 
-OWNED = {
-    "ip": ["203.0.113.7"],
-    "domain": ["bücher.example", "c2.example"],
-    "url": ["https://Evil.Example.com/Path?q=1&x=a+b%20c#frag", "http://198.51.100.1:8080/ü/x.php"],
-    "file_sha1": ["73d95a30c812d9cff0eaf37a686fdfef8f9ca531"],
+# The token src/apex/auth.rs makes for the reference's inputs (pinned by a unit test).
+REFERENCE_TOKEN = (
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJhcHBpZCI6IkFQUElELVRFU1QiLCJpYXQiOjE3MDAwMDAwMDAuMjUsInZlcnNpb24iOiJWMSIsImNoZWNrc3VtIjoiSnpwUzVNWHFHeHpMNnV6bmJuTTZGM1daRUVOaGZmWkUxeGNFRU1nbVYzND0ifQ"
+    ".6kr7hDU7pbEOobJQp9F2tHE76NFVVOWOPrXDrUexBOE"
+)
+
+INCIDENTS = {
+    "inc-1": {
+        "adversaries": ["bücher.example", "203.0.113.7"],
+        "adversaryTypes": ["C2C"],
+        "triggers": ["https://Evil.Example.com/Path?q=1&x=a+b%20c#frag", "tcp://198.51.100.1:8443"],
+        "files": ["73d95a30c812d9cff0eaf37a686fdfef8f9ca531"],
+    },
+    "inc-2": {
+        "adversaries": ["c2.example"],
+        "adversaryTypes": ["Malware", "Phishing"],
+        "triggers": ["http://198.51.100.1:8080/ü/x.php"],
+        "files": [],
+    },
 }
+EXPECTED_IOCS = 7  # 2 ips, 2 domains, 2 urls, 1 sha1
 
 
 def create_checksum(http_method, raw_url, headers, request_body):
@@ -44,39 +64,63 @@ KNOWN = [
      "B0xp2AJOrEEkYb7D0qYBzOL1fp4dCa6kGjDdrTaClgg="),
     ("PUT", UDSO, '{"param":{"type":"domain","content":"bücher.example","notes":"ünïcode","scan_action":"block"}}',
      "aokSTqlgCREEkUfioii2wQ1KvvTQ4XIoa03bKafe5aU="),
+    ("GET", UDSO + "?type=ip", "", "JzpS5MXqGxzL6uznbnM6F3WZEENhffZE1xcEEMgmV34="),
 ]
 
 captured = []
+udso = {}  # (type, content) -> entry
+lock = threading.Lock()
 
 
-class Apex(BaseHTTPRequestHandler):
+class Peer(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def answer(self, status, payload):
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        captured.append({
-            "method": self.command,
-            "raw_url": self.path,  # the request target exactly as sent
-            "authorization": self.headers.get("Authorization", ""),
-            "content_type": self.headers.get("Content-Type", ""),
-            "body": body,
-        })
-        data = None
-        if self.command == "GET":
-            kind = self.path.split("type=", 1)[1].split("&", 1)[0]
-            data = [
-                {"type": kind, "content": c, "notes": "apex-ioc-sync:interop test",
-                 "scan_action": "block", "expiration_utc_date": None}
-                for c in OWNED.get(kind, [])
-            ] + [{"type": kind, "content": "manual-" + kind, "notes": "by hand",
-                  "scan_action": "log", "expiration_utc_date": "2030-01-01T00:00:00.000"}]
-        answer = json.dumps({"Data": data, "Meta": {"Result": 1, "ErrorCode": 0, "ErrorMsg": ""}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
+        url = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if url.path.startswith("/api/"):
+            return self.lumu(url.path, query)
+        with lock:
+            captured.append({
+                "method": self.command,
+                "raw_url": self.path,  # the request target exactly as sent
+                "authorization": self.headers.get("Authorization", ""),
+                "content_type": self.headers.get("Content-Type", ""),
+                "body": body,
+            })
+            data = None
+            if self.command == "GET":
+                data = [e for (t, _), e in sorted(udso.items()) if t == query["type"]]
+            elif self.command == "PUT":
+                param = json.loads(body)["param"]
+                param.setdefault("expiration_utc_date", None)
+                udso[(param["type"], param["content"])] = param
+            elif self.command == "DELETE":
+                udso.pop((query["type"], query["content"]), None)
+        self.answer(200, {"Data": data, "Meta": {"Result": 1, "ErrorCode": 0, "ErrorMsg": ""}})
+
+    def lumu(self, path, query):
+        if query.get("key") != COMPANY_KEY:
+            return self.answer(401, {"name": "Unauthorized", "detail": "bad key"})
+        if path == "/api/incidents/all":
+            items = [{"id": i, "adversaries": v["adversaries"], "adversaryTypes": v["adversaryTypes"],
+                      "status": "open", "timestamp": "2026-11-20T10:00:00.000Z"} for i, v in INCIDENTS.items()]
+            return self.answer(200, {"items": items, "paginationInfo": {"page": 1, "items": 100}})
+        m = re.fullmatch(r"/api/incidents/([^/]+)/context", path)
+        if m and m.group(1) in INCIDENTS:
+            v = INCIDENTS[m.group(1)]
+            return self.answer(200, {"related_files": v["files"], "threat_triggers": v["triggers"]})
+        return self.answer(404, {"name": "NotFound", "detail": path})
 
     do_GET = do_PUT = do_DELETE = do_POST = handle_any
 
@@ -89,34 +133,54 @@ def fail(message):
     sys.exit(1)
 
 
+def run(binary, host, *args):
+    result = subprocess.run(
+        [binary, "--host", host, "--application-id", APP_ID, "--api-key", API_KEY,
+         "--lumu-url", host, "--company-key", COMPANY_KEY, "--tag", "interop", "--json", *args],
+        capture_output=True, text=True, timeout=120,
+    )
+    if result.returncode != 0:
+        fail(f"apex-ioc-sync {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+    return json.loads(result.stdout)
+
+
+def check_reference_token():
+    import warnings
+    with warnings.catch_warnings():
+        # The reference's key is short on purpose; PyJWT warns about it.
+        warnings.simplefilter("ignore")
+        claims = jwt.decode(REFERENCE_TOKEN, "APIKEY-TEST", algorithms=["HS256"])
+    if claims != {"appid": "APPID-TEST", "iat": 1700000000.25, "version": "V1",
+                  "checksum": "JzpS5MXqGxzL6uznbnM6F3WZEENhffZE1xcEEMgmV34="}:
+        fail(f"reference token claims {claims}")
+
+
 def main():
     if len(sys.argv) != 2:
         fail("usage: interop_pyjwt.py PATH/TO/apex-ioc-sync")
+    binary = sys.argv[1]
     for method, url, body, expected in KNOWN:
         got = create_checksum(method, url, "", body)
         if got != expected:
             fail(f"the documented recipe gives {got} for {method} {url}, the reference says {expected}")
+    check_reference_token()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Apex)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Peer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     host = f"http://127.0.0.1:{server.server_address[1]}"
-    run = subprocess.run(
-        [sys.argv[1], "--clean", "--tag", "interop", "--json", "--host", host,
-         "--application-id", APP_ID, "--api-key", API_KEY],
-        capture_output=True, text=True, timeout=120,
-    )
+    sync = run(binary, host, "--ioc-types", "ip,domain,url,hash")
+    if sync["put"] != EXPECTED_IOCS or len(udso) != EXPECTED_IOCS:
+        fail(f"the sync put {sync['put']} entries, {len(udso)} listed; expected {EXPECTED_IOCS}")
+    clean = run(binary, host, "--clean")
     server.shutdown()
-    if run.returncode != 0:
-        fail(f"apex-ioc-sync exited {run.returncode}:\n{run.stderr}")
-    report = json.loads(run.stdout)
-    owned = sum(len(v) for v in OWNED.values())
-    if report["deleted"] != owned:
-        fail(f"expected {owned} deletes, the report says {report['deleted']}")
+    if clean["deleted"] != EXPECTED_IOCS or udso:
+        fail(f"--clean deleted {clean['deleted']}, {len(udso)} left")
 
-    deletes = [r for r in captured if r["method"] == "DELETE"]
-    gets = [r for r in captured if r["method"] == "GET"]
-    if len(gets) != 4 or len(deletes) != owned:
-        fail(f"expected 4 GETs and {owned} DELETEs, captured {len(gets)} and {len(deletes)}")
+    by_method = {}
+    for r in captured:
+        by_method[r["method"]] = by_method.get(r["method"], 0) + 1
+    if by_method != {"GET": 8, "PUT": EXPECTED_IOCS, "DELETE": EXPECTED_IOCS}:
+        fail(f"unexpected requests {by_method}")
 
     now = time.time()
     for r in captured:
@@ -138,7 +202,7 @@ def main():
             pass
         if claims.get("appid") != APP_ID or claims.get("version") != "V1":
             fail(f"{what}: claims {claims}")
-        if not isinstance(claims.get("iat"), float) or abs(now - claims["iat"]) > 120:
+        if not isinstance(claims.get("iat"), float) or abs(now - claims["iat"]) > 300:
             fail(f"{what}: iat {claims.get('iat')!r} is not a fresh float")
         expected = create_checksum(r["method"], r["raw_url"], "", r["body"].decode("utf-8"))
         if claims.get("checksum") != expected:
@@ -146,16 +210,19 @@ def main():
         if r["content_type"] != "application/json;charset=utf-8":
             fail(f"{what}: Content-Type {r['content_type']!r}")
 
-    # The delete of the URL with reserved characters is percent-encoded on the wire.
-    encoded = UDSO + "?type=url&content=https%3A%2F%2FEvil.Example.com%2FPath%3Fq%3D1%26x%3Da%2Bb%2520c%23frag"
-    if encoded not in [r["raw_url"] for r in deletes]:
-        fail("the URL delete was not sent percent-encoded as expected:\n" + "\n".join(r["raw_url"] for r in deletes))
-    iats = sorted(jwt.decode(r["authorization"][7:], API_KEY, algorithms=["HS256"])["iat"] for r in captured)
+    puts = [r for r in captured if r["method"] == "PUT"]
+    if not any("bücher.example".encode() in r["body"] for r in puts):
+        fail("no PUT carried the Unicode domain as UTF-8")
+    encoded = UDSO + "?type=url&content=https%3A%2F%2Fevil.example.com%2FPath%3Fq%3D1%26x%3Da%2Bb%2520c%23frag"
+    deletes = [r["raw_url"] for r in captured if r["method"] == "DELETE"]
+    if encoded not in deletes:
+        fail("the URL delete was not sent percent-encoded as expected:\n" + "\n".join(deletes))
+    iats = [jwt.decode(r["authorization"][7:], API_KEY, algorithms=["HS256"])["iat"] for r in captured]
     if len(set(iats)) != len(iats):
         fail("two requests carried the same iat: tokens are not made per request")
 
-    print(f"interop: {len(captured)} requests ({len(gets)} GET, {len(deletes)} DELETE) verified with "
-          f"PyJWT {jwt.__version__} and the documented checksum recipe")
+    print(f"interop: {len(captured)} Apex requests {by_method} and the reference token verified "
+          f"with PyJWT {jwt.__version__} and the documented checksum recipe")
 
 
 if __name__ == "__main__":

@@ -5,9 +5,23 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::RETRY_AFTER;
 
 use crate::secret::Secret;
+
+/// Everything but RFC 3986's unreserved characters (letters, digits, `-._~`).
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes a query value or a path segment. Unreserved characters stay literal:
+/// servers are not obliged to decode `%2D` back to `-`.
+pub fn encode_component(value: &str) -> String {
+    utf8_percent_encode(value, NOT_UNRESERVED).to_string()
+}
 
 /// An HTTP proxy from the `--proxy-*` options.
 #[derive(Debug, Clone)]

@@ -140,6 +140,10 @@ mod tests {
         }
     }
 
+    /// The token for the reference's inputs. `.ci/interop_pyjwt.py` verifies this same
+    /// string with PyJWT, so a change to how tokens are made shows up on both sides.
+    const REFERENCE_TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJhcHBpZCI6IkFQUElELVRFU1QiLCJpYXQiOjE3MDAwMDAwMDAuMjUsInZlcnNpb24iOiJWMSIsImNoZWNrc3VtIjoiSnpwUzVNWHFHeHpMNnV6bmJuTTZGM1daRUVOaGZmWkUxeGNFRU1nbVYzND0ifQ.6kr7hDU7pbEOobJQp9F2tHE76NFVVOWOPrXDrUexBOE";
+
     #[test]
     fn token_known_answer_verifies_and_carries_the_checksum() {
         let t = token(
@@ -151,6 +155,7 @@ mod tests {
             1_700_000_000.25,
         )
         .unwrap();
+        assert_eq!(t, REFERENCE_TOKEN);
         let header = jsonwebtoken::decode_header(&t).unwrap();
         assert_eq!(header.alg, Algorithm::HS256);
         assert_eq!(header.typ.as_deref(), Some("JWT"));

@@ -4,38 +4,26 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::auth;
-use crate::http::{HttpSettings, RetryPolicy, parse_retry_after, transport_detail};
+use crate::http::{
+    HttpSettings, RetryPolicy, encode_component, parse_retry_after, transport_detail,
+};
 use crate::ioc::IocKind;
 use crate::secret::Secret;
 
 /// The only content type the API accepts.
 pub const CONTENT_TYPE_JSON: &str = "application/json;charset=utf-8";
 
-/// Query values are percent-encoded except for RFC 3986's unreserved characters, and the
-/// checksum is computed over that encoded form.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Percent-encodes one query component.
-pub fn encode_query_value(value: &str) -> String {
-    utf8_percent_encode(value, QUERY_VALUE).to_string()
-}
-
-/// `k=v&k=v`, values percent-encoded.
+/// `k=v&k=v`, keys and values percent-encoded; the checksum is computed over this form.
 pub fn encode_query(query: &[(&str, &str)]) -> String {
     query
         .iter()
-        .map(|(k, v)| format!("{}={}", encode_query_value(k), encode_query_value(v)))
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -430,7 +418,7 @@ mod tests {
             "type=url&content=https%3A%2F%2FEvil.Example.com%2FPath%3Fq%3D1"
         );
         assert_eq!(
-            encode_query_value("a b&c=d/ü~-._"),
+            encode_component("a b&c=d/ü~-._"),
             "a%20b%26c%3Dd%2F%C3%BC~-._"
         );
     }

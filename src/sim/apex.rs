@@ -100,10 +100,10 @@ impl ApexSim {
     }
 
     /// The list of one type, without the entries that have expired (Apex drops them).
-    fn live<'a>(
-        lists: &'a mut HashMap<IocKind, BTreeMap<String, Stored>>,
+    fn live(
+        lists: &mut HashMap<IocKind, BTreeMap<String, Stored>>,
         kind: IocKind,
-    ) -> &'a mut BTreeMap<String, Stored> {
+    ) -> &mut BTreeMap<String, Stored> {
         let now = Utc::now().naive_utc();
         let list = lists.entry(kind).or_default();
         list.retain(|_, s| s.expiration.is_none_or(|e| e > now));

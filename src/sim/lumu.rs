@@ -181,7 +181,7 @@ impl LumuSim {
     }
 
     /// The key check and the rate limit, before any answer.
-    fn admit(&self, query: &HashMap<String, String>) -> Result<(), Response> {
+    fn admit(&self, query: &HashMap<String, String>) -> Result<(), Rejection> {
         if query.get("key").map(String::as_str) != Some(self.company_key.as_str()) {
             return Err(error(
                 StatusCode::UNAUTHORIZED,
@@ -207,22 +207,19 @@ impl LumuSim {
             (false, 0)
         };
         if exceeded {
-            let mut response = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequests",
-                "rate limit exceeded",
-            );
-            let headers = response.headers_mut();
             let limit_value = if rate.today >= limit.per_day {
                 limit.per_day
             } else {
                 limit.per_window
             };
-            headers.insert("ratelimit-limit", HeaderValue::from(limit_value));
-            headers.insert("ratelimit-remaining", HeaderValue::from(0));
-            headers.insert("ratelimit-reset", HeaderValue::from(reset));
-            headers.insert("retry-after", HeaderValue::from(reset));
-            return Err(response);
+            return Err(Rejection {
+                rate_limit: Some((limit_value, reset)),
+                ..error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TooManyRequests",
+                    "rate limit exceeded",
+                )
+            });
         }
         rate.in_window += 1;
         rate.today += 1;
@@ -230,11 +227,44 @@ impl LumuSim {
     }
 }
 
-fn error(status: StatusCode, name: &str, detail: &str) -> Response {
-    (status, axum::Json(json!({"name": name, "detail": detail}))).into_response()
+/// Lumu's error answer `{"name", "detail"}`, with the rate-limit headers on a 429.
+#[derive(Debug)]
+struct Rejection {
+    status: StatusCode,
+    name: &'static str,
+    detail: String,
+    /// `(limit, reset seconds)` for a 429.
+    rate_limit: Option<(u32, u64)>,
 }
 
-fn list_of_strings(v: &Value, key: &str) -> Result<Option<Vec<String>>, Response> {
+fn error(status: StatusCode, name: &'static str, detail: &str) -> Rejection {
+    Rejection {
+        status,
+        name,
+        detail: detail.to_owned(),
+        rate_limit: None,
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            axum::Json(json!({"name": self.name, "detail": self.detail})),
+        )
+            .into_response();
+        if let Some((limit, reset)) = self.rate_limit {
+            let headers = response.headers_mut();
+            headers.insert("ratelimit-limit", HeaderValue::from(limit));
+            headers.insert("ratelimit-remaining", HeaderValue::from(0));
+            headers.insert("ratelimit-reset", HeaderValue::from(reset));
+            headers.insert("retry-after", HeaderValue::from(reset));
+        }
+        response
+    }
+}
+
+fn list_of_strings(v: &Value, key: &str) -> Result<Option<Vec<String>>, Rejection> {
     match &v[key] {
         Value::Null => Ok(None),
         Value::Array(items) => items
@@ -257,7 +287,7 @@ fn list_of_strings(v: &Value, key: &str) -> Result<Option<Vec<String>>, Response
     }
 }
 
-fn date(v: &Value, key: &str) -> Result<Option<DateTime<Utc>>, Response> {
+fn date(v: &Value, key: &str) -> Result<Option<DateTime<Utc>>, Rejection> {
     match &v[key] {
         Value::Null => Ok(None),
         Value::String(s) => DateTime::parse_from_rfc3339(s)
@@ -284,7 +314,7 @@ async fn incidents(
     body: axum::body::Bytes,
 ) -> Response {
     if let Err(denied) = sim.admit(&query) {
-        return denied;
+        return denied.into_response();
     }
     if let Some((status, body)) = sim.broken_body.lock().unwrap().clone() {
         return (status, body).into_response();
@@ -294,7 +324,10 @@ async fn incidents(
     } else {
         match serde_json::from_slice(&body) {
             Ok(v) => v,
-            Err(_) => return error(StatusCode::BAD_REQUEST, "BadRequest", "body is not JSON"),
+            Err(_) => {
+                return error(StatusCode::BAD_REQUEST, "BadRequest", "body is not JSON")
+                    .into_response();
+            }
         }
     };
     let page: usize = match query.get("page").map(|p| p.parse()) {
@@ -305,7 +338,8 @@ async fn incidents(
                 StatusCode::BAD_REQUEST,
                 "BadRequest",
                 "page must be a number from 1",
-            );
+            )
+            .into_response();
         }
     };
     let items: usize = match query.get("items").map(|p| p.parse()) {
@@ -316,7 +350,8 @@ async fn incidents(
                 StatusCode::BAD_REQUEST,
                 "BadRequest",
                 "items must be from 1 to 100",
-            );
+            )
+            .into_response();
         }
     };
     let (from, to, statuses, types) = match (
@@ -331,7 +366,9 @@ async fn incidents(
             s,
             a,
         ),
-        (Err(e), ..) | (_, Err(e), ..) | (.., Err(e), _) | (.., Err(e)) => return e,
+        (Err(e), ..) | (_, Err(e), ..) | (.., Err(e), _) | (.., Err(e)) => {
+            return e.into_response();
+        }
     };
     let mut matching: Vec<SimIncident> = sim
         .incidents()
@@ -368,10 +405,17 @@ async fn context(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     if let Err(denied) = sim.admit(&query) {
-        return denied;
+        return denied.into_response();
     }
-    let Some(incident) = sim.incidents().into_iter().find(|i| i.id == id) else {
-        return error(StatusCode::NOT_FOUND, "NotFound", "no such incident");
+    let found = sim
+        .incidents
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|i| i.id == id)
+        .cloned();
+    let Some(incident) = found else {
+        return error(StatusCode::NOT_FOUND, "NotFound", "no such incident").into_response();
     };
     // The simulator knows SHA-1 hashes only; other kinds come back empty.
     let files: Vec<String> = if query.get("hash").map(String::as_str) == Some("sha1") {

@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 
 use super::Pulled;
 use crate::apex::udso::ScanAction;
-use crate::http::{HttpSettings, RetryPolicy, parse_retry_after, transport_detail};
+use crate::http::{
+    HttpSettings, RetryPolicy, encode_component, parse_retry_after, transport_detail,
+};
 use crate::ioc::{Ioc, IocKind};
 use crate::secret::Secret;
 
@@ -248,7 +250,7 @@ impl LumuClient {
         let answer = self
             .call(
                 Method::GET,
-                &format!("incidents/{}/context", encode_path_segment(incident_id)),
+                &format!("incidents/{}/context", encode_component(incident_id)),
                 &[("hash", "sha1")],
                 None,
             )
@@ -257,10 +259,6 @@ impl LumuClient {
             format!("the context of Lumu incident {incident_id} is not as documented")
         })
     }
-}
-
-fn encode_path_segment(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// `RateLimit-Reset` or `Retry-After` (seconds), whichever is longer; a second if neither.
@@ -474,6 +472,23 @@ mod tests {
         );
         assert_eq!(lumu_error(StatusCode::BAD_GATEWAY, b"<html>"), "");
         assert_eq!(lumu_error(StatusCode::NOT_FOUND, b"nope"), ": nope");
+    }
+
+    #[test]
+    fn incident_ids_stay_literal_in_the_context_path() {
+        let c = LumuClient::new(
+            "https://defender.lumu.io",
+            Secret::new("k"),
+            &HttpSettings::default(),
+        )
+        .unwrap();
+        let id = "7dbb3a9e-0b1c-4a8e-9d3e-f00dbeef0001";
+        let path = format!("incidents/{}/context", encode_component(id));
+        assert_eq!(
+            c.api.join(&path).unwrap().path(),
+            "/api/incidents/7dbb3a9e-0b1c-4a8e-9d3e-f00dbeef0001/context"
+        );
+        assert_eq!(encode_component("a/b?c"), "a%2Fb%3Fc");
     }
 
     #[test]

@@ -1,0 +1,107 @@
+//! Apex round trips of the Lumu job, against the simulators on loopback with injected
+//! latency: a cold push of 10,000 IOCs, an unchanged run, and 10% churn, at 4 and 16
+//! concurrent writes. Target (DESIGN.md): the cold push at 16 within 1.2x of the ideal
+//! 10,000 x 20 ms / 16 = 12.5 s; an unchanged run makes list calls only.
+//!
+//! `cargo bench --bench sync` (set APEX_BENCH_IOCS to change the size).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use apex_ioc_sync::cli::{GlobalOpts, IocTypeArg};
+use apex_ioc_sync::commands::sync;
+use apex_ioc_sync::exit::ExitCode;
+use apex_ioc_sync::secret::Secret;
+use apex_ioc_sync::settings::Settings;
+use apex_ioc_sync::sim::apex::ApexSimConfig;
+use apex_ioc_sync::sim::lumu::{LumuSim, generated_incidents};
+use apex_ioc_sync::sim::{BackgroundApex, BackgroundLumu};
+
+const LATENCY: Duration = Duration::from_millis(20);
+const IOCS_PER_INCIDENT: usize = 4;
+
+fn main() {
+    let iocs: usize = std::env::var("APEX_BENCH_IOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "{iocs} IOCs ({} incidents x {IOCS_PER_INCIDENT}), Apex latency {} ms per request",
+        iocs / IOCS_PER_INCIDENT,
+        LATENCY.as_millis()
+    );
+    println!(
+        "{:>7}  {:<10}  {:>6}  {:>6}  {:>7}  {:>9}  {:>9}",
+        "threads", "run", "GET", "PUT", "DELETE", "wall (s)", "ideal (s)"
+    );
+    for threads in [4u16, 16] {
+        let apex = BackgroundApex::start(ApexSimConfig::random()).unwrap();
+        apex.sim.control.faults.set_latency(LATENCY);
+        let lumu = BackgroundLumu::start(&LumuSim::random_key()).unwrap();
+        let incidents = iocs / IOCS_PER_INCIDENT;
+        for incident in generated_incidents(0, incidents, IOCS_PER_INCIDENT) {
+            lumu.sim.add(incident);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let c = apex.sim.config();
+        let settings = Settings::new(
+            GlobalOpts {
+                host: Some(apex.url()),
+                application_id: Some(c.app_id.clone()),
+                api_key: Some(Secret::new(&c.api_key)),
+                company_key: Some(Secret::new(lumu.sim.company_key())),
+                lumu_url: Some(lumu.url()),
+                ioc_types: vec![
+                    IocTypeArg::Ip,
+                    IocTypeArg::Domain,
+                    IocTypeArg::Url,
+                    IocTypeArg::Hash,
+                ],
+                threads: Some(threads),
+                lock_file: Some(dir.path().join("bench.lock")),
+                logging: Some(apex_ioc_sync::cli::LoggingMode::File),
+                log_file: Some(dir.path().join("bench.log")),
+                ..GlobalOpts::default()
+            },
+            None,
+        );
+        let measure = |name: &str| {
+            let before = apex.sim.control.stats.counts();
+            let started = Instant::now();
+            let outcome = runtime.block_on(sync::run(&settings));
+            let wall = started.elapsed().as_secs_f64();
+            assert!(matches!(outcome, Ok(ExitCode::Ok)), "{name}: {outcome:?}");
+            let after = apex.sim.control.stats.counts();
+            let delta = |m: &str| after.get(m).unwrap_or(&0) - before.get(m).unwrap_or(&0);
+            let writes = delta("PUT") + delta("DELETE");
+            let ideal = (writes as f64 * LATENCY.as_secs_f64()) / f64::from(threads);
+            println!(
+                "{threads:>7}  {name:<10}  {:>6}  {:>6}  {:>7}  {wall:>9.2}  {ideal:>9.2}",
+                delta("GET"),
+                delta("PUT"),
+                delta("DELETE")
+            );
+            BTreeMap::from([("wall", wall), ("ideal", ideal)])
+        };
+        let cold = measure("cold push");
+        measure("unchanged");
+        // 10% churn: a tenth of the incidents close, as many new ones open.
+        let churn = incidents / 10;
+        for incident in lumu.sim.incidents().iter().take(churn) {
+            lumu.sim.set_status(&incident.id, "closed");
+        }
+        for incident in generated_incidents(incidents, churn, IOCS_PER_INCIDENT) {
+            lumu.sim.add(incident);
+        }
+        measure("10% churn");
+        println!(
+            "{threads:>7}  cold push / ideal = {:.2}x",
+            cold["wall"] / cold["ideal"]
+        );
+    }
+}
