@@ -501,3 +501,71 @@ fn missing_company_key_and_unbuilt_sources_are_usage_errors() {
             .contains("--source taxii is not built yet")
     );
 }
+
+#[test]
+fn secrets_never_reach_output_or_logs_in_lumu_runs() {
+    let (apex, lumu) = (start_apex(), start_lumu());
+    seed(&lumu);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("job.log");
+    let c = apex.sim.config();
+    let company_key = lumu.sim.company_key().to_owned();
+    let secrets = [
+        c.api_key.as_str(),
+        company_key.as_str(),
+        "pr0xy-s3cret",
+        "taxii-t0ken",
+        "taxii-passw0rd",
+    ];
+    // An unused port: the Lumu request fails to connect (its URL holds the key).
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let run = |args: &[&str], code: i32| {
+        let out = bin(dir.path())
+            .args(["--host", &apex.url(), "--application-id", &c.app_id, "-vv"])
+            .args(["--taxii-token", "taxii-t0ken", "--taxii-user", "u"])
+            .args(args)
+            .env("APEX_API_KEY", &c.api_key)
+            .env("LUMU_COMPANY_KEY", &company_key)
+            .env("PROXY_PASSWORD", "pr0xy-s3cret")
+            .env("TAXII_PASSWORD", "taxii-passw0rd")
+            .assert()
+            .code(code);
+        let (stdout, stderr) = output_text(out.get_output());
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        for text in [&stdout, &stderr, &logged] {
+            for secret in secrets {
+                assert!(!text.contains(secret), "{secret} leaked into:\n{text}");
+            }
+            assert!(!text.contains("eyJ"), "a token leaked into:\n{text}");
+        }
+    };
+    let lumu_url = lumu.url();
+    let log_file = log.to_str().unwrap();
+    run(&["--lumu-url", &lumu_url, "--json"], 0);
+    run(&["--lumu-url", &lumu_url, "--dry-run"], 0);
+    run(&["--lumu-url", &lumu_url, "--log-file", log_file], 0);
+    run(
+        &[
+            "--lumu-url",
+            &format!("http://{dead}"),
+            "--log-file",
+            log_file,
+            "--timeout",
+            "2",
+        ],
+        1,
+    );
+    lumu.sim
+        .break_answers(Some((StatusCode::BAD_GATEWAY, "upstream down")));
+    run(&["--lumu-url", &lumu_url, "--log-file", log_file], 1);
+    run(&["--lumu-url", &lumu_url, "--json"], 1);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("lumu (tag lumu): 3 items"), "{logged}");
+    assert!(
+        logged.contains("cannot reach Lumu Defender") && logged.contains("HTTP 502"),
+        "{logged}"
+    );
+}
