@@ -414,6 +414,15 @@ pub struct GlobalOpts {
         value_parser = parse_secret
     )]
     pub taxii_password: Option<Secret>,
+    /// Objects a TAXII page, 1-10000 [default: 1000].
+    #[arg(
+        long = "taxii-page-size",
+        alias = "taxii_page_size",
+        global = true,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=10_000)
+    )]
+    pub taxii_page_size: Option<u32>,
     /// State of incremental sources [default: apex-ioc-sync-<tag>.db beside the config file].
     #[arg(
         long = "state-file",

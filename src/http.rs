@@ -172,6 +172,90 @@ pub fn transport_detail(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
+/// A server's answer that is neither a connection failure, a 5xx nor a 429.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+/// A 429 that asks to wait longer than this is a spent quota: give up.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(300);
+/// Rate-limit waits one request may sit through.
+const MAX_RATE_LIMIT_WAITS: u32 = 20;
+
+/// How long a 429 asks to wait: `RateLimit-Reset` or `Retry-After` (seconds), whichever is
+/// longer; a second if neither.
+pub fn rate_limit_wait(headers: &reqwest::header::HeaderMap) -> Duration {
+    let reset = headers
+        .get("ratelimit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    match (reset, parse_retry_after(headers)) {
+        (Some(a), Some(b)) => a.max(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => Duration::from_secs(1),
+    }
+}
+
+/// Sends the request `build` makes, again on connection errors, time-outs and 5xx (per
+/// `retry`) and on 429 (after the wait the server asks for). Returns the first other answer,
+/// or the last 5xx, for the caller to judge. `server` and `name` (method and path, never a URL: URLs can
+/// carry keys) go into errors.
+pub async fn send_retrying(
+    build: impl Fn() -> reqwest::RequestBuilder,
+    retry: &RetryPolicy,
+    server: &str,
+    name: &str,
+) -> anyhow::Result<Answer> {
+    let mut attempt = 1;
+    let mut rate_waits = 0;
+    loop {
+        let failure = match build().send().await {
+            Err(e) => format!("cannot reach {server}: {}", transport_detail(&e)),
+            Ok(response) => {
+                let status = response.status();
+                let headers = response.headers().clone();
+                if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                    let wait = rate_limit_wait(&headers);
+                    if wait > MAX_RATE_LIMIT_WAIT || rate_waits >= MAX_RATE_LIMIT_WAITS {
+                        bail!(
+                            "{server}'s rate limit is spent at {name} (it asks to wait {}s): \
+                             the daily quota is probably used up; run again later",
+                            wait.as_secs()
+                        );
+                    }
+                    rate_waits += 1;
+                    tracing::info!("{server} rate limit reached; waiting {}s", wait.as_secs());
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                match response.bytes().await {
+                    // The last 5xx goes to the caller too, which knows how to read its body.
+                    Ok(body) if !status.is_server_error() || attempt >= retry.attempts => {
+                        return Ok(Answer {
+                            status,
+                            headers,
+                            body,
+                        });
+                    }
+                    Ok(_) => format!("{server} answered HTTP {status}"),
+                    Err(e) => format!("cannot read {server}'s answer: {}", transport_detail(&e)),
+                }
+            }
+        };
+        if attempt >= retry.attempts {
+            bail!("{failure} ({name}, {attempt} tries)");
+        }
+        let wait = retry.delay(attempt, None);
+        tracing::debug!("{failure} at {name}; try {} in {wait:?}", attempt + 1);
+        tokio::time::sleep(wait).await;
+        attempt += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

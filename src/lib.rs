@@ -17,4 +17,6 @@ pub mod secret;
 pub mod settings;
 pub mod sim;
 pub mod source;
+pub mod state;
+pub mod stix;
 pub mod sync;

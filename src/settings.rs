@@ -19,6 +19,7 @@ use crate::ioc::IocKind;
 use crate::lock::default_lock_path;
 use crate::logging::LogTarget;
 use crate::source::lumu::LumuSettings;
+use crate::source::taxii::{DEFAULT_PAGE_SIZE, TaxiiAuth, TaxiiSettings};
 use crate::sync::plan::{Policy, UDSO_CAPACITY};
 
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
@@ -195,6 +196,54 @@ impl Settings {
                 .map(|t| t.name().to_owned())
                 .collect(),
             scan_action: self.scan_action(),
+        })
+    }
+
+    /// What to read from a TAXII server.
+    pub fn taxii(&self, tag: &str) -> Result<TaxiiSettings, Failure> {
+        let o = &self.opts;
+        let url = o.taxii_url.clone().ok_or_else(|| {
+            Failure::usage(anyhow!(
+                "no TAXII server: give --taxii-url (a discovery URL or an API root), or `taxii-url=...` in the .config file"
+            ))
+        })?;
+        let auth = match (&o.taxii_token, &o.taxii_user, &o.taxii_password) {
+            (Some(_), Some(_), _) => {
+                return Err(Failure::usage(anyhow!(
+                    "give either --taxii-token or --taxii-user with --taxii-password, not both"
+                )));
+            }
+            (Some(token), None, _) => TaxiiAuth::Bearer(token.clone()),
+            (None, Some(user), Some(password)) => TaxiiAuth::Basic {
+                user: user.clone(),
+                password: password.clone(),
+            },
+            (None, Some(_), None) => {
+                return Err(Failure::usage(anyhow!(
+                    "--taxii-user needs --taxii-password (or TAXII_PASSWORD in the environment)"
+                )));
+            }
+            (None, None, _) => TaxiiAuth::None,
+        };
+        Ok(TaxiiSettings {
+            url,
+            collections: o.taxii_collection.clone(),
+            auth,
+            page_size: o.taxii_page_size.unwrap_or(DEFAULT_PAGE_SIZE),
+            days: o.days.unwrap_or(DEFAULT_DAYS),
+            scan_action: self.scan_action(),
+            state_file: self.state_path(tag),
+        })
+    }
+
+    /// `--state-file`, else `apex-ioc-sync-<tag>.db` beside the config file, else here.
+    pub fn state_path(&self, tag: &str) -> PathBuf {
+        self.opts.state_file.clone().unwrap_or_else(|| {
+            let name = format!("apex-ioc-sync-{tag}.db");
+            match self.config_dir() {
+                Some(dir) => dir.join(name),
+                None => PathBuf::from(name),
+            }
         })
     }
 

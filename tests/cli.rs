@@ -11,7 +11,7 @@ use apex_ioc_sync::lock::InstanceLock;
 use apex_ioc_sync::sim::BackgroundApex;
 use apex_ioc_sync::sim::apex::ApexSimConfig;
 use apex_ioc_sync::sim::server::tls_config;
-use common::{apex_cmd, bin, entry, output_text, start_apex};
+use common::{apex_cmd, apex_config, bin, entry, output_text, start_apex};
 use serde_json::Value;
 
 /// Entries of several owners, as a shared list holds them.
@@ -228,18 +228,8 @@ fn config_file_supplies_options_and_bad_lines_are_named() {
     let apex = start_apex();
     seed(&apex);
     let dir = tempfile::tempdir().unwrap();
-    let c = apex.sim.config();
     let config = dir.path().join(".config");
-    std::fs::write(
-        &config,
-        format!(
-            "# rehearsal\nhost={}\napplication_id={}\napi-key={}\n",
-            apex.url(),
-            c.app_id,
-            c.api_key
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, format!("# rehearsal\n{}", apex_config(&apex))).unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -281,16 +271,7 @@ fn a_config_with_secrets_readable_by_others_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     let c = apex.sim.config();
     let config = dir.path().join(".config");
-    std::fs::write(
-        &config,
-        format!(
-            "host={}\napplication-id={}\napi-key={}\n",
-            apex.url(),
-            c.app_id,
-            c.api_key
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, apex_config(&apex)).unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = bin(dir.path()).args(["udso", "list"]).assert().success();
     let (_, stderr) = output_text(out.get_output());

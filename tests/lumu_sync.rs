@@ -492,13 +492,13 @@ fn missing_company_key_and_unbuilt_sources_are_usage_errors() {
             .contains("no Lumu company key")
     );
     let out = apex_cmd(dir.path(), &apex)
-        .args(["--source", "taxii"])
+        .args(["--source", "openioc"])
         .assert()
         .code(2);
     assert!(
         output_text(out.get_output())
             .1
-            .contains("--source taxii is not built yet")
+            .contains("--source openioc is not built yet")
     );
 }
 

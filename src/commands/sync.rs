@@ -13,9 +13,19 @@ use crate::exit::{ExitCode, Failure};
 use crate::lock::{InstanceLock, LockError};
 use crate::logging::LogTarget;
 use crate::settings::Settings;
-use crate::source::{Pulled, lumu};
+use crate::source::Pulled;
+use crate::source::file::{self, FileSettings};
+use crate::source::lumu::{self, LumuSettings};
+use crate::source::taxii::{self, TaxiiSettings};
 use crate::sync::clean::clean;
 use crate::sync::run::{Job, changes_table, run as run_job};
+
+/// A source, set up.
+enum Source {
+    Lumu(LumuSettings),
+    Taxii(TaxiiSettings),
+    File(FileSettings),
+}
 
 pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
     let opts = &settings.opts;
@@ -23,16 +33,27 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
     let http = settings.http()?;
     let client = settings.apex_client(&http)?;
     // Every usage error comes before the lock and before any request.
-    let lumu = match (opts.clean, settings.source()) {
+    let source = match (opts.clean, settings.source()) {
         (true, _) => None,
-        (false, SourceKind::Lumu) => Some(settings.lumu()?),
-        (false, other) => {
+        (false, SourceKind::Lumu) => Some(Source::Lumu(settings.lumu()?)),
+        (false, SourceKind::Taxii) => Some(Source::Taxii(settings.taxii(&tag)?)),
+        (false, SourceKind::File) => Some(Source::File(FileSettings {
+            files: opts.file.clone(),
+            scan_action: settings.scan_action(),
+        })),
+        (false, SourceKind::Openioc) => {
             return Err(Failure::usage(anyhow!(
-                "--source {} is not built yet in this version; use --source lumu",
-                other.name()
+                "--source openioc is not built yet in this version"
             )));
         }
     };
+    if let Some(Source::File(f)) = &source
+        && f.files.is_empty()
+    {
+        return Err(Failure::usage(anyhow!(
+            "--source file needs at least one --file PATH"
+        )));
+    }
     let lock_path = settings.lock_path(&tag);
     let _lock = InstanceLock::acquire(&lock_path).map_err(|e| match e {
         LockError::Held { .. } => Failure::new(ExitCode::Locked, e),
@@ -41,7 +62,7 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
     tracing::debug!("holding {}", lock_path.display());
     let to_screen = matches!(settings.log_target(), LogTarget::Stderr);
 
-    let Some(lumu) = lumu else {
+    let Some(source) = source else {
         let report = clean(&client, &tag, settings.threads(), opts.dry_run, opts.json).await?;
         if opts.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -53,10 +74,18 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
         );
     };
 
-    let pulled: Pulled = lumu::pull(&lumu, &http).await.map_err(|e| {
+    let name = settings.source().name();
+    let pulled: Pulled = match &source {
+        Source::Lumu(s) => lumu::pull(s, &http).await,
+        Source::Taxii(s) => taxii::pull(s, &http).await,
+        Source::File(s) => file::pull(s),
+    }
+    .map_err(|e| {
         Failure::new(
             ExitCode::Failed,
-            e.context("the Lumu source failed; nothing was written to Apex Central"),
+            e.context(format!(
+                "the {name} source failed; nothing was written to Apex Central"
+            )),
         )
     })?;
     let job = Job {

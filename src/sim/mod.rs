@@ -4,12 +4,14 @@
 pub mod apex;
 pub mod lumu;
 pub mod server;
+pub mod taxii;
 
 use std::sync::Arc;
 
 use apex::{ApexSim, ApexSimConfig};
 use lumu::LumuSim;
 use server::RunningServer;
+use taxii::{TaxiiSim, TaxiiSimConfig};
 
 /// A simulator on its own runtime, for code that is not async itself (tests, benchmarks).
 /// Stops when dropped.
@@ -23,6 +25,8 @@ pub struct Background<S> {
 pub type BackgroundApex = Background<ApexSim>;
 /// A simulated Lumu Defender in the background.
 pub type BackgroundLumu = Background<LumuSim>;
+/// A simulated TAXII 2.1 server in the background.
+pub type BackgroundTaxii = Background<TaxiiSim>;
 
 impl<S> Background<S> {
     /// The server's URL (`--host` or `--lumu-url`).
@@ -69,5 +73,23 @@ impl Background<LumuSim> {
             server,
             _runtime: runtime,
         })
+    }
+}
+
+impl Background<TaxiiSim> {
+    pub fn start(config: TaxiiSimConfig) -> anyhow::Result<Self> {
+        let runtime = runtime()?;
+        let sim = TaxiiSim::new(config);
+        let server = runtime.block_on(sim.serve(0))?;
+        Ok(Background {
+            sim,
+            server,
+            _runtime: runtime,
+        })
+    }
+
+    /// The discovery URL (`--taxii-url`).
+    pub fn discovery_url(&self) -> String {
+        format!("{}/taxii2/", self.server.url())
     }
 }

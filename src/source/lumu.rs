@@ -6,9 +6,7 @@
 //! The company key travels in the query string, so no URL ever goes into an error or a log
 //! line: requests are named by method and path only.
 
-use std::time::Duration;
-
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::{StreamExt, TryStreamExt};
 use reqwest::{Method, StatusCode};
@@ -17,9 +15,7 @@ use serde_json::{Value, json};
 
 use super::Pulled;
 use crate::apex::udso::ScanAction;
-use crate::http::{
-    HttpSettings, RetryPolicy, encode_component, parse_retry_after, transport_detail,
-};
+use crate::http::{HttpSettings, RetryPolicy, encode_component, send_retrying};
 use crate::ioc::{Ioc, IocKind};
 use crate::secret::Secret;
 
@@ -27,10 +23,6 @@ use crate::secret::Secret;
 pub const PAGE_ITEMS: usize = 100;
 /// Incident contexts read at once (Lumu allows about 50 requests a minute).
 pub const CONTEXT_CONCURRENCY: usize = 4;
-/// A rate-limit wait longer than this means the daily quota is spent: give up.
-pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(300);
-/// Rate-limit waits one request may sit through before the run gives up.
-const MAX_RATE_LIMIT_WAITS: u32 = 20;
 /// More pages than this is a server that never finishes.
 const MAX_PAGES: u64 = 10_000;
 
@@ -116,8 +108,8 @@ impl LumuClient {
         self
     }
 
-    /// One API call with retries on connection errors, time-outs and 5xx, and waits on 429
-    /// as long as the rate limit asks (giving up when the daily quota is spent).
+    /// One API call, retried on connection errors, time-outs and 5xx, waiting out 429s
+    /// (and giving up when the daily quota is spent); the JSON of a successful answer.
     async fn call(
         &self,
         method: Method,
@@ -135,63 +127,27 @@ impl LumuClient {
         url.query_pairs_mut()
             .append_pair("key", self.key.expose())
             .extend_pairs(query);
-        let mut attempt = 1;
-        let mut rate_waits = 0;
-        loop {
-            let mut request = self.http.request(method.clone(), url.clone());
-            if let Some(body) = body {
-                request = request.json(body);
+        tracing::trace!("Lumu {name}");
+        let build = || {
+            let request = self.http.request(method.clone(), url.clone());
+            match body {
+                Some(body) => request.json(body),
+                None => request,
             }
-            tracing::trace!("Lumu {name}");
-            let failure = match request.send().await {
-                Err(e) => format!("cannot reach Lumu Defender: {}", transport_detail(&e)),
-                Ok(response) => {
-                    let status = response.status();
-                    if status == StatusCode::TOO_MANY_REQUESTS {
-                        let wait = rate_limit_wait(response.headers());
-                        if wait > MAX_RATE_LIMIT_WAIT || rate_waits >= MAX_RATE_LIMIT_WAITS {
-                            bail!(
-                                "Lumu Defender's rate limit for this company key is spent (it asks to wait {}s) at {name}: \
-                                 the daily quota is probably used up; run again later",
-                                wait.as_secs()
-                            );
-                        }
-                        rate_waits += 1;
-                        tracing::info!("Lumu rate limit reached; waiting {}s", wait.as_secs());
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    let bytes = response.bytes().await.map_err(|e| {
-                        anyhow!(
-                            "cannot read Lumu Defender's answer to {name}: {}",
-                            transport_detail(&e)
-                        )
-                    })?;
-                    if status.is_success() {
-                        return serde_json::from_slice(&bytes).with_context(|| {
-                            format!("Lumu Defender's answer to {name} is not JSON")
-                        });
-                    }
-                    let message = lumu_error(status, &bytes);
-                    if status == StatusCode::UNAUTHORIZED {
-                        bail!(
-                            "Lumu Defender refused the company key at {name} (HTTP 401{message}): check --company-key"
-                        );
-                    }
-                    if !status.is_server_error() {
-                        bail!("Lumu Defender answered {name} with HTTP {status}{message}");
-                    }
-                    format!("Lumu Defender answered HTTP {status}{message}")
-                }
-            };
-            if attempt >= self.retry.attempts {
-                bail!("{failure} ({name}, {attempt} tries)");
-            }
-            let wait = self.retry.delay(attempt, None);
-            tracing::debug!("{failure} at {name}; try {} in {wait:?}", attempt + 1);
-            tokio::time::sleep(wait).await;
-            attempt += 1;
+        };
+        let answer = send_retrying(build, &self.retry, "Lumu Defender", &name).await?;
+        let status = answer.status;
+        if status.is_success() {
+            return serde_json::from_slice(&answer.body)
+                .with_context(|| format!("Lumu Defender's answer to {name} is not JSON"));
         }
+        let message = lumu_error(status, &answer.body);
+        if status == StatusCode::UNAUTHORIZED {
+            bail!(
+                "Lumu Defender refused the company key at {name} (HTTP 401{message}): check --company-key"
+            );
+        }
+        bail!("Lumu Defender answered {name} with HTTP {status}{message}");
     }
 
     /// Every incident in the window, following `paginationInfo.next`.
@@ -258,20 +214,6 @@ impl LumuClient {
         serde_json::from_value(answer).with_context(|| {
             format!("the context of Lumu incident {incident_id} is not as documented")
         })
-    }
-}
-
-/// `RateLimit-Reset` or `Retry-After` (seconds), whichever is longer; a second if neither.
-fn rate_limit_wait(headers: &reqwest::header::HeaderMap) -> Duration {
-    let reset = headers
-        .get("ratelimit-reset")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    match (reset, parse_retry_after(headers)) {
-        (Some(a), Some(b)) => a.max(b),
-        (Some(a), None) | (None, Some(a)) => a,
-        (None, None) => Duration::from_secs(1),
     }
 }
 

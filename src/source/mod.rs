@@ -3,7 +3,9 @@
 //! were last seen, plus the values it had to skip, counted by reason. Sources know nothing
 //! of Apex.
 
+pub mod file;
 pub mod lumu;
+pub mod taxii;
 
 use std::collections::{BTreeMap, HashMap};
 

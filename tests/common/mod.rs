@@ -59,6 +59,17 @@ pub fn apex_cmd(dir: &Path, apex: &BackgroundApex) -> Command {
     cmd
 }
 
+/// `.config` lines that point at the simulator: host, application ID and API key.
+pub fn apex_config(apex: &BackgroundApex) -> String {
+    let c = apex.sim.config();
+    format!(
+        "host={}\napplication-id={}\napi-key={}\n",
+        apex.url(),
+        c.app_id,
+        c.api_key
+    )
+}
+
 pub fn entry(kind: &str, content: &str, notes: &str) -> UdsoEntry {
     UdsoEntry {
         kind: kind.into(),
@@ -112,4 +123,18 @@ pub fn owned(apex: &BackgroundApex, tag: &str) -> Vec<String> {
 /// Writes (PUT and DELETE) the simulator has received.
 pub fn writes(apex: &BackgroundApex) -> u64 {
     apex.sim.control.stats.count("PUT") + apex.sim.control.stats.count("DELETE")
+}
+
+use apex_ioc_sync::sim::BackgroundTaxii;
+use apex_ioc_sync::sim::taxii::TaxiiSimConfig;
+
+pub fn start_taxii(config: TaxiiSimConfig) -> BackgroundTaxii {
+    BackgroundTaxii::start(config).expect("simulator starts")
+}
+
+/// The binary set up for a TAXII job against both simulators, its state file in `dir`.
+pub fn taxii_cmd(dir: &Path, apex: &BackgroundApex, taxii: &BackgroundTaxii) -> Command {
+    let mut cmd = apex_cmd(dir, apex);
+    cmd.args(["--source", "taxii", "--taxii-url", &taxii.discovery_url()]);
+    cmd
 }

@@ -1,0 +1,455 @@
+//! A simulated TAXII 2.1 server: discovery with a relative API root, collections, and the
+//! objects endpoint with `added_after`, `limit`, `match[type]` and paging by `next` (or, when
+//! told, by `X-TAXII-Date-Added-Last` only), auth, the Accept check, and a mode that says
+//! `more` forever. A collection can hold stored objects or generate any number of
+//! indicators on the fly (for benchmarks, without holding them in memory).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use super::server::{Control, RunningServer, bind_loopback, spawn};
+use crate::source::taxii::TAXII_MEDIA_TYPE;
+
+/// Where the objects of a collection come from.
+#[derive(Debug, Clone)]
+enum Objects {
+    /// `(date_added, object)`, sorted by `date_added`.
+    Stored(Vec<(DateTime<Utc>, String)>),
+    /// `count` indicators, the i-th added at `start + i ms`.
+    Generated { count: usize, start: DateTime<Utc> },
+}
+
+#[derive(Debug, Clone)]
+struct SimCollection {
+    id: String,
+    title: String,
+    alias: Option<String>,
+    can_read: bool,
+    objects: Objects,
+}
+
+/// How the simulated server pages and authenticates.
+#[derive(Debug, Clone)]
+pub struct TaxiiSimConfig {
+    /// `Authorization: Bearer <token>`; `None` with `basic` also `None`: no auth.
+    pub token: Option<String>,
+    /// HTTP Basic user and password.
+    pub basic: Option<(String, String)>,
+    /// The most objects a page (a larger `limit` is cut to it).
+    pub max_page_size: usize,
+    /// Page with `next` tokens; when false, only `more` and `X-TAXII-Date-Added-Last`.
+    pub next_tokens: bool,
+}
+
+impl Default for TaxiiSimConfig {
+    fn default() -> Self {
+        TaxiiSimConfig {
+            token: None,
+            basic: None,
+            max_page_size: 1_000,
+            next_tokens: true,
+        }
+    }
+}
+
+/// The simulated server's data.
+#[derive(Debug)]
+pub struct TaxiiSim {
+    config: Mutex<TaxiiSimConfig>,
+    collections: Mutex<Vec<SimCollection>>,
+    more_forever: Mutex<bool>,
+    pub control: Control,
+}
+
+/// The `YYYY-MM-DDTHH:MM:SS.ssssssZ` form TAXII uses.
+pub fn taxii_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A STIX 2.1 indicator object.
+pub fn indicator(id: &str, pattern: &str, modified: DateTime<Utc>) -> Value {
+    json!({
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": id,
+        "created": taxii_time(modified - Duration::days(1)),
+        "modified": taxii_time(modified),
+        "name": "simulated indicator",
+        "indicator_types": ["malicious-activity"],
+        "pattern": pattern,
+        "pattern_type": "stix",
+        "valid_from": taxii_time(modified - Duration::days(1)),
+    })
+}
+
+/// The i-th generated indicator: an IPv4 address, a domain, a URL or a SHA-1, in turn.
+pub fn generated_indicator(i: usize, added: DateTime<Utc>) -> String {
+    let pattern = match i % 4 {
+        0 => format!(
+            "[ipv4-addr:value = '10.{}.{}.{}']",
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255
+        ),
+        1 => format!("[domain-name:value = 'd{i}.example.net']"),
+        2 => format!("[url:value = 'http://u{i}.example.org/p?id={i}']"),
+        _ => format!("[file:hashes.'SHA-1' = '{i:040x}']"),
+    };
+    let t = taxii_time(added);
+    format!(
+        r#"{{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-{i:012}","created":"{t}","modified":"{t}","indicator_types":["malicious-activity"],"pattern":"{pattern}","pattern_type":"stix","valid_from":"{t}"}}"#
+    )
+}
+
+impl TaxiiSim {
+    pub fn new(config: TaxiiSimConfig) -> Arc<Self> {
+        Arc::new(TaxiiSim {
+            config: Mutex::new(config),
+            collections: Mutex::default(),
+            more_forever: Mutex::default(),
+            control: Control::default(),
+        })
+    }
+
+    pub fn set_config(&self, config: TaxiiSimConfig) {
+        *self.config.lock().unwrap() = config;
+    }
+
+    /// Adds an empty collection.
+    pub fn add_collection(&self, id: &str, title: &str, alias: Option<&str>, can_read: bool) {
+        self.collections.lock().unwrap().push(SimCollection {
+            id: id.into(),
+            title: title.into(),
+            alias: alias.map(Into::into),
+            can_read,
+            objects: Objects::Stored(Vec::new()),
+        });
+    }
+
+    /// A collection of `count` generated indicators added from `start`, a millisecond apart.
+    pub fn add_generated_collection(&self, id: &str, count: usize, start: DateTime<Utc>) {
+        self.collections.lock().unwrap().push(SimCollection {
+            id: id.into(),
+            title: format!("{count} generated indicators"),
+            alias: None,
+            can_read: true,
+            objects: Objects::Generated { count, start },
+        });
+    }
+
+    /// Adds an object (a new version of an indicator is just another object) at `date_added`.
+    pub fn add_object(&self, collection: &str, date_added: DateTime<Utc>, object: Value) {
+        let mut collections = self.collections.lock().unwrap();
+        let c = collections
+            .iter_mut()
+            .find(|c| c.id == collection)
+            .expect("a collection of the simulator");
+        if let Objects::Stored(objects) = &mut c.objects {
+            // TAXII timestamps carry microseconds: keep what the headers can say.
+            let micros = date_added.timestamp_micros();
+            let date_added = DateTime::from_timestamp_micros(micros).expect("a valid time");
+            objects.push((date_added, object.to_string()));
+            objects.sort_by_key(|(t, _)| *t);
+        }
+    }
+
+    /// Always answer `more: true` with the same page (a server that never finishes).
+    pub fn set_more_forever(&self, on: bool) {
+        *self.more_forever.lock().unwrap() = on;
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/taxii2/", get(discovery))
+            .route("/api1/", get(api_root))
+            .route("/api1/collections/", get(collections))
+            .route("/api1/collections/{id}/objects/", get(objects))
+            .with_state(self.clone())
+    }
+
+    pub async fn serve(self: &Arc<Self>, port: u16) -> anyhow::Result<RunningServer> {
+        let listener = bind_loopback(port).await?;
+        spawn(listener, self.router(), None, self.control.clone())
+    }
+
+    /// The Accept and auth checks of every request.
+    fn admit(&self, headers: &HeaderMap) -> Result<(), Refused> {
+        let accept = headers
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !accept.replace(' ', "").contains(TAXII_MEDIA_TYPE) {
+            return Err(Refused::NotAcceptable);
+        }
+        let config = self.config.lock().unwrap().clone();
+        if config.token.is_none() && config.basic.is_none() {
+            return Ok(());
+        }
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let bearer_ok = config
+            .token
+            .as_ref()
+            .is_some_and(|t| given == format!("Bearer {t}"));
+        let basic_ok = config.basic.as_ref().is_some_and(|(u, p)| {
+            given
+                == format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+                )
+        });
+        if bearer_ok || basic_ok {
+            Ok(())
+        } else {
+            Err(Refused::Unauthorized)
+        }
+    }
+}
+
+/// Why a request was refused before it was looked at.
+#[derive(Debug)]
+enum Refused {
+    NotAcceptable,
+    Unauthorized,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::NotAcceptable => taxii_error(
+                StatusCode::NOT_ACCEPTABLE,
+                "Not Acceptable",
+                "use the TAXII 2.1 media type",
+            ),
+            Refused::Unauthorized => {
+                let mut response = taxii_error(
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    "credentials required",
+                );
+                response.headers_mut().insert(
+                    "www-authenticate",
+                    HeaderValue::from_static("Bearer, Basic"),
+                );
+                response
+            }
+        }
+    }
+}
+
+fn taxii_error(status: StatusCode, title: &str, description: &str) -> Response {
+    taxii_json(
+        status,
+        &json!({"title": title, "description": description, "http_status": status.as_u16().to_string()}),
+    )
+}
+
+fn taxii_json(status: StatusCode, body: &Value) -> Response {
+    taxii_body(status, body.to_string())
+}
+
+fn taxii_body(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static(TAXII_MEDIA_TYPE));
+    response
+}
+
+async fn discovery(State(sim): State<Arc<TaxiiSim>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = sim.admit(&headers) {
+        return refused.into_response();
+    }
+    // Relative roots, as the spec allows: clients must resolve them.
+    taxii_json(
+        StatusCode::OK,
+        &json!({"title": "Simulated TAXII", "default": "../api1/", "api_roots": ["../api1/"]}),
+    )
+}
+
+async fn api_root(State(sim): State<Arc<TaxiiSim>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = sim.admit(&headers) {
+        return refused.into_response();
+    }
+    taxii_json(
+        StatusCode::OK,
+        &json!({"title": "Simulated API root", "versions": [TAXII_MEDIA_TYPE], "max_content_length": 104_857_600}),
+    )
+}
+
+async fn collections(State(sim): State<Arc<TaxiiSim>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = sim.admit(&headers) {
+        return refused.into_response();
+    }
+    let list: Vec<Value> = sim
+        .collections
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let mut v = json!({"id": c.id, "title": c.title, "can_read": c.can_read, "can_write": false,
+                               "media_types": ["application/stix+json;version=2.1"]});
+            if let Some(alias) = &c.alias {
+                v["alias"] = json!(alias);
+            }
+            v
+        })
+        .collect();
+    if list.is_empty() {
+        return taxii_json(StatusCode::OK, &json!({}));
+    }
+    taxii_json(StatusCode::OK, &json!({"collections": list}))
+}
+
+async fn objects(
+    State(sim): State<Arc<TaxiiSim>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = sim.admit(&headers) {
+        return refused.into_response();
+    }
+    let Some(collection) = sim
+        .collections
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|c| c.id == id)
+        .cloned()
+    else {
+        return taxii_error(StatusCode::NOT_FOUND, "Collection not found", &id);
+    };
+    if !collection.can_read {
+        return taxii_error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "this collection is not readable",
+        );
+    }
+    let config = sim.config.lock().unwrap().clone();
+    let added_after = match query
+        .get("added_after")
+        .map(|a| DateTime::parse_from_rfc3339(a))
+    {
+        None => None,
+        Some(Ok(t)) => Some(t.with_timezone(&Utc)),
+        Some(Err(_)) => {
+            return taxii_error(
+                StatusCode::BAD_REQUEST,
+                "Bad added_after",
+                "not a timestamp",
+            );
+        }
+    };
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => config.max_page_size,
+        Some(Ok(l)) if l > 0 => l.min(config.max_page_size),
+        _ => return taxii_error(StatusCode::BAD_REQUEST, "Bad limit", "a positive integer"),
+    };
+    // `next` is the offset into this exact query's results; it must come with the same filters.
+    let filters = format!(
+        "{:?}|{limit}|{:?}",
+        query.get("added_after"),
+        query.get("match[type]")
+    );
+    let offset = match query.get("next") {
+        None => 0,
+        Some(token) => match token.split_once('@') {
+            Some((offset, f))
+                if f == base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&filters) =>
+            {
+                offset.parse().unwrap_or(usize::MAX)
+            }
+            _ => {
+                return taxii_error(
+                    StatusCode::BAD_REQUEST,
+                    "Bad next",
+                    "next does not belong to this query",
+                );
+            }
+        },
+    };
+    // Every simulated object is an indicator, so `match[type]=indicator` selects them all.
+    let (page, total_after) = select(&collection.objects, added_after, offset, limit);
+    let forever = *sim.more_forever.lock().unwrap();
+    let more = forever || offset + page.len() < total_after;
+    let mut body = String::with_capacity(page.iter().map(|(_, o)| o.len() + 1).sum::<usize>() + 64);
+    body.push_str(&format!("{{\"more\":{more}"));
+    if more && config.next_tokens && !forever {
+        let token = format!(
+            "{}@{}",
+            offset + page.len(),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&filters)
+        );
+        body.push_str(&format!(",\"next\":\"{token}\""));
+    }
+    if !page.is_empty() {
+        body.push_str(",\"objects\":[");
+        for (i, (_, object)) in page.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(object);
+        }
+        body.push(']');
+    }
+    body.push('}');
+    let mut response = taxii_body(StatusCode::OK, body);
+    if let (Some((first, _)), Some((last, _))) = (page.first(), page.last()) {
+        let h = response.headers_mut();
+        h.insert(
+            "x-taxii-date-added-first",
+            HeaderValue::from_str(&taxii_time(*first)).unwrap(),
+        );
+        h.insert(
+            "x-taxii-date-added-last",
+            HeaderValue::from_str(&taxii_time(*last)).unwrap(),
+        );
+    }
+    response
+}
+
+/// The page at `offset` of the objects added after `added_after`, and how many there are.
+fn select(
+    objects: &Objects,
+    added_after: Option<DateTime<Utc>>,
+    offset: usize,
+    limit: usize,
+) -> (Vec<(DateTime<Utc>, String)>, usize) {
+    match objects {
+        Objects::Stored(all) => {
+            let start = added_after.map_or(0, |a| all.partition_point(|(t, _)| *t <= a));
+            let matching = &all[start..];
+            let page = matching.iter().skip(offset).take(limit).cloned().collect();
+            (page, matching.len())
+        }
+        Objects::Generated { count, start } => {
+            let time = |i: usize| *start + Duration::milliseconds(i as i64);
+            // The first index added strictly after `added_after`.
+            let first = match added_after {
+                None => 0,
+                Some(a) if a < *start => 0,
+                Some(a) => ((a - *start).num_milliseconds() as usize + 1).min(*count),
+            };
+            let total = count - first;
+            let from = first + offset.min(total);
+            let to = (from + limit).min(*count);
+            let page = (from..to)
+                .map(|i| (time(i), generated_indicator(i, time(i))))
+                .collect();
+            (page, total)
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! The state of incremental sources: an embedded SQLite store holding, per feed (TAXII API
+//! root and collection), the cursor (the server's last `date_added`), and every indicator's
+//! newest version with the IOCs extracted from it.
+//!
+//! A page of objects and the cursor after it are committed in one transaction, so a run that
+//! dies halfway loses nothing and duplicates nothing: the next run resumes after the last
+//! stored page.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::apex::udso::ScanAction;
+use crate::ioc::{Ioc, IocKind};
+use crate::source::Desired;
+
+/// The layout this version writes; a store from a newer version is refused, not guessed at.
+const SCHEMA_VERSION: i64 = 1;
+
+/// One indicator version, as it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndicatorRecord {
+    pub id: String,
+    pub modified: DateTime<Utc>,
+    pub revoked: bool,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub iocs: Vec<(Ioc, ScanAction)>,
+}
+
+/// What storing a page did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// New indicators, or newer versions of known ones.
+    pub written: usize,
+    /// Versions not newer than the one already stored.
+    pub stale: usize,
+}
+
+/// The store, open.
+pub struct StateStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Timestamps are stored in one fixed-width form so that text order is time order.
+pub fn stored_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_stored_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// `ip|block|1.2.3.4` lines: compact, and read back without a JSON parser.
+fn encode_iocs(iocs: &[(Ioc, ScanAction)]) -> String {
+    let mut out = String::new();
+    for (ioc, action) in iocs {
+        out.push_str(ioc.kind.udso_type());
+        out.push('|');
+        out.push_str(action.as_str());
+        out.push('|');
+        out.push_str(&ioc.value);
+        out.push('\n');
+    }
+    out
+}
+
+fn decode_iocs(text: &str) -> impl Iterator<Item = (Ioc, ScanAction)> + '_ {
+    text.lines().filter_map(|line| {
+        let mut parts = line.splitn(3, '|');
+        let kind = IocKind::from_udso_type(parts.next()?)?;
+        let action = match parts.next()? {
+            "block" => ScanAction::Block,
+            _ => ScanAction::Log,
+        };
+        let value = parts.next()?.to_owned();
+        Some((Ioc { kind, value }, action))
+    })
+}
+
+impl StateStore {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the state file {}", path.display()))?;
+        let store = StateStore {
+            conn,
+            path: path.to_owned(),
+        };
+        store.init().with_context(|| {
+            format!(
+                "the state file {} is not usable (move it away to start over from --days)",
+                path.display()
+            )
+        })?;
+        Ok(store)
+    }
+
+    /// An in-memory store, for tests.
+    pub fn in_memory() -> anyhow::Result<Self> {
+        let store = StateStore {
+            conn: Connection::open_in_memory()?,
+            path: PathBuf::from(":memory:"),
+        };
+        store.init()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn init(&self) -> anyhow::Result<()> {
+        // WAL with NORMAL sync: a commit survives a crash of this process; a power loss may
+        // lose the last pages, which the next run then reads again from the older cursor.
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            bail!("it was written by a newer apex-ioc-sync (schema {version})");
+        }
+        self.conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS cursors (
+                 feed TEXT PRIMARY KEY,
+                 added_after TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS indicators (
+                 id TEXT PRIMARY KEY,
+                 modified TEXT NOT NULL,
+                 revoked INTEGER NOT NULL,
+                 valid_from TEXT,
+                 valid_until TEXT,
+                 iocs TEXT NOT NULL
+             );",
+        )?;
+        self.conn
+            .pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(())
+    }
+
+    /// The server's last `date_added` stored for `feed`, if any.
+    pub fn cursor(&self, feed: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT added_after FROM cursors WHERE feed = ?1",
+                [feed],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Stores a page's indicators (a newer version replaces an older one) and, in the same
+    /// transaction, the cursor after the page.
+    pub fn store_page(
+        &mut self,
+        feed: &str,
+        indicators: &[IndicatorRecord],
+        cursor: Option<&str>,
+    ) -> anyhow::Result<Stored> {
+        let tx = self.conn.transaction()?;
+        let mut stored = Stored::default();
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO indicators (id, modified, revoked, valid_from, valid_until, iocs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO UPDATE SET
+                     modified = excluded.modified, revoked = excluded.revoked,
+                     valid_from = excluded.valid_from, valid_until = excluded.valid_until,
+                     iocs = excluded.iocs
+                 WHERE excluded.modified > indicators.modified",
+            )?;
+            for i in indicators {
+                let changed = upsert.execute(params![
+                    i.id,
+                    stored_time(i.modified),
+                    i.revoked,
+                    i.valid_from.map(stored_time),
+                    i.valid_until.map(stored_time),
+                    encode_iocs(&i.iocs),
+                ])?;
+                if changed > 0 {
+                    stored.written += 1;
+                } else {
+                    stored.stale += 1;
+                }
+            }
+        }
+        if let Some(cursor) = cursor {
+            tx.execute(
+                "INSERT INTO cursors (feed, added_after) VALUES (?1, ?2)
+                 ON CONFLICT (feed) DO UPDATE SET added_after = excluded.added_after",
+                params![feed, cursor],
+            )?;
+        }
+        tx.commit()?;
+        Ok(stored)
+    }
+
+    /// The IOCs of every indicator valid at `now` (not revoked, not before `valid_from`, not
+    /// past `valid_until`), newest version's, with the indicator's id as the reason and its
+    /// `modified` as when it was seen.
+    pub fn desired(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<Desired>> {
+        let now = stored_time(now);
+        let mut query = self.conn.prepare(
+            "SELECT id, modified, iocs FROM indicators
+             WHERE revoked = 0 AND iocs <> ''
+               AND (valid_from IS NULL OR valid_from <= ?1)
+               AND (valid_until IS NULL OR valid_until > ?1)",
+        )?;
+        let mut rows = query.query([&now])?;
+        let mut desired = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let modified: String = row.get(1)?;
+            let iocs: String = row.get(2)?;
+            let seen = parse_stored_time(&modified).unwrap_or_default();
+            for (ioc, scan_action) in decode_iocs(&iocs) {
+                desired.push(Desired {
+                    ioc,
+                    scan_action,
+                    reason: id.clone(),
+                    seen,
+                });
+            }
+        }
+        Ok(desired)
+    }
+
+    /// Indicators stored, and how many of them are valid at `now`.
+    pub fn counts(&self, now: DateTime<Utc>) -> anyhow::Result<(u64, u64)> {
+        let now = stored_time(now);
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(revoked = 0
+                 AND (valid_from IS NULL OR valid_from <= ?1)
+                 AND (valid_until IS NULL OR valid_until > ?1)), 0)
+             FROM indicators",
+            [&now],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn record(id: &str, modified: &str, value: &str) -> IndicatorRecord {
+        IndicatorRecord {
+            id: id.into(),
+            modified: t(modified),
+            revoked: false,
+            valid_from: None,
+            valid_until: None,
+            iocs: vec![(Ioc::new(IocKind::Domain, value).unwrap(), ScanAction::Block)],
+        }
+    }
+
+    fn values(store: &StateStore, now: &str) -> Vec<String> {
+        let mut v: Vec<String> = store
+            .desired(t(now))
+            .unwrap()
+            .into_iter()
+            .map(|d| d.ioc.value)
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn newest_version_wins_whatever_the_order() {
+        let mut s = StateStore::in_memory().unwrap();
+        let newer = record("indicator--1", "2026-11-02T00:00:00.5Z", "new.example");
+        let older = record("indicator--1", "2026-11-02T00:00:00.123Z", "old.example");
+        assert_eq!(s.store_page("f", &[newer], None).unwrap().written, 1);
+        assert_eq!(s.store_page("f", &[older], None).unwrap().stale, 1);
+        assert_eq!(values(&s, "2026-11-23T00:00:00Z"), ["new.example"]);
+    }
+
+    #[test]
+    fn validity_window_and_revocation() {
+        let mut s = StateStore::in_memory().unwrap();
+        let mut future = record("indicator--f", "2026-11-01T00:00:00Z", "future.example");
+        future.valid_from = Some(t("2026-12-01T00:00:00Z"));
+        let mut expired = record("indicator--e", "2026-11-01T00:00:00Z", "expired.example");
+        expired.valid_until = Some(t("2026-11-10T00:00:00Z"));
+        let live = record("indicator--l", "2026-11-01T00:00:00Z", "live.example");
+        s.store_page(
+            "f",
+            &[future, expired, live],
+            Some("2026-11-01T00:00:00.000000Z"),
+        )
+        .unwrap();
+        assert_eq!(
+            values(&s, "2026-11-05T00:00:00Z"),
+            ["expired.example", "live.example"]
+        );
+        assert_eq!(
+            values(&s, "2026-12-02T00:00:00Z"),
+            ["future.example", "live.example"]
+        );
+        assert_eq!(s.counts(t("2026-12-02T00:00:00Z")).unwrap(), (3, 2));
+        let mut revoked = record("indicator--l", "2026-11-03T00:00:00Z", "live.example");
+        revoked.revoked = true;
+        s.store_page("f", &[revoked], None).unwrap();
+        assert_eq!(values(&s, "2026-12-02T00:00:00Z"), ["future.example"]);
+    }
+
+    #[test]
+    fn cursors_are_per_feed_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let mut s = StateStore::open(&path).unwrap();
+            assert_eq!(s.cursor("a").unwrap(), None);
+            s.store_page(
+                "a",
+                &[record("indicator--1", "2026-11-01T00:00:00Z", "a.example")],
+                Some("c1"),
+            )
+            .unwrap();
+            s.store_page("b", &[], Some("c2")).unwrap();
+            s.store_page("a", &[], Some("c3")).unwrap();
+        }
+        let s = StateStore::open(&path).unwrap();
+        assert_eq!(s.cursor("a").unwrap().as_deref(), Some("c3"));
+        assert_eq!(s.cursor("b").unwrap().as_deref(), Some("c2"));
+        assert_eq!(values(&s, "2026-11-23T00:00:00Z"), ["a.example"]);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_store_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        std::fs::write(
+            &path,
+            "this is not sqlite, it is a text file that is long enough",
+        )
+        .unwrap();
+        let err = format!("{:#}", StateStore::open(&path).err().unwrap());
+        assert!(
+            err.contains("state.db") && err.contains("move it away"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ioc_lines_round_trip() {
+        let iocs = vec![
+            (
+                Ioc::new(IocKind::Url, "http://x.example/a|b").unwrap(),
+                ScanAction::Log,
+            ),
+            (Ioc::new(IocKind::Ip, "1.2.3.4").unwrap(), ScanAction::Block),
+        ];
+        let back: Vec<_> = decode_iocs(&encode_iocs(&iocs)).collect();
+        assert_eq!(back, iocs);
+    }
+}
