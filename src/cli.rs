@@ -39,7 +39,7 @@ pub enum Command {
     /// Show or manage the User-Defined Suspicious Objects list.
     #[command(subcommand)]
     Udso(UdsoCommand),
-    /// Serve simulated Apex Central and Lumu servers on loopback for rehearsals.
+    /// Serve simulated Apex Central, Lumu and TAXII servers on loopback for rehearsals.
     Simulate(SimulateArgs),
     /// Two real syncs against simulated Lumu and Apex Central servers on loopback: a first
     /// push, then a changed incident set. Needs no credentials and no network.
@@ -67,6 +67,9 @@ pub struct SimulateArgs {
     /// Loopback port of the simulated Lumu Defender (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub lumu_port: u16,
+    /// Loopback port of the simulated TAXII 2.1 server (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub taxii_port: u16,
     /// Capacity of each UDSO type, as on a real server.
     #[arg(long, default_value_t = crate::sim::apex::DEFAULT_CAPACITY)]
     pub capacity: usize,

@@ -723,3 +723,75 @@ fn secrets_never_reach_output_logs_or_json() {
     check(out.get_output());
     assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("APEX_API_KEY"));
 }
+
+/// `simulate` prints working options for all three simulators; a Lumu job and a TAXII job
+/// run against them.
+#[test]
+fn simulate_serves_apex_lumu_and_taxii_with_printed_options() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = Command::new(assert_cmd::cargo::cargo_bin("apex-ioc-sync"))
+        .arg("simulate")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut options = std::collections::HashMap::new();
+    let mut taxii_url = String::new();
+    let reader = BufReader::new(sim.stdout.take().unwrap());
+    for line in reader.lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("(discovery ").nth(1) {
+            taxii_url = rest.split(',').next().unwrap().to_owned();
+        }
+        if let Some((k, v)) = line.trim().split_once('=')
+            && line.starts_with("  ")
+        {
+            options.insert(k.to_owned(), v.to_owned());
+        }
+        if line.starts_with("For example") {
+            break;
+        }
+    }
+    let apex = [
+        "--host",
+        &options["host"],
+        "--application-id",
+        &options["application-id"],
+    ];
+    let run = |args: &[&str]| {
+        bin(dir.path())
+            .args(apex)
+            .args(args)
+            .env("APEX_API_KEY", &options["api-key"])
+            .assert()
+    };
+    run(&[
+        "--lumu-url",
+        &options["lumu-url"],
+        "--company-key",
+        &options["company-key"],
+    ])
+    .success();
+    run(&[
+        "--source",
+        "taxii",
+        "--taxii-url",
+        &taxii_url,
+        "--ioc-types",
+        "ip,domain,url,hash",
+    ])
+    .success();
+    let out = run(&["udso", "list"]).success();
+    let (stdout, _) = output_text(out.get_output());
+    sim.kill().unwrap();
+    let _ = sim.wait();
+    assert!(
+        stdout.contains("ours:lumu") && stdout.contains("ours:taxii"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("stealer.example") && stdout.contains("c2.badguys.example"),
+        "{stdout}"
+    );
+}

@@ -1,4 +1,4 @@
-//! `apex-ioc-sync simulate`: simulated Apex Central and Lumu Defender servers on loopback
+//! `apex-ioc-sync simulate`: simulated Apex Central, Lumu Defender and TAXII servers on loopback
 //! until Ctrl-C, for
 //! rehearsing a job and its `.config` without touching production.
 
@@ -8,6 +8,27 @@ use crate::cli::SimulateArgs;
 use crate::exit::Failure;
 use crate::sim::apex::{ApexSim, ApexSimConfig};
 use crate::sim::lumu::{LumuSim, RateLimit, sample_incidents};
+use crate::sim::taxii::{TaxiiSim, TaxiiSimConfig, indicator};
+
+/// The simulated TAXII server's indicators: one of each kind the extraction handles.
+const SAMPLE_PATTERNS: &[(&str, &str)] = &[
+    (
+        "indicator--6b1a6b3c-0001-4c3a-9f00-000000000001",
+        "[ipv4-addr:value = '203.0.113.44']",
+    ),
+    (
+        "indicator--6b1a6b3c-0001-4c3a-9f00-000000000002",
+        "[domain-name:value = 'stealer.example' OR url:value = 'https://stealer.example/up']",
+    ),
+    (
+        "indicator--6b1a6b3c-0001-4c3a-9f00-000000000003",
+        "[domain-name:value = 'loader.example'] AND [ipv4-addr:value = '198.51.100.0/24']",
+    ),
+    (
+        "indicator--6b1a6b3c-0001-4c3a-9f00-000000000004",
+        "[file:hashes.'SHA-1' = 'a94a8fe5ccb19ba61c4c0873d391e987982fbbd3']",
+    ),
+];
 use crate::sim::server::tls_config;
 
 pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
@@ -33,6 +54,14 @@ pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
         lumu.add(incident);
     }
     let lumu_server = lumu.serve(args.lumu_port).await?;
+    let taxii = TaxiiSim::new(TaxiiSimConfig::default());
+    let collection = "91a7b528-80eb-42ed-a74d-c6fbd5a26116";
+    taxii.add_collection(collection, "Sample Indicators", Some("sample"), true);
+    for (id, pattern) in SAMPLE_PATTERNS {
+        let when = chrono::Utc::now() - chrono::Duration::hours(2);
+        taxii.add_object(collection, when, indicator(id, pattern, when));
+    }
+    let taxii_server = taxii.serve(args.taxii_port).await?;
     let url = server.url();
     let c = sim.config();
     println!("Simulated Apex Central listening on {url}");
@@ -40,6 +69,11 @@ pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
         "Simulated Lumu Defender listening on {} ({} open incidents)",
         lumu_server.url(),
         lumu.incidents().len()
+    );
+    println!(
+        "Simulated TAXII 2.1 server listening on {} (discovery {}/taxii2/, collection `sample`)",
+        taxii_server.url(),
+        taxii_server.url()
     );
     println!();
     println!("Use these options (or put them in a .config file):");
@@ -58,6 +92,12 @@ pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
         lumu.company_key()
     );
     println!(
+        "  apex-ioc-sync --source taxii --taxii-url {}/taxii2/ --host {url} --application-id {} --api-key {}",
+        taxii_server.url(),
+        c.app_id,
+        c.api_key
+    );
+    println!(
         "  apex-ioc-sync udso list --host {url} --application-id {} --api-key {}",
         c.app_id, c.api_key
     );
@@ -66,6 +106,7 @@ pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
     tokio::signal::ctrl_c().await?;
     server.stop();
     lumu_server.stop();
+    taxii_server.stop();
     let counts = sim.control.stats.counts();
     println!(
         "Stopped after {} requests {counts:?}",

@@ -172,6 +172,7 @@ impl TaxiiSim {
             .route("/taxii2/", get(discovery))
             .route("/api1/", get(api_root))
             .route("/api1/collections/", get(collections))
+            .route("/api1/collections/{id}/", get(collection))
             .route("/api1/collections/{id}/objects/", get(objects))
             .with_state(self.clone())
     }
@@ -310,6 +311,24 @@ async fn collections(State(sim): State<Arc<TaxiiSim>>, headers: HeaderMap) -> Re
         return taxii_json(StatusCode::OK, &json!({}));
     }
     taxii_json(StatusCode::OK, &json!({"collections": list}))
+}
+
+async fn collection(
+    State(sim): State<Arc<TaxiiSim>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = sim.admit(&headers) {
+        return refused.into_response();
+    }
+    match sim.collections.lock().unwrap().iter().find(|c| c.id == id) {
+        Some(c) => taxii_json(
+            StatusCode::OK,
+            &json!({"id": c.id, "title": c.title, "can_read": c.can_read, "can_write": false,
+                    "media_types": ["application/stix+json;version=2.1"]}),
+        ),
+        None => taxii_error(StatusCode::NOT_FOUND, "Collection not found", &id),
+    }
 }
 
 async fn objects(

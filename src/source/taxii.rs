@@ -194,7 +194,118 @@ fn record(
     })
 }
 
+/// The state store on a thread of its own, so that storing a page (SQLite) and parsing the
+/// next one run on different cores. Pages are committed in the order they are sent, each
+/// with its cursor in one transaction, as before.
+struct PageWriter {
+    jobs: tokio::sync::mpsc::Sender<WriterJob>,
+    thread: std::thread::JoinHandle<anyhow::Result<StateStore>>,
+}
+
+enum WriterJob {
+    Store {
+        feed: String,
+        records: Vec<IndicatorRecord>,
+        cursor: Option<String>,
+    },
+    Cursor {
+        feed: String,
+        reply: tokio::sync::oneshot::Sender<anyhow::Result<Option<String>>>,
+    },
+}
+
+impl PageWriter {
+    fn start(mut state: StateStore) -> Self {
+        // Two pages in the queue keep both cores busy without holding much memory.
+        let (jobs, mut queue) = tokio::sync::mpsc::channel::<WriterJob>(2);
+        let thread = std::thread::spawn(move || {
+            while let Some(job) = queue.blocking_recv() {
+                match job {
+                    WriterJob::Store {
+                        feed,
+                        records,
+                        cursor,
+                    } => {
+                        state.store_page(&feed, &records, cursor.as_deref())?;
+                    }
+                    WriterJob::Cursor { feed, reply } => {
+                        let _ = reply.send(state.cursor(&feed));
+                    }
+                }
+            }
+            Ok(state)
+        });
+        PageWriter { jobs, thread }
+    }
+
+    async fn cursor(&self, feed: &str) -> anyhow::Result<Option<String>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(WriterJob::Cursor {
+            feed: feed.to_owned(),
+            reply,
+        })
+        .await?;
+        answer
+            .await
+            .map_err(|_| anyhow!("the state writer stopped"))?
+    }
+
+    async fn store(
+        &self,
+        feed: String,
+        records: Vec<IndicatorRecord>,
+        cursor: Option<String>,
+    ) -> anyhow::Result<()> {
+        self.send(WriterJob::Store {
+            feed,
+            records,
+            cursor,
+        })
+        .await
+    }
+
+    async fn send(&self, job: WriterJob) -> anyhow::Result<()> {
+        // A closed queue means the writer failed; `finish` reports why.
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| anyhow!("the state writer stopped"))
+    }
+
+    /// Waits for every page to be committed and returns the store, or the writer's error.
+    async fn finish(self) -> anyhow::Result<StateStore> {
+        drop(self.jobs);
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await?
+            .map_err(|_| anyhow!("the state writer panicked"))?
+    }
+}
+
+/// A page request running on its own task; dropped, it is cancelled.
+struct InFlight(tokio::task::JoinHandle<anyhow::Result<(HeaderMap, bytes::Bytes)>>);
+
+impl InFlight {
+    fn get(client: &TaxiiClient, url: Url) -> Self {
+        let client = client.clone();
+        InFlight(tokio::spawn(async move { client.get(&url).await }))
+    }
+
+    async fn answer(mut self) -> anyhow::Result<(HeaderMap, bytes::Bytes)> {
+        (&mut self.0)
+            .await
+            .map_err(|e| anyhow!("a TAXII page request was lost: {e}"))?
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A client of one TAXII server.
+#[derive(Clone)]
 struct TaxiiClient {
     http: reqwest::Client,
     auth: TaxiiAuth,
@@ -355,7 +466,7 @@ async fn pull_collection(
     settings: &TaxiiSettings,
     root: &Url,
     collection: &Collection,
-    state: &mut StateStore,
+    writer: &PageWriter,
     pulled: &mut Pulled,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
@@ -368,33 +479,46 @@ async fn pull_collection(
     }
     let objects_url = root.join(&format!("collections/{}/objects/", collection.id))?;
     let feed = objects_url.as_str().to_owned();
-    let first_added_after = match state.cursor(&feed)? {
+    let first_added_after = match writer.cursor(&feed).await? {
         Some(cursor) => cursor,
         None => (now - chrono::Duration::days(i64::from(settings.days)))
             .to_rfc3339_opts(SecondsFormat::Micros, true),
     };
     let limit = settings.page_size.to_string();
     let mut added_after = first_added_after;
-    let mut next: Option<String> = None;
+    let mut next: Option<String>;
     let mut empty_pages = 0;
     // The first object version of every page: a server that sends a page again makes no progress.
     let mut page_starts: HashSet<(String, String)> = HashSet::new();
-    for page in 1..=MAX_PAGES {
-        // `next` goes with the same original filters (medallion rejects a changed query).
+    // `next` goes with the same original filters (medallion rejects a changed query).
+    let page_url = |added_after: &str, next: Option<&str>| {
         let mut url = objects_url.clone();
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("match[type]", "indicator")
                 .append_pair("limit", &limit)
-                .append_pair("added_after", &added_after);
-            if let Some(next) = &next {
+                .append_pair("added_after", added_after);
+            if let Some(next) = next {
                 q.append_pair("next", next);
             }
         }
-        let (headers, body) = client.get(&url).await?;
+        url
+    };
+    // The next page is requested as soon as this one's envelope is read, so the server
+    // and the network work while this page is parsed and stored.
+    let mut request = Some(InFlight::get(client, page_url(&added_after, None)));
+    for page in 1..=MAX_PAGES {
+        let (headers, body) = match request.take() {
+            Some(in_flight) => in_flight.answer().await?,
+            None => unreachable!("a request is in flight at the top of the loop"),
+        };
         let text = std::str::from_utf8(&body)
             .with_context(|| format!("page {page} of collection {} is not UTF-8", collection.id))?;
-        let envelope: Envelope = serde_json::from_str(text).with_context(|| {
+        let Envelope {
+            more,
+            next: next_token,
+            objects,
+        } = serde_json::from_str(text).with_context(|| {
             format!(
                 "page {page} of collection {} is not a TAXII envelope",
                 collection.id
@@ -404,8 +528,8 @@ async fn pull_collection(
             .get("x-taxii-date-added-last")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let count = envelope.objects.len();
-        if let Some(first) = envelope.objects.first() {
+        let count = objects.len();
+        if let Some(first) = objects.first() {
             let key = (
                 first.id.as_deref().unwrap_or_default().to_owned(),
                 first.modified.as_deref().unwrap_or_default().to_owned(),
@@ -417,35 +541,41 @@ async fn pull_collection(
                 );
             }
         }
+        if more {
+            empty_pages = if count == 0 { empty_pages + 1 } else { 0 };
+            if empty_pages >= MAX_EMPTY_PAGES {
+                bail!(
+                    "the TAXII server keeps saying there is more in collection {} but sends nothing",
+                    collection.id
+                );
+            }
+            match (next_token, &last_added) {
+                // A server may keep one `next` for a whole paging session (medallion does).
+                (Some(n), _) => next = Some(n),
+                // No `next`: page on from the last date_added of this page.
+                (None, Some(last)) if *last != added_after => {
+                    added_after = last.clone();
+                    next = None;
+                }
+                (None, _) => bail!(
+                    "the TAXII server says there is more in collection {} but gives neither `next` nor a newer X-TAXII-Date-Added-Last",
+                    collection.id
+                ),
+            }
+            request = Some(InFlight::get(
+                client,
+                page_url(&added_after, next.as_deref()),
+            ));
+        }
         let records = indicator_records(
-            envelope.objects.into_iter().map(StixObjectRef),
+            objects.into_iter().map(StixObjectRef),
             settings.scan_action,
             pulled,
         );
-        state.store_page(&feed, &records, last_added.as_deref())?;
+        writer.store(feed.clone(), records, last_added).await?;
         tracing::debug!("collection {}: page {page}, {count} objects", collection.id);
-        if !envelope.more {
+        if !more {
             return Ok(());
-        }
-        empty_pages = if count == 0 { empty_pages + 1 } else { 0 };
-        if empty_pages >= MAX_EMPTY_PAGES {
-            bail!(
-                "the TAXII server keeps saying there is more in collection {} but sends nothing",
-                collection.id
-            );
-        }
-        match (envelope.next, last_added) {
-            // A server may keep one `next` for a whole paging session (medallion does).
-            (Some(n), _) => next = Some(n),
-            // No `next`: page on from the last date_added of this page.
-            (None, Some(last)) if last != added_after => {
-                added_after = last;
-                next = None;
-            }
-            (None, _) => bail!(
-                "the TAXII server says there is more in collection {} but gives neither `next` nor a newer X-TAXII-Date-Added-Last",
-                collection.id
-            ),
         }
     }
     bail!(
@@ -457,6 +587,18 @@ async fn pull_collection(
 /// Reads every chosen collection into the state store, then returns the IOCs of every
 /// indicator valid now.
 pub async fn pull(settings: &TaxiiSettings, http: &HttpSettings) -> anyhow::Result<Pulled> {
+    let (mut pulled, state) = ingest(settings, http).await?;
+    pulled.iocs = state.desired(Utc::now())?;
+    pulled.dedupe();
+    Ok(pulled)
+}
+
+/// Reads every chosen collection from its cursor into the state store: the indicators read
+/// and the values skipped, and the store.
+pub async fn ingest(
+    settings: &TaxiiSettings,
+    http: &HttpSettings,
+) -> anyhow::Result<(Pulled, StateStore)> {
     let url = Url::parse(&settings.url)
         .with_context(|| format!("--taxii-url `{}` is not a URL", settings.url))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -470,33 +612,38 @@ pub async fn pull(settings: &TaxiiSettings, http: &HttpSettings) -> anyhow::Resu
         auth: settings.auth.clone(),
         retry: RetryPolicy::default(),
     };
-    let mut state = StateStore::open(&settings.state_file)?;
+    let writer = PageWriter::start(StateStore::open(&settings.state_file)?);
     let now = Utc::now();
     let root = client.api_root(&url).await?;
     let all = client.collections(&root).await?;
     let chosen = choose_collections(&all, &settings.collections)?;
     let mut pulled = Pulled::default();
+    let mut read = Ok(());
     for collection in &chosen {
-        pull_collection(
+        read = pull_collection(
             &client,
             settings,
             &root,
             collection,
-            &mut state,
+            &writer,
             &mut pulled,
             now,
         )
-        .await?;
+        .await;
+        if read.is_err() {
+            break;
+        }
     }
+    // The pages read so far are committed either way; a writer error is the root cause.
+    let state = writer.finish().await?;
+    read?;
     let (stored, valid) = state.counts(now)?;
     tracing::info!(
         "TAXII: {} indicators read from {} collection(s); {stored} stored, {valid} valid now",
         pulled.items,
         chosen.len()
     );
-    pulled.iocs = state.desired(now)?;
-    pulled.dedupe();
-    Ok(pulled)
+    Ok((pulled, state))
 }
 
 #[cfg(test)]
