@@ -35,12 +35,25 @@ impl<S> Background<S> {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("sim")
-        .enable_all()
-        .build()?)
+impl<S> Background<S> {
+    /// Starts `serve` for `sim` on a runtime of its own, on a free loopback port.
+    fn launch<F, Fut>(sim: Arc<S>, serve: F) -> anyhow::Result<Self>
+    where
+        F: FnOnce(Arc<S>) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<RunningServer>>,
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("sim")
+            .enable_all()
+            .build()?;
+        let server = runtime.block_on(serve(sim.clone()))?;
+        Ok(Background {
+            sim,
+            server,
+            _runtime: runtime,
+        })
+    }
 }
 
 impl Background<ApexSim> {
@@ -52,40 +65,26 @@ impl Background<ApexSim> {
         config: ApexSimConfig,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> anyhow::Result<Self> {
-        let runtime = runtime()?;
-        let sim = ApexSim::new(config);
-        let server = runtime.block_on(sim.serve(0, tls))?;
-        Ok(Background {
-            sim,
-            server,
-            _runtime: runtime,
+        Self::launch(ApexSim::new(config), |sim| async move {
+            sim.serve(0, tls).await
         })
     }
 }
 
 impl Background<LumuSim> {
     pub fn start(company_key: &str) -> anyhow::Result<Self> {
-        let runtime = runtime()?;
-        let sim = LumuSim::new(company_key);
-        let server = runtime.block_on(sim.serve(0))?;
-        Ok(Background {
-            sim,
-            server,
-            _runtime: runtime,
+        Self::launch(LumuSim::new(company_key), |sim| async move {
+            sim.serve(0).await
         })
     }
 }
 
 impl Background<TaxiiSim> {
     pub fn start(config: TaxiiSimConfig) -> anyhow::Result<Self> {
-        let runtime = runtime()?;
-        let sim = TaxiiSim::new(config);
-        let server = runtime.block_on(sim.serve(0))?;
-        Ok(Background {
-            sim,
-            server,
-            _runtime: runtime,
-        })
+        Self::launch(
+            TaxiiSim::new(config),
+            |sim| async move { sim.serve(0).await },
+        )
     }
 
     /// The discovery URL (`--taxii-url`).
