@@ -738,8 +738,8 @@ fn simulate_serves_apex_lumu_and_taxii_with_printed_options() {
         .unwrap();
     let mut options = std::collections::HashMap::new();
     let mut taxii_url = String::new();
-    let reader = BufReader::new(sim.stdout.take().unwrap());
-    for line in reader.lines() {
+    let mut lines = BufReader::new(sim.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(rest) = line.split("(discovery ").nth(1) {
             taxii_url = rest.split(',').next().unwrap().to_owned();
@@ -753,6 +753,8 @@ fn simulate_serves_apex_lumu_and_taxii_with_printed_options() {
             break;
         }
     }
+    // Keep reading, as a person's terminal would.
+    let drain = thread::spawn(move || lines.count());
     let apex = [
         "--host",
         &options["host"],
@@ -786,6 +788,7 @@ fn simulate_serves_apex_lumu_and_taxii_with_printed_options() {
     let (stdout, _) = output_text(out.get_output());
     sim.kill().unwrap();
     let _ = sim.wait();
+    drain.join().unwrap();
     assert!(
         stdout.contains("ours:lumu") && stdout.contains("ours:taxii"),
         "{stdout}"
@@ -794,4 +797,42 @@ fn simulate_serves_apex_lumu_and_taxii_with_printed_options() {
         stdout.contains("stealer.example") && stdout.contains("c2.badguys.example"),
         "{stdout}"
     );
+}
+
+/// Whoever started `simulate` may stop reading its output; the simulators keep serving.
+#[test]
+fn simulate_outlives_a_closed_stdout() {
+    use std::process::{Command, Stdio};
+    let free_port = || {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = Command::new(assert_cmd::cargo::cargo_bin("apex-ioc-sync"))
+        .args(["simulate", "--port", &port.to_string()])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Hang up before it has bound its ports, let alone written its banner.
+    drop(sim.stdout.take());
+    let mut answered = false;
+    for _ in 0..100 {
+        thread::sleep(std::time::Duration::from_millis(50));
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            answered = true;
+            break;
+        }
+    }
+    // The banner has been written (to the closed pipe) by the time the port answers.
+    thread::sleep(std::time::Duration::from_millis(300));
+    let still_running = sim.try_wait().unwrap().is_none();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert!(answered, "simulate never listened on {port}");
+    assert!(still_running, "simulate died when its stdout closed");
 }

@@ -2,6 +2,7 @@
 //! until Ctrl-C, for
 //! rehearsing a job and its `.config` without touching production.
 
+use std::io::Write;
 use std::time::Duration;
 
 use crate::cli::SimulateArgs;
@@ -30,6 +31,17 @@ const SAMPLE_PATTERNS: &[(&str, &str)] = &[
     ),
 ];
 use crate::sim::server::tls_config;
+
+/// The banner goes to standard output; whoever started the simulators may stop reading it
+/// (a closed pipe), and that must not stop them.
+macro_rules! say {
+    () => {
+        let _ = writeln!(std::io::stdout());
+    };
+    ($($arg:tt)*) => {
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    };
+}
 
 pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -64,51 +76,52 @@ pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
     let taxii_server = taxii.serve(args.taxii_port).await?;
     let url = server.url();
     let c = sim.config();
-    println!("Simulated Apex Central listening on {url}");
-    println!(
+    say!("Simulated Apex Central listening on {url}");
+    say!(
         "Simulated Lumu Defender listening on {} ({} open incidents)",
         lumu_server.url(),
         lumu.incidents().len()
     );
-    println!(
+    say!(
         "Simulated TAXII 2.1 server listening on {} (discovery {}/taxii2/, collection `sample`)",
         taxii_server.url(),
         taxii_server.url()
     );
-    println!();
-    println!("Use these options (or put them in a .config file):");
-    println!("  host={url}");
-    println!("  application-id={}", c.app_id);
-    println!("  api-key={}", c.api_key);
-    println!("  lumu-url={}", lumu_server.url());
-    println!("  company-key={}", lumu.company_key());
-    println!();
-    println!("For example:");
-    println!(
+    say!();
+    say!("Use these options (or put them in a .config file):");
+    say!("  host={url}");
+    say!("  application-id={}", c.app_id);
+    say!("  api-key={}", c.api_key);
+    say!("  lumu-url={}", lumu_server.url());
+    say!("  company-key={}", lumu.company_key());
+    say!();
+    say!("For example:");
+    say!(
         "  apex-ioc-sync --host {url} --application-id {} --api-key {} --lumu-url {} --company-key {}",
         c.app_id,
         c.api_key,
         lumu_server.url(),
         lumu.company_key()
     );
-    println!(
+    say!(
         "  apex-ioc-sync --source taxii --taxii-url {}/taxii2/ --host {url} --application-id {} --api-key {}",
         taxii_server.url(),
         c.app_id,
         c.api_key
     );
-    println!(
+    say!(
         "  apex-ioc-sync udso list --host {url} --application-id {} --api-key {}",
-        c.app_id, c.api_key
+        c.app_id,
+        c.api_key
     );
-    println!();
-    println!("The simulators keep their data in memory. Press Ctrl-C to stop.");
+    say!();
+    say!("The simulators keep their data in memory. Press Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;
     server.stop();
     lumu_server.stop();
     taxii_server.stop();
     let counts = sim.control.stats.counts();
-    println!(
+    say!(
         "Stopped after {} requests {counts:?}",
         sim.control.stats.total()
     );
