@@ -63,29 +63,6 @@ impl InstanceLock {
     }
 }
 
-/// The default lock file: `apex-ioc-sync-<tag>.lock` in the config file's folder, else in the
-/// current folder, so jobs with different tags do not block each other.
-pub fn default_lock_path(config_dir: Option<&Path>, tag: &str) -> PathBuf {
-    let name = format!("apex-ioc-sync-{}.lock", file_name_safe(tag));
-    match config_dir {
-        Some(dir) => dir.join(name),
-        None => PathBuf::from(name),
-    }
-}
-
-/// Tags are free text; keep the lock file name portable.
-fn file_name_safe(tag: &str) -> String {
-    tag.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,17 +95,5 @@ mod tests {
     fn unwritable_place_names_the_path() {
         let err = InstanceLock::acquire(Path::new("/nonexistent-dir/x.lock")).unwrap_err();
         assert!(err.to_string().contains("/nonexistent-dir/x.lock"), "{err}");
-    }
-
-    #[test]
-    fn default_path_is_per_tag_and_beside_the_config() {
-        assert_eq!(
-            default_lock_path(Some(Path::new("/etc/apex")), "lumu"),
-            Path::new("/etc/apex/apex-ioc-sync-lumu.lock")
-        );
-        assert_eq!(
-            default_lock_path(None, "soc/feed 1"),
-            Path::new("apex-ioc-sync-soc_feed_1.lock")
-        );
     }
 }

@@ -4,14 +4,12 @@
 //! headers, and those carry tokens.
 
 use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::Context;
 use file_rotate::{ContentLimit, FileRotate, compression::Compression, suffix::AppendCount};
 use tracing_subscriber::EnvFilter;
-
-use crate::cli::LoggingMode;
 
 /// Name of the log file for `--logging file`.
 pub const LOG_FILE_NAME: &str = "apex-ioc-sync.log";
@@ -25,24 +23,6 @@ pub const LOG_KEEP_FILES: usize = 5;
 pub enum LogTarget {
     Stderr,
     File(PathBuf),
-}
-
-impl LogTarget {
-    /// `--log-file`, else `apex-ioc-sync.log` beside the config file, else in the current folder.
-    pub fn resolve(
-        mode: LoggingMode,
-        log_file: Option<&Path>,
-        config_dir: Option<&Path>,
-    ) -> LogTarget {
-        match mode {
-            LoggingMode::Screen => LogTarget::Stderr,
-            LoggingMode::File => LogTarget::File(match (log_file, config_dir) {
-                (Some(path), _) => path.to_owned(),
-                (None, Some(dir)) => dir.join(LOG_FILE_NAME),
-                (None, None) => PathBuf::from(LOG_FILE_NAME),
-            }),
-        }
-    }
 }
 
 /// The filter for `-v` counts: info by default, debug with `-v`, trace with `-vv`.
@@ -90,34 +70,4 @@ pub fn init(target: &LogTarget, verbose: u8) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_file_goes_beside_the_config_unless_named() {
-        let dir = Path::new("/etc/apex");
-        assert_eq!(
-            LogTarget::resolve(LoggingMode::File, None, Some(dir)),
-            LogTarget::File(dir.join(LOG_FILE_NAME))
-        );
-        assert_eq!(
-            LogTarget::resolve(
-                LoggingMode::File,
-                Some(Path::new("/var/log/x.log")),
-                Some(dir)
-            ),
-            LogTarget::File("/var/log/x.log".into())
-        );
-        assert_eq!(
-            LogTarget::resolve(LoggingMode::File, None, None),
-            LogTarget::File(LOG_FILE_NAME.into())
-        );
-        assert_eq!(
-            LogTarget::resolve(LoggingMode::Screen, None, Some(dir)),
-            LogTarget::Stderr
-        );
-    }
 }

@@ -16,8 +16,8 @@ use crate::config::ConfigFile;
 use crate::exit::Failure;
 use crate::http::{HttpSettings, ProxySettings};
 use crate::ioc::IocKind;
-use crate::lock::default_lock_path;
-use crate::logging::LogTarget;
+use crate::logging::{LOG_FILE_NAME, LogTarget};
+use crate::source::file::FileSettings;
 use crate::source::lumu::LumuSettings;
 use crate::source::taxii::{DEFAULT_PAGE_SIZE, TaxiiAuth, TaxiiSettings};
 use crate::sync::plan::{Policy, UDSO_CAPACITY};
@@ -49,18 +49,49 @@ impl Settings {
         Some(dir.map_or_else(|| PathBuf::from("."), Path::to_path_buf))
     }
 
-    /// `--logging`; `--log-file` alone means file logging.
+    /// A file of this job's (lock, state, log): beside the config file, else in the
+    /// current folder.
+    fn beside_config(&self, name: &str) -> PathBuf {
+        match self.config_dir() {
+            Some(dir) => dir.join(name),
+            None => PathBuf::from(name),
+        }
+    }
+
+    /// `apex-ioc-sync-<tag>.<extension>` beside the config file, so that jobs with different
+    /// tags never share one.
+    fn job_file(&self, tag: &str, extension: &str) -> PathBuf {
+        // Tags are checked to be file-name safe; this keeps the name portable regardless.
+        let tag: String = tag
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.beside_config(&format!("apex-ioc-sync-{tag}.{extension}"))
+    }
+
+    /// `--logging` (`--log-file` alone means file logging); the file is `--log-file`, else
+    /// `apex-ioc-sync.log` beside the config file.
     pub fn log_target(&self) -> LogTarget {
         let default = if self.opts.log_file.is_some() {
             LoggingMode::File
         } else {
             LoggingMode::Screen
         };
-        LogTarget::resolve(
-            self.opts.logging.unwrap_or(default),
-            self.opts.log_file.as_deref(),
-            self.config_dir().as_deref(),
-        )
+        match self.opts.logging.unwrap_or(default) {
+            LoggingMode::Screen => LogTarget::Stderr,
+            LoggingMode::File => LogTarget::File(
+                self.opts
+                    .log_file
+                    .clone()
+                    .unwrap_or_else(|| self.beside_config(LOG_FILE_NAME)),
+            ),
+        }
     }
 
     pub fn source(&self) -> SourceKind {
@@ -82,7 +113,7 @@ impl Settings {
         self.opts
             .lock_file
             .clone()
-            .unwrap_or_else(|| default_lock_path(self.config_dir().as_deref(), tag))
+            .unwrap_or_else(|| self.job_file(tag, "lock"))
     }
 
     /// Writes at once: `--threads`, else 20 with `--threaded`, else 4.
@@ -238,12 +269,22 @@ impl Settings {
 
     /// `--state-file`, else `apex-ioc-sync-<tag>.db` beside the config file, else here.
     pub fn state_path(&self, tag: &str) -> PathBuf {
-        self.opts.state_file.clone().unwrap_or_else(|| {
-            let name = format!("apex-ioc-sync-{tag}.db");
-            match self.config_dir() {
-                Some(dir) => dir.join(name),
-                None => PathBuf::from(name),
-            }
+        self.opts
+            .state_file
+            .clone()
+            .unwrap_or_else(|| self.job_file(tag, "db"))
+    }
+
+    /// The files of `--source file`.
+    pub fn files(&self) -> Result<FileSettings, Failure> {
+        if self.opts.file.is_empty() {
+            return Err(Failure::usage(anyhow!(
+                "--source file needs at least one --file PATH"
+            )));
+        }
+        Ok(FileSettings {
+            files: self.opts.file.clone(),
+            scan_action: self.scan_action(),
         })
     }
 
@@ -371,7 +412,7 @@ mod tests {
     }
 
     #[test]
-    fn lock_and_log_default_beside_the_config() {
+    fn lock_state_and_log_files_default_beside_the_config() {
         let s = Settings::new(
             GlobalOpts::default(),
             Some(ConfigFile {
@@ -383,6 +424,38 @@ mod tests {
             s.lock_path("lumu"),
             Path::new("/etc/apex/apex-ioc-sync-lumu.lock")
         );
+        assert_eq!(
+            s.state_path("lumu"),
+            Path::new("/etc/apex/apex-ioc-sync-lumu.db")
+        );
+        assert_eq!(
+            s.lock_path("soc/feed 1"),
+            Path::new("/etc/apex/apex-ioc-sync-soc_feed_1.lock")
+        );
+        assert_eq!(s.log_target(), LogTarget::Stderr);
+        let file_logging = |opts: GlobalOpts| Settings { opts, ..s.clone() }.log_target();
+        let logging = GlobalOpts {
+            logging: Some(LoggingMode::File),
+            ..Default::default()
+        };
+        assert_eq!(
+            file_logging(logging.clone()),
+            LogTarget::File("/etc/apex/apex-ioc-sync.log".into())
+        );
+        let named = GlobalOpts {
+            log_file: Some("/var/log/x.log".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            file_logging(named.clone()),
+            LogTarget::File("/var/log/x.log".into())
+        );
+        let screen = GlobalOpts {
+            logging: Some(LoggingMode::Screen),
+            ..named
+        };
+        assert_eq!(file_logging(screen), LogTarget::Stderr);
+
         let s = Settings::new(
             GlobalOpts::default(),
             Some(ConfigFile {
@@ -391,5 +464,8 @@ mod tests {
             }),
         );
         assert_eq!(s.lock_path("x"), Path::new("./apex-ioc-sync-x.lock"));
+        let s = Settings::new(logging, None);
+        assert_eq!(s.log_target(), LogTarget::File("apex-ioc-sync.log".into()));
+        assert_eq!(s.state_path("taxii"), Path::new("apex-ioc-sync-taxii.db"));
     }
 }

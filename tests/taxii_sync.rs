@@ -391,6 +391,18 @@ fn file_source_reads_the_apt1_bundle_and_plain_lists() {
             "url https://drop.example/a.exe"
         ]
     );
+    // No file at all is a usage error, before any request.
+    let gets = apex.sim.control.stats.count("GET");
+    let out = apex_cmd(dir.path(), &apex)
+        .args(["--source", "file"])
+        .assert()
+        .code(2);
+    assert!(
+        output_text(out.get_output())
+            .1
+            .contains("--source file needs at least one --file PATH")
+    );
+    assert_eq!(apex.sim.control.stats.count("GET"), gets);
     // A broken file stops the run before any write, naming the file and line.
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{\"objects\": [\n {\"type\": 1}\n]}").unwrap();

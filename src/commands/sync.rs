@@ -37,23 +37,13 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
         (true, _) => None,
         (false, SourceKind::Lumu) => Some(Source::Lumu(settings.lumu()?)),
         (false, SourceKind::Taxii) => Some(Source::Taxii(settings.taxii(&tag)?)),
-        (false, SourceKind::File) => Some(Source::File(FileSettings {
-            files: opts.file.clone(),
-            scan_action: settings.scan_action(),
-        })),
+        (false, SourceKind::File) => Some(Source::File(settings.files()?)),
         (false, SourceKind::Openioc) => {
             return Err(Failure::usage(anyhow!(
                 "--source openioc is not built yet in this version"
             )));
         }
     };
-    if let Some(Source::File(f)) = &source
-        && f.files.is_empty()
-    {
-        return Err(Failure::usage(anyhow!(
-            "--source file needs at least one --file PATH"
-        )));
-    }
     let lock_path = settings.lock_path(&tag);
     let _lock = InstanceLock::acquire(&lock_path).map_err(|e| match e {
         LockError::Held { .. } => Failure::new(ExitCode::Locked, e),

@@ -108,9 +108,6 @@ fn read_bundle(
 
 /// Reads every file; the IOCs of all of them, deduplicated.
 pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
-    if settings.files.is_empty() {
-        bail!("--source file needs at least one --file PATH");
-    }
     let mut pulled = Pulled::default();
     for path in &settings.files {
         if path.is_dir() {

@@ -38,7 +38,7 @@ pub struct Pulled {
 }
 
 impl Pulled {
-    /// Adds `raw` parsed by `parse`, or counts why it was skipped.
+    /// Adds a parsed IOC, or counts why it could not be parsed.
     pub fn add(
         &mut self,
         parsed: Result<Ioc, Invalid>,
