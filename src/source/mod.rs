@@ -5,6 +5,7 @@
 
 pub mod file;
 pub mod lumu;
+pub mod openioc;
 pub mod taxii;
 
 use std::collections::{BTreeMap, HashMap};
