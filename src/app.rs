@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 
-use crate::cli::{Command, UdsoCommand};
+use crate::cli::{Command, OpenIocCommand, UdsoCommand};
 use crate::commands;
 use crate::config::{LoadError, parse_with_config};
 use crate::exit::ExitCode;
@@ -58,6 +58,21 @@ where
                 let client = settings.apex_client(&settings.http()?)?;
                 commands::udso::list(&client, args.kind, settings.opts.json).await?;
                 Ok(ExitCode::Ok)
+            }
+            Some(Command::Openioc(command)) => {
+                let client = settings.apex_client(&settings.http()?)?;
+                let json = settings.opts.json;
+                match command {
+                    OpenIocCommand::Upload(args) => {
+                        let action = settings.scan_action();
+                        commands::openioc::upload(&client, &args.files, args.extract, action, json)
+                            .await
+                    }
+                    OpenIocCommand::List => commands::openioc::list(&client, json).await,
+                    OpenIocCommand::Delete(args) => {
+                        commands::openioc::delete(&client, &args.hash_ids, json).await
+                    }
+                }
             }
             Some(Command::Simulate(args)) => {
                 commands::simulate::run(args).await?;

@@ -39,6 +39,10 @@ pub enum Command {
     /// Show or manage the User-Defined Suspicious Objects list.
     #[command(subcommand)]
     Udso(UdsoCommand),
+    /// Apex Central's own OpenIOC path: upload files to its filing cabinet and have Apex
+    /// extract them into the UDSO list; list and delete the cabinet's files.
+    #[command(subcommand)]
+    Openioc(OpenIocCommand),
     /// Serve simulated Apex Central, Lumu and TAXII servers on loopback for rehearsals.
     Simulate(SimulateArgs),
     /// Two real syncs against simulated Lumu and Apex Central servers on loopback: a first
@@ -50,6 +54,36 @@ pub enum Command {
 pub enum UdsoCommand {
     /// Print the UDSO list, marking entries that carry an `apex-ioc-sync:` ownership tag.
     List(UdsoListArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpenIocCommand {
+    /// Upload OpenIOC 1.0 files (a folder: its *.ioc and *.ioc.xml files) to the filing
+    /// cabinet and print each file's FileHashID. Every file is checked first; if one is
+    /// unreadable, malformed, OpenIOC 1.1 or over 10 MB, nothing is uploaded.
+    Upload(OpenIocUploadArgs),
+    /// List the filing cabinet: hash id, date added, whether extracted, name.
+    List,
+    /// Delete files from the filing cabinet (the UDSO entries Apex extracted stay).
+    Delete(OpenIocDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OpenIocUploadArgs {
+    /// OpenIOC 1.0 files or folders.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Then ask Apex to extract the uploaded files into the UDSO list, with --scan-action
+    /// for every type (Apex logs what sits under an AND).
+    #[arg(long)]
+    pub extract: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OpenIocDeleteArgs {
+    /// FileHashIDs, as `openioc upload` and `openioc list` print them.
+    #[arg(required = true, value_name = "HASHID")]
+    pub hash_ids: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -275,11 +275,12 @@ impl Settings {
             .unwrap_or_else(|| self.job_file(tag, "db"))
     }
 
-    /// The files of `--source file`.
+    /// The files of `--source file` and `--source openioc`.
     pub fn files(&self) -> Result<FileSettings, Failure> {
         if self.opts.file.is_empty() {
             return Err(Failure::usage(anyhow!(
-                "--source file needs at least one --file PATH"
+                "--source {} needs at least one --file PATH",
+                self.source().name()
             )));
         }
         Ok(FileSettings {

@@ -482,7 +482,7 @@ fn a_second_instance_of_a_lumu_job_exits_3_before_any_request() {
 }
 
 #[test]
-fn missing_company_key_and_unbuilt_sources_are_usage_errors() {
+fn missing_company_key_and_missing_files_are_usage_errors() {
     let apex = start_apex();
     let dir = tempfile::tempdir().unwrap();
     let out = apex_cmd(dir.path(), &apex).assert().code(2);
@@ -498,7 +498,7 @@ fn missing_company_key_and_unbuilt_sources_are_usage_errors() {
     assert!(
         output_text(out.get_output())
             .1
-            .contains("--source openioc is not built yet")
+            .contains("--source openioc needs at least one --file PATH")
     );
 }
 

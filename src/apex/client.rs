@@ -164,7 +164,7 @@ impl ApexError {
 }
 
 /// `Result` and `ErrorCode` arrive as integers on some versions and strings on others.
-fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+pub(crate) fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum IntOrString {

@@ -1,6 +1,8 @@
 //! Subcommands beside the default sync run.
 
 pub mod demo;
+pub mod openioc;
 pub mod simulate;
 pub mod sync;
+pub mod table;
 pub mod udso;

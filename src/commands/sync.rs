@@ -16,6 +16,7 @@ use crate::settings::Settings;
 use crate::source::Pulled;
 use crate::source::file::{self, FileSettings};
 use crate::source::lumu::{self, LumuSettings};
+use crate::source::openioc;
 use crate::source::taxii::{self, TaxiiSettings};
 use crate::sync::clean::clean;
 use crate::sync::run::{Job, changes_table, run as run_job};
@@ -25,6 +26,7 @@ enum Source {
     Lumu(LumuSettings),
     Taxii(TaxiiSettings),
     File(FileSettings),
+    OpenIoc(FileSettings),
 }
 
 pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
@@ -38,11 +40,7 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
         (false, SourceKind::Lumu) => Some(Source::Lumu(settings.lumu()?)),
         (false, SourceKind::Taxii) => Some(Source::Taxii(settings.taxii(&tag)?)),
         (false, SourceKind::File) => Some(Source::File(settings.files()?)),
-        (false, SourceKind::Openioc) => {
-            return Err(Failure::usage(anyhow!(
-                "--source openioc is not built yet in this version"
-            )));
-        }
+        (false, SourceKind::Openioc) => Some(Source::OpenIoc(settings.files()?)),
     };
     let lock_path = settings.lock_path(&tag);
     let _lock = InstanceLock::acquire(&lock_path).map_err(|e| match e {
@@ -69,6 +67,7 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
         Source::Lumu(s) => lumu::pull(s, &http).await,
         Source::Taxii(s) => taxii::pull(s, &http).await,
         Source::File(s) => file::pull(s),
+        Source::OpenIoc(s) => openioc::pull(s),
     }
     .map_err(|e| {
         Failure::new(

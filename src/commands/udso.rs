@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::table::aligned;
 use crate::apex::client::ApexClient;
 use crate::apex::udso::UdsoEntry;
 use crate::exit::Failure;
@@ -59,35 +60,18 @@ pub fn table(entries: &[UdsoEntry]) -> String {
             ]
         })
         .collect();
-    let header = [
-        "TYPE",
-        "ACTION",
-        "EXPIRES (UTC)",
-        "OWNER",
-        "CONTENT",
-        "NOTES",
-    ]
-    .map(String::from);
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    widths[4] = widths[4].min(MAX_CONTENT_WIDTH);
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let mut out = aligned(
+        [
+            "TYPE",
+            "ACTION",
+            "EXPIRES (UTC)",
+            "OWNER",
+            "CONTENT",
+            "NOTES",
+        ],
+        &rows,
+        &[(4, MAX_CONTENT_WIDTH)],
+    );
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
     let mut by_tag: BTreeMap<&str, usize> = BTreeMap::new();
     for e in entries {

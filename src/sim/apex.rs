@@ -1,6 +1,7 @@
 //! A simulated Apex Central: checks every request as the real server does (JWT signature,
 //! `version`, `appid`, `iat` age, checksum over method, lower-cased path and query, and
-//! body) and keeps a UDSO list with Apex's field rules and capacity.
+//! body) and keeps a UDSO list with Apex's field rules and capacity, and an OpenIOC filing
+//! cabinet whose files it extracts into that list as Apex does.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -8,16 +9,22 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::any;
 use base64::Engine as _;
 use chrono::{NaiveDateTime, Utc};
 use serde_json::{Value, json};
 
+mod openioc;
+
 use super::server::{Control, RunningServer, bind_loopback, spawn};
 use crate::apex::auth;
+use crate::apex::openioc::{
+    EXTRACTION_PATH, FILE_PATH, FILING_CABINET_PATH, MAX_FILE_BYTES, MAX_FILES_PER_UPLOAD,
+};
 use crate::apex::udso::{
     LIST_DATE_FORMAT, MAX_NOTES_CHARS, UDSO_PATH, UdsoEntry, parse_expiration,
 };
@@ -58,6 +65,16 @@ impl ApexSimConfig {
     }
 }
 
+/// A file in the OpenIOC filing cabinet.
+#[derive(Debug, Clone)]
+struct CabinetFile {
+    name: String,
+    content: Vec<u8>,
+    added: NaiveDateTime,
+    short_description: String,
+    extracted: bool,
+}
+
 #[derive(Debug, Clone)]
 struct Stored {
     notes: String,
@@ -70,6 +87,8 @@ struct Stored {
 pub struct ApexSim {
     config: ApexSimConfig,
     lists: Mutex<HashMap<IocKind, BTreeMap<String, Stored>>>,
+    /// OpenIOC files by FileHashID.
+    cabinet: Mutex<BTreeMap<String, CabinetFile>>,
     pub control: Control,
 }
 
@@ -78,6 +97,7 @@ impl ApexSim {
         Arc::new(ApexSim {
             config,
             lists: Mutex::default(),
+            cabinet: Mutex::default(),
             control: Control::default(),
         })
     }
@@ -133,10 +153,27 @@ impl ApexSim {
             .collect()
     }
 
-    /// The router of the UDSO API.
+    /// The names of the files in the OpenIOC filing cabinet.
+    pub fn cabinet_names(&self) -> Vec<String> {
+        self.cabinet
+            .lock()
+            .unwrap()
+            .values()
+            .map(|f| f.name.clone())
+            .collect()
+    }
+
+    /// The router of the UDSO and OpenIOC APIs.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
-            .route(UDSO_PATH, get(udso).put(udso).delete(udso))
+            .route(UDSO_PATH, any(api))
+            .route(FILE_PATH, any(api))
+            .route(EXTRACTION_PATH, any(api))
+            .route(FILING_CABINET_PATH, any(api))
+            // 200 files of 10 MB, in base64.
+            .layer(DefaultBodyLimit::max(
+                MAX_FILES_PER_UPLOAD * MAX_FILE_BYTES * 4 / 3 + (1 << 20),
+            ))
             .with_state(self.clone())
     }
 
@@ -266,6 +303,18 @@ impl ApexSim {
         self.ok(Value::Array(data))
     }
 
+    /// Adds or updates an entry, as long as the type has room: Err(()) when it is full.
+    fn store(&self, kind: IocKind, content: &str, stored: Stored) -> Result<(), ()> {
+        // Check and insert under one lock, so concurrent adds cannot overfill the list.
+        let mut lists = self.lists.lock().unwrap();
+        let list = Self::live(&mut lists, kind);
+        if !list.contains_key(content) && list.len() >= self.config.capacity {
+            return Err(());
+        }
+        list.insert(content.to_owned(), stored);
+        Ok(())
+    }
+
     fn put(&self, body: &[u8]) -> Response {
         let Ok(body) = serde_json::from_slice::<Value>(body) else {
             return self.error(400, 7, "body is not JSON");
@@ -297,27 +346,15 @@ impl ApexSim {
             },
             _ => return self.error(400, 7, "expiration_utc_date is not a date"),
         };
-        // Check and insert under one lock, so concurrent adds cannot overfill the list.
-        let full = {
-            let mut lists = self.lists.lock().unwrap();
-            let list = Self::live(&mut lists, kind);
-            let full = !list.contains_key(content) && list.len() >= self.config.capacity;
-            if !full {
-                list.insert(
-                    content.to_owned(),
-                    Stored {
-                        notes: notes.to_owned(),
-                        scan_action: scan_action.to_owned(),
-                        expiration,
-                    },
-                );
-            }
-            full
+        let stored = Stored {
+            notes: notes.to_owned(),
+            scan_action: scan_action.to_owned(),
+            expiration,
         };
-        if full {
-            return self.error(413, 12, "Maximum exceeded");
+        match self.store(kind, content, stored) {
+            Ok(()) => self.ok(Value::Null),
+            Err(()) => self.error(413, 12, "Maximum exceeded"),
         }
-        self.ok(Value::Null)
     }
 
     fn delete(&self, query: &HashMap<String, String>) -> Response {
@@ -335,7 +372,7 @@ impl ApexSim {
     }
 }
 
-async fn udso(
+async fn api(
     State(sim): State<Arc<ApexSim>>,
     method: Method,
     uri: Uri,
@@ -353,10 +390,14 @@ async fn udso(
                 .collect()
         })
         .unwrap_or_default();
-    match method {
-        Method::GET => sim.list(&query),
-        Method::PUT => sim.put(&body),
-        Method::DELETE => sim.delete(&query),
+    match (uri.path(), method) {
+        (UDSO_PATH, Method::GET) => sim.list(&query),
+        (UDSO_PATH, Method::PUT) => sim.put(&body),
+        (UDSO_PATH, Method::DELETE) => sim.delete(&query),
+        (FILE_PATH, Method::POST) => sim.upload(&body),
+        (FILE_PATH, Method::DELETE) => sim.delete_files(&query),
+        (EXTRACTION_PATH, Method::PUT) => sim.extract(&body),
+        (FILING_CABINET_PATH, Method::GET) => sim.filing_cabinet(&query),
         _ => sim.error(405, 23, "Method not supported"),
     }
 }

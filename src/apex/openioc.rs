@@ -1,0 +1,314 @@
+//! Apex Central's own OpenIOC API: upload files to its filing cabinet, have it extract them
+//! into the UDSO list, list the cabinet, delete files from it. Apex does the extraction, so
+//! the entries it makes carry no ownership tag of ours and our sync jobs never touch them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::client::{ApexClient, ApexError, int_or_string};
+use super::udso::ScanAction;
+
+pub const FILE_PATH: &str = "/WebApp/IOCBackend/OpenIOCResource/File";
+pub const EXTRACTION_PATH: &str =
+    "/WebApp/SuspiciousObjectsBackend/UserDefinedSOResource/OpenIOCExtraction";
+pub const FILING_CABINET_PATH: &str = "/WebApp/IOCBackend/OpenIOCResource/FilingCabinet";
+/// Apex takes files of at most 10 MB ...
+pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+/// ... and at most 200 files in one upload.
+pub const MAX_FILES_PER_UPLOAD: usize = 200;
+/// Files asked for per page of the filing cabinet.
+pub const CABINET_PAGE_SIZE: usize = 100;
+/// A cabinet that keeps sending pages past this many files is not trusted.
+const MAX_CABINET_PAGES: usize = 10_000;
+
+/// One file to upload.
+#[derive(Debug, Clone, Serialize)]
+pub struct UploadFile {
+    #[serde(rename = "FileName")]
+    pub name: String,
+    #[serde(rename = "FileContentBase64")]
+    pub content_base64: String,
+}
+
+impl UploadFile {
+    pub fn new(name: &str, content: &[u8]) -> Self {
+        use base64::Engine as _;
+        UploadFile {
+            name: name.to_owned(),
+            content_base64: base64::engine::general_purpose::STANDARD.encode(content),
+        }
+    }
+}
+
+/// How Apex took one uploaded file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uploaded {
+    #[serde(rename = "FileName")]
+    pub name: String,
+    /// Empty when Apex refused the file.
+    #[serde(rename = "FileHashID", default)]
+    pub hash_id: String,
+    /// 1: uploaded. Apex documents no other values; we show the number.
+    #[serde(rename = "UploadedStatus", deserialize_with = "int_or_string")]
+    pub status: i64,
+}
+
+impl Uploaded {
+    pub fn ok(&self) -> bool {
+        self.status == 1 && !self.hash_id.is_empty()
+    }
+}
+
+/// A message Apex adds to an upload's answer (why a file was refused, say).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadMessage {
+    #[serde(rename = "MessageType", deserialize_with = "int_or_string")]
+    pub kind: i64,
+    #[serde(rename = "Message", default)]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadResult {
+    #[serde(rename = "UploadedResultInfoList", default)]
+    pub files: Vec<Uploaded>,
+    #[serde(rename = "UploadedResultMessageList", default)]
+    pub messages: Vec<UploadMessage>,
+}
+
+/// How Apex extracted one file into the UDSO list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extraction {
+    #[serde(rename = "FileHashID")]
+    pub hash_id: String,
+    /// 1: extracted.
+    #[serde(rename = "ExtractingStatus", deserialize_with = "int_or_string")]
+    pub status: i64,
+    #[serde(rename = "ExtractionErrorMessage", default)]
+    pub error: Option<String>,
+}
+
+impl Extraction {
+    pub fn ok(&self) -> bool {
+        self.status == 1
+    }
+}
+
+/// A file in the filing cabinet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CabinetFile {
+    #[serde(rename = "FileHashID")]
+    pub hash_id: String,
+    #[serde(rename = "FileName", default)]
+    pub name: String,
+    #[serde(rename = "FileAddedDatetime", default)]
+    pub added: String,
+    /// 1: extracted into the UDSO list; anything else: not (yet).
+    #[serde(rename = "ExtractingStatus", deserialize_with = "int_or_string")]
+    pub extracting_status: i64,
+    #[serde(rename = "ShortDesc", default)]
+    pub short_description: Option<String>,
+    #[serde(rename = "UploadedBy", default)]
+    pub uploaded_by: Option<String>,
+    #[serde(rename = "UploadedFrom", default)]
+    pub uploaded_from: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CabinetPage {
+    #[serde(rename = "FilingCabinet", default)]
+    files: Vec<CabinetFile>,
+    #[serde(rename = "TotalIOCCount", deserialize_with = "int_or_string")]
+    total: i64,
+}
+
+/// What a delete did to one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedFile {
+    #[serde(rename = "FileHashID")]
+    pub hash_id: String,
+    /// 1: deleted; -1: not in the cabinet.
+    #[serde(rename = "DeletedStatus", deserialize_with = "int_or_string")]
+    pub status: i64,
+}
+
+/// Apex's number for a scan action in `ScanType`.
+fn scan_type_code(action: ScanAction) -> u8 {
+    match action {
+        ScanAction::Log => 1,
+        ScanAction::Block => 2,
+        ScanAction::Quarantine => 3,
+    }
+}
+
+/// The extraction request body: one scan action for every type.
+pub fn extraction_body(hash_ids: &[String], action: ScanAction) -> Value {
+    let n = scan_type_code(action);
+    json!({"param": {
+        "FileHashIDList": hash_ids,
+        "ScanType": {"File": n, "IP": n, "URL": n, "Domain": n},
+    }})
+}
+
+/// The `param` of one filing cabinet page, sorted as in Apex's documented example.
+pub fn cabinet_query(page_number: usize, page_size: usize) -> String {
+    json!({
+        "FileHashIDList": [],
+        "FuzzyMatchString": "",
+        "PageSize": page_size,
+        "PageNumber": page_number,
+        "SortingColumn": 3,
+        "SortingDirection": 2,
+    })
+    .to_string()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    request: &str,
+    data: Value,
+    what: &str,
+) -> Result<T, ApexError> {
+    serde_json::from_value(data).map_err(|e| {
+        ApexError::bad_response(request.to_owned(), format!("the answer is not {what}: {e}"))
+    })
+}
+
+impl ApexClient {
+    /// Uploads at most [`MAX_FILES_PER_UPLOAD`] files to the filing cabinet.
+    pub async fn upload_openioc(&self, files: &[UploadFile]) -> Result<UploadResult, ApexError> {
+        assert!(
+            files.len() <= MAX_FILES_PER_UPLOAD,
+            "the caller splits uploads"
+        );
+        let body = serde_json::to_vec(&json!({ "param": files })).expect("JSON serialises");
+        let data = self
+            .call(reqwest::Method::POST, FILE_PATH, &[], Some(body))
+            .await?;
+        decode(
+            &format!("POST {FILE_PATH}"),
+            data,
+            "a list of uploaded files",
+        )
+    }
+
+    /// Asks Apex to extract files of its cabinet into the UDSO list with `action` for
+    /// every type (Apex itself only logs what sits under an `AND`).
+    pub async fn extract_openioc(
+        &self,
+        hash_ids: &[String],
+        action: ScanAction,
+    ) -> Result<Vec<Extraction>, ApexError> {
+        let body = serde_json::to_vec(&extraction_body(hash_ids, action)).expect("JSON serialises");
+        let data = self
+            .call(reqwest::Method::PUT, EXTRACTION_PATH, &[], Some(body))
+            .await?;
+        decode(
+            &format!("PUT {EXTRACTION_PATH}"),
+            data,
+            "a list of extraction results",
+        )
+    }
+
+    /// Every file in the filing cabinet, page by page to the end.
+    pub async fn list_openioc(&self) -> Result<Vec<CabinetFile>, ApexError> {
+        let mut files = Vec::new();
+        for page_number in 1..=MAX_CABINET_PAGES {
+            let param = cabinet_query(page_number, CABINET_PAGE_SIZE);
+            let data = self
+                .call(
+                    reqwest::Method::GET,
+                    FILING_CABINET_PATH,
+                    &[("param", &param)],
+                    None,
+                )
+                .await?;
+            let request = format!("GET {FILING_CABINET_PATH} (page {page_number})");
+            let page: CabinetPage = decode(&request, data, "a filing cabinet page")?;
+            let short = page.files.len() < CABINET_PAGE_SIZE;
+            files.extend(page.files);
+            if short || files.len() as i64 >= page.total {
+                return Ok(files);
+            }
+        }
+        Err(ApexError::bad_response(
+            format!("GET {FILING_CABINET_PATH}"),
+            format!("the filing cabinet did not end after {MAX_CABINET_PAGES} pages"),
+        ))
+    }
+
+    /// Deletes files from the filing cabinet.
+    pub async fn delete_openioc(&self, hash_ids: &[String]) -> Result<Vec<DeletedFile>, ApexError> {
+        let param = json!({ "FileHashIDList": hash_ids }).to_string();
+        let data = self
+            .call(
+                reqwest::Method::DELETE,
+                FILE_PATH,
+                &[("param", &param)],
+                None,
+            )
+            .await?;
+        decode(
+            &format!("DELETE {FILE_PATH}"),
+            data,
+            "a list of deleted files",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apex::auth::checksum;
+
+    #[test]
+    fn extraction_body_matches_the_documented_request() {
+        // The known answer of apex-central.md: this body, sent as `put`, has this checksum.
+        let body = extraction_body(
+            &["73d95a30c812d9cff0eaf37a686fdfef8f9ca531".to_owned()],
+            ScanAction::Block,
+        )
+        .to_string();
+        assert_eq!(
+            body,
+            r#"{"param":{"FileHashIDList":["73d95a30c812d9cff0eaf37a686fdfef8f9ca531"],"ScanType":{"File":2,"IP":2,"URL":2,"Domain":2}}}"#
+        );
+        assert_eq!(
+            checksum("put", EXTRACTION_PATH, "", body.as_bytes()),
+            "s2+uc1g7mYDQoCsKlT4W90SoM+g3xHmZVwdkGiUrS3U="
+        );
+        let log = extraction_body(&[], ScanAction::Log).to_string();
+        assert!(log.contains(r#""ScanType":{"File":1,"IP":1,"URL":1,"Domain":1}"#));
+    }
+
+    #[test]
+    fn answers_parse_with_codes_as_numbers_or_strings() {
+        let uploaded: UploadResult = serde_json::from_str(
+            r#"{"UploadedResultInfoList":[{"FileName":"a.ioc","FileHashID":"ab","UploadedStatus":"1"},
+                {"FileName":"b.ioc","FileHashID":"","UploadedStatus":0}],
+                "UploadedResultMessageList":[{"MessageType":2,"Message":"b.ioc is not OpenIOC 1.0"}]}"#,
+        )
+        .unwrap();
+        assert!(uploaded.files[0].ok() && !uploaded.files[1].ok());
+        assert_eq!(uploaded.messages[0].message, "b.ioc is not OpenIOC 1.0");
+        let page: CabinetPage = serde_json::from_str(
+            r#"{"FilingCabinet":[{"FileHashID":"ab","FileName":"a.ioc","FileAddedDatetime":"2026-11-23 10:00:00",
+                "ExtractingStatus":"1","ShortDesc":null,"UploadedBy":"api","UploadedFrom":"Automation API"}],"TotalIOCCount":"1"}"#,
+        )
+        .unwrap();
+        assert_eq!((page.files[0].extracting_status, page.total), (1, 1));
+        let deleted: Vec<DeletedFile> =
+            serde_json::from_str(r#"[{"FileHashID":"ab","DeletedStatus":-1}]"#).unwrap();
+        assert_eq!(deleted[0].status, -1);
+    }
+
+    #[test]
+    fn cabinet_query_pages_with_the_documented_sorting() {
+        let q: Value = serde_json::from_str(&cabinet_query(3, 100)).unwrap();
+        assert_eq!(q["PageNumber"], 3);
+        assert_eq!(q["PageSize"], 100);
+        assert_eq!(
+            (q["SortingColumn"].clone(), q["SortingDirection"].clone()),
+            (json!(3), json!(2))
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! `apex-ioc-sync openioc upload|list|delete`: Apex Central's own OpenIOC path. The files go
+//! to Apex's filing cabinet and Apex extracts them; nothing here edits the UDSO list itself.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow};
+use serde::Serialize;
+
+use super::table::aligned;
+use crate::apex::client::ApexClient;
+use crate::apex::openioc::{
+    CabinetFile, DeletedFile, Extraction, MAX_FILE_BYTES, MAX_FILES_PER_UPLOAD, UploadFile,
+    UploadMessage, Uploaded,
+};
+use crate::apex::udso::ScanAction;
+use crate::exit::{ExitCode, Failure};
+use crate::source::openioc;
+
+#[derive(Debug, Default, Serialize)]
+struct UploadReport {
+    uploaded: Vec<Uploaded>,
+    messages: Vec<UploadMessage>,
+    /// With `--extract`: how Apex extracted each uploaded file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extracted: Option<Vec<Extraction>>,
+}
+
+/// Reads and checks every file before anything is sent: Apex takes OpenIOC 1.0 files of at
+/// most 10 MB, so a file it would refuse is named now, and nothing is uploaded.
+fn prepare(paths: &[PathBuf]) -> anyhow::Result<Vec<UploadFile>> {
+    let mut files = Vec::new();
+    for path in openioc::expand_paths(paths)? {
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        if bytes.len() > MAX_FILE_BYTES {
+            anyhow::bail!(
+                "{} is {} bytes; Apex Central takes OpenIOC files of at most 10 MB",
+                path.display(),
+                bytes.len()
+            );
+        }
+        let document = openioc::read_bytes(&path, &bytes, ScanAction::Block)?;
+        if document.version != openioc::Version::V1_0 {
+            anyhow::bail!(
+                "{} is OpenIOC 1.1, and Apex Central takes OpenIOC 1.0 only; \
+                 sync it with --source openioc --file instead",
+                path.display()
+            );
+        }
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        files.push(UploadFile::new(&name, &bytes));
+    }
+    Ok(files)
+}
+
+/// Uploads the files (200 to a request), and with `extract` has Apex extract them into the
+/// UDSO list with `action` for every type.
+pub async fn upload(
+    client: &ApexClient,
+    paths: &[PathBuf],
+    extract: bool,
+    action: ScanAction,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let files = prepare(paths)
+        .map_err(|e| Failure::new(ExitCode::Failed, e.context("nothing was uploaded")))?;
+    let mut report = UploadReport::default();
+    for batch in files.chunks(MAX_FILES_PER_UPLOAD) {
+        let result = client.upload_openioc(batch).await?;
+        report.uploaded.extend(result.files);
+        report.messages.extend(result.messages);
+    }
+    let refused = report.uploaded.iter().filter(|u| !u.ok()).count();
+    if extract {
+        let ids: Vec<String> = report
+            .uploaded
+            .iter()
+            .filter(|u| u.ok())
+            .map(|u| u.hash_id.clone())
+            .collect();
+        let mut extracted = Vec::new();
+        for batch in ids.chunks(MAX_FILES_PER_UPLOAD) {
+            extracted.extend(client.extract_openioc(batch, action).await?);
+        }
+        report.extracted = Some(extracted);
+    }
+    let not_extracted = report
+        .extracted
+        .iter()
+        .flatten()
+        .filter(|e| !e.ok())
+        .count();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", upload_table(&report, action));
+    }
+    Ok(if refused + not_extracted > 0 {
+        ExitCode::PartialWrites
+    } else {
+        ExitCode::Ok
+    })
+}
+
+fn upload_table(report: &UploadReport, action: ScanAction) -> String {
+    let extraction = |id: &str| -> String {
+        let Some(extracted) = &report.extracted else {
+            return "-".to_owned();
+        };
+        match extracted.iter().find(|e| e.hash_id == id) {
+            Some(e) if e.ok() => format!("extracted ({action} under OR, log under AND)"),
+            Some(e) => format!(
+                "failed (status {}): {}",
+                e.status,
+                e.error.as_deref().unwrap_or("no message")
+            ),
+            None if id.is_empty() => "-".to_owned(),
+            None => "not reported by Apex Central".to_owned(),
+        }
+    };
+    let rows: Vec<[String; 4]> = report
+        .uploaded
+        .iter()
+        .map(|u| {
+            [
+                u.name.clone(),
+                if u.hash_id.is_empty() {
+                    "-".to_owned()
+                } else {
+                    u.hash_id.clone()
+                },
+                if u.ok() {
+                    "uploaded".to_owned()
+                } else {
+                    format!("refused (status {})", u.status)
+                },
+                extraction(&u.hash_id),
+            ]
+        })
+        .collect();
+    let mut out = aligned(["FILE", "FILE HASH ID", "UPLOAD", "EXTRACTION"], &rows, &[]);
+    for m in &report.messages {
+        out.push_str(&format!("Apex Central: {}\n", m.message));
+    }
+    let ok = report.uploaded.iter().filter(|u| u.ok()).count();
+    out.push_str(&format!("{ok} of {} files uploaded", report.uploaded.len()));
+    if let Some(extracted) = &report.extracted {
+        let done = extracted.iter().filter(|e| e.ok()).count();
+        out.push_str(&format!(", {done} extracted into the UDSO list"));
+    }
+    out.push('\n');
+    out
+}
+
+/// The filing cabinet, as a table or as JSON.
+pub async fn list(client: &ApexClient, json: bool) -> Result<ExitCode, Failure> {
+    let files = client.list_openioc().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&files)?);
+    } else {
+        print!("{}", cabinet_table(&files));
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn cabinet_table(files: &[CabinetFile]) -> String {
+    const MAX_NAME_WIDTH: usize = 50;
+    let rows: Vec<[String; 5]> = files
+        .iter()
+        .map(|f| {
+            [
+                f.hash_id.clone(),
+                f.added.clone(),
+                if f.extracting_status == 1 {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .to_owned(),
+                f.name.clone(),
+                f.short_description.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut out = aligned(
+        ["FILE HASH ID", "ADDED", "EXTRACTED", "NAME", "DESCRIPTION"],
+        &rows,
+        &[(3, MAX_NAME_WIDTH)],
+    );
+    out.push_str(&format!("{} files in the filing cabinet\n", files.len()));
+    out
+}
+
+/// Deletes files from the filing cabinet; an id that is not there is reported (exit 4).
+pub async fn delete(
+    client: &ApexClient,
+    hash_ids: &[String],
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    if let Some(blank) = hash_ids.iter().find(|id| id.trim().is_empty()) {
+        return Err(Failure::usage(anyhow!(
+            "`{blank}` is not a FileHashID; `openioc list` shows them"
+        )));
+    }
+    let deleted: Vec<DeletedFile> = client.delete_openioc(hash_ids).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&deleted)?);
+    } else {
+        let rows: Vec<[String; 2]> = hash_ids
+            .iter()
+            .map(|id| {
+                let result = match deleted.iter().find(|d| &d.hash_id == id).map(|d| d.status) {
+                    Some(1) => "deleted".to_owned(),
+                    Some(-1) => "not in the filing cabinet".to_owned(),
+                    Some(other) => format!("not deleted (status {other})"),
+                    None => "not reported by Apex Central".to_owned(),
+                };
+                [id.clone(), result]
+            })
+            .collect();
+        print!("{}", aligned(["FILE HASH ID", "RESULT"], &rows, &[]));
+    }
+    let all_deleted = hash_ids
+        .iter()
+        .all(|id| deleted.iter().any(|d| &d.hash_id == id && d.status == 1));
+    Ok(if all_deleted {
+        ExitCode::Ok
+    } else {
+        ExitCode::PartialWrites
+    })
+}
