@@ -157,3 +157,6 @@ fn main() {
         );
     }
 }
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -9,15 +9,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::apex::udso::ScanAction;
 use crate::ioc::{Ioc, IocKind};
 use crate::source::Desired;
 
-/// The layout this version writes; a store from a newer version is refused, not guessed at.
-const SCHEMA_VERSION: i64 = 1;
+/// The layout this version writes; a store from another version is refused, not guessed at.
+const SCHEMA_VERSION: i64 = 2;
 
 /// One indicator version, as it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,20 +45,14 @@ pub struct StateStore {
     path: PathBuf,
 }
 
-/// Timestamps are stored in one fixed-width form so that text order is time order.
-pub fn stored_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-fn parse_stored_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+/// Timestamps are stored as microseconds since the epoch (UTC): cheap to write and compare.
+fn stored_time(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
 }
 
 /// `ip|block|1.2.3.4` lines: compact, and read back without a JSON parser.
-fn encode_iocs(iocs: &[(Ioc, ScanAction)]) -> String {
-    let mut out = String::new();
+fn encode_iocs(iocs: &[(Ioc, ScanAction)], out: &mut String) {
+    out.clear();
     for (ioc, action) in iocs {
         out.push_str(ioc.kind.udso_type());
         out.push('|');
@@ -67,7 +61,6 @@ fn encode_iocs(iocs: &[(Ioc, ScanAction)]) -> String {
         out.push_str(&ioc.value);
         out.push('\n');
     }
-    out
 }
 
 fn decode_iocs(text: &str) -> impl Iterator<Item = (Ioc, ScanAction)> + '_ {
@@ -130,6 +123,9 @@ impl StateStore {
         if version > SCHEMA_VERSION {
             bail!("it was written by a newer apex-ioc-sync (schema {version})");
         }
+        if version != 0 && version < SCHEMA_VERSION {
+            bail!("it was written by an older apex-ioc-sync (schema {version})");
+        }
         self.conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS cursors (
                  feed TEXT PRIMARY KEY,
@@ -137,10 +133,10 @@ impl StateStore {
              );
              CREATE TABLE IF NOT EXISTS indicators (
                  id TEXT PRIMARY KEY,
-                 modified TEXT NOT NULL,
+                 modified INTEGER NOT NULL,
                  revoked INTEGER NOT NULL,
-                 valid_from TEXT,
-                 valid_until TEXT,
+                 valid_from INTEGER,
+                 valid_until INTEGER,
                  iocs TEXT NOT NULL
              ) WITHOUT ROWID;",
         )?;
@@ -171,6 +167,7 @@ impl StateStore {
     ) -> anyhow::Result<Stored> {
         let tx = self.conn.transaction()?;
         let mut stored = Stored::default();
+        let mut iocs = String::new();
         {
             let mut upsert = tx.prepare_cached(
                 "INSERT INTO indicators (id, modified, revoked, valid_from, valid_until, iocs)
@@ -182,13 +179,14 @@ impl StateStore {
                  WHERE excluded.modified > indicators.modified",
             )?;
             for i in indicators {
+                encode_iocs(&i.iocs, &mut iocs);
                 let changed = upsert.execute(params![
                     i.id,
                     stored_time(i.modified),
                     i.revoked,
                     i.valid_from.map(stored_time),
                     i.valid_until.map(stored_time),
-                    encode_iocs(&i.iocs),
+                    iocs,
                 ])?;
                 if changed > 0 {
                     stored.written += 1;
@@ -219,13 +217,13 @@ impl StateStore {
                AND (valid_from IS NULL OR valid_from <= ?1)
                AND (valid_until IS NULL OR valid_until > ?1)",
         )?;
-        let mut rows = query.query([&now])?;
+        let mut rows = query.query([now])?;
         let mut desired = Vec::new();
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;
-            let modified: String = row.get(1)?;
+            let modified: i64 = row.get(1)?;
             let iocs: String = row.get(2)?;
-            let seen = parse_stored_time(&modified).unwrap_or_default();
+            let seen = DateTime::from_timestamp_micros(modified).unwrap_or_default();
             for (ioc, scan_action) in decode_iocs(&iocs) {
                 desired.push(Desired {
                     ioc,
@@ -246,7 +244,7 @@ impl StateStore {
                  AND (valid_from IS NULL OR valid_from <= ?1)
                  AND (valid_until IS NULL OR valid_until > ?1)), 0)
              FROM indicators",
-            [&now],
+            [now],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )?)
     }
@@ -368,7 +366,9 @@ mod tests {
             ),
             (Ioc::new(IocKind::Ip, "1.2.3.4").unwrap(), ScanAction::Block),
         ];
-        let back: Vec<_> = decode_iocs(&encode_iocs(&iocs)).collect();
+        let mut text = "stale".to_owned();
+        encode_iocs(&iocs, &mut text);
+        let back: Vec<_> = decode_iocs(&text).collect();
         assert_eq!(back, iocs);
     }
 }

@@ -91,23 +91,44 @@ pub fn indicator(id: &str, pattern: &str, modified: DateTime<Utc>) -> Value {
     })
 }
 
-/// The i-th generated indicator: an IPv4 address, a domain, a URL or a SHA-1, in turn.
-pub fn generated_indicator(i: usize, added: DateTime<Utc>) -> String {
-    let pattern = match i % 4 {
-        0 => format!(
+/// The i-th generated indicator (an IPv4 address, a domain, a URL or a SHA-1, in turn),
+/// added at `added`, appended to `out`. Written straight into the page, so that serving a
+/// benchmark's million indicators costs the simulator little of the machine.
+pub fn write_generated_indicator(out: &mut String, i: usize, added: DateTime<Utc>) {
+    use std::fmt::Write as _;
+    // The time to the second is the same for a thousand indicators in a row.
+    thread_local! {
+        static SECOND: std::cell::RefCell<(i64, String)> = const {
+            std::cell::RefCell::new((i64::MIN, String::new()))
+        };
+    }
+    let t = SECOND.with_borrow_mut(|(second, prefix)| {
+        if *second != added.timestamp() {
+            *second = added.timestamp();
+            *prefix = added.format("%Y-%m-%dT%H:%M:%S").to_string();
+        }
+        format!("{prefix}.{:06}Z", added.timestamp_subsec_micros())
+    });
+    let _ = write!(
+        out,
+        r#"{{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-{i:012}","created":"{t}","modified":"{t}","indicator_types":["malicious-activity"],"pattern":""#
+    );
+    let _ = match i % 4 {
+        0 => write!(
+            out,
             "[ipv4-addr:value = '10.{}.{}.{}']",
             (i >> 16) & 255,
             (i >> 8) & 255,
             i & 255
         ),
-        1 => format!("[domain-name:value = 'd{i}.example.net']"),
-        2 => format!("[url:value = 'http://u{i}.example.org/p?id={i}']"),
-        _ => format!("[file:hashes.'SHA-1' = '{i:040x}']"),
+        1 => write!(out, "[domain-name:value = 'd{i}.example.net']"),
+        2 => write!(out, "[url:value = 'http://u{i}.example.org/p?id={i}']"),
+        _ => write!(out, "[file:hashes.'SHA-1' = '{i:040x}']"),
     };
-    let t = taxii_time(added);
-    format!(
-        r#"{{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-{i:012}","created":"{t}","modified":"{t}","indicator_types":["malicious-activity"],"pattern":"{pattern}","pattern_type":"stix","valid_from":"{t}"}}"#
-    )
+    let _ = write!(
+        out,
+        r#"","pattern_type":"stix","valid_from":"{t}"}}"#
+    );
 }
 
 impl TaxiiSim {
@@ -401,58 +422,74 @@ async fn objects(
         },
     };
     // Every simulated object is an indicator, so `match[type]=indicator` selects them all.
-    let (page, total_after) = select(&collection.objects, added_after, offset, limit);
+    let page = select(&collection.objects, added_after, offset, limit);
     let forever = *sim.more_forever.lock().unwrap();
-    let more = forever || offset + page.len() < total_after;
-    let mut body = String::with_capacity(page.iter().map(|(_, o)| o.len() + 1).sum::<usize>() + 64);
+    let more = forever || offset + page.count < page.total;
+    let mut body = String::with_capacity(page.objects.len() + 128);
     body.push_str(&format!("{{\"more\":{more}"));
     if more && config.next_tokens && !forever {
         let token = format!(
             "{}@{}",
-            offset + page.len(),
+            offset + page.count,
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&filters)
         );
         body.push_str(&format!(",\"next\":\"{token}\""));
     }
-    if !page.is_empty() {
+    if page.count > 0 {
         body.push_str(",\"objects\":[");
-        for (i, (_, object)) in page.iter().enumerate() {
-            if i > 0 {
-                body.push(',');
-            }
-            body.push_str(object);
-        }
+        body.push_str(&page.objects);
         body.push(']');
     }
     body.push('}');
     let mut response = taxii_body(StatusCode::OK, body);
-    if let (Some((first, _)), Some((last, _))) = (page.first(), page.last()) {
+    if let Some((first, last)) = page.added {
         let h = response.headers_mut();
         h.insert(
             "x-taxii-date-added-first",
-            HeaderValue::from_str(&taxii_time(*first)).unwrap(),
+            HeaderValue::from_str(&taxii_time(first)).unwrap(),
         );
         h.insert(
             "x-taxii-date-added-last",
-            HeaderValue::from_str(&taxii_time(*last)).unwrap(),
+            HeaderValue::from_str(&taxii_time(last)).unwrap(),
         );
     }
     response
 }
 
-/// The page at `offset` of the objects added after `added_after`, and how many there are.
+/// One page of a collection's objects.
+struct Page {
+    /// The objects, comma-separated.
+    objects: String,
+    count: usize,
+    /// The `date_added` of the first and the last object.
+    added: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Objects added after `added_after`, on this page and the following ones.
+    total: usize,
+}
+
+/// The page at `offset` of the objects added after `added_after`.
 fn select(
     objects: &Objects,
     added_after: Option<DateTime<Utc>>,
     offset: usize,
     limit: usize,
-) -> (Vec<(DateTime<Utc>, String)>, usize) {
+) -> Page {
     match objects {
         Objects::Stored(all) => {
             let start = added_after.map_or(0, |a| all.partition_point(|(t, _)| *t <= a));
             let matching = &all[start..];
-            let page = matching.iter().skip(offset).take(limit).cloned().collect();
-            (page, matching.len())
+            let page: Vec<&(DateTime<Utc>, String)> =
+                matching.iter().skip(offset).take(limit).collect();
+            Page {
+                objects: page
+                    .iter()
+                    .map(|(_, o)| o.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                count: page.len(),
+                added: page.first().zip(page.last()).map(|(f, l)| (f.0, l.0)),
+                total: matching.len(),
+            }
         }
         Objects::Generated { count, start } => {
             let time = |i: usize| *start + Duration::milliseconds(i as i64);
@@ -465,10 +502,19 @@ fn select(
             let total = count - first;
             let from = first + offset.min(total);
             let to = (from + limit).min(*count);
-            let page = (from..to)
-                .map(|i| (time(i), generated_indicator(i, time(i))))
-                .collect();
-            (page, total)
+            let mut objects = String::with_capacity((to - from) * 480);
+            for i in from..to {
+                if i > from {
+                    objects.push(',');
+                }
+                write_generated_indicator(&mut objects, i, time(i));
+            }
+            Page {
+                objects,
+                count: to - from,
+                added: (from < to).then(|| (time(from), time(to - 1))),
+                total,
+            }
         }
     }
 }
