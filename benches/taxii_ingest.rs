@@ -158,5 +158,6 @@ fn main() {
     }
 }
 
+/// The allocator of the apex-ioc-sync binary (see src/main.rs), so that the figures are its.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

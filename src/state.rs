@@ -45,6 +45,35 @@ pub struct StateStore {
     path: PathBuf,
 }
 
+/// Checkpoint after this many WAL pages (~32 MiB)...
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 8_192;
+/// ... or, during a feed's ingest, this often on a thread of their own.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// What [`StateStore::checkpoint_in_background`] started.
+pub struct BackgroundCheckpoints(
+    Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+);
+
+const IN_MEMORY: &str = ":memory:";
+
+/// Indicators written by one statement.
+const ROWS_PER_UPSERT: usize = 100;
+
+/// Upserts `rows` indicators; a newer version replaces an older one, an older is ignored.
+fn upsert_sql(rows: usize) -> String {
+    let values = vec!["(?, ?, ?, ?, ?, ?)"; rows].join(", ");
+    format!(
+        "INSERT INTO indicators (id, modified, revoked, valid_from, valid_until, iocs)
+         VALUES {values}
+         ON CONFLICT (id) DO UPDATE SET
+             modified = excluded.modified, revoked = excluded.revoked,
+             valid_from = excluded.valid_from, valid_until = excluded.valid_until,
+             iocs = excluded.iocs
+         WHERE excluded.modified > indicators.modified"
+    )
+}
+
 /// Timestamps are stored as microseconds since the epoch (UTC): cheap to write and compare.
 fn stored_time(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
@@ -98,7 +127,7 @@ impl StateStore {
     pub fn in_memory() -> anyhow::Result<Self> {
         let store = StateStore {
             conn: Connection::open_in_memory()?,
-            path: PathBuf::from(":memory:"),
+            path: PathBuf::from(IN_MEMORY),
         };
         store.init()?;
         Ok(store)
@@ -116,7 +145,8 @@ impl StateStore {
         // A 16 MiB page cache and checkpoints every ~32 MiB of WAL: large feeds are written
         // in long runs of pages.
         self.conn.pragma_update(None, "cache_size", -16_384)?;
-        self.conn.pragma_update(None, "wal_autocheckpoint", 8_192)?;
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         let version: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -145,6 +175,42 @@ impl StateStore {
         Ok(())
     }
 
+    /// Runs WAL checkpoints on a thread of their own, on a second connection, until the
+    /// returned handle is stopped. With `synchronous=NORMAL` a checkpoint is where SQLite
+    /// waits for the disk; done here, the pages of a large feed keep being committed
+    /// meanwhile instead of waiting for it.
+    pub fn checkpoint_in_background(&self) -> anyhow::Result<BackgroundCheckpoints> {
+        if self.path == Path::new(IN_MEMORY) {
+            return Ok(BackgroundCheckpoints(None));
+        }
+        let reader = Connection::open(&self.path)?;
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(CHECKPOINT_INTERVAL)
+            {
+                // PASSIVE never blocks the writer; a failed one is retried next time.
+                if let Err(e) = reader.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!("background checkpoint: {e}");
+                }
+            }
+        });
+        Ok(BackgroundCheckpoints(Some((stop, thread))))
+    }
+
+    /// Back to checkpoints on commit.
+    pub fn stop_background_checkpoints(&self, handle: BackgroundCheckpoints) -> anyhow::Result<()> {
+        let Some((stop, thread)) = handle.0 else {
+            return Ok(());
+        };
+        drop(stop);
+        let _ = thread.join();
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+        Ok(())
+    }
+
     /// The server's last `date_added` stored for `feed`, if any.
     pub fn cursor(&self, feed: &str) -> anyhow::Result<Option<String>> {
         Ok(self
@@ -167,33 +233,31 @@ impl StateStore {
     ) -> anyhow::Result<Stored> {
         let tx = self.conn.transaction()?;
         let mut stored = Stored::default();
-        let mut iocs = String::new();
-        {
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO indicators (id, modified, revoked, valid_from, valid_until, iocs)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (id) DO UPDATE SET
-                     modified = excluded.modified, revoked = excluded.revoked,
-                     valid_from = excluded.valid_from, valid_until = excluded.valid_until,
-                     iocs = excluded.iocs
-                 WHERE excluded.modified > indicators.modified",
-            )?;
-            for i in indicators {
-                encode_iocs(&i.iocs, &mut iocs);
-                let changed = upsert.execute(params![
-                    i.id,
-                    stored_time(i.modified),
-                    i.revoked,
-                    i.valid_from.map(stored_time),
-                    i.valid_until.map(stored_time),
-                    iocs,
-                ])?;
-                if changed > 0 {
-                    stored.written += 1;
-                } else {
-                    stored.stale += 1;
-                }
+        // Rows go in statements of ROWS_PER_UPSERT (the rest one by one): far fewer
+        // statement runs for a page of a thousand.
+        let mut encoded: Vec<String> = Vec::new();
+        for chunk in indicators.chunks(ROWS_PER_UPSERT) {
+            let mut upsert = tx.prepare_cached(&upsert_sql(chunk.len()))?;
+            encoded.resize_with(chunk.len(), String::new);
+            for (i, text) in chunk.iter().zip(&mut encoded) {
+                encode_iocs(&i.iocs, text);
             }
+            let mut column = 0;
+            let mut bind = |value: &dyn rusqlite::ToSql| {
+                column += 1;
+                upsert.raw_bind_parameter(column, value)
+            };
+            for (i, iocs) in chunk.iter().zip(&encoded) {
+                bind(&i.id)?;
+                bind(&stored_time(i.modified))?;
+                bind(&i.revoked)?;
+                bind(&i.valid_from.map(stored_time))?;
+                bind(&i.valid_until.map(stored_time))?;
+                bind(iocs)?;
+            }
+            let changed = upsert.raw_execute()?;
+            stored.written += changed;
+            stored.stale += chunk.len() - changed;
         }
         if let Some(cursor) = cursor {
             tx.execute(
@@ -355,6 +419,76 @@ mod tests {
             err.contains("state.db") && err.contains("move it away"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_store_of_another_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 1)
+            .unwrap();
+        let err = format!("{:#}", StateStore::open(&path).err().unwrap());
+        assert!(err.contains("older apex-ioc-sync (schema 1)"), "{err}");
+    }
+
+    #[test]
+    fn a_long_page_with_versions_of_one_indicator_in_any_order() {
+        let mut s = StateStore::in_memory().unwrap();
+        // More rows than one statement takes, and two versions of one indicator in the page.
+        let mut page: Vec<IndicatorRecord> = (0..250)
+            .map(|n| {
+                record(
+                    &format!("indicator--{n}"),
+                    "2026-11-01T00:00:00Z",
+                    &format!("d{n}.example"),
+                )
+            })
+            .collect();
+        page.push(record(
+            "indicator--7",
+            "2026-11-02T00:00:00Z",
+            "newer.example",
+        ));
+        page.push(record(
+            "indicator--7",
+            "2026-10-01T00:00:00Z",
+            "older.example",
+        ));
+        let stored = s.store_page("f", &page, Some("cursor")).unwrap();
+        assert_eq!((stored.written, stored.stale), (251, 1));
+        let values = values(&s, "2026-11-23T00:00:00Z");
+        assert_eq!(values.len(), 250);
+        assert!(values.contains(&"newer.example".to_owned()));
+        assert!(!values.contains(&"d7.example".to_owned()));
+    }
+
+    #[test]
+    fn pages_committed_during_background_checkpoints_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut s = StateStore::open(&path).unwrap();
+        let checkpoints = s.checkpoint_in_background().unwrap();
+        for page in 0..20 {
+            let records: Vec<IndicatorRecord> = (0..50)
+                .map(|n| {
+                    record(
+                        &format!("indicator--{page}-{n}"),
+                        "2026-11-01T00:00:00Z",
+                        &format!("p{page}n{n}.example"),
+                    )
+                })
+                .collect();
+            s.store_page("f", &records, Some(&format!("c{page}")))
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        s.stop_background_checkpoints(checkpoints).unwrap();
+        drop(s);
+        let s = StateStore::open(&path).unwrap();
+        assert_eq!(values(&s, "2026-11-23T00:00:00Z").len(), 1000);
+        assert_eq!(s.cursor("f").unwrap().as_deref(), Some("c19"));
     }
 
     #[test]

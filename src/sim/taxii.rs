@@ -92,43 +92,86 @@ pub fn indicator(id: &str, pattern: &str, modified: DateTime<Utc>) -> Value {
 }
 
 /// The i-th generated indicator (an IPv4 address, a domain, a URL or a SHA-1, in turn),
-/// added at `added`, appended to `out`. Written straight into the page, so that serving a
-/// benchmark's million indicators costs the simulator little of the machine.
+/// added at `added`, appended to `out`. Written straight into the page without `format!`,
+/// so that serving a benchmark's million indicators costs the simulator little of the
+/// machine the client is measured on.
 pub fn write_generated_indicator(out: &mut String, i: usize, added: DateTime<Utc>) {
-    use std::fmt::Write as _;
     // The time to the second is the same for a thousand indicators in a row.
     thread_local! {
         static SECOND: std::cell::RefCell<(i64, String)> = const {
             std::cell::RefCell::new((i64::MIN, String::new()))
         };
     }
-    let t = SECOND.with_borrow_mut(|(second, prefix)| {
+    let mut t = [0u8; 27];
+    SECOND.with_borrow_mut(|(second, prefix)| {
         if *second != added.timestamp() {
             *second = added.timestamp();
-            *prefix = added.format("%Y-%m-%dT%H:%M:%S").to_string();
+            *prefix = added.format("%Y-%m-%dT%H:%M:%S.").to_string();
         }
-        format!("{prefix}.{:06}Z", added.timestamp_subsec_micros())
+        t[..20].copy_from_slice(prefix.as_bytes());
     });
-    let _ = write!(
-        out,
-        r#"{{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-{i:012}","created":"{t}","modified":"{t}","indicator_types":["malicious-activity"],"pattern":""#
+    put_digits(
+        &mut t[20..26],
+        u64::from(added.timestamp_subsec_micros()),
+        10,
     );
-    let _ = match i % 4 {
-        0 => write!(
-            out,
-            "[ipv4-addr:value = '10.{}.{}.{}']",
-            (i >> 16) & 255,
-            (i >> 8) & 255,
-            i & 255
-        ),
-        1 => write!(out, "[domain-name:value = 'd{i}.example.net']"),
-        2 => write!(out, "[url:value = 'http://u{i}.example.org/p?id={i}']"),
-        _ => write!(out, "[file:hashes.'SHA-1' = '{i:040x}']"),
-    };
-    let _ = write!(
-        out,
-        r#"","pattern_type":"stix","valid_from":"{t}"}}"#
-    );
+    t[26] = b'Z';
+    let t = std::str::from_utf8(&t).expect("ASCII");
+    let i64 = i as u64;
+    let mut id = [0u8; 12];
+    put_digits(&mut id, i64, 10);
+    let id = std::str::from_utf8(&id).expect("ASCII");
+    for part in [
+        r#"{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-"#,
+        id,
+        r#"","created":""#,
+        t,
+        r#"","modified":""#,
+        t,
+        r#"","indicator_types":["malicious-activity"],"pattern":"["#,
+    ] {
+        out.push_str(part);
+    }
+    let decimal = |n: u64| n.to_string();
+    match i % 4 {
+        0 => {
+            out.push_str("ipv4-addr:value = '10.");
+            out.push_str(&decimal((i64 >> 16) & 255));
+            out.push('.');
+            out.push_str(&decimal((i64 >> 8) & 255));
+            out.push('.');
+            out.push_str(&decimal(i64 & 255));
+        }
+        1 => {
+            out.push_str("domain-name:value = 'd");
+            out.push_str(&decimal(i64));
+            out.push_str(".example.net");
+        }
+        2 => {
+            let n = decimal(i64);
+            out.push_str("url:value = 'http://u");
+            out.push_str(&n);
+            out.push_str(".example.org/p?id=");
+            out.push_str(&n);
+        }
+        _ => {
+            let mut hash = [0u8; 40];
+            put_digits(&mut hash, i64, 16);
+            out.push_str("file:hashes.'SHA-1' = '");
+            out.push_str(std::str::from_utf8(&hash).expect("ASCII"));
+        }
+    }
+    out.push_str(r#"']","pattern_type":"stix","valid_from":""#);
+    out.push_str(t);
+    out.push_str(r#""}"#);
+}
+
+/// `n` in `radix` (10 or 16, lower-case), zero-padded to fill `digits`.
+fn put_digits(digits: &mut [u8], mut n: u64, radix: u64) {
+    for d in digits.iter_mut().rev() {
+        *d = b"0123456789abcdef"[(n % radix) as usize];
+        n /= radix;
+    }
 }
 
 impl TaxiiSim {
@@ -515,6 +558,42 @@ fn select(
                 added: (from < to).then(|| (time(from), time(to - 1))),
                 total,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_indicators_are_stix_with_four_kinds_of_pattern() {
+        let added: DateTime<Utc> = "2026-11-23T08:00:01.002Z".parse().unwrap();
+        let expected = [
+            (65540, "[ipv4-addr:value = '10.1.0.4']"),
+            (65541, "[domain-name:value = 'd65541.example.net']"),
+            (
+                65542,
+                "[url:value = 'http://u65542.example.org/p?id=65542']",
+            ),
+            (
+                65551,
+                "[file:hashes.'SHA-1' = '000000000000000000000000000000000001000f']",
+            ),
+        ];
+        for (i, pattern) in expected {
+            let mut out = String::new();
+            write_generated_indicator(&mut out, i, added);
+            let object: Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(object["pattern"], *pattern, "{out}");
+            assert_eq!(
+                object["id"],
+                format!("indicator--00000000-0000-4000-8000-{i:012}")
+            );
+            for field in ["created", "modified", "valid_from"] {
+                assert_eq!(object[field], "2026-11-23T08:00:01.002000Z");
+            }
+            assert_eq!(object["type"], "indicator");
         }
     }
 }

@@ -177,7 +177,8 @@ fn utc_timestamp(s: &str) -> Option<DateTime<Utc>> {
         }
         _ => return None,
     };
-    let date = chrono::NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)?;
+    let date =
+        chrono::NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)?;
     let time = date.and_hms_nano_opt(digits(11..13)?, digits(14..16)?, digits(17..19)?, nanos)?;
     Some(time.and_utc())
 }
@@ -245,9 +246,10 @@ enum WriterJob {
 
 impl PageWriter {
     fn start(mut state: StateStore) -> Self {
-        // Two pages in the queue keep both cores busy without holding much memory.
-        let (jobs, mut queue) = tokio::sync::mpsc::channel::<WriterJob>(2);
+        // A few pages in the queue keep both cores busy without holding much memory.
+        let (jobs, mut queue) = tokio::sync::mpsc::channel::<WriterJob>(4);
         let thread = std::thread::spawn(move || {
+            let checkpoints = state.checkpoint_in_background()?;
             while let Some(job) = queue.blocking_recv() {
                 match job {
                     WriterJob::Store {
@@ -262,6 +264,7 @@ impl PageWriter {
                     }
                 }
             }
+            state.stop_background_checkpoints(checkpoints)?;
             Ok(state)
         });
         PageWriter { jobs, thread }
@@ -737,7 +740,9 @@ mod tests {
             "1999-12-31T23:59:59.5Z",
             "2024-02-29T00:00:00Z",
         ] {
-            let chrono = DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc);
+            let chrono = DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc);
             assert_eq!(utc_timestamp(text), Some(chrono), "{text}");
         }
         // Other forms go to chrono (an offset), or are refused (impossible dates, junk).
@@ -754,7 +759,10 @@ mod tests {
             assert_eq!(utc_timestamp(text), None, "{text}");
         }
         let offset = Some(Cow::Borrowed("2026-11-23T09:00:00+01:00"));
-        assert_eq!(time(&offset), Ok(Some("2026-11-23T08:00:00Z".parse().unwrap())));
+        assert_eq!(
+            time(&offset),
+            Ok(Some("2026-11-23T08:00:00Z".parse().unwrap()))
+        );
         assert_eq!(time(&Some(Cow::Borrowed("yesterday"))), Err(()));
     }
 
