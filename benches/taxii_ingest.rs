@@ -157,3 +157,7 @@ fn main() {
         );
     }
 }
+
+/// The allocator of the apex-ioc-sync binary (see src/main.rs), so that the figures are its.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -9,15 +9,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::apex::udso::ScanAction;
 use crate::ioc::{Ioc, IocKind};
 use crate::source::Desired;
 
-/// The layout this version writes; a store from a newer version is refused, not guessed at.
-const SCHEMA_VERSION: i64 = 1;
+/// The layout this version writes; a store from another version is refused, not guessed at.
+const SCHEMA_VERSION: i64 = 2;
 
 /// One indicator version, as it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,20 +45,43 @@ pub struct StateStore {
     path: PathBuf,
 }
 
-/// Timestamps are stored in one fixed-width form so that text order is time order.
-pub fn stored_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+/// Checkpoint after this many WAL pages (~32 MiB)...
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 8_192;
+/// ... or, during a feed's ingest, this often on a thread of their own.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// What [`StateStore::checkpoint_in_background`] started.
+pub struct BackgroundCheckpoints(
+    Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+);
+
+const IN_MEMORY: &str = ":memory:";
+
+/// Indicators written by one statement.
+const ROWS_PER_UPSERT: usize = 100;
+
+/// Upserts `rows` indicators; a newer version replaces an older one, an older is ignored.
+fn upsert_sql(rows: usize) -> String {
+    let values = vec!["(?, ?, ?, ?, ?, ?)"; rows].join(", ");
+    format!(
+        "INSERT INTO indicators (id, modified, revoked, valid_from, valid_until, iocs)
+         VALUES {values}
+         ON CONFLICT (id) DO UPDATE SET
+             modified = excluded.modified, revoked = excluded.revoked,
+             valid_from = excluded.valid_from, valid_until = excluded.valid_until,
+             iocs = excluded.iocs
+         WHERE excluded.modified > indicators.modified"
+    )
 }
 
-fn parse_stored_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+/// Timestamps are stored as microseconds since the epoch (UTC): cheap to write and compare.
+fn stored_time(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
 }
 
 /// `ip|block|1.2.3.4` lines: compact, and read back without a JSON parser.
-fn encode_iocs(iocs: &[(Ioc, ScanAction)]) -> String {
-    let mut out = String::new();
+fn encode_iocs(iocs: &[(Ioc, ScanAction)], out: &mut String) {
+    out.clear();
     for (ioc, action) in iocs {
         out.push_str(ioc.kind.udso_type());
         out.push('|');
@@ -67,7 +90,6 @@ fn encode_iocs(iocs: &[(Ioc, ScanAction)]) -> String {
         out.push_str(&ioc.value);
         out.push('\n');
     }
-    out
 }
 
 fn decode_iocs(text: &str) -> impl Iterator<Item = (Ioc, ScanAction)> + '_ {
@@ -105,7 +127,7 @@ impl StateStore {
     pub fn in_memory() -> anyhow::Result<Self> {
         let store = StateStore {
             conn: Connection::open_in_memory()?,
-            path: PathBuf::from(":memory:"),
+            path: PathBuf::from(IN_MEMORY),
         };
         store.init()?;
         Ok(store)
@@ -123,12 +145,16 @@ impl StateStore {
         // A 16 MiB page cache and checkpoints every ~32 MiB of WAL: large feeds are written
         // in long runs of pages.
         self.conn.pragma_update(None, "cache_size", -16_384)?;
-        self.conn.pragma_update(None, "wal_autocheckpoint", 8_192)?;
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         let version: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             bail!("it was written by a newer apex-ioc-sync (schema {version})");
+        }
+        if version != 0 && version < SCHEMA_VERSION {
+            bail!("it was written by an older apex-ioc-sync (schema {version})");
         }
         self.conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS cursors (
@@ -137,15 +163,51 @@ impl StateStore {
              );
              CREATE TABLE IF NOT EXISTS indicators (
                  id TEXT PRIMARY KEY,
-                 modified TEXT NOT NULL,
+                 modified INTEGER NOT NULL,
                  revoked INTEGER NOT NULL,
-                 valid_from TEXT,
-                 valid_until TEXT,
+                 valid_from INTEGER,
+                 valid_until INTEGER,
                  iocs TEXT NOT NULL
              ) WITHOUT ROWID;",
         )?;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(())
+    }
+
+    /// Runs WAL checkpoints on a thread of their own, on a second connection, until the
+    /// returned handle is stopped. With `synchronous=NORMAL` a checkpoint is where SQLite
+    /// waits for the disk; done here, the pages of a large feed keep being committed
+    /// meanwhile instead of waiting for it.
+    pub fn checkpoint_in_background(&self) -> anyhow::Result<BackgroundCheckpoints> {
+        if self.path == Path::new(IN_MEMORY) {
+            return Ok(BackgroundCheckpoints(None));
+        }
+        let reader = Connection::open(&self.path)?;
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(CHECKPOINT_INTERVAL)
+            {
+                // PASSIVE never blocks the writer; a failed one is retried next time.
+                if let Err(e) = reader.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!("background checkpoint: {e}");
+                }
+            }
+        });
+        Ok(BackgroundCheckpoints(Some((stop, thread))))
+    }
+
+    /// Back to checkpoints on commit.
+    pub fn stop_background_checkpoints(&self, handle: BackgroundCheckpoints) -> anyhow::Result<()> {
+        let Some((stop, thread)) = handle.0 else {
+            return Ok(());
+        };
+        drop(stop);
+        let _ = thread.join();
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         Ok(())
     }
 
@@ -171,31 +233,31 @@ impl StateStore {
     ) -> anyhow::Result<Stored> {
         let tx = self.conn.transaction()?;
         let mut stored = Stored::default();
-        {
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO indicators (id, modified, revoked, valid_from, valid_until, iocs)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (id) DO UPDATE SET
-                     modified = excluded.modified, revoked = excluded.revoked,
-                     valid_from = excluded.valid_from, valid_until = excluded.valid_until,
-                     iocs = excluded.iocs
-                 WHERE excluded.modified > indicators.modified",
-            )?;
-            for i in indicators {
-                let changed = upsert.execute(params![
-                    i.id,
-                    stored_time(i.modified),
-                    i.revoked,
-                    i.valid_from.map(stored_time),
-                    i.valid_until.map(stored_time),
-                    encode_iocs(&i.iocs),
-                ])?;
-                if changed > 0 {
-                    stored.written += 1;
-                } else {
-                    stored.stale += 1;
-                }
+        // Rows go in statements of ROWS_PER_UPSERT (the rest one by one): far fewer
+        // statement runs for a page of a thousand.
+        let mut encoded: Vec<String> = Vec::new();
+        for chunk in indicators.chunks(ROWS_PER_UPSERT) {
+            let mut upsert = tx.prepare_cached(&upsert_sql(chunk.len()))?;
+            encoded.resize_with(chunk.len(), String::new);
+            for (i, text) in chunk.iter().zip(&mut encoded) {
+                encode_iocs(&i.iocs, text);
             }
+            let mut column = 0;
+            let mut bind = |value: &dyn rusqlite::ToSql| {
+                column += 1;
+                upsert.raw_bind_parameter(column, value)
+            };
+            for (i, iocs) in chunk.iter().zip(&encoded) {
+                bind(&i.id)?;
+                bind(&stored_time(i.modified))?;
+                bind(&i.revoked)?;
+                bind(&i.valid_from.map(stored_time))?;
+                bind(&i.valid_until.map(stored_time))?;
+                bind(iocs)?;
+            }
+            let changed = upsert.raw_execute()?;
+            stored.written += changed;
+            stored.stale += chunk.len() - changed;
         }
         if let Some(cursor) = cursor {
             tx.execute(
@@ -219,13 +281,13 @@ impl StateStore {
                AND (valid_from IS NULL OR valid_from <= ?1)
                AND (valid_until IS NULL OR valid_until > ?1)",
         )?;
-        let mut rows = query.query([&now])?;
+        let mut rows = query.query([now])?;
         let mut desired = Vec::new();
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;
-            let modified: String = row.get(1)?;
+            let modified: i64 = row.get(1)?;
             let iocs: String = row.get(2)?;
-            let seen = parse_stored_time(&modified).unwrap_or_default();
+            let seen = DateTime::from_timestamp_micros(modified).unwrap_or_default();
             for (ioc, scan_action) in decode_iocs(&iocs) {
                 desired.push(Desired {
                     ioc,
@@ -246,7 +308,7 @@ impl StateStore {
                  AND (valid_from IS NULL OR valid_from <= ?1)
                  AND (valid_until IS NULL OR valid_until > ?1)), 0)
              FROM indicators",
-            [&now],
+            [now],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )?)
     }
@@ -360,6 +422,76 @@ mod tests {
     }
 
     #[test]
+    fn a_store_of_another_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 1)
+            .unwrap();
+        let err = format!("{:#}", StateStore::open(&path).err().unwrap());
+        assert!(err.contains("older apex-ioc-sync (schema 1)"), "{err}");
+    }
+
+    #[test]
+    fn a_long_page_with_versions_of_one_indicator_in_any_order() {
+        let mut s = StateStore::in_memory().unwrap();
+        // More rows than one statement takes, and two versions of one indicator in the page.
+        let mut page: Vec<IndicatorRecord> = (0..250)
+            .map(|n| {
+                record(
+                    &format!("indicator--{n}"),
+                    "2026-11-01T00:00:00Z",
+                    &format!("d{n}.example"),
+                )
+            })
+            .collect();
+        page.push(record(
+            "indicator--7",
+            "2026-11-02T00:00:00Z",
+            "newer.example",
+        ));
+        page.push(record(
+            "indicator--7",
+            "2026-10-01T00:00:00Z",
+            "older.example",
+        ));
+        let stored = s.store_page("f", &page, Some("cursor")).unwrap();
+        assert_eq!((stored.written, stored.stale), (251, 1));
+        let values = values(&s, "2026-11-23T00:00:00Z");
+        assert_eq!(values.len(), 250);
+        assert!(values.contains(&"newer.example".to_owned()));
+        assert!(!values.contains(&"d7.example".to_owned()));
+    }
+
+    #[test]
+    fn pages_committed_during_background_checkpoints_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut s = StateStore::open(&path).unwrap();
+        let checkpoints = s.checkpoint_in_background().unwrap();
+        for page in 0..20 {
+            let records: Vec<IndicatorRecord> = (0..50)
+                .map(|n| {
+                    record(
+                        &format!("indicator--{page}-{n}"),
+                        "2026-11-01T00:00:00Z",
+                        &format!("p{page}n{n}.example"),
+                    )
+                })
+                .collect();
+            s.store_page("f", &records, Some(&format!("c{page}")))
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        s.stop_background_checkpoints(checkpoints).unwrap();
+        drop(s);
+        let s = StateStore::open(&path).unwrap();
+        assert_eq!(values(&s, "2026-11-23T00:00:00Z").len(), 1000);
+        assert_eq!(s.cursor("f").unwrap().as_deref(), Some("c19"));
+    }
+
+    #[test]
     fn ioc_lines_round_trip() {
         let iocs = vec![
             (
@@ -368,7 +500,9 @@ mod tests {
             ),
             (Ioc::new(IocKind::Ip, "1.2.3.4").unwrap(), ScanAction::Block),
         ];
-        let back: Vec<_> = decode_iocs(&encode_iocs(&iocs)).collect();
+        let mut text = "stale".to_owned();
+        encode_iocs(&iocs, &mut text);
+        let back: Vec<_> = decode_iocs(&text).collect();
         assert_eq!(back, iocs);
     }
 }

@@ -147,10 +147,40 @@ pub fn parse_objects(json: &str) -> Result<Vec<StixObjectRef<'_>>, serde_json::E
 fn time(s: &Option<Cow<'_, str>>) -> Result<Option<DateTime<Utc>>, ()> {
     match s {
         None => Ok(None),
-        Some(s) => DateTime::parse_from_rfc3339(s)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| ()),
+        Some(s) => match utc_timestamp(s) {
+            Some(t) => Ok(Some(t)),
+            None => DateTime::parse_from_rfc3339(s)
+                .map(|t| Some(t.with_timezone(&Utc)))
+                .map_err(|_| ()),
+        },
     }
+}
+
+/// The form STIX requires, `YYYY-MM-DDTHH:MM:SS[.s+]Z`, read without chrono's general
+/// parser: a feed carries three of them per indicator. Anything else is left to chrono.
+fn utc_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        b.get(range)?.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let punctuation = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if b.len() < 20 || b[b.len() - 1] != b'Z' || punctuation.iter().any(|&(i, c)| b[i] != c) {
+        return None;
+    }
+    let fraction = &b[19..b.len() - 1];
+    let nanos = match fraction {
+        [] => 0,
+        [b'.', rest @ ..] if (1..=9).contains(&rest.len()) => {
+            digits(20..20 + rest.len())? * 10u32.pow(9 - rest.len() as u32)
+        }
+        _ => return None,
+    };
+    let date =
+        chrono::NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)?;
+    let time = date.and_hms_nano_opt(digits(11..13)?, digits(14..16)?, digits(17..19)?, nanos)?;
+    Some(time.and_utc())
 }
 
 /// One indicator version to store; `None` when its identity or dates are unusable.
@@ -216,9 +246,10 @@ enum WriterJob {
 
 impl PageWriter {
     fn start(mut state: StateStore) -> Self {
-        // Two pages in the queue keep both cores busy without holding much memory.
-        let (jobs, mut queue) = tokio::sync::mpsc::channel::<WriterJob>(2);
+        // A few pages in the queue keep both cores busy without holding much memory.
+        let (jobs, mut queue) = tokio::sync::mpsc::channel::<WriterJob>(4);
         let thread = std::thread::spawn(move || {
+            let checkpoints = state.checkpoint_in_background()?;
             while let Some(job) = queue.blocking_recv() {
                 match job {
                     WriterJob::Store {
@@ -233,6 +264,7 @@ impl PageWriter {
                     }
                 }
             }
+            state.stop_background_checkpoints(checkpoints)?;
             Ok(state)
         });
         PageWriter { jobs, thread }
@@ -696,6 +728,42 @@ mod tests {
             "{err}"
         );
         assert!(choose_collections(&all[1..], &[]).is_err());
+    }
+
+    #[test]
+    fn stix_timestamps_read_fast_agree_with_chrono() {
+        for text in [
+            "2026-11-23T08:00:00Z",
+            "2026-11-23T08:00:00.1Z",
+            "2026-11-23T08:00:00.123456Z",
+            "2026-11-23T08:00:00.123456789Z",
+            "1999-12-31T23:59:59.5Z",
+            "2024-02-29T00:00:00Z",
+        ] {
+            let chrono = DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc);
+            assert_eq!(utc_timestamp(text), Some(chrono), "{text}");
+        }
+        // Other forms go to chrono (an offset), or are refused (impossible dates, junk).
+        for text in [
+            "2026-11-23T08:00:00+01:00",
+            "2026-11-23T08:00:00.Z",
+            "2026-11-23T08:00:00.1234567890Z",
+            "2025-02-29T00:00:00Z",
+            "2026-11-23T24:00:00Z",
+            "2026-11-23 08:00:00Z",
+            "2026-1a-23T08:00:00Z",
+            "",
+        ] {
+            assert_eq!(utc_timestamp(text), None, "{text}");
+        }
+        let offset = Some(Cow::Borrowed("2026-11-23T09:00:00+01:00"));
+        assert_eq!(
+            time(&offset),
+            Ok(Some("2026-11-23T08:00:00Z".parse().unwrap()))
+        );
+        assert_eq!(time(&Some(Cow::Borrowed("yesterday"))), Err(()));
     }
 
     #[test]
