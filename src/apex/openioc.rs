@@ -141,26 +141,74 @@ fn scan_type_code(action: ScanAction) -> u8 {
     }
 }
 
+/// `{"param": ...}`, the wrapper of every request body.
+#[derive(Serialize)]
+struct Param<T> {
+    param: T,
+}
+
+/// Fields in the order of Apex's documentation (`json!` would sort them), so that the
+/// body, and the checksum over it, are the documented ones.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ExtractionParam<'a> {
+    #[serde(rename = "FileHashIDList")]
+    file_hash_id_list: &'a [String],
+    scan_type: ScanType,
+}
+
+#[derive(Serialize)]
+struct ScanType {
+    #[serde(rename = "File")]
+    file: u8,
+    #[serde(rename = "IP")]
+    ip: u8,
+    #[serde(rename = "URL")]
+    url: u8,
+    #[serde(rename = "Domain")]
+    domain: u8,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CabinetQuery {
+    #[serde(rename = "FileHashIDList")]
+    file_hash_id_list: [String; 0],
+    fuzzy_match_string: &'static str,
+    page_size: usize,
+    page_number: usize,
+    sorting_column: u8,
+    sorting_direction: u8,
+}
+
 /// The extraction request body: one scan action for every type.
-pub fn extraction_body(hash_ids: &[String], action: ScanAction) -> Value {
+pub fn extraction_body(hash_ids: &[String], action: ScanAction) -> String {
     let n = scan_type_code(action);
-    json!({"param": {
-        "FileHashIDList": hash_ids,
-        "ScanType": {"File": n, "IP": n, "URL": n, "Domain": n},
-    }})
+    serde_json::to_string(&Param {
+        param: ExtractionParam {
+            file_hash_id_list: hash_ids,
+            scan_type: ScanType {
+                file: n,
+                ip: n,
+                url: n,
+                domain: n,
+            },
+        },
+    })
+    .expect("JSON serialises")
 }
 
 /// The `param` of one filing cabinet page, sorted as in Apex's documented example.
 pub fn cabinet_query(page_number: usize, page_size: usize) -> String {
-    json!({
-        "FileHashIDList": [],
-        "FuzzyMatchString": "",
-        "PageSize": page_size,
-        "PageNumber": page_number,
-        "SortingColumn": 3,
-        "SortingDirection": 2,
+    serde_json::to_string(&CabinetQuery {
+        file_hash_id_list: [],
+        fuzzy_match_string: "",
+        page_size,
+        page_number,
+        sorting_column: 3,
+        sorting_direction: 2,
     })
-    .to_string()
+    .expect("JSON serialises")
 }
 
 fn decode<T: serde::de::DeserializeOwned>(
@@ -180,7 +228,7 @@ impl ApexClient {
             files.len() <= MAX_FILES_PER_UPLOAD,
             "the caller splits uploads"
         );
-        let body = serde_json::to_vec(&json!({ "param": files })).expect("JSON serialises");
+        let body = serde_json::to_vec(&Param { param: files }).expect("JSON serialises");
         let data = self
             .call(reqwest::Method::POST, FILE_PATH, &[], Some(body))
             .await?;
@@ -198,7 +246,7 @@ impl ApexClient {
         hash_ids: &[String],
         action: ScanAction,
     ) -> Result<Vec<Extraction>, ApexError> {
-        let body = serde_json::to_vec(&extraction_body(hash_ids, action)).expect("JSON serialises");
+        let body = extraction_body(hash_ids, action).into_bytes();
         let data = self
             .call(reqwest::Method::PUT, EXTRACTION_PATH, &[], Some(body))
             .await?;
@@ -266,8 +314,7 @@ mod tests {
         let body = extraction_body(
             &["73d95a30c812d9cff0eaf37a686fdfef8f9ca531".to_owned()],
             ScanAction::Block,
-        )
-        .to_string();
+        );
         assert_eq!(
             body,
             r#"{"param":{"FileHashIDList":["73d95a30c812d9cff0eaf37a686fdfef8f9ca531"],"ScanType":{"File":2,"IP":2,"URL":2,"Domain":2}}}"#
@@ -276,7 +323,7 @@ mod tests {
             checksum("put", EXTRACTION_PATH, "", body.as_bytes()),
             "s2+uc1g7mYDQoCsKlT4W90SoM+g3xHmZVwdkGiUrS3U="
         );
-        let log = extraction_body(&[], ScanAction::Log).to_string();
+        let log = extraction_body(&[], ScanAction::Log);
         assert!(log.contains(r#""ScanType":{"File":1,"IP":1,"URL":1,"Domain":1}"#));
     }
 
@@ -303,6 +350,10 @@ mod tests {
 
     #[test]
     fn cabinet_query_pages_with_the_documented_sorting() {
+        assert_eq!(
+            cabinet_query(1, 10),
+            r#"{"FileHashIDList":[],"FuzzyMatchString":"","PageSize":10,"PageNumber":1,"SortingColumn":3,"SortingDirection":2}"#
+        );
         let q: Value = serde_json::from_str(&cabinet_query(3, 100)).unwrap();
         assert_eq!(q["PageNumber"], 3);
         assert_eq!(q["PageSize"], 100);

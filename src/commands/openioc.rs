@@ -3,18 +3,17 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use serde::Serialize;
 
 use super::table::aligned;
 use crate::apex::client::ApexClient;
 use crate::apex::openioc::{
-    CabinetFile, DeletedFile, Extraction, MAX_FILE_BYTES, MAX_FILES_PER_UPLOAD, UploadFile,
-    UploadMessage, Uploaded,
+    CabinetFile, DeletedFile, Extraction, MAX_FILES_PER_UPLOAD, UploadFile, UploadMessage, Uploaded,
 };
 use crate::apex::udso::ScanAction;
 use crate::exit::{ExitCode, Failure};
-use crate::source::openioc;
+use crate::source::{file_name, openioc};
 
 #[derive(Debug, Default, Serialize)]
 struct UploadReport {
@@ -30,16 +29,8 @@ struct UploadReport {
 fn prepare(paths: &[PathBuf]) -> anyhow::Result<Vec<UploadFile>> {
     let mut files = Vec::new();
     for path in openioc::expand_paths(paths)? {
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        if bytes.len() > MAX_FILE_BYTES {
-            anyhow::bail!(
-                "{} is {} bytes; Apex Central takes OpenIOC files of at most 10 MB",
-                path.display(),
-                bytes.len()
-            );
-        }
-        let document = openioc::read_bytes(&path, &bytes, ScanAction::Block)?;
+        // At most 10 MB, as Apex takes them, or an error naming the file.
+        let (document, bytes) = openioc::read_file(&path, ScanAction::Block)?;
         if document.version != openioc::Version::V1_0 {
             anyhow::bail!(
                 "{} is OpenIOC 1.1, and Apex Central takes OpenIOC 1.0 only; \
@@ -47,11 +38,7 @@ fn prepare(paths: &[PathBuf]) -> anyhow::Result<Vec<UploadFile>> {
                 path.display()
             );
         }
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        files.push(UploadFile::new(&name, &bytes));
+        files.push(UploadFile::new(&file_name(&path), &bytes));
     }
     Ok(files)
 }

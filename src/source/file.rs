@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
-use super::Pulled;
 use super::taxii::{indicator_records, parse_objects};
+use super::{Pulled, file_name, modified_time, utf8_text};
 use crate::apex::udso::ScanAction;
 use crate::ioc::{Invalid, Ioc, IocKind};
 use crate::state::StateStore;
@@ -56,10 +56,7 @@ fn read_list(
     seen: DateTime<Utc>,
     pulled: &mut Pulled,
 ) {
-    let name = path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let name = file_name(path);
     for (index, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or_default().trim();
         if line.is_empty() {
@@ -115,22 +112,12 @@ pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
         }
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read --file {}", path.display()))?;
-        let text = std::str::from_utf8(&bytes).map_err(|e| {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1;
-            anyhow::anyhow!("{}:{line}: not UTF-8 text", path.display())
-        })?;
+        let text = utf8_text(path, &bytes)?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if text.trim_start().starts_with('{') {
             read_bundle(path, text, settings.scan_action, &mut pulled)?;
         } else {
-            let seen = std::fs::metadata(path)
-                .and_then(|m| m.modified())
-                .map(DateTime::<Utc>::from)
-                .unwrap_or_else(|_| Utc::now());
+            let seen = modified_time(path);
             read_list(path, text, settings.scan_action, seen, &mut pulled);
         }
     }

@@ -72,12 +72,12 @@ use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::reader::Reader;
 
 use super::file::FileSettings;
-use super::{Desired, Pulled};
+use super::{Desired, Pulled, file_name, modified_time, utf8_text};
 use crate::apex::udso::ScanAction;
 use crate::ioc::{Invalid, Ioc, IocKind};
 
 /// The largest file read: Apex's own limit for an uploaded OpenIOC file.
-pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+pub use crate::apex::openioc::MAX_FILE_BYTES;
 /// The deepest element nesting accepted (Mandiant's files go about 6 deep).
 pub const MAX_DEPTH: usize = 64;
 
@@ -706,14 +706,15 @@ fn files_named(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn read_file(path: &Path, chosen: ScanAction) -> anyhow::Result<Document> {
+/// Reads one file (its size checked before it is read): the document and the file's bytes.
+pub fn read_file(path: &Path, chosen: ScanAction) -> anyhow::Result<(Document, Vec<u8>)> {
     let cannot_read = || format!("cannot read --file {}", path.display());
     let size = std::fs::metadata(path).with_context(cannot_read)?.len();
     if size > MAX_FILE_BYTES as u64 {
         bail!("{}: {}", path.display(), too_large(size));
     }
     let bytes = std::fs::read(path).with_context(cannot_read)?;
-    read_bytes(path, &bytes, chosen)
+    Ok((read_bytes(path, &bytes, chosen)?, bytes))
 }
 
 /// [`read`] for a file's bytes: they must be UTF-8; errors name `path:line[:column]`.
@@ -721,14 +722,7 @@ pub fn read_bytes(path: &Path, bytes: &[u8], chosen: ScanAction) -> anyhow::Resu
     if bytes.len() > MAX_FILE_BYTES {
         bail!("{}: {}", path.display(), too_large(bytes.len() as u64));
     }
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
-        anyhow!("{}:{line}: not UTF-8 text", path.display())
-    })?;
+    let text = utf8_text(path, bytes)?;
     read(text, chosen)
         .map_err(|e| anyhow!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message))
 }
@@ -738,18 +732,9 @@ pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
     let mut pulled = Pulled::default();
     for named in &settings.files {
         for path in files_named(named)? {
-            let doc = read_file(&path, settings.scan_action)?;
-            let seen = match doc.last_modified {
-                Some(t) => t,
-                None => std::fs::metadata(&path)
-                    .and_then(|m| m.modified())
-                    .map(DateTime::<Utc>::from)
-                    .unwrap_or_else(|_| Utc::now()),
-            };
-            let name = path.file_name().map_or_else(
-                || path.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            );
+            let (doc, _) = read_file(&path, settings.scan_action)?;
+            let seen = doc.last_modified.unwrap_or_else(|| modified_time(&path));
+            let name = file_name(&path);
             pulled.items += doc.items;
             for (reason, count) in doc.skipped {
                 *pulled.skipped.entry(reason).or_default() += count;
