@@ -2,8 +2,9 @@
 that Trend's documented Python recipe computes for the same request.
 
 A capture server on loopback plays Apex Central (a small UDSO list in memory) and Lumu
-Defender (two incidents). The real binary runs a Lumu sync (PUTs with Unicode bodies) and
-then --clean (DELETEs of percent-encoded content); every Apex request it made is checked.
+Defender (two incidents). The real binary runs a Lumu sync (PUTs with Unicode bodies),
+then --clean (DELETEs of percent-encoded content), then the OpenIOC filing cabinet calls
+(upload with extraction, list, delete); every Apex request it made is checked.
 The reference token of reference/apex-central.md, which the crate's unit tests pin to the
 exact string our signer makes, is verified with PyJWT too.
 
@@ -13,6 +14,7 @@ Usage: python interop_pyjwt.py PATH/TO/apex-ioc-sync
 import base64
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -27,6 +29,10 @@ APP_ID = "5A6C9E3B-1D2F-4A8B-9C0D-E1F2A3B4C5D6"
 API_KEY = "INTEROP-KEY-7F3E-11D2-8A4B-0C9D2E1F"
 COMPANY_KEY = "interop-company-key"
 UDSO = "/WebApp/api/SuspiciousObjects/UserDefinedSO/"
+OPENIOC_FILE = "/WebApp/IOCBackend/OpenIOCResource/File"
+OPENIOC_EXTRACTION = "/WebApp/SuspiciousObjectsBackend/UserDefinedSOResource/OpenIOCExtraction"
+OPENIOC_CABINET = "/WebApp/IOCBackend/OpenIOCResource/FilingCabinet"
+OPENIOC_SAMPLE = "APT28_a438caeb-96dd-4225-853c-fc5910980961.ioc"
 
 # The token src/apex/auth.rs makes for the reference's inputs (pinned by a unit test).
 REFERENCE_TOKEN = (
@@ -65,10 +71,14 @@ KNOWN = [
     ("PUT", UDSO, '{"param":{"type":"domain","content":"bücher.example","notes":"ünïcode","scan_action":"block"}}',
      "aokSTqlgCREEkUfioii2wQ1KvvTQ4XIoa03bKafe5aU="),
     ("GET", UDSO + "?type=ip", "", "JzpS5MXqGxzL6uznbnM6F3WZEENhffZE1xcEEMgmV34="),
+    ("put", OPENIOC_EXTRACTION,
+     '{"param":{"FileHashIDList":["73d95a30c812d9cff0eaf37a686fdfef8f9ca531"],"ScanType":{"File":2,"IP":2,"URL":2,"Domain":2}}}',
+     "s2+uc1g7mYDQoCsKlT4W90SoM+g3xHmZVwdkGiUrS3U="),
 ]
 
 captured = []
 udso = {}  # (type, content) -> entry
+cabinet = {}  # FileHashID -> file name
 lock = threading.Lock()
 
 
@@ -99,7 +109,33 @@ class Peer(BaseHTTPRequestHandler):
                 "body": body,
             })
             data = None
-            if self.command == "GET":
+            if url.path == OPENIOC_FILE and self.command == "POST":
+                files = json.loads(body)["param"]
+                infos = []
+                for f in files:
+                    content = base64.b64decode(f["FileContentBase64"])
+                    hash_id = hashlib.sha1(content).hexdigest()
+                    cabinet[hash_id] = f["FileName"]
+                    infos.append({"FileName": f["FileName"], "FileHashID": hash_id, "UploadedStatus": 1})
+                data = {"UploadedResultInfoList": infos, "UploadedResultMessageList": []}
+            elif url.path == OPENIOC_EXTRACTION:
+                param = json.loads(body)["param"]
+                if param["ScanType"] != {"File": 1, "IP": 1, "URL": 1, "Domain": 1}:
+                    data = []  # the binary reports the file as not extracted
+                else:
+                    data = [{"FileHashID": h, "ExtractingStatus": 1, "ExtractionErrorMessage": ""}
+                            for h in param["FileHashIDList"] if h in cabinet]
+            elif url.path == OPENIOC_CABINET:
+                page = json.loads(query["param"])
+                data = {"FilingCabinet": [
+                    {"FileHashID": h, "FileName": n, "FileAddedDatetime": "2026-11-23 10:00:00",
+                     "ExtractingStatus": 1, "ShortDesc": "", "UploadedBy": "api", "UploadedFrom": "api"}
+                    for h, n in sorted(cabinet.items())][(page["PageNumber"] - 1) * page["PageSize"]:][:page["PageSize"]],
+                    "TotalIOCCount": len(cabinet)}
+            elif url.path == OPENIOC_FILE and self.command == "DELETE":
+                ids = json.loads(query["param"])["FileHashIDList"]
+                data = [{"FileHashID": h, "DeletedStatus": 1 if cabinet.pop(h, None) else -1} for h in ids]
+            elif self.command == "GET":
                 data = [e for (t, _), e in sorted(udso.items()) if t == query["type"]]
             elif self.command == "PUT":
                 param = json.loads(body)["param"]
@@ -133,13 +169,13 @@ def fail(message):
     sys.exit(1)
 
 
-def run(binary, host, *args):
+def run(binary, host, *args, expect=0):
     result = subprocess.run(
         [binary, "--host", host, "--application-id", APP_ID, "--api-key", API_KEY,
          "--lumu-url", host, "--company-key", COMPANY_KEY, "--tag", "interop", "--json", *args],
         capture_output=True, text=True, timeout=120,
     )
-    if result.returncode != 0:
+    if result.returncode != expect:
         fail(f"apex-ioc-sync {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
     return json.loads(result.stdout)
 
@@ -172,15 +208,35 @@ def main():
     if sync["put"] != EXPECTED_IOCS or len(udso) != EXPECTED_IOCS:
         fail(f"the sync put {sync['put']} entries, {len(udso)} listed; expected {EXPECTED_IOCS}")
     clean = run(binary, host, "--clean")
-    server.shutdown()
     if clean["deleted"] != EXPECTED_IOCS or udso:
         fail(f"--clean deleted {clean['deleted']}, {len(udso)} left")
+
+    sample = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
+                          "testdata", "openioc", "mandiant-apt", OPENIOC_SAMPLE)
+    uploaded = run(binary, host, "openioc", "upload", sample, "--extract", "--scan-action", "log")
+    with open(sample, "rb") as f:
+        sample_id = hashlib.sha1(f.read()).hexdigest()
+    if [u["FileHashID"] for u in uploaded["uploaded"]] != [sample_id] or \
+            [e["ExtractingStatus"] for e in uploaded["extracted"]] != [1]:
+        fail(f"openioc upload --extract reported {uploaded}")
+    listed = run(binary, host, "openioc", "list")
+    if [f["FileName"] for f in listed] != [OPENIOC_SAMPLE]:
+        fail(f"openioc list reported {listed}")
+    run(binary, host, "openioc", "delete", sample_id)
+    if cabinet:
+        fail(f"openioc delete left {cabinet}")
+    server.shutdown()
 
     by_method = {}
     for r in captured:
         by_method[r["method"]] = by_method.get(r["method"], 0) + 1
-    if by_method != {"GET": 8, "PUT": EXPECTED_IOCS, "DELETE": EXPECTED_IOCS}:
+    if by_method != {"GET": 9, "PUT": EXPECTED_IOCS + 1, "DELETE": EXPECTED_IOCS + 1, "POST": 1}:
         fail(f"unexpected requests {by_method}")
+    extraction = [r for r in captured if r["raw_url"] == OPENIOC_EXTRACTION]
+    expected_body = ('{"param":{"FileHashIDList":["%s"],"ScanType":{"File":1,"IP":1,"URL":1,"Domain":1}}}'
+                     % sample_id).encode()
+    if [r["body"] for r in extraction] != [expected_body]:
+        fail(f"the extraction request was {[r['body'] for r in extraction]}")
 
     now = time.time()
     for r in captured:
