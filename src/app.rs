@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use crate::cli::{Command, OpenIocCommand, UdsoCommand};
 use crate::commands;
 use crate::config::{LoadError, parse_with_config};
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, Failure};
 use crate::logging::{self, LogTarget};
 use crate::settings::Settings;
 
@@ -60,6 +60,12 @@ where
                 Ok(ExitCode::Ok)
             }
             Some(Command::Openioc(command)) => {
+                if settings.opts.dry_run {
+                    return Err(Failure::usage(anyhow::anyhow!(
+                        "the openioc commands act at once and have no --dry-run; \
+                         `--source openioc --file PATH --dry-run` shows what a sync of the files would write"
+                    )));
+                }
                 let client = settings.apex_client(&settings.http()?)?;
                 let json = settings.opts.json;
                 match command {

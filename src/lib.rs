@@ -20,3 +20,5 @@ pub mod source;
 pub mod state;
 pub mod stix;
 pub mod sync;
+#[cfg(test)]
+mod test_util;

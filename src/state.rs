@@ -6,6 +6,7 @@
 //! dies halfway loses nothing and duplicates nothing: the next run resumes after the last
 //! stored page.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -50,12 +51,38 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 8_192;
 /// ... or, during a feed's ingest, this often on a thread of their own.
 const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// What [`StateStore::checkpoint_in_background`] started.
+/// ... with this backstop on commit meanwhile (~256 MiB).
+const WAL_BACKSTOP_PAGES: i64 = 65_536;
+
+/// What [`StateStore::checkpoint_in_background`] started; dropped, it stops the thread.
 pub struct BackgroundCheckpoints(
     Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
 );
 
+impl Drop for BackgroundCheckpoints {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.0.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+    }
+}
+
 const IN_MEMORY: &str = ":memory:";
+
+/// The indicators table of this schema, as `CREATE TABLE <name> ...`.
+fn indicators_table(name: &str) -> String {
+    format!(
+        "CREATE TABLE {name} (
+             id TEXT PRIMARY KEY,
+             modified INTEGER NOT NULL,
+             revoked INTEGER NOT NULL,
+             valid_from INTEGER,
+             valid_until INTEGER,
+             iocs TEXT NOT NULL
+         ) WITHOUT ROWID;"
+    )
+}
 
 /// Indicators written by one statement.
 const ROWS_PER_UPSERT: usize = 100;
@@ -153,25 +180,65 @@ impl StateStore {
         if version > SCHEMA_VERSION {
             bail!("it was written by a newer apex-ioc-sync (schema {version})");
         }
-        if version != 0 && version < SCHEMA_VERSION {
-            bail!("it was written by an older apex-ioc-sync (schema {version})");
+        if version == 1 {
+            self.upgrade_from_schema_1()?;
         }
-        self.conn.execute_batch(
+        self.conn.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS cursors (
                  feed TEXT PRIMARY KEY,
                  added_after TEXT NOT NULL
              );
-             CREATE TABLE IF NOT EXISTS indicators (
-                 id TEXT PRIMARY KEY,
-                 modified INTEGER NOT NULL,
-                 revoked INTEGER NOT NULL,
-                 valid_from INTEGER,
-                 valid_until INTEGER,
-                 iocs TEXT NOT NULL
-             ) WITHOUT ROWID;",
-        )?;
+             {}",
+            indicators_table("IF NOT EXISTS indicators")
+        ))?;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(())
+    }
+
+    /// Schema 1 kept times as RFC 3339 text; they become microseconds, in one transaction,
+    /// so that an upgraded job goes on from its cursor and keeps every indicator.
+    fn upgrade_from_schema_1(&self) -> anyhow::Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute_batch(&indicators_table("indicators_v2"))?;
+        {
+            let mut read = tx.prepare(
+                "SELECT id, modified, revoked, valid_from, valid_until, iocs FROM indicators",
+            )?;
+            let mut write =
+                tx.prepare("INSERT INTO indicators_v2 VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+            let mut rows = read.query([])?;
+            while let Some(row) = rows.next()? {
+                let id: String = row.get(0)?;
+                let micros = |column: usize| -> anyhow::Result<Option<i64>> {
+                    let Some(text) = row.get::<_, Option<String>>(column)? else {
+                        return Ok(None);
+                    };
+                    let time = DateTime::parse_from_rfc3339(&text)
+                        .with_context(|| format!("indicator {id}: `{text}` is not a time"))?;
+                    Ok(Some(stored_time(time.with_timezone(&Utc))))
+                };
+                let modified = micros(1)?.unwrap_or_default();
+                let (valid_from, valid_until) = (micros(3)?, micros(4)?);
+                let revoked: bool = row.get(2)?;
+                let iocs: String = row.get(5)?;
+                write.execute(params![
+                    id,
+                    modified,
+                    revoked,
+                    valid_from,
+                    valid_until,
+                    iocs
+                ])?;
+            }
+        }
+        tx.execute_batch(
+            "DROP TABLE indicators;
+             ALTER TABLE indicators_v2 RENAME TO indicators;
+             PRAGMA user_version = 2;",
+        )?;
+        tx.commit()?;
+        tracing::info!("state file {} upgraded to schema 2", self.path.display());
         Ok(())
     }
 
@@ -184,7 +251,9 @@ impl StateStore {
             return Ok(BackgroundCheckpoints(None));
         }
         let reader = Connection::open(&self.path)?;
-        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // On commit only as a backstop, should the thread fall far behind.
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
@@ -201,11 +270,7 @@ impl StateStore {
 
     /// Back to checkpoints on commit.
     pub fn stop_background_checkpoints(&self, handle: BackgroundCheckpoints) -> anyhow::Result<()> {
-        let Some((stop, thread)) = handle.0 else {
-            return Ok(());
-        };
-        drop(stop);
-        let _ = thread.join();
+        drop(handle);
         self.conn
             .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         Ok(())
@@ -233,7 +298,7 @@ impl StateStore {
     ) -> anyhow::Result<Stored> {
         let tx = self.conn.transaction()?;
         let mut stored = Stored::default();
-        // Rows go in statements of ROWS_PER_UPSERT (the rest one by one): far fewer
+        // Rows go in statements of ROWS_PER_UPSERT (the rest in one more): far fewer
         // statement runs for a page of a thousand.
         let mut encoded: Vec<String> = Vec::new();
         for chunk in indicators.chunks(ROWS_PER_UPSERT) {
@@ -272,23 +337,49 @@ impl StateStore {
 
     /// The IOCs of every indicator valid at `now` (not revoked, not before `valid_from`, not
     /// past `valid_until`), newest version's, with the indicator's id as the reason and its
-    /// `modified` as when it was seen.
-    pub fn desired(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<Desired>> {
+    /// `modified` as when it was seen; one entry per IOC (`block` wins; the newest
+    /// sighting's time and reason stay).
+    ///
+    /// At most `per_kind` IOCs of each type are kept, the newest: the list holds no more
+    /// than that, so a feed with millions of valid indicators costs memory for what can be
+    /// pushed, not for all of it. The sightings left out are logged, and returned by type.
+    pub fn desired(
+        &self,
+        now: DateTime<Utc>,
+        per_kind: usize,
+    ) -> anyhow::Result<(Vec<Desired>, BTreeMap<IocKind, usize>)> {
         let now = stored_time(now);
         let mut query = self.conn.prepare(
             "SELECT id, modified, iocs FROM indicators
              WHERE revoked = 0 AND iocs <> ''
                AND (valid_from IS NULL OR valid_from <= ?1)
-               AND (valid_until IS NULL OR valid_until > ?1)",
+               AND (valid_until IS NULL OR valid_until > ?1)
+             ORDER BY modified DESC, id",
         )?;
         let mut rows = query.query([now])?;
-        let mut desired = Vec::new();
+        let mut desired: Vec<Desired> = Vec::new();
+        let mut index: HashMap<Ioc, usize> = HashMap::new();
+        let mut kept: HashMap<IocKind, usize> = HashMap::new();
+        let mut left_out: BTreeMap<IocKind, usize> = BTreeMap::new();
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;
             let modified: i64 = row.get(1)?;
             let iocs: String = row.get(2)?;
             let seen = DateTime::from_timestamp_micros(modified).unwrap_or_default();
             for (ioc, scan_action) in decode_iocs(&iocs) {
+                if let Some(&at) = index.get(&ioc) {
+                    if scan_action == ScanAction::Block {
+                        desired[at].scan_action = ScanAction::Block;
+                    }
+                    continue;
+                }
+                let count = kept.entry(ioc.kind).or_default();
+                if *count >= per_kind {
+                    *left_out.entry(ioc.kind).or_default() += 1;
+                    continue;
+                }
+                *count += 1;
+                index.insert(ioc.clone(), desired.len());
                 desired.push(Desired {
                     ioc,
                     scan_action,
@@ -297,7 +388,13 @@ impl StateStore {
                 });
             }
         }
-        Ok(desired)
+        for (kind, sightings) in &left_out {
+            tracing::warn!(
+                "more valid {kind} IOCs than the list holds ({per_kind}); the newest are pushed, \
+                 {sightings} older sightings left out"
+            );
+        }
+        Ok((desired, left_out))
     }
 
     /// Indicators stored, and how many of them are valid at `now`.
@@ -335,8 +432,9 @@ mod tests {
 
     fn values(store: &StateStore, now: &str) -> Vec<String> {
         let mut v: Vec<String> = store
-            .desired(t(now))
+            .desired(t(now), usize::MAX)
             .unwrap()
+            .0
             .into_iter()
             .map(|d| d.ioc.value)
             .collect();
@@ -422,15 +520,81 @@ mod tests {
     }
 
     #[test]
-    fn a_store_of_another_schema_is_refused() {
+    fn desired_keeps_the_newest_of_each_type_and_block_wins_over_older_sightings() {
+        let mut s = StateStore::in_memory().unwrap();
+        let ip = |id: &str, day: u32, value: &str, action: ScanAction| IndicatorRecord {
+            iocs: vec![(Ioc::new(IocKind::Ip, value).unwrap(), action)],
+            ..record(id, &format!("2026-11-{day:02}T00:00:00Z"), "x.example")
+        };
+        let page = [
+            ip("indicator--1", 1, "10.0.0.1", ScanAction::Log),
+            ip("indicator--2", 2, "10.0.0.2", ScanAction::Log),
+            ip("indicator--3", 3, "10.0.0.3", ScanAction::Log),
+            // An older sighting of the newest ip, with block.
+            ip("indicator--0", 1, "10.0.0.4", ScanAction::Block),
+            ip("indicator--4", 4, "10.0.0.4", ScanAction::Log),
+            record("indicator--d", "2026-11-01T00:00:00Z", "old.example"),
+        ];
+        s.store_page("f", &page, None).unwrap();
+        let (desired, left_out) = s.desired(t("2026-11-23T00:00:00Z"), 2).unwrap();
+        let got: Vec<String> = desired
+            .iter()
+            .map(|d| format!("{} {} {}", d.ioc, d.scan_action, d.reason))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "ip 10.0.0.4 block indicator--4",
+                "ip 10.0.0.3 log indicator--3",
+                "domain old.example block indicator--d"
+            ]
+        );
+        // 10.0.0.2 and 10.0.0.1 did not fit; 10.0.0.4's second sighting is no loss.
+        assert_eq!(left_out, BTreeMap::from([(IocKind::Ip, 2)]));
+    }
+
+    #[test]
+    fn a_store_of_schema_1_is_upgraded_and_a_newer_one_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
+        {
+            // What version 1 wrote: times as text.
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE cursors (feed TEXT PRIMARY KEY, added_after TEXT NOT NULL);
+                 CREATE TABLE indicators (id TEXT PRIMARY KEY, modified TEXT NOT NULL,
+                     revoked INTEGER NOT NULL, valid_from TEXT, valid_until TEXT,
+                     iocs TEXT NOT NULL) WITHOUT ROWID;
+                 INSERT INTO cursors VALUES ('f', '2026-11-20T00:00:00.000000Z');
+                 INSERT INTO indicators VALUES ('indicator--1', '2026-11-02T00:00:00.500000Z', 0,
+                     '2026-11-01T00:00:00.000000Z', '2026-12-01T00:00:00.000000Z',
+                     'domain|block|kept.example
+');
+                 INSERT INTO indicators VALUES ('indicator--2', '2026-11-02T00:00:00.000000Z', 0,
+                     '2026-11-01T00:00:00.000000Z', '2026-11-10T00:00:00.000000Z',
+                     'domain|block|expired.example
+');
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let mut s = StateStore::open(&path).unwrap();
+        assert_eq!(values(&s, "2026-11-23T00:00:00Z"), ["kept.example"]);
+        assert_eq!(
+            s.cursor("f").unwrap().as_deref(),
+            Some("2026-11-20T00:00:00.000000Z")
+        );
+        // Versions compare as before: an older one does not replace the upgraded row.
+        let older = record("indicator--1", "2026-11-02T00:00:00.4Z", "older.example");
+        assert_eq!(s.store_page("f", &[older], None).unwrap().stale, 1);
+        drop(s);
+
         Connection::open(&path)
             .unwrap()
-            .pragma_update(None, "user_version", 1)
+            .pragma_update(None, "user_version", 3)
             .unwrap();
         let err = format!("{:#}", StateStore::open(&path).err().unwrap());
-        assert!(err.contains("older apex-ioc-sync (schema 1)"), "{err}");
+        assert!(err.contains("newer apex-ioc-sync (schema 3)"), "{err}");
     }
 
     #[test]

@@ -9,7 +9,6 @@ use apex_ioc_sync::lock::InstanceLock;
 use apex_ioc_sync::sim::lumu::{RateLimit, SimIncident};
 use axum::http::StatusCode;
 use common::*;
-use serde_json::Value;
 
 fn hours(h: i64) -> chrono::Duration {
     chrono::Duration::hours(h)
@@ -37,10 +36,6 @@ fn seed(lumu: &apex_ioc_sync::sim::BackgroundLumu) {
 }
 
 const ALL_TYPES: &[&str] = &["--ioc-types", "ip,domain,url,hash"];
-
-fn json(out: &assert_cmd::assert::Assert) -> Value {
-    serde_json::from_slice(&out.get_output().stdout).expect("JSON on stdout")
-}
 
 #[test]
 fn first_sync_pushes_the_expected_set_and_a_second_run_writes_nothing() {

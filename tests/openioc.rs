@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use apex_ioc_sync::sim::BackgroundApex;
 use common::*;
-use serde_json::Value;
 
 const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -70,10 +69,6 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn json(out: &assert_cmd::assert::Assert) -> Value {
-    serde_json::from_slice(&out.get_output().stdout).expect("JSON on stdout")
 }
 
 fn with_action(apex: &BackgroundApex, tag: &str) -> Vec<String> {
@@ -286,4 +281,42 @@ fn upload_checks_every_file_first_and_sends_nothing_when_one_is_refused() {
     assert!(table.ends_with("1 of 1 files uploaded\n"), "{table}");
     // Uploaded, not extracted: the list is untouched.
     assert!(apex.sim.all_entries().is_empty());
+}
+
+#[test]
+fn a_failed_extraction_still_reports_the_uploads_and_exits_4() {
+    let apex = start_apex();
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.ioc", MIXED_1_0);
+    // The upload is answered; the server then fails: the extraction runs out of tries.
+    apex.sim.control.faults.error_5xx_after(1);
+    let out = apex_cmd(dir.path(), &apex)
+        .args(["openioc", "upload", "--extract"])
+        .arg(&good)
+        .assert()
+        .code(4);
+    let (stdout, stderr) = output_text(out.get_output());
+    assert!(
+        stdout.contains("good.ioc") && stdout.contains("uploaded"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("stopped after 1 of 1 files were uploaded") && stderr.contains("503"),
+        "{stderr}"
+    );
+    assert_eq!(apex.sim.cabinet_names(), ["good.ioc"]);
+}
+
+#[test]
+fn the_openioc_commands_have_no_dry_run() {
+    let apex = start_apex();
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.ioc", MIXED_1_0);
+    let out = apex_cmd(dir.path(), &apex)
+        .args(["openioc", "upload", "--dry-run"])
+        .arg(&good)
+        .assert()
+        .code(2);
+    assert!(output_text(out.get_output()).1.contains("no --dry-run"));
+    assert_eq!(apex.sim.control.stats.total(), 0);
 }

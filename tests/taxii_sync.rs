@@ -17,10 +17,6 @@ fn ago(hours: i64) -> DateTime<Utc> {
     Utc::now() - chrono::Duration::hours(hours)
 }
 
-fn json(out: &assert_cmd::assert::Assert) -> Value {
-    serde_json::from_slice(&out.get_output().stdout).expect("JSON on stdout")
-}
-
 /// A token-protected server with one collection of five indicators.
 fn feed(config: TaxiiSimConfig) -> BackgroundTaxii {
     let taxii = start_taxii(TaxiiSimConfig {

@@ -12,8 +12,8 @@ pub const FILE_PATH: &str = "/WebApp/IOCBackend/OpenIOCResource/File";
 pub const EXTRACTION_PATH: &str =
     "/WebApp/SuspiciousObjectsBackend/UserDefinedSOResource/OpenIOCExtraction";
 pub const FILING_CABINET_PATH: &str = "/WebApp/IOCBackend/OpenIOCResource/FilingCabinet";
-/// Apex takes files of at most 10 MB ...
-pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+/// Apex takes files of at most 10 MB (read as 10,000,000 bytes, the stricter reading) ...
+pub const MAX_FILE_BYTES: usize = 10_000_000;
 /// ... and at most 200 files in one upload.
 pub const MAX_FILES_PER_UPLOAD: usize = 200;
 /// Files asked for per page of the filing cabinet.
@@ -260,6 +260,7 @@ impl ApexClient {
     /// Every file in the filing cabinet, page by page to the end.
     pub async fn list_openioc(&self) -> Result<Vec<CabinetFile>, ApexError> {
         let mut files = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for page_number in 1..=MAX_CABINET_PAGES {
             let param = cabinet_query(page_number, CABINET_PAGE_SIZE);
             let data = self
@@ -272,9 +273,15 @@ impl ApexClient {
                 .await?;
             let request = format!("GET {FILING_CABINET_PATH} (page {page_number})");
             let page: CabinetPage = decode(&request, data, "a filing cabinet page")?;
-            let short = page.files.len() < CABINET_PAGE_SIZE;
-            files.extend(page.files);
-            if short || files.len() as i64 >= page.total {
+            // A server may send fewer than asked: only an empty page or the total ends it.
+            // A file added while paging shifts the pages (newest first): skip repeats.
+            let empty = page.files.is_empty();
+            for file in page.files {
+                if seen.insert(file.hash_id.clone()) {
+                    files.push(file);
+                }
+            }
+            if empty || files.len() as i64 >= page.total {
                 return Ok(files);
             }
         }

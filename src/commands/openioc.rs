@@ -7,7 +7,7 @@ use anyhow::anyhow;
 use serde::Serialize;
 
 use super::table::aligned;
-use crate::apex::client::ApexClient;
+use crate::apex::client::{ApexClient, ApexError};
 use crate::apex::openioc::{
     CabinetFile, DeletedFile, Extraction, MAX_FILES_PER_UPLOAD, UploadFile, UploadMessage, Uploaded,
 };
@@ -55,40 +55,69 @@ pub async fn upload(
     let files = prepare(paths)
         .map_err(|e| Failure::new(ExitCode::Failed, e.context("nothing was uploaded")))?;
     let mut report = UploadReport::default();
+    // A failed call stops the work, but what was done before it is still reported.
+    let mut stopped: Option<ApexError> = None;
     for batch in files.chunks(MAX_FILES_PER_UPLOAD) {
-        let result = client.upload_openioc(batch).await?;
-        report.uploaded.extend(result.files);
-        report.messages.extend(result.messages);
+        match client.upload_openioc(batch).await {
+            Ok(result) => {
+                report.uploaded.extend(result.files);
+                report.messages.extend(result.messages);
+            }
+            Err(e) => {
+                stopped = Some(e);
+                break;
+            }
+        }
     }
-    let refused = report.uploaded.iter().filter(|u| !u.ok()).count();
-    if extract {
-        let ids: Vec<String> = report
-            .uploaded
-            .iter()
-            .filter(|u| u.ok())
-            .map(|u| u.hash_id.clone())
-            .collect();
+    let ids: Vec<String> = report
+        .uploaded
+        .iter()
+        .filter(|u| u.ok())
+        .map(|u| u.hash_id.clone())
+        .collect();
+    if extract && stopped.is_none() {
         let mut extracted = Vec::new();
         for batch in ids.chunks(MAX_FILES_PER_UPLOAD) {
-            extracted.extend(client.extract_openioc(batch, action).await?);
+            match client.extract_openioc(batch, action).await {
+                Ok(result) => extracted.extend(result),
+                Err(e) => {
+                    stopped = Some(e);
+                    break;
+                }
+            }
         }
         report.extracted = Some(extracted);
     }
-    let not_extracted = report
-        .extracted
-        .iter()
-        .flatten()
-        .filter(|e| !e.ok())
-        .count();
+    if let (Some(e), true) = (&stopped, report.uploaded.is_empty()) {
+        return Err(Failure::new(
+            ExitCode::Failed,
+            anyhow!("{e}").context("nothing was uploaded"),
+        ));
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", upload_table(&report, action));
     }
-    Ok(if refused + not_extracted > 0 {
-        ExitCode::PartialWrites
-    } else {
+    if let Some(e) = stopped {
+        return Err(Failure::new(
+            ExitCode::PartialWrites,
+            anyhow!("{e}").context(format!(
+                "stopped after {} of {} files were uploaded (listed above)",
+                ids.len(),
+                files.len()
+            )),
+        ));
+    }
+    // Every file uploaded (Apex may answer for fewer than were sent), and extracted if asked.
+    let extracted_all = report.extracted.as_ref().is_none_or(|extracted| {
+        ids.iter()
+            .all(|id| extracted.iter().any(|e| &e.hash_id == id && e.ok()))
+    });
+    Ok(if ids.len() == files.len() && extracted_all {
         ExitCode::Ok
+    } else {
+        ExitCode::PartialWrites
     })
 }
 

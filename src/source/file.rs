@@ -14,6 +14,7 @@ use super::{Pulled, file_name, modified_time, utf8_text};
 use crate::apex::udso::ScanAction;
 use crate::ioc::{Invalid, Ioc, IocKind};
 use crate::state::StateStore;
+use crate::sync::plan::UDSO_CAPACITY;
 
 /// What to read.
 #[derive(Debug, Clone)]
@@ -82,11 +83,13 @@ fn read_list(
     }
 }
 
+/// Stores a bundle's indicators in `bundles`, the store every bundle of the run shares.
 fn read_bundle(
     path: &Path,
     text: &str,
     scan_action: ScanAction,
     pulled: &mut Pulled,
+    bundles: &mut StateStore,
 ) -> anyhow::Result<()> {
     let objects = parse_objects(text).map_err(|e| {
         anyhow::anyhow!(
@@ -96,16 +99,16 @@ fn read_bundle(
         )
     })?;
     let records = indicator_records(objects, scan_action, pulled);
-    // The validity rules of a feed: newest version of each indicator, valid now.
-    let mut store = StateStore::in_memory()?;
-    store.store_page("file", &records, None)?;
-    pulled.iocs.extend(store.desired(Utc::now())?);
+    bundles.store_page("file", &records, None)?;
     Ok(())
 }
 
 /// Reads every file; the IOCs of all of them, deduplicated.
 pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
     let mut pulled = Pulled::default();
+    // The validity rules of a feed across all bundles: the newest version of each
+    // indicator, valid now, the newest IOCs of each type when there are more than fit.
+    let mut bundles = StateStore::in_memory()?;
     for path in &settings.files {
         if path.is_dir() {
             bail!("--file {} is a folder; name the files", path.display());
@@ -115,12 +118,14 @@ pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
         let text = utf8_text(path, &bytes)?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if text.trim_start().starts_with('{') {
-            read_bundle(path, text, settings.scan_action, &mut pulled)?;
+            read_bundle(path, text, settings.scan_action, &mut pulled, &mut bundles)?;
         } else {
             let seen = modified_time(path);
             read_list(path, text, settings.scan_action, seen, &mut pulled);
         }
     }
+    let (desired, _) = bundles.desired(Utc::now(), UDSO_CAPACITY)?;
+    pulled.iocs.extend(desired);
     pulled.dedupe();
     Ok(pulled)
 }

@@ -192,7 +192,7 @@ fn offset(position: u64) -> usize {
 }
 
 fn too_large(bytes: u64) -> String {
-    format!("{bytes} bytes, more than the {MAX_FILE_BYTES} (10 MiB) an OpenIOC file may have")
+    format!("{bytes} bytes, more than the {MAX_FILE_BYTES} (10 MB) an OpenIOC file may have")
 }
 
 /// `&lt;` and the four other XML entities, and character references; nothing else is
@@ -761,6 +761,7 @@ pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::mutate;
     use proptest::prelude::*;
 
     const SHA1: &str = "73D95A30C812D9CFF0EAF37A686FDFEF8F9CA531";
@@ -1162,7 +1163,7 @@ mod tests {
         let big = v10(&" ".repeat(MAX_FILE_BYTES));
         let e = err(&big);
         assert!(e.message.contains(&format!("{} bytes", big.len())), "{e}");
-        assert!(e.message.contains("10 MiB"), "{e}");
+        assert!(e.message.contains("10 MB"), "{e}");
     }
 
     #[test]
@@ -1336,21 +1337,6 @@ mod tests {
             pull(&settings(vec![dir.path().join("missing.ioc")])).unwrap_err()
         );
         assert!(e.contains("missing.ioc"), "{e}");
-    }
-
-    /// Inserts, deletes or replaces the character at `at`.
-    fn mutate(text: &str, at: usize, what: u8, c: char) -> String {
-        let mut chars: Vec<char> = text.chars().collect();
-        let at = at % (chars.len() + 1);
-        match what % 3 {
-            0 => chars.insert(at, c),
-            1 if at < chars.len() => {
-                chars.remove(at);
-            }
-            _ if at < chars.len() => chars[at] = c,
-            _ => chars.push(c),
-        }
-        chars.into_iter().collect()
     }
 
     fn small_document() -> String {

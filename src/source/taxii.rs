@@ -22,6 +22,7 @@ use crate::http::{HttpSettings, RetryPolicy, send_retrying};
 use crate::secret::Secret;
 use crate::state::{IndicatorRecord, StateStore};
 use crate::stix::{extract::extract, pattern::parse};
+use crate::sync::plan::UDSO_CAPACITY;
 
 /// The media type of TAXII 2.1 (medallion answers 406 to the bare `application/taxii+json`).
 pub const TAXII_MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
@@ -620,7 +621,8 @@ async fn pull_collection(
 /// indicator valid now.
 pub async fn pull(settings: &TaxiiSettings, http: &HttpSettings) -> anyhow::Result<Pulled> {
     let (mut pulled, state) = ingest(settings, http).await?;
-    pulled.iocs = state.desired(Utc::now())?;
+    let (desired, _) = state.desired(Utc::now(), UDSO_CAPACITY)?;
+    pulled.iocs = desired;
     pulled.dedupe();
     Ok(pulled)
 }

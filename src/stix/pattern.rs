@@ -1144,6 +1144,7 @@ impl fmt::Display for ObjectPath<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::mutate;
     use proptest::prelude::*;
 
     const SPEC_EXAMPLES: &str = concat!(
@@ -1698,21 +1699,6 @@ mod tests {
         assert_eq!(operands.len(), 100_000);
         let inner = format!("[{}]", vec!["a:b = 1"; 100_000].join(" OR "));
         assert!(parse(&inner).is_ok());
-    }
-
-    /// A mutation of a spec example: insert, delete or replace one character.
-    fn mutate(line: &str, at: usize, what: u8, c: char) -> String {
-        let mut chars: Vec<char> = line.chars().collect();
-        let at = at % (chars.len() + 1);
-        match what % 3 {
-            0 => chars.insert(at, c),
-            1 if at < chars.len() => {
-                chars.remove(at);
-            }
-            _ if at < chars.len() => chars[at] = c,
-            _ => chars.push(c),
-        }
-        chars.into_iter().collect()
     }
 
     /// Whatever parses prints as text that parses to the same AST.

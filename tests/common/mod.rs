@@ -80,6 +80,11 @@ pub fn entry(kind: &str, content: &str, notes: &str) -> UdsoEntry {
     }
 }
 
+/// The JSON a command printed on standard output.
+pub fn json(out: &assert_cmd::assert::Assert) -> serde_json::Value {
+    serde_json::from_slice(&out.get_output().stdout).expect("JSON on stdout")
+}
+
 /// Standard output and error of a finished command, as text.
 pub fn output_text(out: &std::process::Output) -> (String, String) {
     (

@@ -16,6 +16,9 @@ use crate::apex::udso::{MAX_NOTES_CHARS, ScanAction};
 use crate::ioc::IocKind;
 use crate::source::openioc;
 
+/// The most files the simulated cabinet sends a page.
+const MAX_CABINET_PAGE: u64 = 4;
+
 /// How Apex shows the time a file was added.
 const ADDED_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
@@ -160,13 +163,17 @@ impl ApexSim {
         if size == 0 || number == 0 {
             return self.error(400, 7, "PageSize and PageNumber start at 1");
         }
+        // Pages are cut at MAX_CABINET_PAGE whatever PageSize asks, so that clients must
+        // page by TotalIOCCount, not by a page's length.
+        let size = size.min(MAX_CABINET_PAGE);
+        let skip = number.saturating_sub(1).saturating_mul(size);
         let cabinet = self.cabinet.lock().unwrap();
         // Newest first, as Apex's console shows it.
         let mut files: Vec<(&String, &CabinetFile)> = cabinet.iter().collect();
         files.sort_by(|a, b| b.1.added.cmp(&a.1.added).then(a.0.cmp(b.0)));
         let page: Vec<Value> = files
             .iter()
-            .skip(((number - 1) * size) as usize)
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
             .take(size as usize)
             .map(|(id, f)| {
                 json!({
