@@ -96,6 +96,18 @@ pub enum Invalid {
     BadSha1,
 }
 
+/// Skip reasons more than one source counts, beside [`Invalid::code`]'s.
+pub mod skip {
+    /// A negated match (`NOT`, `!=`, `isnot`...): the IOC is what must not be seen.
+    pub const NEGATION: &str = "negation";
+    /// An MD5 hash: Apex's file type holds SHA-1 only.
+    pub const MD5: &str = "md5";
+    /// A SHA-256 hash: Apex's file type holds SHA-1 only.
+    pub const SHA256: &str = "sha256";
+    /// An IPv4 range wider than one address.
+    pub const CIDR_RANGE: &str = "cidr-range";
+}
+
 impl Invalid {
     /// A short name for reports and JSON.
     pub fn code(self) -> &'static str {

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use super::taxii::{indicator_records, parse_objects};
 use super::{Pulled, file_name, modified_time, utf8_text};
 use crate::apex::udso::ScanAction;
+use crate::ioc::skip::{CIDR_RANGE, MD5, SHA256};
 use crate::ioc::{Invalid, Ioc, IocKind};
 use crate::state::StateStore;
 use crate::sync::plan::UDSO_CAPACITY;
@@ -32,10 +33,10 @@ pub fn detect(line: &str) -> Result<Ioc, &'static str> {
         return Ioc::new(IocKind::FileSha1, value).map_err(invalid);
     }
     if is_hex(32) {
-        return Err("md5");
+        return Err(MD5);
     }
     if is_hex(64) {
-        return Err("sha256");
+        return Err(SHA256);
     }
     if value.contains("://") {
         return Ioc::new(IocKind::Url, value).map_err(invalid);
@@ -44,7 +45,7 @@ pub fn detect(line: &str) -> Result<Ioc, &'static str> {
         // `1.2.3.4/32` is one address; any other CIDR is a range, not a UDSO entry.
         return match value.strip_suffix("/32") {
             Some(ip) => Ioc::new(IocKind::Ip, ip).map_err(invalid),
-            None => Err("cidr-range"),
+            None => Err(CIDR_RANGE),
         };
     }
     Ioc::from_host(value).map_err(invalid)

@@ -83,16 +83,13 @@ pub const MAX_DEPTH: usize = 64;
 
 /// Skip code: the search term carries no IOC Apex holds.
 pub const NOT_AN_IOC_TERM: &str = "not-an-ioc-term";
-/// Skip code: `isnot`, `containsnot` or `negate="true"`.
-pub const NEGATION: &str = "negation";
 /// Skip code: a condition other than `is` and `contains`.
 pub const CONDITION: &str = "condition";
 /// Skip code: a piece of an IOC rather than a whole one.
 pub const FRAGMENT: &str = "fragment";
-/// Skip code: an MD5 hash term.
-pub const MD5: &str = "md5";
-/// Skip code: a SHA-256 hash term.
-pub const SHA256: &str = "sha256";
+/// Skip codes shared with the STIX extraction: `isnot`, `containsnot` or `negate="true"`;
+/// MD5 and SHA-256 hash terms.
+pub use crate::ioc::skip::{MD5, NEGATION, SHA256};
 
 /// Which OpenIOC, by the root element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,12 +37,9 @@ use crate::apex::udso::ScanAction;
 use crate::ioc::{Invalid, Ioc, IocKind};
 
 /// Skip reasons this module adds to [`Invalid::code`]'s.
-pub const NEGATION: &str = "negation";
+pub use crate::ioc::skip::{CIDR_RANGE, MD5, NEGATION, SHA256};
 pub const LIKE_MATCHES: &str = "like-matches";
 pub const UNSUPPORTED_TYPE: &str = "unsupported-type";
-pub const CIDR_RANGE: &str = "cidr-range";
-pub const MD5: &str = "md5";
-pub const SHA256: &str = "sha256";
 pub const UNSUPPORTED_HASH: &str = "unsupported-hash";
 
 /// What one pattern yields.
