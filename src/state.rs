@@ -17,7 +17,8 @@ use crate::apex::udso::ScanAction;
 use crate::ioc::{Ioc, IocKind};
 use crate::source::Desired;
 
-/// The layout this version writes; a store from another version is refused, not guessed at.
+/// The layout this version writes; schema 1 is upgraded, a newer store is refused, not
+/// guessed at.
 const SCHEMA_VERSION: i64 = 2;
 
 /// One indicator version, as it is stored.

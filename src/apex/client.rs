@@ -198,6 +198,17 @@ struct Envelope {
     meta: Meta,
 }
 
+/// Reads an envelope's `Data` as `T`, or an error naming the request and `what` it should be.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    request: &str,
+    data: Value,
+    what: &str,
+) -> Result<T, ApexError> {
+    serde_json::from_value(data).map_err(|e| {
+        ApexError::bad_response(request.to_owned(), format!("the answer is not {what}: {e}"))
+    })
+}
+
 /// Turns a status and a body into the `Data` of a successful envelope, or a typed error.
 pub fn parse_envelope(
     request: &str,

@@ -3,9 +3,9 @@
 //! the entries it makes carry no ownership tag of ours and our sync jobs never touch them.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::client::{ApexClient, ApexError, int_or_string};
+use super::client::{ApexClient, ApexError, decode, int_or_string};
 use super::udso::ScanAction;
 
 pub const FILE_PATH: &str = "/WebApp/IOCBackend/OpenIOCResource/File";
@@ -211,16 +211,6 @@ pub fn cabinet_query(page_number: usize, page_size: usize) -> String {
     .expect("JSON serialises")
 }
 
-fn decode<T: serde::de::DeserializeOwned>(
-    request: &str,
-    data: Value,
-    what: &str,
-) -> Result<T, ApexError> {
-    serde_json::from_value(data).map_err(|e| {
-        ApexError::bad_response(request.to_owned(), format!("the answer is not {what}: {e}"))
-    })
-}
-
 impl ApexClient {
     /// Uploads at most [`MAX_FILES_PER_UPLOAD`] files to the filing cabinet.
     pub async fn upload_openioc(&self, files: &[UploadFile]) -> Result<UploadResult, ApexError> {
@@ -361,7 +351,7 @@ mod tests {
             cabinet_query(1, 10),
             r#"{"FileHashIDList":[],"FuzzyMatchString":"","PageSize":10,"PageNumber":1,"SortingColumn":3,"SortingDirection":2}"#
         );
-        let q: Value = serde_json::from_str(&cabinet_query(3, 100)).unwrap();
+        let q: serde_json::Value = serde_json::from_str(&cabinet_query(3, 100)).unwrap();
         assert_eq!(q["PageNumber"], 3);
         assert_eq!(q["PageSize"], 100);
         assert_eq!(

@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::client::{ApexClient, ApexError};
+use super::client::{ApexClient, ApexError, decode};
 use crate::ioc::{Ioc, IocKind};
 
 /// The path of every UDSO call.
@@ -222,12 +222,11 @@ impl ApexClient {
         if data.is_null() {
             return Ok(Vec::new());
         }
-        serde_json::from_value(data).map_err(|e| {
-            ApexError::bad_response(
-                format!("GET {UDSO_PATH}?type={kind}"),
-                format!("the list is not an array of UDSO entries: {e}"),
-            )
-        })
+        decode(
+            &format!("GET {UDSO_PATH}?type={kind}"),
+            data,
+            "an array of UDSO entries",
+        )
     }
 
     /// Adds an entry, or updates the entry with the same content.

@@ -727,28 +727,26 @@ pub fn read_bytes(path: &Path, bytes: &[u8], chosen: ScanAction) -> anyhow::Resu
 /// Reads every file (and every OpenIOC file in every folder); the IOCs of all, deduplicated.
 pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
     let mut pulled = Pulled::default();
-    for named in &settings.files {
-        for path in files_named(named)? {
-            let (doc, _) = read_file(&path, settings.scan_action)?;
-            let seen = doc.last_modified.unwrap_or_else(|| modified_time(&path));
-            let name = file_name(&path);
-            pulled.items += doc.items;
-            for (reason, count) in doc.skipped {
-                *pulled.skipped.entry(reason).or_default() += count;
-            }
-            for item in doc.iocs {
-                let reason = if item.item_id.is_empty() {
-                    format!("{name} line {}", item.line)
-                } else {
-                    format!("{name} item {}", item.item_id)
-                };
-                pulled.iocs.push(Desired {
-                    ioc: item.ioc,
-                    scan_action: item.scan_action,
-                    reason,
-                    seen,
-                });
-            }
+    for path in expand_paths(&settings.files)? {
+        let (doc, _) = read_file(&path, settings.scan_action)?;
+        let seen = doc.last_modified.unwrap_or_else(|| modified_time(&path));
+        let name = file_name(&path);
+        pulled.items += doc.items;
+        for (reason, count) in doc.skipped {
+            *pulled.skipped.entry(reason).or_default() += count;
+        }
+        for item in doc.iocs {
+            let reason = if item.item_id.is_empty() {
+                format!("{name} line {}", item.line)
+            } else {
+                format!("{name} item {}", item.item_id)
+            };
+            pulled.iocs.push(Desired {
+                ioc: item.ioc,
+                scan_action: item.scan_action,
+                reason,
+                seen,
+            });
         }
     }
     pulled.dedupe();

@@ -44,7 +44,7 @@ impl ApexSim {
                 .and_then(|content| Ok((check_upload(&content)?, content)));
             match accepted {
                 Ok((short_description, content)) => {
-                    let hash_id = hex(&Sha1::digest(&content));
+                    let hash_id = format!("{:x}", Sha1::digest(&content));
                     self.cabinet
                         .lock()
                         .unwrap()
@@ -224,8 +224,4 @@ fn check_upload(content: &[u8]) -> Result<String, &'static str> {
         Ok(_) => Err("not an OpenIOC 1.0 file (Apex takes 1.0 only)"),
         Err(_) => Err("not a valid OpenIOC file"),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
