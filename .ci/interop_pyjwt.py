@@ -211,8 +211,8 @@ def main():
     if clean["deleted"] != EXPECTED_IOCS or udso:
         fail(f"--clean deleted {clean['deleted']}, {len(udso)} left")
 
-    sample = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
-                          "testdata", "openioc", "mandiant-apt", OPENIOC_SAMPLE)
+    sample = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data",
+                          "openioc", "mandiant-apt", OPENIOC_SAMPLE)
     uploaded = run(binary, host, "openioc", "upload", sample, "--extract", "--scan-action", "log")
     with open(sample, "rb") as f:
         sample_id = hashlib.sha1(f.read()).hexdigest()

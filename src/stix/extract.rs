@@ -582,7 +582,7 @@ mod tests {
     fn spec_examples() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/testdata/stix/spec_examples.txt"
+            "/tests/data/stix/spec_examples.txt"
         );
         let text =
             std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));

@@ -1149,7 +1149,7 @@ mod tests {
 
     const SPEC_EXAMPLES: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/testdata/stix/spec_examples.txt"
+        "/tests/data/stix/spec_examples.txt"
     );
 
     fn spec_examples() -> Vec<String> {

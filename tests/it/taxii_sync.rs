@@ -1,14 +1,12 @@
 //! The TAXII job end to end: the real binary against simulated TAXII 2.1 and Apex Central
 //! servers over loopback HTTP, and `--source file` on real STIX data.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use apex_ioc_sync::sim::BackgroundTaxii;
 use apex_ioc_sync::sim::taxii::{TaxiiSimConfig, indicator};
 use chrono::{DateTime, Utc};
-use common::*;
 use serde_json::Value;
 
 const COLLECTION: &str = "91a7b528-80eb-42ed-a74d-c6fbd5a26116";
@@ -347,13 +345,10 @@ fn a_lost_state_file_starts_over_from_days() {
 fn file_source_reads_the_apt1_bundle_and_plain_lists() {
     let apex = start_apex();
     let dir = tempfile::tempdir().unwrap();
-    let apt1 = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/testdata/stix/apt1.json"
-    );
+    let apt1 = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/stix/apt1.json");
     assert!(
         std::path::Path::new(apt1).exists(),
-        "../shared/testdata must be beside the project"
+        "tests/data/stix/apt1.json is part of the project"
     );
     let list = dir.path().join("extra.txt");
     std::fs::write(

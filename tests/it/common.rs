@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: a simulated Apex Central on loopback and the
 //! real binary pointed at it.
-#![allow(dead_code)]
 
 use std::path::Path;
 

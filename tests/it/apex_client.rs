@@ -1,7 +1,5 @@
 //! The Apex client against the simulated Apex Central over HTTP.
 
-mod common;
-
 use std::time::Duration;
 
 use apex_ioc_sync::apex::client::{ApexClient, ApexError};
@@ -44,7 +42,7 @@ fn rt() -> tokio::runtime::Runtime {
 
 #[test]
 fn put_list_update_delete_round_trip_with_awkward_content() {
-    let apex = common::start_apex();
+    let apex = crate::common::start_apex();
     let client = client(&apex);
     rt().block_on(async {
         let url = "https://evil.example.com/Path?q=1&x=a+b%20c&y=ü;z=/#frag";
@@ -91,7 +89,7 @@ fn put_list_update_delete_round_trip_with_awkward_content() {
 
 #[test]
 fn delete_is_idempotent() {
-    let apex = common::start_apex();
+    let apex = crate::common::start_apex();
     let client = client(&apex);
     rt().block_on(async {
         client
@@ -113,7 +111,7 @@ fn delete_is_idempotent() {
 
 #[test]
 fn capacity_is_per_type_and_answers_413_12() {
-    let apex = common::start_apex_with(ApexSimConfig {
+    let apex = crate::common::start_apex_with(ApexSimConfig {
         capacity: 3,
         ..ApexSimConfig::random()
     });
@@ -148,7 +146,7 @@ fn capacity_is_per_type_and_answers_413_12() {
 
 #[test]
 fn invalid_entries_are_refused_before_sending() {
-    let apex = common::start_apex();
+    let apex = crate::common::start_apex();
     let client = client(&apex);
     rt().block_on(async {
         let err = client
@@ -163,7 +161,7 @@ fn invalid_entries_are_refused_before_sending() {
 
 #[test]
 fn injected_faults_are_retried_until_they_converge() {
-    let apex = common::start_apex();
+    let apex = crate::common::start_apex();
     let faults = &apex.sim.control.faults;
     faults.error_5xx_every(3);
     faults.error_429_every(5, 0);
@@ -187,7 +185,7 @@ fn injected_faults_are_retried_until_they_converge() {
 
 #[test]
 fn a_server_that_keeps_failing_gives_up_after_the_policy() {
-    let apex = common::start_apex();
+    let apex = crate::common::start_apex();
     apex.sim.control.faults.error_5xx_every(1);
     let client = client(&apex);
     let err = rt().block_on(client.list_udso(IocKind::Ip)).unwrap_err();
@@ -197,7 +195,7 @@ fn a_server_that_keeps_failing_gives_up_after_the_policy() {
 
 #[test]
 fn string_result_codes_are_understood() {
-    let apex = common::start_apex_with(ApexSimConfig {
+    let apex = crate::common::start_apex_with(ApexSimConfig {
         string_codes: true,
         ..ApexSimConfig::random()
     });
@@ -219,11 +217,11 @@ fn string_result_codes_are_understood() {
 
 #[test]
 fn expired_entries_leave_the_list() {
-    let apex = common::start_apex();
-    let mut e = common::entry("ip", "1.1.1.1", "apex-ioc-sync:x");
+    let apex = crate::common::start_apex();
+    let mut e = crate::common::entry("ip", "1.1.1.1", "apex-ioc-sync:x");
     e.expiration_utc_date = Some((chrono::Utc::now() - chrono::Duration::minutes(1)).naive_utc());
     apex.sim.insert(e);
-    apex.sim.insert(common::entry("ip", "2.2.2.2", ""));
+    apex.sim.insert(crate::common::entry("ip", "2.2.2.2", ""));
     let listed = rt().block_on(client(&apex).list_udso(IocKind::Ip)).unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].content, "2.2.2.2");
@@ -231,7 +229,7 @@ fn expired_entries_leave_the_list() {
 
 #[test]
 fn concurrent_adds_never_overfill_the_list() {
-    let apex = common::start_apex_with(ApexSimConfig {
+    let apex = crate::common::start_apex_with(ApexSimConfig {
         capacity: 5,
         ..ApexSimConfig::random()
     });
@@ -259,7 +257,7 @@ fn concurrent_adds_never_overfill_the_list() {
 
 #[test]
 fn first_try_only_faults_every_distinct_add_once() {
-    let apex = common::start_apex();
+    let apex = crate::common::start_apex();
     apex.sim.control.faults.first_try_only(true);
     apex.sim.control.faults.error_5xx_every(1);
     let client = client(&apex);
@@ -280,8 +278,8 @@ fn first_try_only_faults_every_distinct_add_once() {
 
 #[test]
 fn deleting_an_expired_entry_is_data_not_found() {
-    let apex = common::start_apex();
-    let mut e = common::entry("ip", "1.1.1.1", "apex-ioc-sync:x");
+    let apex = crate::common::start_apex();
+    let mut e = crate::common::entry("ip", "1.1.1.1", "apex-ioc-sync:x");
     e.expiration_utc_date = Some((chrono::Utc::now() - chrono::Duration::minutes(1)).naive_utc());
     apex.sim.insert(e);
     let outcome = rt()

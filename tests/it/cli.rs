@@ -1,17 +1,15 @@
 //! The real binary against the simulated Apex Central over loopback HTTP(S).
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
+use crate::common::{apex_cmd, apex_config, bin, entry, output_text, start_apex};
 use apex_ioc_sync::lock::InstanceLock;
 use apex_ioc_sync::sim::BackgroundApex;
 use apex_ioc_sync::sim::apex::ApexSimConfig;
 use apex_ioc_sync::sim::server::tls_config;
-use common::{apex_cmd, apex_config, bin, entry, output_text, start_apex};
 use serde_json::Value;
 
 /// Entries of several owners, as a shared list holds them.

@@ -2,16 +2,14 @@
 //! loopback HTTP: `--source openioc` (we read the files and sync their IOCs), and
 //! `openioc upload|list|delete` (Apex's filing cabinet, where Apex extracts them).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
+use crate::common::*;
 use apex_ioc_sync::sim::BackgroundApex;
-use common::*;
 
 const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/testdata/openioc/mandiant-apt"
+    "/tests/data/openioc/mandiant-apt"
 );
 
 /// An OpenIOC 1.0 file: an OR of a domain and a SHA-1, and an AND holding an ip.

@@ -1,14 +1,12 @@
 //! The Lumu job end to end: the real binary against simulated Lumu Defender and Apex
 //! Central servers over loopback HTTP.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use apex_ioc_sync::lock::InstanceLock;
 use apex_ioc_sync::sim::lumu::{RateLimit, SimIncident};
 use axum::http::StatusCode;
-use common::*;
 
 fn hours(h: i64) -> chrono::Duration {
     chrono::Duration::hours(h)

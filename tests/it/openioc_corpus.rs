@@ -1,6 +1,6 @@
-//! The OpenIOC reader over the public corpus in `../shared/testdata/openioc`: every IOC it
+//! The OpenIOC reader over the public corpus in `tests/data/openioc`: every IOC it
 //! takes and every item it skips, rendered as text and compared with
-//! `tests/snapshots/openioc_corpus.txt`. `UPDATE_SNAPSHOTS=1` rewrites the snapshot.
+//! `tests/it/snapshots/openioc_corpus.txt`. `UPDATE_SNAPSHOTS=1` rewrites the snapshot.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,10 +10,10 @@ use apex_ioc_sync::apex::udso::ScanAction;
 use apex_ioc_sync::source::file::FileSettings;
 use apex_ioc_sync::source::openioc;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/openioc");
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/openioc");
 const SNAPSHOT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/snapshots/openioc_corpus.txt"
+    "/tests/it/snapshots/openioc_corpus.txt"
 );
 
 /// Every `*.ioc` and `*.ioc.xml` file under `dir`, recursively, sorted.
@@ -44,7 +44,7 @@ fn render(files: &[PathBuf]) -> String {
     let mut out = String::new();
     writeln!(
         out,
-        "# OpenIOC corpus (../shared/testdata/openioc), read with the chosen scan action block.\n\
+        "# OpenIOC corpus (tests/data/openioc), read with the chosen scan action block.\n\
          # Per file: one line per IOC taken (file, type, value, scan action, IndicatorItem id),\n\
          # sorted, then the items skipped by reason. Totals at the end."
     )

@@ -1,8 +1,6 @@
 //! The simulated Apex Central checks every request as the real one does. These tests sign
 //! requests by hand (with the library's signer) and send them over HTTP.
 
-mod common;
-
 use apex_ioc_sync::apex::auth;
 use apex_ioc_sync::apex::client::CONTENT_TYPE_JSON;
 use apex_ioc_sync::apex::udso::UDSO_PATH;
@@ -47,7 +45,7 @@ const LIST: &str = "/WebApp/api/SuspiciousObjects/UserDefinedSO/?type=ip";
 
 #[test]
 fn a_correct_request_is_accepted() {
-    let apex = common::start_apex();
+    let apex = crate::common::start_apex();
     let c = apex.sim.config();
     let t = auth::token(&c.app_id, &c.api_key, "GET", LIST, b"", auth::now_iat()).unwrap();
     let a = send(&apex.url(), "GET", LIST, "", bearer(t));
@@ -56,7 +54,7 @@ fn a_correct_request_is_accepted() {
 
 #[test]
 fn each_auth_failure_gets_its_code() {
-    let apex = common::start_apex();
+    let apex = crate::common::start_apex();
     let c = apex.sim.config();
     let now = auth::now_iat();
     let url = apex.url();
@@ -112,7 +110,7 @@ fn each_auth_failure_gets_its_code() {
 #[test]
 fn version_and_algorithm_are_checked() {
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
-    let apex = common::start_apex();
+    let apex = crate::common::start_apex();
     let c = apex.sim.config();
     let claims = |version: &str| auth::Claims {
         appid: c.app_id.clone(),
