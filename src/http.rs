@@ -172,6 +172,40 @@ pub fn transport_detail(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
+/// Why a response body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body is longer than the cap for that endpoint (by its `Content-Length`, or by
+    /// what arrived): a server that streams without end is stopped here.
+    #[error("the answer is larger than {cap} bytes, the most this tool reads from that endpoint")]
+    TooLarge { cap: usize },
+    #[error("cannot read the answer: {0}")]
+    Transport(String),
+}
+
+/// Reads a response body of at most `cap` bytes, chunk by chunk, so that a body without end
+/// (or a lying `Content-Length`) never takes more than `cap` of memory.
+pub async fn read_body(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<bytes::Bytes, BodyError> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(BodyError::TooLarge { cap });
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| BodyError::Transport(transport_detail(&e)))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge { cap });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// A server's answer that is neither a connection failure, a 5xx nor a 429.
 #[derive(Debug)]
 pub struct Answer {
@@ -203,12 +237,13 @@ pub fn rate_limit_wait(headers: &reqwest::header::HeaderMap) -> Duration {
 /// Sends the request `build` makes, again on connection errors, time-outs and 5xx (per
 /// `retry`) and on 429 (after the wait the server asks for). Returns the first other answer,
 /// or the last 5xx, for the caller to judge. `server` and `name` (method and path, never a URL: URLs can
-/// carry keys) go into errors.
+/// carry keys) go into errors. A body longer than `max_body` bytes is an error (not retried).
 pub async fn send_retrying(
     build: impl Fn() -> reqwest::RequestBuilder,
     retry: &RetryPolicy,
     server: &str,
     name: &str,
+    max_body: usize,
 ) -> anyhow::Result<Answer> {
     let mut attempt = 1;
     let mut rate_waits = 0;
@@ -232,7 +267,7 @@ pub async fn send_retrying(
                     tokio::time::sleep(wait).await;
                     continue;
                 }
-                match response.bytes().await {
+                match read_body(response, max_body).await {
                     // The last 5xx goes to the caller too, which knows how to read its body.
                     Ok(body) if !status.is_server_error() || attempt >= retry.attempts => {
                         return Ok(Answer {
@@ -242,7 +277,10 @@ pub async fn send_retrying(
                         });
                     }
                     Ok(_) => format!("{server} answered HTTP {status}"),
-                    Err(e) => format!("cannot read {server}'s answer: {}", transport_detail(&e)),
+                    Err(e @ BodyError::TooLarge { .. }) => {
+                        bail!("{server}'s answer to {name}: {e}")
+                    }
+                    Err(BodyError::Transport(e)) => format!("cannot read {server}'s answer: {e}"),
                 }
             }
         };

@@ -11,13 +11,17 @@ use serde_json::Value;
 
 use super::auth;
 use crate::http::{
-    HttpSettings, RetryPolicy, encode_component, parse_retry_after, transport_detail,
+    BodyError, HttpSettings, RetryPolicy, encode_component, parse_retry_after, read_body,
+    transport_detail,
 };
 use crate::ioc::IocKind;
 use crate::secret::Secret;
 
 /// The only content type the API accepts.
 pub const CONTENT_TYPE_JSON: &str = "application/json;charset=utf-8";
+/// The longest answer read from Apex Central: a full UDSO list of one type (10,000 entries
+/// of at most 2,047 + 256 characters) is about 25 MB.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
 
 /// `k=v&k=v`, keys and values percent-encoded; the checksum is computed over this form.
 pub fn encode_query(query: &[(&str, &str)]) -> String {
@@ -407,10 +411,18 @@ impl ApexClient {
         })?;
         let status = response.status();
         let retry_after = parse_retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(|e| ApexError::Transport {
-            request: request_name.clone(),
-            detail: transport_detail(&e),
-        })?;
+        let bytes = read_body(response, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge { .. } => ApexError::BadResponse {
+                    request: request_name.clone(),
+                    detail: e.to_string(),
+                },
+                BodyError::Transport(detail) => ApexError::Transport {
+                    request: request_name.clone(),
+                    detail,
+                },
+            })?;
         parse_envelope(&request_name, status, retry_after, &bytes)
     }
 }

@@ -25,6 +25,8 @@ pub const PAGE_ITEMS: usize = 100;
 pub const CONTEXT_CONCURRENCY: usize = 4;
 /// More pages than this is a server that never finishes.
 const MAX_PAGES: u64 = 10_000;
+/// The longest answer read from Lumu (a page of 100 incidents or one context is far less).
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 /// What to read from Lumu.
 #[derive(Debug, Clone)]
@@ -135,7 +137,8 @@ impl LumuClient {
                 None => request,
             }
         };
-        let answer = send_retrying(build, &self.retry, "Lumu Defender", &name).await?;
+        let answer =
+            send_retrying(build, &self.retry, "Lumu Defender", &name, MAX_ANSWER_BYTES).await?;
         let status = answer.status;
         if status.is_success() {
             return serde_json::from_slice(&answer.body)

@@ -32,6 +32,8 @@ pub const DEFAULT_PAGE_SIZE: u32 = 1_000;
 const MAX_PAGES: usize = 100_000;
 /// Pages in a row that say `more` but bring nothing.
 const MAX_EMPTY_PAGES: usize = 3;
+/// The longest answer read from a TAXII server: a page of 10,000 large objects fits.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
 
 /// How to authenticate to the TAXII server.
 #[derive(Debug, Clone)]
@@ -360,7 +362,14 @@ impl TaxiiClient {
                 }
             }
         };
-        let answer = send_retrying(build, &self.retry, "the TAXII server", &name).await?;
+        let answer = send_retrying(
+            build,
+            &self.retry,
+            "the TAXII server",
+            &name,
+            MAX_ANSWER_BYTES,
+        )
+        .await?;
         if answer.status.is_success() {
             return Ok((answer.headers, answer.body));
         }
