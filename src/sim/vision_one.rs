@@ -18,8 +18,10 @@
 //! What the sources leave open is a mode here: how a never-expiring object's
 //! `expiredDateTime` is listed ([`NeverExpiresAs`]), and hashes listed in upper case.
 //! Faults (latency, 5xx, 429 with `Retry-After`, dropped connections) come from the shared
-//! server loop ([`super::server`]); requests are counted by endpoint ([`VisionOneSim::endpoint_count`])
-//! and, when asked, journaled with the headers that matter ([`VisionOneSim::journal`]).
+//! server loop ([`super::server`]), and 500 entries inside a 207 answer from
+//! [`VisionOneSim::item_5xx_every`]; requests are counted by endpoint
+//! ([`VisionOneSim::endpoint_count`]) and, when asked, journaled with the headers that
+//! matter ([`VisionOneSim::journal`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -416,24 +418,24 @@ impl VisionOneSim {
     }
 
     /// The items of an add or delete body, or the whole request's error answer.
-    fn items(&self, body: &[u8]) -> Result<Vec<Value>, Response> {
+    fn items(&self, body: &[u8]) -> Result<Vec<Value>, Box<Response>> {
         if body.len() > self.config.max_body_bytes {
-            return Err(error(
+            return Err(Box::new(error(
                 413,
                 "RequestEntityTooLarge",
                 "The request body is larger than 1 MB.",
-            ));
+            )));
         }
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Array(items)) => Ok(items),
-            _ => Err(bad_request("Invalid request format.")),
+            _ => Err(Box::new(bad_request("Invalid request format."))),
         }
     }
 
     fn add(&self, body: &[u8]) -> Response {
         let items = match self.items(body) {
             Ok(items) => items,
-            Err(answer) => return answer,
+            Err(answer) => return *answer,
         };
         let now = Utc::now();
         let results: Vec<Value> = items
@@ -515,7 +517,7 @@ impl VisionOneSim {
     fn delete(&self, body: &[u8]) -> Response {
         let items = match self.items(body) {
             Ok(items) => items,
-            Err(answer) => return answer,
+            Err(answer) => return *answer,
         };
         let mut lists = self.lists.lock().unwrap();
         let results = items

@@ -586,3 +586,48 @@ fn requests_have_the_shapes_pytmv1_builds() {
         }
     }
 }
+
+/// `simulate` serves the simulated Vision One and prints its URL and token; the client
+/// works against it, and sees the objects put there "by hand" as foreign.
+#[test]
+fn simulate_serves_vision_one_with_its_url_and_token() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = Command::new(assert_cmd::cargo::cargo_bin("apex-ioc-sync"))
+        .args(["simulate", "--v1-port", "0"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(sim.stdout.take().unwrap()).lines();
+    let banner = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with("Simulated Trend Vision One listening on "))
+        .expect("a Vision One line");
+    let drain = std::thread::spawn(move || lines.count());
+    let rest = banner.trim_start_matches("Simulated Trend Vision One listening on ");
+    let (url, rest) = rest.split_once(' ').unwrap();
+    let token = rest
+        .split("API token ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(')');
+    let c = VisionOneClient::new(url, &Secret::new(token), &HttpSettings::default()).unwrap();
+    let outcome = rt().block_on(async {
+        let domains = c.list(IocKind::Domain).await?;
+        let added = c.add(&[new_object(IocKind::Domain, "c2.example")]).await?;
+        let after = c.list(IocKind::Domain).await?;
+        Ok::<_, VisionOneError>((domains, added, after))
+    });
+    sim.kill().unwrap();
+    let _ = sim.wait();
+    drain.join().unwrap();
+    let (domains, added, after) = outcome.unwrap();
+    assert_eq!(domains.len(), 1);
+    assert_eq!(domains[0].raw, "phish.example");
+    assert!(!domains[0].description.starts_with("apex-ioc-sync:"));
+    assert_eq!(added, [Ok(ItemOutcome::Done)]);
+    assert_eq!(after.len(), 2);
+}
