@@ -431,7 +431,8 @@ fn bodies_over_one_megabyte_are_refused_with_413() {
     rt().block_on(async {
         assert_eq!(c.batches(&items).len(), 1);
         let e = c.add(&items).await.unwrap_err();
-        assert!(matches!(e, VisionOneError::TooLarge { .. }), "{e}");
+        assert!(matches!(e, VisionOneError::PayloadTooLarge { .. }), "{e}");
+        assert!(e.to_string().contains("HTTP 413"), "{e}");
         // Our own limits refuse it before sending.
         let requests = v1.sim.control.stats.total();
         let e = client(&v1).add(&items).await.unwrap_err();

@@ -55,12 +55,18 @@ pub enum VisionOneError {
         status: u16,
         error: ErrorFields,
     },
+    /// Refused before sending: the body would be larger than the limit.
     #[error("{request} is {size} bytes, more than the {max} Vision One takes in one request")]
     TooLarge {
         request: String,
         size: usize,
         max: usize,
     },
+    /// Refused by the server: 413.
+    #[error(
+        "Vision One refused {request} as too large (HTTP 413): it takes at most 1 MB a request"
+    )]
+    PayloadTooLarge { request: String },
     /// Connection failures and retries used up; the text names the server and request.
     #[error("{detail}")]
     Transport { request: String, detail: String },
@@ -401,11 +407,7 @@ fn answer_error(request: &str, answer: &Answer) -> VisionOneError {
             status,
             error,
         },
-        413 => VisionOneError::TooLarge {
-            request,
-            size: 0,
-            max: batch::MAX_BODY_BYTES,
-        },
+        413 => VisionOneError::PayloadTooLarge { request },
         _ if answer.status.is_success() => VisionOneError::BadResponse {
             request,
             detail: format!("HTTP {status}, not the status this call answers with"),
@@ -479,7 +481,7 @@ mod tests {
             "POST /x",
             &answer(413, "<html>Request Entity Too Large</html>"),
         );
-        assert!(matches!(e, VisionOneError::TooLarge { .. }), "{e}");
+        assert!(matches!(e, VisionOneError::PayloadTooLarge { .. }), "{e}");
         let e = answer_error("GET /x", &answer(502, "<html>Bad gateway</html>"));
         assert!(e.to_string().contains("HTTP 502: <html>Bad gateway"), "{e}");
         // The mock server's list errors carry code and message at the top.
