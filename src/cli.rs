@@ -104,6 +104,9 @@ pub struct SimulateArgs {
     /// Loopback port of the simulated TAXII 2.1 server (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub taxii_port: u16,
+    /// Loopback port of the simulated Trend Vision One (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub v1_port: u16,
     /// Capacity of each UDSO type, as on a real server.
     #[arg(long, default_value_t = crate::sim::apex::DEFAULT_CAPACITY)]
     pub capacity: usize,

@@ -16,6 +16,7 @@ pub mod logging;
 pub mod secret;
 pub mod settings;
 pub mod sim;
+pub mod sink;
 pub mod source;
 pub mod state;
 pub mod stix;

@@ -1,6 +1,6 @@
-//! `apex-ioc-sync simulate`: simulated Apex Central, Lumu Defender and TAXII servers on loopback
-//! until Ctrl-C, for
-//! rehearsing a job and its `.config` without touching production.
+//! `apex-ioc-sync simulate`: simulated Apex Central, Lumu Defender, TAXII and Trend Vision One
+//! servers on loopback until Ctrl-C, for rehearsing a job and its `.config` without touching
+//! production.
 
 use std::io::Write;
 use std::time::Duration;
@@ -10,6 +10,8 @@ use crate::exit::Failure;
 use crate::sim::apex::{ApexSim, ApexSimConfig};
 use crate::sim::lumu::{LumuSim, RateLimit, sample_incidents};
 use crate::sim::taxii::{TaxiiSim, TaxiiSimConfig, indicator};
+use crate::sim::vision_one::{SimObject, VisionOneSim, VisionOneSimConfig};
+use crate::sink::vision_one::ObjectType;
 
 /// The simulated TAXII server's indicators: one of each kind the extraction handles.
 const SAMPLE_PATTERNS: &[(&str, &str)] = &[
@@ -31,6 +33,17 @@ const SAMPLE_PATTERNS: &[(&str, &str)] = &[
     ),
 ];
 use crate::sim::server::tls_config;
+
+/// Objects an analyst put on the simulated Vision One list by hand: foreign to every job.
+const SAMPLE_V1_OBJECTS: &[(ObjectType, &str, &str)] = &[
+    (ObjectType::Domain, "phish.example", "added by the SOC"),
+    (ObjectType::Ip, "192.0.2.77", "added by the SOC"),
+    (
+        ObjectType::FileSha256,
+        "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+        "sandbox verdict",
+    ),
+];
 
 /// The banner goes to standard output; whoever started the simulators may stop reading it
 /// (a closed pipe), and that must not stop them.
@@ -74,6 +87,11 @@ pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
         taxii.add_object(collection, when, indicator(id, pattern, when));
     }
     let taxii_server = taxii.serve(args.taxii_port).await?;
+    let v1 = VisionOneSim::new(VisionOneSimConfig::random());
+    for (object_type, value, description) in SAMPLE_V1_OBJECTS {
+        v1.insert(SimObject::new(*object_type, value, description));
+    }
+    let v1_server = v1.serve(args.v1_port, None).await?;
     let url = server.url();
     let c = sim.config();
     say!("Simulated Apex Central listening on {url}");
@@ -86,6 +104,12 @@ pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
         "Simulated TAXII 2.1 server listening on {} (discovery {}/taxii2/, collection `sample`)",
         taxii_server.url(),
         taxii_server.url()
+    );
+    say!(
+        "Simulated Trend Vision One listening on {} ({} objects; API token {})",
+        v1_server.url(),
+        v1.all_objects().len(),
+        v1.config().token
     );
     say!();
     say!("Use these options (or put them in a .config file):");
@@ -120,10 +144,12 @@ pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
     server.stop();
     lumu_server.stop();
     taxii_server.stop();
+    v1_server.stop();
     let counts = sim.control.stats.counts();
     say!(
         "Stopped after {} requests {counts:?}",
         sim.control.stats.total()
     );
+    say!("Vision One answered {:?}", v1.endpoint_counts());
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod apex;
 pub mod lumu;
 pub mod server;
 pub mod taxii;
+pub mod vision_one;
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use apex::{ApexSim, ApexSimConfig};
 use lumu::LumuSim;
 use server::RunningServer;
 use taxii::{TaxiiSim, TaxiiSimConfig};
+use vision_one::{VisionOneSim, VisionOneSimConfig};
 
 /// A simulator on its own runtime, for code that is not async itself (tests, benchmarks).
 /// Stops when dropped.
@@ -27,6 +29,8 @@ pub type BackgroundApex = Background<ApexSim>;
 pub type BackgroundLumu = Background<LumuSim>;
 /// A simulated TAXII 2.1 server in the background.
 pub type BackgroundTaxii = Background<TaxiiSim>;
+/// A simulated Trend Vision One in the background.
+pub type BackgroundVisionOne = Background<VisionOneSim>;
 
 impl<S> Background<S> {
     /// The server's URL (`--host` or `--lumu-url`).
@@ -90,5 +94,13 @@ impl Background<TaxiiSim> {
     /// The discovery URL (`--taxii-url`).
     pub fn discovery_url(&self) -> String {
         format!("{}/taxii2/", self.server.url())
+    }
+}
+
+impl Background<VisionOneSim> {
+    pub fn start(config: VisionOneSimConfig) -> anyhow::Result<Self> {
+        Self::launch(VisionOneSim::new(config), |sim| async move {
+            sim.serve(0, None).await
+        })
     }
 }

@@ -9,3 +9,4 @@ mod openioc;
 mod openioc_corpus;
 mod sim_auth;
 mod taxii_sync;
+mod vision_one;
