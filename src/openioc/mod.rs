@@ -133,6 +133,21 @@ pub(crate) mod test_docs {
         )
     }
 
+    /// An OpenIOC 1.1 document around `logic`, as FireEye HX exports them.
+    pub(crate) fn v11(logic: &str) -> String {
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<OpenIOC xmlns="http://openioc.org/schemas/OpenIOC_1.1" id="doc-11" last-modified="2020-12-14T00:00:00Z" published-date="0001-01-01T00:00:00">
+  <metadata><short_description>EVENTS</short_description></metadata>
+  <criteria>
+{logic}
+  </criteria>
+  <parameters />
+</OpenIOC>
+"#
+        )
+    }
+
     pub(crate) fn ok(text: &str) -> Document {
         read(text, ScanAction::Block).unwrap_or_else(|e| panic!("{e}\n{text}"))
     }

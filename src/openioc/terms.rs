@@ -5,13 +5,27 @@
 //! - its search term (compared case-insensitively) carries an IOC Apex can hold:
 //!   - ip: `PortItem/remoteIP`, `PortItem/localIP`, `ProcessItem/PortList/PortItem/remoteIP`,
 //!     `DnsEntryItem/RecordData/IPv4Address`, `RouteEntryItem/Destination` (`ip:port` is
-//!     reduced to the ip);
+//!     reduced to the ip); and 1.1's event terms `ipv4NetworkEvent/remoteIP`,
+//!     `ipv4NetworkEvent/localIP`, `urlMonitorEvent/remoteIpAddress`,
+//!     `addressNotificationEvent/address`;
 //!   - domain: `DnsEntryItem/RecordName`, `DnsEntryItem/Host`, `Network/DNS`,
-//!     `UrlHistoryItem/HostName` (a port is removed; an IPv4 address gives an ip IOC);
-//!   - url: `UrlHistoryItem/URL`, `FileDownloadHistoryItem/SourceURL`, `Network/URI`;
-//!   - file_sha1: any term whose last step ends in `sha1sum` (`FileItem/Sha1sum`,
-//!     `DriverItem/Sha1sum`, `ServiceItem/serviceDLLsha1sum`, `TaskItem/sha1sum`, ...), except
-//!     the hash of a process's memory section, which is not a file;
+//!     `UrlHistoryItem/HostName`, and the event terms `dnsLookupEvent/hostname`,
+//!     `urlMonitorEvent/hostname` (a port is removed; an IPv4 address gives an ip IOC);
+//!   - url: `UrlHistoryItem/URL`, `FileDownloadHistoryItem/SourceURL`, `Network/URI`, and the
+//!     event term `urlMonitorEvent/requestUrl`;
+//!   - a hash, by its kind whatever the item: a term whose last step, without a final `sum`,
+//!     ends in `sha1`, `md5` or `sha256` (`FileItem/Sha1sum`, `ServiceItem/serviceDLLmd5sum`,
+//!     `TaskItem/ActionList/Action/ExecProgramSha256sum`, `QuarantineListItem/FileSHA1`, the
+//!     event terms `fileWriteEvent/md5` and `processEvent/md5`, ...). SHA-1 gives a
+//!     file_sha1 IOC; MD5 and SHA-256 are skipped by their kind. A process's memory section
+//!     is not a file, so its hashes carry no IOC;
+//!
+//!   1.1's event terms (what FireEye HX exports for real-time indicators) are those of
+//!   `iocterms/eventitem.iocterms` in `mandiant/OpenIOC_1.1`, commit
+//!   f4973b80d4fcf9ae067a09df656ce6dd2d6899ba (2020-12-14), a copy of which is in
+//!   `tests/data/openioc/iocterms/`: every term there that it types `IP` or `md5`, and the
+//!   host names and URL above, which it types `string`. `current.iocterms` also lists them
+//!   under `eventItem/` (`eventItem/dnsLookupEvent/hostname`): that spelling is the same term.
 //! - it is not negated and its condition is `is` or `contains` (Apex's own OpenIOC
 //!   extraction takes the same two);
 //! - its content is a whole IOC of the term's kind, valid by the rules of [`Ioc::new`].
@@ -57,35 +71,47 @@ enum Term {
 
 fn term(search: &str) -> Option<Term> {
     let search = search.trim().to_ascii_lowercase();
-    let term = match search.as_str() {
+    let search = search.strip_prefix("eventitem/").unwrap_or(&search);
+    let term = match search {
         "portitem/remoteip"
         | "portitem/localip"
         | "processitem/portlist/portitem/remoteip"
         | "dnsentryitem/recorddata/ipv4address"
-        | "routeentryitem/destination" => Term::Ioc(IocKind::Ip),
+        | "routeentryitem/destination"
+        | "ipv4networkevent/remoteip"
+        | "ipv4networkevent/localip"
+        | "urlmonitorevent/remoteipaddress"
+        | "addressnotificationevent/address" => Term::Ioc(IocKind::Ip),
         "dnsentryitem/recordname"
         | "dnsentryitem/host"
         | "network/dns"
-        | "urlhistoryitem/hostname" => Term::Host,
-        "urlhistoryitem/url" | "filedownloadhistoryitem/sourceurl" | "network/uri" => {
-            Term::Ioc(IocKind::Url)
-        }
+        | "urlhistoryitem/hostname"
+        | "dnslookupevent/hostname"
+        | "urlmonitorevent/hostname" => Term::Host,
+        "urlhistoryitem/url"
+        | "filedownloadhistoryitem/sourceurl"
+        | "network/uri"
+        | "urlmonitorevent/requesturl" => Term::Ioc(IocKind::Url),
         // A memory section's hash is not the hash of a file Apex could match.
         _ if search.contains("/memorysection/") => return None,
-        _ => {
-            let last = search.rsplit('/').next().unwrap_or_default();
-            if last.ends_with("sha1sum") {
-                Term::Ioc(IocKind::FileSha1)
-            } else if last.ends_with("md5sum") {
-                Term::Md5
-            } else if last.ends_with("sha256sum") {
-                Term::Sha256
-            } else {
-                return None;
-            }
-        }
+        _ => return hash_term(search.rsplit('/').next().unwrap_or_default()),
     };
     Some(term)
+}
+
+/// The hash a term's last step (lower case) names, whatever the item: `md5`, `Md5sum`,
+/// `serviceDLLsha1sum`, `FileSHA1`, ...
+fn hash_term(last: &str) -> Option<Term> {
+    let name = last.strip_suffix("sum").unwrap_or(last);
+    if name.ends_with("sha1") {
+        Some(Term::Ioc(IocKind::FileSha1))
+    } else if name.ends_with("md5") {
+        Some(Term::Md5)
+    } else if name.ends_with("sha256") {
+        Some(Term::Sha256)
+    } else {
+        None
+    }
 }
 
 /// The IOC an item gives, or why it gives none (a skip code): `search` is its `Context`'s
@@ -138,6 +164,187 @@ mod tests {
     use super::*;
     use crate::apex::udso::ScanAction;
     use crate::openioc::test_docs::*;
+
+    const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/cases/openioc");
+    const IOCTERMS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/openioc/iocterms");
+
+    /// `(text, display-type)` of every `<iocterm>` in an OpenIOC 1.1 term list.
+    fn iocterms(file: &str) -> Vec<(String, String)> {
+        use quick_xml::events::Event;
+        let text = std::fs::read_to_string(format!("{IOCTERMS}/{file}")).unwrap();
+        let mut reader = quick_xml::Reader::from_str(&text);
+        let mut terms = Vec::new();
+        loop {
+            match reader.read_event().unwrap() {
+                Event::Empty(e) if e.local_name().as_ref() == "iocterm" => {
+                    let attribute = |name: &str| {
+                        let a = e.try_get_attribute(name).unwrap().unwrap();
+                        // The term lists hold no entity or character reference.
+                        a.value.into_owned()
+                    };
+                    terms.push((attribute("text"), attribute("display-type")));
+                }
+                Event::Eof => return terms,
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn every_1_1_event_term_with_a_network_ioc_or_a_hash_is_mapped() {
+        let events = iocterms("eventitem.iocterms");
+        assert_eq!(events.len(), 85);
+        let mut mapped = Vec::new();
+        for (text, display) in &events {
+            let expected = match (display.as_str(), text.as_str()) {
+                ("IP", _) => Some(Term::Ioc(IocKind::Ip)),
+                ("md5", _) => Some(Term::Md5),
+                (_, "dnsLookupEvent/hostname" | "urlMonitorEvent/hostname") => Some(Term::Host),
+                (_, "urlMonitorEvent/requestUrl") => Some(Term::Ioc(IocKind::Url)),
+                _ => None,
+            };
+            assert_eq!(term(text), expected, "{text} ({display})");
+            // current.iocterms spells the same terms under `eventItem/`.
+            assert_eq!(term(&format!("eventItem/{text}")), expected, "{text}");
+            if expected.is_some() {
+                mapped.push(text.as_str());
+            }
+        }
+        assert_eq!(
+            mapped,
+            [
+                "dnsLookupEvent/hostname",
+                "processEvent/md5",
+                "ipv4NetworkEvent/remoteIP",
+                "ipv4NetworkEvent/localIP",
+                "fileWriteEvent/md5",
+                "urlMonitorEvent/hostname",
+                "urlMonitorEvent/requestUrl",
+                "urlMonitorEvent/remoteIpAddress",
+                "addressNotificationEvent/address",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_hash_term_is_classified_by_its_kind_whatever_the_item() {
+        let mut by_kind = std::collections::BTreeMap::new();
+        for (text, display) in iocterms("current.iocterms") {
+            let hash = match term(&text) {
+                Some(Term::Ioc(IocKind::FileSha1)) => Some("sha1"),
+                Some(Term::Md5) => Some("md5"),
+                Some(Term::Sha256) => Some("sha256"),
+                _ => None,
+            };
+            let typed = matches!(display.as_str(), "md5" | "sha1" | "sha256");
+            if text.contains("/MemorySection/") || text == "AgentInfo/intelHash" {
+                // Not the hash of a file (the agent's own intel hash is typed md5 too).
+                assert_eq!(hash, None, "{text}");
+            } else if typed {
+                assert_eq!(hash, Some(display.as_str()), "{text}");
+            } else if let Some(hash) = hash {
+                // Typed `string`, yet a file's hash by name.
+                assert!(
+                    ["QuarantineListItem/FileMD5", "QuarantineListItem/FileSHA1"]
+                        .contains(&text.as_str()),
+                    "{text} ({display}) taken as {hash}"
+                );
+            }
+            if let Some(hash) = hash {
+                *by_kind.entry(hash).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(
+            by_kind.into_iter().collect::<Vec<_>>(),
+            [("md5", 21), ("sha1", 19), ("sha256", 18)]
+        );
+    }
+
+    #[test]
+    fn openioc_1_1_event_terms() {
+        let doc = ok(&v11(&indicator(
+            "OR",
+            &[
+                item(
+                    "d",
+                    "contains",
+                    "dnsLookupEvent/hostname",
+                    "update-check.example",
+                ),
+                item(
+                    "h",
+                    "contains",
+                    "urlMonitorEvent/hostname",
+                    "CDN-Sync.example:443",
+                ),
+                item("r", "is", "ipv4NetworkEvent/remoteIP", "203.0.113.50"),
+                item("l", "is", "ipv4NetworkEvent/localIP", "192.0.2.10"),
+                item(
+                    "a",
+                    "is",
+                    "urlMonitorEvent/remoteIpAddress",
+                    "198.51.100.60",
+                ),
+                item("n", "is", "addressNotificationEvent/address", "192.0.2.11"),
+                item(
+                    "u",
+                    "is",
+                    "urlMonitorEvent/requestUrl",
+                    "http://cdn-sync.example/u?id=1",
+                ),
+                item("e", "is", "eventItem/dnsLookupEvent/hostname", "c2.example"),
+                item("w", "is", "fileWriteEvent/md5", MD5_HASH),
+                item("p", "is", "processEvent/md5", MD5_HASH),
+                item("q", "is", "QuarantineListItem/FileSHA1", SHA1),
+                // A request's path alone: a piece of a URL.
+                item("f", "contains", "urlMonitorEvent/requestUrl", "/u?id=1"),
+                item("x", "is", "urlMonitorEvent/userAgent", "Mozilla/4.0"),
+                indicator(
+                    "AND",
+                    &[item("g", "is", "ipv4NetworkEvent/remoteIP", "203.0.113.51")],
+                ),
+            ],
+        )));
+        assert_eq!(doc.items, 14);
+        assert_eq!(
+            taken(&doc),
+            [
+                "domain update-check.example block",
+                "domain cdn-sync.example block",
+                "ip 203.0.113.50 block",
+                "ip 192.0.2.10 block",
+                "ip 198.51.100.60 block",
+                "ip 192.0.2.11 block",
+                "url http://cdn-sync.example/u?id=1 block",
+                "domain c2.example block",
+                "file_sha1 73d95a30c812d9cff0eaf37a686fdfef8f9ca531 block",
+                "ip 203.0.113.51 log",
+            ]
+        );
+        assert_eq!(
+            skipped(&doc),
+            [(FRAGMENT, 1), (MD5, 2), (NOT_AN_IOC_TERM, 1)]
+        );
+    }
+
+    /// `cases/openioc/hx-events.ioc`: the shape HX exports, with a BOM.
+    #[test]
+    fn the_hx_events_case_gives_five_iocs() {
+        let text = std::fs::read_to_string(format!("{CASES}/hx-events.ioc")).unwrap();
+        let doc = ok(&text);
+        assert_eq!(doc.items, 6);
+        assert_eq!(
+            taken(&doc),
+            [
+                "domain update-check.example block",
+                "domain cdn-sync.example block",
+                "ip 203.0.113.50 block",
+                "ip 198.51.100.60 block",
+                "domain control-term.example block",
+            ]
+        );
+        assert_eq!(skipped(&doc), [(MD5, 1)]);
+    }
 
     #[test]
     fn search_terms_and_conditions_are_case_insensitive() {
