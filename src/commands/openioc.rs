@@ -13,7 +13,8 @@ use crate::apex::openioc::{
 };
 use crate::apex::udso::ScanAction;
 use crate::exit::{ExitCode, Failure};
-use crate::source::{file_name, openioc};
+use crate::openioc;
+use crate::source::file_name;
 
 #[derive(Debug, Default, Serialize)]
 struct UploadReport {

@@ -333,17 +333,18 @@ mod tests {
                 &[],
             );
         }
-        for (name, reason) in [
-            ("MD5", MD5),
-            ("'md5'", MD5),
-            ("'SHA-256'", SHA256),
-            ("SHA256", SHA256),
-            ("'sha-256'", SHA256),
-            ("'SHA-512'", UNSUPPORTED_HASH),
-            ("'SHA3-256'", UNSUPPORTED_HASH),
-            ("SSDEEP", UNSUPPORTED_HASH),
+        // Values of each algorithm's form: the parser refuses others, as the reference does.
+        for (name, value, reason) in [
+            ("MD5", "a".repeat(32), MD5),
+            ("'md5'", "a".repeat(32), MD5),
+            ("'SHA-256'", "a".repeat(64), SHA256),
+            ("SHA256", "a".repeat(64), SHA256),
+            ("'sha-256'", "a".repeat(64), SHA256),
+            ("'SHA-512'", "a".repeat(128), UNSUPPORTED_HASH),
+            ("'SHA3-256'", "a".repeat(64), UNSUPPORTED_HASH),
+            ("SSDEEP", "abc".to_owned(), UNSUPPORTED_HASH),
         ] {
-            assert_skips(&format!("[file:hashes.{name} = 'abc']"), reason);
+            assert_skips(&format!("[file:hashes.{name} = '{value}']"), reason);
         }
         // A hash path must be exactly `file:hashes.NAME`.
         assert_skips(&format!("[file:hashes = '{SHA1}']"), UNSUPPORTED_TYPE);
@@ -376,10 +377,12 @@ mod tests {
         assert_skips("[url:value = 'ftp://x.example/a']", "url-scheme");
         assert_skips("[url:value = 'http://x.example/a b']", "url-whitespace");
         assert_skips("[url:value = 'http:///a']", "invalid-url");
-        assert_skips("[file:hashes.SHA1 = 'abc']", "invalid-sha1");
+        // `'SHA 1'`: a spelling the parser's hash rule does not know, so the value reaches
+        // extraction (`SHA1 = 'abc'` does not parse).
+        assert_skips("[file:hashes.'SHA 1' = 'abc']", "invalid-sha1");
         // Only string literals are IOCs.
         assert_skips("[ipv4-addr:value = 3325256705]", UNSUPPORTED_TYPE);
-        assert_skips("[file:hashes.SHA1 = h'73d95a30']", UNSUPPORTED_TYPE);
+        assert_skips("[file:hashes.'SHA 1' = h'73d95a30']", UNSUPPORTED_TYPE);
     }
 
     #[test]
@@ -627,7 +630,8 @@ mod tests {
 
     /// Patterns built from the pieces extraction looks at.
     const GENERATED: &str = concat!(
-        r"\[((ipv4-addr|domain-name|url):value|file:hashes\.(MD5|SHA1|'SHA-256')",
+        // `'SHA 1'`, `'MD 5'`: spellings outside the parser's hash rule, so any value parses.
+        r"\[((ipv4-addr|domain-name|url):value|file:hashes\.('MD 5'|'SHA 1'|'SHA 256')",
         r"|network-traffic:dst_ref\.value|file:name) (NOT )?(=|!=|LIKE|>) '(",
         r"198\.51\.100\.[0-9]{1,3}(/[0-9]{1,2})?|[a-z]{1,8}\.example|http://[a-z]\.example/[a-z]?",
         r"|[0-9a-f]{40}|2001:db8::1)?'( (AND|OR) [a-z]:x = 1)?\]( REPEATS 2 TIMES| WITHIN 9 SECONDS)?",

@@ -7,7 +7,9 @@
 //! use apex_ioc_sync::apex::udso::ScanAction;
 //! use apex_ioc_sync::stix::{extract::extract, pattern::parse};
 //!
-//! let pattern = parse("[ipv4-addr:value = '198.51.100.1' OR file:hashes.MD5 = 'x']").unwrap();
+//! let text = "[ipv4-addr:value = '198.51.100.1' \
+//!             OR file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e']";
+//! let pattern = parse(text).unwrap();
 //! let found = extract(&pattern, ScanAction::Block);
 //! assert_eq!(found.iocs[0].0.value, "198.51.100.1");
 //! assert_eq!(found.iocs[0].1, ScanAction::Block);

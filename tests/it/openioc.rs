@@ -11,6 +11,7 @@ const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/data/openioc/mandiant-apt"
 );
+const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/cases/openioc");
 
 /// An OpenIOC 1.0 file: an OR of a domain and a SHA-1, and an AND holding an ip.
 const MIXED_1_0: &str = r#"<?xml version="1.0" encoding="utf-8"?>
@@ -137,6 +138,45 @@ fn a_folder_of_openioc_files_is_synced_and_a_removed_file_is_unsynced() {
         !with_action(&apex, "openioc")
             .iter()
             .any(|e| e.starts_with("url"))
+    );
+}
+
+/// `cases/openioc/hx-events.ioc`: OpenIOC 1.1 event terms, as FireEye HX exports them.
+#[test]
+fn openioc_1_1_event_terms_are_synced() {
+    let apex = start_apex();
+    let dir = tempfile::tempdir().unwrap();
+    let case = Path::new(CASES).join("hx-events.ioc");
+    let out = sync(dir.path(), &apex, &[&case])
+        .arg("--json")
+        .assert()
+        .code(0);
+    let report = json(&out);
+    assert_eq!(report["items"], 6);
+    assert_eq!(report["invalid"]["md5"], 1);
+    assert_eq!(report["invalid"].as_object().unwrap().len(), 1, "{report}");
+    assert_eq!(
+        with_action(&apex, "openioc"),
+        [
+            "domain cdn-sync.example block",
+            "domain control-term.example block",
+            "domain update-check.example block",
+            "ip 198.51.100.60 block",
+            "ip 203.0.113.50 block",
+        ]
+    );
+    let notes: Vec<String> = apex
+        .sim
+        .all_entries()
+        .into_iter()
+        .map(|e| e.notes)
+        .collect();
+    assert!(
+        notes.contains(
+            &"apex-ioc-sync:openioc hx-events.ioc item 0c1d2e3f-0000-4000-8000-000000001511"
+                .to_owned()
+        ),
+        "{notes:?}"
     );
 }
 

@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use apex_ioc_sync::apex::udso::ScanAction;
+use apex_ioc_sync::openioc;
 use apex_ioc_sync::source::file::FileSettings;
-use apex_ioc_sync::source::openioc;
+use apex_ioc_sync::source::openioc::pull;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/openioc");
 const SNAPSHOT: &str = concat!(
@@ -92,7 +93,7 @@ fn render(files: &[PathBuf]) -> String {
         }
     }
     // The whole corpus as one `--source openioc` job would pull it: one entry per IOC.
-    let pulled = openioc::pull(&FileSettings {
+    let pulled = pull(&FileSettings {
         files: files.to_vec(),
         scan_action: ScanAction::Block,
     })

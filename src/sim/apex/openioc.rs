@@ -14,7 +14,7 @@ use super::{ApexSim, CabinetFile, Stored};
 use crate::apex::openioc::{MAX_FILE_BYTES, MAX_FILES_PER_UPLOAD};
 use crate::apex::udso::{MAX_NOTES_CHARS, ScanAction};
 use crate::ioc::IocKind;
-use crate::source::openioc;
+use crate::openioc;
 
 /// The most files the simulated cabinet sends a page.
 const MAX_CABINET_PAGE: u64 = 4;
