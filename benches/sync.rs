@@ -64,6 +64,7 @@ fn main() {
                 ],
                 threads: Some(threads),
                 lock_file: Some(dir.path().join("bench.lock")),
+                state_file: Some(dir.path().join("bench.db")),
                 logging: Some(apex_ioc_sync::cli::LoggingMode::File),
                 log_file: Some(dir.path().join("bench.log")),
                 ..GlobalOpts::default()

@@ -18,7 +18,7 @@ use crate::http::{HttpSettings, ProxySettings};
 use crate::ioc::IocKind;
 use crate::logging::{LOG_FILE_NAME, LogTarget};
 use crate::source::file::FileSettings;
-use crate::source::lumu::LumuSettings;
+use crate::source::lumu::{DEFAULT_MAX_CONTEXT_CALLS, LumuSettings};
 use crate::source::taxii::{DEFAULT_PAGE_SIZE, TaxiiAuth, TaxiiSettings};
 use crate::sync::plan::{Policy, UDSO_CAPACITY};
 
@@ -29,6 +29,8 @@ pub const THREADED_THREADS: u16 = 20;
 pub const DEFAULT_DAYS: u32 = 30;
 pub const DEFAULT_EXPIRATION_DAYS: u32 = 30;
 pub const DEFAULT_LUMU_URL: &str = "https://defender.lumu.io";
+/// `--max-run-minutes`: a run every 30 minutes keeps 5 for the sync after the deadline.
+pub const DEFAULT_MAX_RUN_MINUTES: f64 = 25.0;
 
 /// Merged options and the config file they came from.
 #[derive(Debug, Clone)]
@@ -200,8 +202,8 @@ impl Settings {
         }
     }
 
-    /// What to read from Lumu Defender.
-    pub fn lumu(&self) -> Result<LumuSettings, Failure> {
+    /// What to read from Lumu Defender, for the job of `tag`.
+    pub fn lumu(&self, tag: &str) -> Result<LumuSettings, Failure> {
         let o = &self.opts;
         let key = o.company_key.clone().ok_or_else(|| {
             Failure::usage(anyhow!(
@@ -227,6 +229,15 @@ impl Settings {
                 .map(|t| t.name().to_owned())
                 .collect(),
             scan_action: self.scan_action(),
+            max_context_calls: o
+                .max_context_calls
+                .map_or(DEFAULT_MAX_CONTEXT_CALLS, |n| n as usize),
+            max_run: Duration::from_secs_f64(
+                60.0 * o.max_run_minutes.unwrap_or(DEFAULT_MAX_RUN_MINUTES),
+            ),
+            state_file: self.state_path(tag),
+            tag: tag.to_owned(),
+            dry_run: o.dry_run,
         })
     }
 
