@@ -480,4 +480,31 @@ mod tests {
         assert_eq!(s.log_target(), LogTarget::File("apex-ioc-sync.log".into()));
         assert_eq!(s.state_path("taxii"), Path::new("apex-ioc-sync-taxii.db"));
     }
+
+    #[test]
+    fn lumu_budget_deadline_and_state_file_defaults() {
+        let o = GlobalOpts {
+            company_key: Some(Secret::new("k")),
+            ..Default::default()
+        };
+        let l = settings(o.clone()).lumu("company-a").unwrap();
+        assert_eq!(l.max_context_calls, 1_000);
+        assert_eq!(l.max_run, Duration::from_secs(25 * 60));
+        assert_eq!(l.state_file, Path::new("apex-ioc-sync-company-a.db"));
+        assert_eq!(l.tag, "company-a");
+        assert!(!l.dry_run);
+        let l = settings(GlobalOpts {
+            max_context_calls: Some(0),
+            max_run_minutes: Some(0.5),
+            state_file: Some("/var/lib/x.db".into()),
+            dry_run: true,
+            ..o
+        })
+        .lumu("lumu")
+        .unwrap();
+        assert_eq!(l.max_context_calls, 0);
+        assert_eq!(l.max_run, Duration::from_secs(30));
+        assert_eq!(l.state_file, Path::new("/var/lib/x.db"));
+        assert!(l.dry_run);
+    }
 }

@@ -720,6 +720,36 @@ mod tests {
     }
 
     #[test]
+    fn an_incident_changes_with_its_last_contact_or_its_contacts() {
+        let inc = incident(&["c2.example"]);
+        let at = |last: &str, contacts: Option<i64>| CachedContext {
+            last_contact: Some(last.into()),
+            contacts,
+            context: IncidentContext::default(),
+        };
+        assert!(inc.unchanged_since(&at("2026-11-22T08:30:00.000Z", Some(3))));
+        assert!(!inc.unchanged_since(&at("2026-11-22T08:29:00.000Z", Some(3))));
+        assert!(!inc.unchanged_since(&at("2026-11-22T08:30:00.000Z", Some(2))));
+        assert!(!inc.unchanged_since(&at("2026-11-22T08:30:00.000Z", None)));
+        // `contacts` as Lumu may write it.
+        let with = |v: Value| Incident {
+            contacts: Some(v),
+            ..incident(&[])
+        };
+        assert_eq!(with(json!(7)).contacts(), Some(7));
+        assert_eq!(with(json!("7")).contacts(), Some(7));
+        assert_eq!(with(json!(7.5)).contacts(), None);
+        assert_eq!(with(json!(null)).contacts(), None);
+        let listed: Incident =
+            serde_json::from_value(json!({"id": "x", "contacts": "n/a"})).unwrap();
+        assert_eq!(
+            listed.contacts(),
+            None,
+            "an odd value does not fail the page"
+        );
+    }
+
+    #[test]
     fn lumu_error_bodies() {
         assert_eq!(
             lumu_error(
