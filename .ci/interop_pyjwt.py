@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -169,10 +170,15 @@ def fail(message):
     sys.exit(1)
 
 
+# The Lumu job's state file (its context cache) goes here, not into the checkout.
+STATE_DIR = tempfile.mkdtemp(prefix="apex-ioc-sync-interop-")
+
+
 def run(binary, host, *args, expect=0):
     result = subprocess.run(
         [binary, "--host", host, "--application-id", APP_ID, "--api-key", API_KEY,
-         "--lumu-url", host, "--company-key", COMPANY_KEY, "--tag", "interop", "--json", *args],
+         "--lumu-url", host, "--company-key", COMPANY_KEY, "--tag", "interop", "--json",
+         "--state-file", os.path.join(STATE_DIR, "state.db"), *args],
         capture_output=True, text=True, timeout=120,
     )
     if result.returncode != expect:
