@@ -11,11 +11,13 @@ exact string our signer makes, is verified with PyJWT too.
 Usage: python interop_pyjwt.py PATH/TO/apex-ioc-sync
 """
 
+import atexit
 import base64
 import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -172,6 +174,7 @@ def fail(message):
 
 # The Lumu job's state file (its context cache) goes here, not into the checkout.
 STATE_DIR = tempfile.mkdtemp(prefix="apex-ioc-sync-interop-")
+atexit.register(shutil.rmtree, STATE_DIR, True)
 
 
 def run(binary, host, *args, expect=0):

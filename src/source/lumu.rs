@@ -529,7 +529,12 @@ async fn pull_with(
         settings.days
     );
 
-    let mut cached = cache.load()?;
+    let mut cached = cache.load().with_context(|| {
+        format!(
+            "cannot read Lumu incident contexts from the state file {}",
+            cache.name()
+        )
+    })?;
     let mut report = LumuReport {
         incidents: incidents.len(),
         ..LumuReport::default()
@@ -633,7 +638,14 @@ async fn pull_with(
     drop(reads);
     report.contexts_deferred = due.len() - report.contexts_read - report.contexts_failed;
     report.contexts_missing = contexts.iter().filter(|c| c.is_none()).count();
-    report.forgotten = cache.forget_all_but(&ids.iter().map(String::as_str).collect())?;
+    report.forgotten = cache
+        .forget_all_but(&ids.iter().map(String::as_str).collect())
+        .with_context(|| {
+            format!(
+                "cannot forget closed Lumu incidents in the state file {}",
+                cache.name()
+            )
+        })?;
     report.calls = client.calls();
 
     let mut pulled = Pulled {
