@@ -660,7 +660,7 @@ async fn pull_with(
     pulled.dedupe();
     if report.contexts_missing > 0 {
         pulled.partial = Some(format!(
-            "the contexts of {} new Lumu incidents are not read yet",
+            "new Lumu incidents without a context read yet: {}",
             report.contexts_missing
         ));
     }

@@ -218,7 +218,7 @@ fn a_quota_spent_mid_run_exits_0_removes_nothing_and_the_next_run_completes() {
     assert!(
         report["removals_withheld"]
             .as_str()
-            .is_some_and(|w| w.contains("1 new Lumu incidents")),
+            .is_some_and(|w| w.contains("new Lumu incidents without a context read yet: 1")),
         "{report}"
     );
     assert_eq!(apex.sim.control.stats.count("DELETE"), 0);
