@@ -11,13 +11,16 @@ exact string our signer makes, is verified with PyJWT too.
 Usage: python interop_pyjwt.py PATH/TO/apex-ioc-sync
 """
 
+import atexit
 import base64
 import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -169,10 +172,16 @@ def fail(message):
     sys.exit(1)
 
 
+# The Lumu job's state file (its context cache) goes here, not into the checkout.
+STATE_DIR = tempfile.mkdtemp(prefix="apex-ioc-sync-interop-")
+atexit.register(shutil.rmtree, STATE_DIR, True)
+
+
 def run(binary, host, *args, expect=0):
     result = subprocess.run(
         [binary, "--host", host, "--application-id", APP_ID, "--api-key", API_KEY,
-         "--lumu-url", host, "--company-key", COMPANY_KEY, "--tag", "interop", "--json", *args],
+         "--lumu-url", host, "--company-key", COMPANY_KEY, "--tag", "interop", "--json",
+         "--state-file", os.path.join(STATE_DIR, "state.db"), *args],
         capture_output=True, text=True, timeout=120,
     )
     if result.returncode != expect:

@@ -63,7 +63,10 @@ fn main() {
                     IocTypeArg::Hash,
                 ],
                 threads: Some(threads),
+                // Every context in the cold push (no rate limit here to budget for).
+                max_context_calls: Some(10_000),
                 lock_file: Some(dir.path().join("bench.lock")),
+                state_file: Some(dir.path().join("bench.db")),
                 logging: Some(apex_ioc_sync::cli::LoggingMode::File),
                 log_file: Some(dir.path().join("bench.log")),
                 ..GlobalOpts::default()

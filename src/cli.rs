@@ -406,6 +406,24 @@ pub struct GlobalOpts {
     /// Days of incidents to read, back from now [default: 30].
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=30))]
     pub days: Option<u32>,
+    /// Incident contexts read at most in one run, 0-10000; the others wait for later runs [default: 1000].
+    #[arg(
+        long = "max-context-calls",
+        alias = "max_context_calls",
+        global = true,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(0..=10_000)
+    )]
+    pub max_context_calls: Option<u32>,
+    /// Minutes the whole run may take (decimals allowed); past them, reading Lumu stops and the run syncs what it has [default: 25].
+    #[arg(
+        long = "max-run-minutes",
+        alias = "max_run_minutes",
+        global = true,
+        value_name = "MINUTES",
+        value_parser = parse_minutes
+    )]
+    pub max_run_minutes: Option<f64>,
 
     // --- TAXII source ---
     /// TAXII 2.1 discovery URL or API root.
@@ -476,6 +494,14 @@ pub struct GlobalOpts {
     /// Input file or folder for --source openioc and --source file; repeatable.
     #[arg(long, global = true, value_name = "PATH")]
     pub file: Vec<PathBuf>,
+}
+
+/// Minutes, more than 0 and at most a day; decimals allowed (`0.5`).
+fn parse_minutes(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(m) if m > 0.0 && m <= 1440.0 => Ok(m),
+        _ => Err("expected minutes, more than 0 and at most 1440 (e.g. 25 or 0.5)".to_owned()),
+    }
 }
 
 /// Secrets are typed from the start, so no `Debug` of the options can show them.

@@ -219,6 +219,22 @@ pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(300);
 /// Rate-limit waits one request may sit through.
 const MAX_RATE_LIMIT_WAITS: u32 = 20;
 
+/// A server's rate limit asks for a longer wait than [`send_retrying`] sits through (more
+/// than [`MAX_RATE_LIMIT_WAIT`], or after 20 waits for one request): its quota is spent.
+/// Returned inside `anyhow::Error`; callers that go on without the answer find it with
+/// `downcast_ref`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{server}'s rate limit is spent at {name} (it asks to wait {wait_secs}s): \
+     the daily quota is probably used up; run again later"
+)]
+pub struct RateLimitSpent {
+    pub server: String,
+    /// The request, by method and path.
+    pub name: String,
+    pub wait_secs: u64,
+}
+
 /// How long a 429 asks to wait: `RateLimit-Reset` or `Retry-After` (seconds), whichever is
 /// longer; a second if neither.
 pub fn rate_limit_wait(headers: &reqwest::header::HeaderMap) -> Duration {
@@ -256,11 +272,12 @@ pub async fn send_retrying(
                 if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
                     let wait = rate_limit_wait(&headers);
                     if wait > MAX_RATE_LIMIT_WAIT || rate_waits >= MAX_RATE_LIMIT_WAITS {
-                        bail!(
-                            "{server}'s rate limit is spent at {name} (it asks to wait {}s): \
-                             the daily quota is probably used up; run again later",
-                            wait.as_secs()
-                        );
+                        return Err(RateLimitSpent {
+                            server: server.to_owned(),
+                            name: name.to_owned(),
+                            wait_secs: wait.as_secs(),
+                        }
+                        .into());
                     }
                     rate_waits += 1;
                     tracing::info!("{server} rate limit reached; waiting {}s", wait.as_secs());

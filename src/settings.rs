@@ -18,7 +18,7 @@ use crate::http::{HttpSettings, ProxySettings};
 use crate::ioc::IocKind;
 use crate::logging::{LOG_FILE_NAME, LogTarget};
 use crate::source::file::FileSettings;
-use crate::source::lumu::LumuSettings;
+use crate::source::lumu::{DEFAULT_MAX_CONTEXT_CALLS, LumuSettings};
 use crate::source::taxii::{DEFAULT_PAGE_SIZE, TaxiiAuth, TaxiiSettings};
 use crate::sync::plan::{Policy, UDSO_CAPACITY};
 
@@ -29,6 +29,8 @@ pub const THREADED_THREADS: u16 = 20;
 pub const DEFAULT_DAYS: u32 = 30;
 pub const DEFAULT_EXPIRATION_DAYS: u32 = 30;
 pub const DEFAULT_LUMU_URL: &str = "https://defender.lumu.io";
+/// `--max-run-minutes`: a run every 30 minutes keeps 5 for the sync after the deadline.
+pub const DEFAULT_MAX_RUN_MINUTES: f64 = 25.0;
 
 /// Merged options and the config file they came from.
 #[derive(Debug, Clone)]
@@ -200,8 +202,8 @@ impl Settings {
         }
     }
 
-    /// What to read from Lumu Defender.
-    pub fn lumu(&self) -> Result<LumuSettings, Failure> {
+    /// What to read from Lumu Defender, for the job of `tag`.
+    pub fn lumu(&self, tag: &str) -> Result<LumuSettings, Failure> {
         let o = &self.opts;
         let key = o.company_key.clone().ok_or_else(|| {
             Failure::usage(anyhow!(
@@ -227,6 +229,15 @@ impl Settings {
                 .map(|t| t.name().to_owned())
                 .collect(),
             scan_action: self.scan_action(),
+            max_context_calls: o
+                .max_context_calls
+                .map_or(DEFAULT_MAX_CONTEXT_CALLS, |n| n as usize),
+            max_run: Duration::from_secs_f64(
+                60.0 * o.max_run_minutes.unwrap_or(DEFAULT_MAX_RUN_MINUTES),
+            ),
+            state_file: self.state_path(tag),
+            tag: tag.to_owned(),
+            dry_run: o.dry_run,
         })
     }
 
@@ -468,5 +479,32 @@ mod tests {
         let s = Settings::new(logging, None);
         assert_eq!(s.log_target(), LogTarget::File("apex-ioc-sync.log".into()));
         assert_eq!(s.state_path("taxii"), Path::new("apex-ioc-sync-taxii.db"));
+    }
+
+    #[test]
+    fn lumu_budget_deadline_and_state_file_defaults() {
+        let o = GlobalOpts {
+            company_key: Some(Secret::new("k")),
+            ..Default::default()
+        };
+        let l = settings(o.clone()).lumu("company-a").unwrap();
+        assert_eq!(l.max_context_calls, 1_000);
+        assert_eq!(l.max_run, Duration::from_secs(25 * 60));
+        assert_eq!(l.state_file, Path::new("apex-ioc-sync-company-a.db"));
+        assert_eq!(l.tag, "company-a");
+        assert!(!l.dry_run);
+        let l = settings(GlobalOpts {
+            max_context_calls: Some(0),
+            max_run_minutes: Some(0.5),
+            state_file: Some("/var/lib/x.db".into()),
+            dry_run: true,
+            ..o
+        })
+        .lumu("lumu")
+        .unwrap();
+        assert_eq!(l.max_context_calls, 0);
+        assert_eq!(l.max_run, Duration::from_secs(30));
+        assert_eq!(l.state_file, Path::new("/var/lib/x.db"));
+        assert!(l.dry_run);
     }
 }

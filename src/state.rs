@@ -5,6 +5,10 @@
 //! A page of objects and the cursor after it are committed in one transaction, so a run that
 //! dies halfway loses nothing and duplicates nothing: the next run resumes after the last
 //! stored page.
+//!
+//! The Lumu job's context cache lives in the same file, in tables of its own ([`lumu`]).
+
+pub mod lumu;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -192,6 +196,7 @@ impl StateStore {
              {}",
             indicators_table("IF NOT EXISTS indicators")
         ))?;
+        lumu::create_tables(&self.conn)?;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(())

@@ -9,7 +9,7 @@ use crate::exit::{ExitCode, Failure};
 use crate::secret::Secret;
 use crate::settings::Settings;
 use crate::sim::apex::{ApexSim, ApexSimConfig};
-use crate::sim::lumu::{LumuSim, SimIncident, sample_incidents};
+use crate::sim::lumu::{Endpoint, LumuSim, SimIncident, sample_incidents};
 
 pub async fn run() -> Result<(), Failure> {
     let apex = ApexSim::new(ApexSimConfig::random());
@@ -39,6 +39,9 @@ pub async fn run() -> Result<(), Failure> {
     }
     let lock_file =
         std::env::temp_dir().join(format!("apex-ioc-sync-demo-{}.lock", std::process::id()));
+    // The job's context cache, gone with the demo.
+    let state_file =
+        std::env::temp_dir().join(format!("apex-ioc-sync-demo-{}.db", std::process::id()));
     let c = apex.config();
     let settings = Settings::new(
         GlobalOpts {
@@ -54,6 +57,7 @@ pub async fn run() -> Result<(), Failure> {
                 IocTypeArg::Hash,
             ],
             lock_file: Some(lock_file.clone()),
+            state_file: Some(state_file.clone()),
             ..GlobalOpts::default()
         },
         None,
@@ -100,6 +104,7 @@ pub async fn run() -> Result<(), Failure> {
 
     println!("\n== Run 3: nothing changed");
     let before = apex.control.stats.counts();
+    lumu.reset_calls();
     let outcome = sync::run(&settings).await;
     let after = apex.control.stats.counts();
     outcome?;
@@ -108,14 +113,22 @@ pub async fn run() -> Result<(), Failure> {
         .map(|m| after.get(*m).unwrap_or(&0) - before.get(*m).unwrap_or(&0))
         .sum::<u64>();
     println!(
-        "{} list calls and {writes} writes.",
-        after.get("GET").unwrap_or(&0) - before.get("GET").unwrap_or(&0)
+        "Apex: {} list calls and {writes} writes. Lumu: {} incident page and {} contexts \
+         (unchanged incidents keep the context cached in the state file).",
+        after.get("GET").unwrap_or(&0) - before.get("GET").unwrap_or(&0),
+        lumu.calls(Endpoint::Incidents),
+        lumu.calls(Endpoint::Context)
     );
     println!(
         "\nEntries without an apex-ioc-sync tag (the SOC's) were never touched, even the one whose \
          content Lumu reports too. Tear this job's entries down with --clean."
     );
     let _ = std::fs::remove_file(lock_file);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = state_file.clone().into_os_string();
+        path.push(suffix);
+        let _ = std::fs::remove_file(path);
+    }
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! to it (or, with `--clean`, remove them all).
 
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use chrono::Utc;
@@ -30,6 +30,8 @@ enum Source {
 }
 
 pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
+    // The run's time, and its deadline, count from here.
+    let started = Instant::now();
     let opts = &settings.opts;
     let tag = settings.tag()?;
     let http = settings.http()?;
@@ -37,7 +39,7 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
     // Every usage error comes before the lock and before any request.
     let source = match (opts.clean, settings.source()) {
         (true, _) => None,
-        (false, SourceKind::Lumu) => Some(Source::Lumu(settings.lumu()?)),
+        (false, SourceKind::Lumu) => Some(Source::Lumu(settings.lumu(&tag)?)),
         (false, SourceKind::Taxii) => Some(Source::Taxii(settings.taxii(&tag)?)),
         (false, SourceKind::File) => Some(Source::File(settings.files()?)),
         (false, SourceKind::Openioc) => Some(Source::OpenIoc(settings.files()?)),
@@ -64,7 +66,7 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
 
     let name = settings.source().name();
     let pulled: Pulled = match &source {
-        Source::Lumu(s) => lumu::pull(s, &http).await,
+        Source::Lumu(s) => lumu::pull(s, &http, started + s.max_run).await,
         Source::Taxii(s) => taxii::pull(s, &http).await,
         Source::File(s) => file::pull(s),
         Source::OpenIoc(s) => openioc::pull(s),
@@ -82,6 +84,7 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
         policy: settings.policy(&tag),
         threads: settings.threads(),
         dry_run: opts.dry_run,
+        started,
     };
     let progress = progress_bar(to_screen && !opts.json);
     let (report, _plan) = run_job(&job, pulled, &client, Utc::now(), &progress).await?;

@@ -1,7 +1,10 @@
 //! A simulated Lumu Defender API: incidents with paging and the documented filters, incident
-//! contexts, the company-key check, and a rate limit with a daily quota.
+//! contexts, the company-key check, a rate limit with a daily quota, and the calls received
+//! by endpoint. An incident's `lastContact` and `contacts` move on when it is
+//! [touched](LumuSim::touch), as a real incident's do when an endpoint contacts the adversary
+//! again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +24,8 @@ pub struct SimIncident {
     pub id: String,
     pub timestamp: DateTime<Utc>,
     pub last_contact: DateTime<Utc>,
+    /// Contacts with the adversary so far.
+    pub contacts: u64,
     /// `open`, `muted` or `closed`.
     pub status: String,
     pub adversaries: Vec<String>,
@@ -39,6 +44,7 @@ impl SimIncident {
             id: id.to_owned(),
             timestamp: when,
             last_contact: when,
+            contacts: 3,
             status: "open".into(),
             adversaries: adversaries.iter().map(|s| s.to_string()).collect(),
             adversary_types: types.iter().map(|s| s.to_string()).collect(),
@@ -64,7 +70,7 @@ impl SimIncident {
             "timestamp": ts(self.timestamp),
             "statusTimestamp": ts(self.timestamp),
             "status": self.status,
-            "contacts": 3,
+            "contacts": self.contacts,
             "adversaries": self.adversaries,
             "adversaryId": self.adversaries.first(),
             "adversaryTypes": self.adversary_types,
@@ -96,6 +102,15 @@ impl RateLimit {
     };
 }
 
+/// The endpoints of the API, for call counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Endpoint {
+    /// `POST /api/incidents/all`: a page of incidents.
+    Incidents,
+    /// `GET /api/incidents/{id}/context`.
+    Context,
+}
+
 #[derive(Debug)]
 struct RateState {
     window_start: Instant,
@@ -112,6 +127,11 @@ pub struct LumuSim {
     rate: Mutex<RateState>,
     /// Answer every incidents page with this body instead (to test malformed answers).
     broken_body: Mutex<Option<(StatusCode, String)>>,
+    /// Answer every context with this body instead.
+    broken_context: Mutex<Option<(StatusCode, String)>>,
+    /// Requests received by endpoint (refused ones included), and those refused with 429.
+    calls: Mutex<BTreeMap<Endpoint, u64>>,
+    rate_limited: Mutex<u64>,
     pub control: Control,
 }
 
@@ -127,6 +147,9 @@ impl LumuSim {
                 today: 0,
             }),
             broken_body: Mutex::default(),
+            broken_context: Mutex::default(),
+            calls: Mutex::default(),
+            rate_limited: Mutex::default(),
             control: Control::default(),
         })
     }
@@ -155,6 +178,18 @@ impl LumuSim {
         }
     }
 
+    /// An endpoint contacted the incident's adversary again: `lastContact` becomes now (and
+    /// always moves forward), `contacts` grows by one, and the context gains `trigger`.
+    pub fn touch(&self, id: &str, trigger: Option<&str>) {
+        for i in self.incidents.lock().unwrap().iter_mut() {
+            if i.id == id {
+                i.last_contact = Utc::now().max(i.last_contact + chrono::Duration::milliseconds(1));
+                i.contacts += 1;
+                i.threat_triggers.extend(trigger.map(str::to_owned));
+            }
+        }
+    }
+
     pub fn incidents(&self) -> Vec<SimIncident> {
         self.incidents.lock().unwrap().clone()
     }
@@ -163,9 +198,40 @@ impl LumuSim {
         *self.rate_limit.lock().unwrap() = limit;
     }
 
+    /// A new day: the daily quota is whole again.
+    pub fn new_day(&self) {
+        self.rate.lock().unwrap().today = 0;
+    }
+
     /// Every incidents page is answered with this status and body (`None`: normal answers).
     pub fn break_answers(&self, broken: Option<(StatusCode, &str)>) {
         *self.broken_body.lock().unwrap() = broken.map(|(s, b)| (s, b.to_owned()));
+    }
+
+    /// Every context is answered with this status and body (`None`: normal answers).
+    pub fn break_contexts(&self, broken: Option<(StatusCode, &str)>) {
+        *self.broken_context.lock().unwrap() = broken.map(|(s, b)| (s, b.to_owned()));
+    }
+
+    /// Requests received at `endpoint` so far, those refused (401, 429) included.
+    pub fn calls(&self, endpoint: Endpoint) -> u64 {
+        self.calls
+            .lock()
+            .unwrap()
+            .get(&endpoint)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests refused with 429 so far (rate limit or daily quota).
+    pub fn rate_limited(&self) -> u64 {
+        *self.rate_limited.lock().unwrap()
+    }
+
+    /// Counts back to zero.
+    pub fn reset_calls(&self) {
+        self.calls.lock().unwrap().clear();
+        *self.rate_limited.lock().unwrap() = 0;
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
@@ -180,8 +246,9 @@ impl LumuSim {
         spawn(listener, self.router(), None, self.control.clone())
     }
 
-    /// The key check and the rate limit, before any answer.
-    fn admit(&self, query: &HashMap<String, String>) -> Result<(), Rejection> {
+    /// Counts the call, then the key check and the rate limit, before any answer.
+    fn admit(&self, endpoint: Endpoint, query: &HashMap<String, String>) -> Result<(), Rejection> {
+        *self.calls.lock().unwrap().entry(endpoint).or_default() += 1;
         if query.get("key").map(String::as_str) != Some(self.company_key.as_str()) {
             return Err(error(
                 StatusCode::UNAUTHORIZED,
@@ -212,6 +279,7 @@ impl LumuSim {
             } else {
                 limit.per_window
             };
+            *self.rate_limited.lock().unwrap() += 1;
             return Err(Rejection {
                 rate_limit: Some((limit_value, reset)),
                 ..error(
@@ -313,7 +381,7 @@ async fn incidents(
     _headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(denied) = sim.admit(&query) {
+    if let Err(denied) = sim.admit(Endpoint::Incidents, &query) {
         return denied.into_response();
     }
     if let Some((status, body)) = sim.broken_body.lock().unwrap().clone() {
@@ -404,8 +472,11 @@ async fn context(
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(denied) = sim.admit(&query) {
+    if let Err(denied) = sim.admit(Endpoint::Context, &query) {
         return denied.into_response();
+    }
+    if let Some((status, body)) = sim.broken_context.lock().unwrap().clone() {
+        return (status, body).into_response();
     }
     let found = sim
         .incidents

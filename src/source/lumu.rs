@@ -1,23 +1,41 @@
 //! Lumu Defender incidents as a source (see `reference/lumu.md`).
 //!
 //! `POST /api/incidents/all` for the incidents of the last `--days` with the chosen statuses
-//! and adversary types, page by page; then, for every incident, its context
+//! and adversary types, page by page; then the context of the incidents that need one
 //! (`GET /api/incidents/{id}/context?hash=sha1`) for URLs, trigger hosts and file hashes.
 //! The company key travels in the query string, so no URL ever goes into an error or a log
 //! line: requests are named by method and path only.
+//!
+//! Contexts cost one call each against a quota of about 50 calls a minute and 10,000 a day,
+//! so they are cached in the state file (`state::lumu`) with the `lastContact` and
+//! `contacts` each was read at. A run reads the context of an incident only when it is new
+//! or either value changed, at most `--max-context-calls` of them (new incidents first, then
+//! changed ones, newest first within each), and stops reading when the daily quota is spent,
+//! too many reads fail, or the run's deadline passes. An incident whose context is not read
+//! keeps its cached one; a new one gives its adversaries now and its context later. While
+//! any listed incident has no context at all, the pull is marked partial and the plan
+//! removes nothing: an IOC that is missing may be in a context not read yet.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Pulled;
 use crate::apex::udso::ScanAction;
-use crate::http::{HttpSettings, RetryPolicy, encode_component, send_retrying};
+use crate::http::{HttpSettings, RateLimitSpent, RetryPolicy, encode_component, send_retrying};
 use crate::ioc::{Ioc, IocKind};
 use crate::secret::Secret;
+use crate::state::StateStore;
+use crate::state::lumu::CachedContext;
 
 /// Lumu's largest page.
 pub const PAGE_ITEMS: usize = 100;
@@ -27,6 +45,12 @@ pub const CONTEXT_CONCURRENCY: usize = 4;
 const MAX_PAGES: u64 = 10_000;
 /// The longest answer read from Lumu (a page of 100 incidents or one context is far less).
 pub const MAX_ANSWER_BYTES: usize = 16 << 20;
+/// Contexts read at most in one run unless `--max-context-calls` says otherwise: about 20
+/// minutes at Lumu's published 50 calls a minute.
+pub const DEFAULT_MAX_CONTEXT_CALLS: usize = 1_000;
+/// Failed context reads (other than a spent quota) after which a run stops reading: a
+/// server that fails this often is not helped by more calls.
+const MAX_CONTEXT_FAILURES: usize = 10;
 
 /// What to read from Lumu.
 #[derive(Debug, Clone)]
@@ -40,6 +64,16 @@ pub struct LumuSettings {
     /// Empty: every type.
     pub adversary_types: Vec<String>,
     pub scan_action: ScanAction,
+    /// Contexts read at most in this run (`--max-context-calls`).
+    pub max_context_calls: usize,
+    /// How long the whole run may take (`--max-run-minutes`): reading stops at the deadline.
+    pub max_run: Duration,
+    /// The context cache (`--state-file`).
+    pub state_file: PathBuf,
+    /// The job's tag: the cache keeps its rows per tag.
+    pub tag: String,
+    /// Read Lumu, but store nothing in the state file (`--dry-run`).
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,15 +102,64 @@ pub struct Incident {
     pub timestamp: Option<String>,
     #[serde(rename = "lastContact", default)]
     pub last_contact: Option<String>,
+    /// A number; read leniently (a string of digits counts, anything else as absent).
+    #[serde(default)]
+    pub contacts: Option<Value>,
 }
 
-/// The fields of an incident's context this source uses.
-#[derive(Debug, Clone, Default, Deserialize)]
+impl Incident {
+    /// `contacts` as a count, when it is one.
+    pub fn contacts(&self) -> Option<i64> {
+        match self.contacts.as_ref()? {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// When the incident was last seen: `lastContact`, else `timestamp`.
+    pub fn seen(&self) -> Option<DateTime<Utc>> {
+        [&self.last_contact, &self.timestamp]
+            .into_iter()
+            .flatten()
+            .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// Whether `cached` was read at the incident's present `lastContact` and `contacts`.
+    fn unchanged_since(&self, cached: &CachedContext) -> bool {
+        cached.last_contact == self.last_contact && cached.contacts == self.contacts()
+    }
+}
+
+/// The fields of an incident's context this source uses (and the cache keeps).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct IncidentContext {
     #[serde(default)]
     pub related_files: Vec<Value>,
     #[serde(default)]
     pub threat_triggers: Vec<Value>,
+}
+
+/// Requests sent to Lumu, retries included (what the quota counts), by endpoint.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LumuCalls {
+    /// `POST /api/incidents/all`.
+    pub incidents: u64,
+    /// `GET /api/incidents/{id}/context`.
+    pub context: u64,
+}
+
+impl LumuCalls {
+    pub fn total(&self) -> u64 {
+        self.incidents + self.context
+    }
+}
+
+#[derive(Debug, Default)]
+struct CallCounters {
+    incidents: AtomicU64,
+    context: AtomicU64,
 }
 
 /// A client of the Lumu Defender API.
@@ -86,6 +169,7 @@ pub struct LumuClient {
     api: url::Url,
     key: Secret,
     retry: RetryPolicy,
+    calls: Arc<CallCounters>,
 }
 
 impl LumuClient {
@@ -102,7 +186,16 @@ impl LumuClient {
             api,
             key,
             retry: RetryPolicy::default(),
+            calls: Arc::default(),
         })
+    }
+
+    /// Requests sent so far by this client (and its clones).
+    pub fn calls(&self) -> LumuCalls {
+        LumuCalls {
+            incidents: self.calls.incidents.load(Ordering::Relaxed),
+            context: self.calls.context.load(Ordering::Relaxed),
+        }
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -111,9 +204,11 @@ impl LumuClient {
     }
 
     /// One API call, retried on connection errors, time-outs and 5xx, waiting out 429s
-    /// (and giving up when the daily quota is spent); the JSON of a successful answer.
+    /// (and giving up with [`RateLimitSpent`] when the daily quota is spent); the JSON of a
+    /// successful answer. Every request sent, retries included, counts on `counter`.
     async fn call(
         &self,
+        counter: &AtomicU64,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
@@ -131,6 +226,7 @@ impl LumuClient {
             .extend_pairs(query);
         tracing::trace!("Lumu {name}");
         let build = || {
+            counter.fetch_add(1, Ordering::Relaxed);
             let request = self.http.request(method.clone(), url.clone());
             match body {
                 Some(body) => request.json(body),
@@ -175,6 +271,7 @@ impl LumuClient {
             let page_text = page.to_string();
             let answer = self
                 .call(
+                    &self.calls.incidents,
                     Method::POST,
                     "incidents/all",
                     &[("page", &page_text), ("items", &items)],
@@ -208,6 +305,7 @@ impl LumuClient {
     pub async fn context(&self, incident_id: &str) -> anyhow::Result<IncidentContext> {
         let answer = self
             .call(
+                &self.calls.context,
                 Method::GET,
                 &format!("incidents/{}/context", encode_component(incident_id)),
                 &[("hash", "sha1")],
@@ -267,11 +365,7 @@ pub fn extract(
         format!("{} incident", incident.adversary_types.join(","))
     };
     let reason = format!("{types} {}", incident.id);
-    let seen = [&incident.last_contact, &incident.timestamp]
-        .into_iter()
-        .flatten()
-        .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map_or(now, |t| t.with_timezone(&Utc));
+    let seen = incident.seen().unwrap_or(now);
     let mut add = |parsed| pulled.add(parsed, scan_action, &reason, seen);
     let mut unusable = 0;
     for adversary in &incident.adversaries {
@@ -311,36 +405,266 @@ fn trigger_ioc(trigger: &str) -> Result<Ioc, crate::ioc::Invalid> {
     Ioc::from_host(host)
 }
 
-/// Reads every incident in the window and its context, and returns their IOCs.
-pub async fn pull(settings: &LumuSettings, http: &HttpSettings) -> anyhow::Result<Pulled> {
-    let client = LumuClient::new(&settings.url, settings.company_key.clone(), http)?;
-    pull_with(&client, settings, Utc::now()).await
+/// What the Lumu source did in a run, for the report.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct LumuReport {
+    /// Incidents listed (each once).
+    pub incidents: usize,
+    /// Contexts read in this run.
+    pub contexts_read: usize,
+    /// Incidents unchanged since their cached context was read.
+    pub contexts_cached: usize,
+    /// New or changed incidents whose context is left for a later run (over
+    /// `--max-context-calls`, or reading stopped): a changed one keeps its cached context, a
+    /// new one gives its adversaries only.
+    pub contexts_deferred: usize,
+    /// Context reads that failed (treated as deferred).
+    pub contexts_failed: usize,
+    /// Listed incidents with no context at all (new and not read): while there are any,
+    /// nothing is removed.
+    pub contexts_missing: usize,
+    /// Cached contexts forgotten: their incidents are no longer listed.
+    pub forgotten: usize,
+    /// Requests sent to Lumu, retries included.
+    pub calls: LumuCalls,
+    /// Why context reads stopped before the budget was used: `quota` (the daily quota is
+    /// spent), `deadline` (`--max-run-minutes`), `failures`.
+    pub stopped: Option<&'static str>,
 }
 
-pub async fn pull_with(
+/// The context cache of one job: the state file's Lumu table for its tag, or, in a dry
+/// run, that table read only (and nothing when the file does not exist).
+struct ContextCache {
+    store: Option<StateStore>,
+    tag: String,
+    write: bool,
+}
+
+impl ContextCache {
+    fn open(settings: &LumuSettings) -> anyhow::Result<Self> {
+        let store = if settings.dry_run {
+            StateStore::open_read_only(&settings.state_file)?
+        } else {
+            Some(StateStore::open(&settings.state_file)?)
+        };
+        Ok(ContextCache {
+            store,
+            tag: settings.tag.clone(),
+            write: !settings.dry_run,
+        })
+    }
+
+    fn load(&self) -> anyhow::Result<HashMap<String, CachedContext>> {
+        match &self.store {
+            Some(store) => store.lumu_contexts(&self.tag),
+            None => Ok(HashMap::new()),
+        }
+    }
+
+    fn store(&self, incident: &str, cached: &CachedContext) -> anyhow::Result<()> {
+        match &self.store {
+            Some(store) if self.write => {
+                store.store_lumu_context(&self.tag, incident, cached, Utc::now())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn forget_all_but(&self, listed: &HashSet<&str>) -> anyhow::Result<usize> {
+        match &self.store {
+            Some(store) if self.write => store.forget_lumu_incidents(&self.tag, listed),
+            _ => Ok(0),
+        }
+    }
+
+    fn name(&self) -> String {
+        self.store
+            .as_ref()
+            .map_or_else(|| "(none)".to_owned(), |s| s.path().display().to_string())
+    }
+}
+
+/// Reads the incidents in the window and the contexts that are due, and returns their IOCs;
+/// the run must end by `deadline`.
+///
+/// # Errors
+/// The incident list cannot be read in full (whatever the reason, the deadline included),
+/// or the state file cannot be opened or written. A context that cannot be read is no
+/// error: it is reported, and read again by a later run.
+pub async fn pull(
+    settings: &LumuSettings,
+    http: &HttpSettings,
+    deadline: Instant,
+) -> anyhow::Result<Pulled> {
+    let client = LumuClient::new(&settings.url, settings.company_key.clone(), http)?;
+    let cache = ContextCache::open(settings)?;
+    pull_with(&client, settings, &cache, Utc::now(), deadline).await
+}
+
+async fn pull_with(
     client: &LumuClient,
     settings: &LumuSettings,
+    cache: &ContextCache,
     now: DateTime<Utc>,
+    deadline: Instant,
 ) -> anyhow::Result<Pulled> {
-    let incidents = client.incidents(settings, now).await?;
+    let deadline = tokio::time::Instant::from_std(deadline);
+    let minutes = settings.max_run.as_secs_f64() / 60.0;
+    let listed = match tokio::time::timeout_at(deadline, client.incidents(settings, now)).await {
+        Ok(listed) => listed?,
+        Err(_) => bail!(
+            "the run's deadline (--max-run-minutes {minutes}) passed while Lumu's incident list \
+             was read"
+        ),
+    };
+    // A list that moves while it is paged can show an incident twice.
+    let mut ids = HashSet::new();
+    let incidents: Vec<Incident> = listed
+        .into_iter()
+        .filter(|i| ids.insert(i.id.clone()))
+        .collect();
     tracing::info!(
         "Lumu: {} incidents in the last {} days",
         incidents.len(),
         settings.days
     );
-    let contexts: Vec<IncidentContext> = futures::stream::iter(&incidents)
-        .map(|incident| client.context(&incident.id))
-        .buffered(CONTEXT_CONCURRENCY)
-        .try_collect()
-        .await?;
+
+    let mut cached = cache.load().with_context(|| {
+        format!(
+            "cannot read Lumu incident contexts from the state file {}",
+            cache.name()
+        )
+    })?;
+    let mut report = LumuReport {
+        incidents: incidents.len(),
+        ..LumuReport::default()
+    };
+    // What each incident's context IOCs come from this run.
+    let mut contexts: Vec<Option<IncidentContext>> = vec![None; incidents.len()];
+    let (mut new, mut changed) = (Vec::new(), Vec::new());
+    for (i, incident) in incidents.iter().enumerate() {
+        match cached.remove(&incident.id) {
+            Some(c) if incident.unchanged_since(&c) => {
+                contexts[i] = Some(c.context);
+                report.contexts_cached += 1;
+            }
+            Some(c) => {
+                // Kept until the new one is read.
+                contexts[i] = Some(c.context);
+                changed.push(i);
+            }
+            None => new.push(i),
+        }
+    }
+    // New incidents first (they have no context at all, and hold removals back), then changed
+    // ones; the newest first within each.
+    for due in [&mut new, &mut changed] {
+        due.sort_by(|&a, &b| {
+            let (a, b) = (&incidents[a], &incidents[b]);
+            b.seen().cmp(&a.seen()).then_with(|| a.id.cmp(&b.id))
+        });
+    }
+    let mut due = new;
+    due.append(&mut changed);
+    let budget = settings.max_context_calls.min(due.len());
+    if budget < due.len() {
+        tracing::info!(
+            "Lumu: {} contexts are due; {budget} are read in this run (--max-context-calls), \
+             the rest in later runs",
+            due.len()
+        );
+    }
+
+    let mut reads = futures::stream::iter(due[..budget].iter().copied())
+        .map(|i| {
+            let incident = &incidents[i];
+            async move {
+                let read = tokio::time::timeout_at(deadline, client.context(&incident.id)).await;
+                (i, read)
+            }
+        })
+        .buffer_unordered(CONTEXT_CONCURRENCY);
+    while let Some((i, read)) = reads.next().await {
+        let incident = &incidents[i];
+        match read {
+            Ok(Ok(context)) => {
+                let entry = CachedContext {
+                    last_contact: incident.last_contact.clone(),
+                    contacts: incident.contacts(),
+                    context,
+                };
+                cache.store(&incident.id, &entry).with_context(|| {
+                    format!(
+                        "cannot store Lumu incident contexts in the state file {}",
+                        cache.name()
+                    )
+                })?;
+                contexts[i] = Some(entry.context);
+                report.contexts_read += 1;
+            }
+            Err(_) => {
+                report.stopped = Some("deadline");
+                tracing::warn!(
+                    "the run's deadline (--max-run-minutes {minutes}) has passed: stopped reading \
+                     Lumu incident contexts after {} of {budget}; syncing what is known",
+                    report.contexts_read
+                );
+                break;
+            }
+            Ok(Err(e)) if e.downcast_ref::<RateLimitSpent>().is_some() => {
+                report.stopped = Some("quota");
+                tracing::warn!(
+                    "{e:#}. Stopped reading Lumu incident contexts after {} of {budget}; syncing \
+                     what is known; the rest are read on a later run",
+                    report.contexts_read
+                );
+                break;
+            }
+            Ok(Err(e)) => {
+                report.contexts_failed += 1;
+                tracing::warn!("{e:#}; read again on a later run");
+                if report.contexts_failed >= MAX_CONTEXT_FAILURES {
+                    report.stopped = Some("failures");
+                    tracing::warn!(
+                        "{} Lumu incident contexts could not be read: stopped reading contexts; \
+                         syncing what is known",
+                        report.contexts_failed
+                    );
+                    break;
+                }
+            }
+        }
+    }
+    drop(reads);
+    report.contexts_deferred = due.len() - report.contexts_read - report.contexts_failed;
+    report.contexts_missing = contexts.iter().filter(|c| c.is_none()).count();
+    report.forgotten = cache
+        .forget_all_but(&ids.iter().map(String::as_str).collect())
+        .with_context(|| {
+            format!(
+                "cannot forget closed Lumu incidents in the state file {}",
+                cache.name()
+            )
+        })?;
+    report.calls = client.calls();
+
     let mut pulled = Pulled {
         items: incidents.len(),
         ..Pulled::default()
     };
+    let none = IncidentContext::default();
     for (incident, context) in incidents.iter().zip(&contexts) {
+        let context = context.as_ref().unwrap_or(&none);
         extract(incident, context, settings.scan_action, now, &mut pulled);
     }
     pulled.dedupe();
+    if report.contexts_missing > 0 {
+        pulled.partial = Some(format!(
+            "new Lumu incidents without a context read yet: {}",
+            report.contexts_missing
+        ));
+    }
+    pulled.lumu = Some(report);
     Ok(pulled)
 }
 
@@ -355,6 +679,7 @@ mod tests {
             adversary_types: vec!["C2C".into(), "Malware".into()],
             timestamp: Some("2026-11-20T10:00:00.000Z".into()),
             last_contact: Some("2026-11-22T08:30:00.000Z".into()),
+            contacts: Some(json!(3)),
         }
     }
 
@@ -404,6 +729,36 @@ mod tests {
         );
         assert_eq!(d.seen.to_rfc3339(), "2026-11-22T08:30:00+00:00");
         assert_eq!(d.scan_action, ScanAction::Block);
+    }
+
+    #[test]
+    fn an_incident_changes_with_its_last_contact_or_its_contacts() {
+        let inc = incident(&["c2.example"]);
+        let at = |last: &str, contacts: Option<i64>| CachedContext {
+            last_contact: Some(last.into()),
+            contacts,
+            context: IncidentContext::default(),
+        };
+        assert!(inc.unchanged_since(&at("2026-11-22T08:30:00.000Z", Some(3))));
+        assert!(!inc.unchanged_since(&at("2026-11-22T08:29:00.000Z", Some(3))));
+        assert!(!inc.unchanged_since(&at("2026-11-22T08:30:00.000Z", Some(2))));
+        assert!(!inc.unchanged_since(&at("2026-11-22T08:30:00.000Z", None)));
+        // `contacts` as Lumu may write it.
+        let with = |v: Value| Incident {
+            contacts: Some(v),
+            ..incident(&[])
+        };
+        assert_eq!(with(json!(7)).contacts(), Some(7));
+        assert_eq!(with(json!("7")).contacts(), Some(7));
+        assert_eq!(with(json!(7.5)).contacts(), None);
+        assert_eq!(with(json!(null)).contacts(), None);
+        let listed: Incident =
+            serde_json::from_value(json!({"id": "x", "contacts": "n/a"})).unwrap();
+        assert_eq!(
+            listed.contacts(),
+            None,
+            "an odd value does not fail the page"
+        );
     }
 
     #[test]

@@ -65,6 +65,13 @@ pub struct Pulled {
     pub iocs: Vec<Desired>,
     /// Values that are not usable IOCs, by reason.
     pub skipped: BTreeMap<&'static str, usize>,
+    /// Why this pull may lack IOCs the source holds (it could not read everything), if it
+    /// may: the plan then removes nothing, since a missing IOC may be in what was not read.
+    #[serde(skip)]
+    pub partial: Option<String>,
+    /// The Lumu source's reads and calls.
+    #[serde(skip)]
+    pub lumu: Option<lumu::LumuReport>,
 }
 
 impl Pulled {

@@ -14,6 +14,7 @@ use super::plan::{Brake, Plan, Policy, plan};
 use crate::apex::client::{ApexClient, ApexError};
 use crate::ioc::IocKind;
 use crate::source::Pulled;
+use crate::source::lumu::LumuReport;
 
 /// How a run applies its plan.
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct Job {
     pub policy: Policy,
     pub threads: usize,
     pub dry_run: bool,
+    /// When the run began (before the source was read): the report's seconds count from it.
+    pub started: Instant,
 }
 
 /// Counts of a plan.
@@ -64,6 +67,12 @@ pub struct RunReport {
     /// Desired IOCs left out: held by an entry without our tag, or no room on the list.
     pub skipped: BTreeMap<&'static str, usize>,
     pub brake: Option<Brake>,
+    /// Set when the source could not read everything and the plan therefore removed
+    /// nothing: why.
+    pub removals_withheld: Option<String>,
+    /// The Lumu source's context reads and calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lumu: Option<LumuReport>,
     #[serde(flatten)]
     pub applied: Applied,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -79,16 +88,31 @@ impl RunReport {
             s.push_str(" [dry run, nothing written]");
         }
         let total: usize = self.iocs.values().sum();
-        let _ = write!(
-            s,
-            ": {} items -> {total} IOCs ({})",
-            self.items,
-            counts(&self.iocs)
-        );
+        let _ = write!(s, ": {} items", self.items);
+        let mut stopped = "";
+        if let Some(l) = &self.lumu {
+            let _ = write!(
+                s,
+                " (contexts: {} read, {} cached, {} deferred",
+                l.contexts_read, l.contexts_cached, l.contexts_deferred
+            );
+            if l.contexts_failed > 0 {
+                let _ = write!(s, ", {} failed", l.contexts_failed);
+            }
+            let _ = write!(s, "; Lumu calls: {})", l.calls.total());
+            stopped = match l.stopped {
+                Some("quota") => "; context reads stopped: the daily quota is spent",
+                Some("deadline") => "; context reads stopped: --max-run-minutes reached",
+                Some(_) => "; context reads stopped: too many failed",
+                None => "",
+            };
+        }
+        let _ = write!(s, " -> {total} IOCs ({})", counts(&self.iocs));
         let invalid: usize = self.invalid.values().sum();
         if invalid > 0 {
             let _ = write!(s, ", {invalid} invalid ({})", counts(&self.invalid));
         }
+        s.push_str(stopped);
         let p = &self.plan;
         let _ = write!(
             s,
@@ -97,6 +121,9 @@ impl RunReport {
         );
         if p.preserved > 0 {
             let _ = write!(s, " (+{} preserved)", p.preserved);
+        }
+        if let Some(why) = &self.removals_withheld {
+            let _ = write!(s, "; removals withheld: {why}");
         }
         let skipped: usize = self.skipped.values().sum();
         if skipped > 0 {
@@ -135,7 +162,6 @@ pub async fn run(
     now: DateTime<Utc>,
     progress: &ProgressBar,
 ) -> Result<(RunReport, Plan), ApexError> {
-    let started = Instant::now();
     pulled
         .iocs
         .retain(|d| job.policy.types.contains(&d.ioc.kind));
@@ -143,7 +169,12 @@ pub async fn run(
     for &kind in &job.policy.types {
         listed.extend(apex.list_udso(kind).await?);
     }
-    let plan = plan(&pulled.iocs, &listed, &job.policy, now);
+    // What a partial pull lacks may still be in the source: keep every owned entry.
+    let policy = Policy {
+        preserve: job.policy.preserve || pulled.partial.is_some(),
+        ..job.policy.clone()
+    };
+    let plan = plan(&pulled.iocs, &listed, &policy, now);
     tracing::debug!(
         "plan: +{} ~{} -{} ={}",
         plan.adds.len(),
@@ -193,13 +224,15 @@ pub async fn run(
         },
         skipped,
         brake: plan.brake.clone(),
+        removals_withheld: pulled.partial.clone(),
+        lumu: pulled.lumu.clone(),
         applied,
         changes: if job.dry_run {
             changes(&plan)
         } else {
             Vec::new()
         },
-        seconds: started.elapsed().as_secs_f64(),
+        seconds: job.started.elapsed().as_secs_f64(),
     };
     Ok((report, plan))
 }
