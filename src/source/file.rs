@@ -1,9 +1,19 @@
 //! Local files as a source (`--source file --file PATH`, repeatable): a STIX 2.1 bundle
 //! (JSON), whose indicators go through the same extraction and validity rules as a TAXII
-//! feed, or a plain text list with one IOC a line (`#` starts a comment), its type detected.
+//! feed, or a plain text list with one IOC a line, its type detected.
 //! A file that cannot be read or parsed stops the run before anything is written, naming
 //! the file and the line.
+//!
+//! # Plain lists
+//!
+//! - `#` starts a comment at the start of a line or after white space; a `#` inside a
+//!   value belongs to it (`https://host/#/signin` is a URL with a fragment).
+//! - Defanged values are refanged first ([`refang`]) and counted as refanged.
+//! - A value's type is decided by trying the real grammars in turn ([`detect`]); a value
+//!   that is no usable IOC is skipped under the reason of the grammar it came closest to.
 
+use std::borrow::Cow;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -12,8 +22,8 @@ use chrono::{DateTime, Utc};
 use super::taxii::{indicator_records, parse_objects};
 use super::{Pulled, file_name, modified_time, utf8_text};
 use crate::apex::udso::ScanAction;
-use crate::ioc::skip::{CIDR_RANGE, MD5, SHA256};
-use crate::ioc::{Invalid, Ioc, IocKind};
+use crate::ioc::skip::{CIDR_RANGE, MD5};
+use crate::ioc::{Invalid, Ioc, IocKind, looks_like_ipv4, normalize_host};
 use crate::state::StateStore;
 use crate::sync::plan::UDSO_CAPACITY;
 
@@ -24,31 +34,150 @@ pub struct FileSettings {
     pub scan_action: ScanAction,
 }
 
-/// The IOC a line of a plain list holds, its type told by its form.
-pub fn detect(line: &str) -> Result<Ioc, &'static str> {
-    let value = line.trim();
-    let is_hex = |n: usize| value.len() == n && value.bytes().all(|b| b.is_ascii_hexdigit());
-    let invalid = |e: Invalid| e.code();
-    if is_hex(40) {
-        return Ioc::new(IocKind::FileSha1, value).map_err(invalid);
+/// A line without its comment: from the first `#` that starts the line or follows white
+/// space.
+fn strip_comment(line: &str) -> &str {
+    let mut after_space = true;
+    for (i, c) in line.char_indices() {
+        if c == '#' && after_space {
+            return &line[..i];
+        }
+        after_space = c.is_whitespace();
     }
-    if is_hex(32) {
-        return Err(MD5);
+    line
+}
+
+/// Defanging as threat reports write it, undone: `[.]`, `(.)`, `{.}` -> `.`; `[:]` -> `:`;
+/// `[://]` -> `://`; and a leading `hxxp://` / `hxxps://` (any case) -> `http://` /
+/// `https://`. Anything else is left as it is.
+pub fn refang(value: &str) -> Cow<'_, str> {
+    const BRACKETS: [(&str, &str); 5] = [
+        ("[://]", "://"),
+        ("[:]", ":"),
+        ("[.]", "."),
+        ("(.)", "."),
+        ("{.}", "."),
+    ];
+    let mut out = Cow::Borrowed(value);
+    for (defanged, plain) in BRACKETS {
+        if out.contains(defanged) {
+            out = Cow::Owned(out.replace(defanged, plain));
+        }
     }
-    if is_hex(64) {
-        return Err(SHA256);
+    let scheme_end = out.find("://").unwrap_or(0);
+    let scheme = &out[..scheme_end];
+    if scheme.eq_ignore_ascii_case("hxxp") || scheme.eq_ignore_ascii_case("hxxps") {
+        let plain = if scheme.len() == 4 { "http" } else { "https" };
+        out = Cow::Owned(format!("{plain}{}", &out[scheme_end..]));
     }
-    if value.contains("://") {
-        return Ioc::new(IocKind::Url, value).map_err(invalid);
+    out
+}
+
+/// `scheme://` at the start, with an RFC 3986 §3.1 scheme: the value is written as a URL.
+fn has_scheme(value: &str) -> bool {
+    value.split_once("://").is_some_and(|(scheme, _)| {
+        let mut chars = scheme.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
+}
+
+/// The IOC a value of a plain list holds, its type decided by trying the real grammars in
+/// this order, or the skip reason of the grammar it came closest to:
+///
+/// 1. hex digits only, 32, 40 or 64 of them: MD5 (`md5`, skipped), SHA-1, SHA-256;
+/// 2. `scheme://...`: a URL ([`Ioc::new`]'s reasons: `url-scheme`, `invalid-url`, ...);
+/// 3. digits and dots, then optionally `/prefix` or `:port`: IPv4 (`a.b.c.d`, `/32` and
+///    `:port` give the address; a shorter prefix is a `cidr-range`; anything else
+///    `invalid-ipv4`);
+/// 4. an IPv6 address (bare, `[v6]`, `[v6]:port`, `v6/prefix`): `ipv6`;
+/// 5. `name/path`, a URL written without its scheme: `url-scheme` (which scheme it was is
+///    not ours to guess);
+/// 6. a host name, with an optional `:port`: domain (`invalid-host` otherwise).
+pub fn detect(value: &str) -> Result<Ioc, &'static str> {
+    let value = value.trim();
+    let code = Invalid::code;
+    if value.is_empty() {
+        return Err(code(Invalid::Empty));
     }
-    if value.contains('/') {
-        // `1.2.3.4/32` is one address; any other CIDR is a range, not a UDSO entry.
-        return match value.strip_suffix("/32") {
-            Some(ip) => Ioc::new(IocKind::Ip, ip).map_err(invalid),
-            None => Err(CIDR_RANGE),
-        };
+    if value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        match value.len() {
+            32 => return Err(MD5),
+            40 => return Ioc::new(IocKind::FileSha1, value).map_err(code),
+            64 => return Ioc::new(IocKind::FileSha256, value).map_err(code),
+            // Other lengths: hex letters and digits also spell names (`cafe`, `deadbeef`).
+            _ => {}
+        }
     }
-    Ioc::from_host(value).map_err(invalid)
+    if has_scheme(value) {
+        return Ioc::new(IocKind::Url, value).map_err(code);
+    }
+    if let Some(ipv4) = detect_ipv4(value) {
+        return ipv4;
+    }
+    if is_ipv6(value) {
+        return Err(code(Invalid::Ipv6));
+    }
+    if let Some((host_port, _path)) = value.split_once('/') {
+        let host = host_port
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host_port, |(host, _)| host);
+        return Err(if normalize_host(host).is_some() {
+            code(Invalid::UrlScheme)
+        } else {
+            code(Invalid::BadHost)
+        });
+    }
+    Ioc::from_host(value).map_err(code)
+}
+
+/// The IPv4 grammar, `a.b.c.d[:port][/prefix or path]`: `None` when the value does not
+/// start like an address (digits and dots, with a dot).
+fn detect_ipv4(value: &str) -> Option<Result<Ioc, &'static str>> {
+    let (head, path) = match value.split_once('/') {
+        Some((head, path)) => (head, Some(path)),
+        None => (value, None),
+    };
+    let (addr, port) = match head.split_once(':') {
+        Some((addr, port)) => (addr, Some(port)),
+        None => (head, None),
+    };
+    if !looks_like_ipv4(addr) || !addr.contains('.') {
+        return None;
+    }
+    let bad = Err(Invalid::BadIpv4.code());
+    let (Ok(ip), true) = (
+        addr.parse::<Ipv4Addr>(),
+        port.is_none_or(|p| p.parse::<u16>().is_ok()),
+    ) else {
+        return Some(bad);
+    };
+    let single = Ok(Ioc {
+        kind: IocKind::Ip,
+        value: ip.to_string(),
+    });
+    Some(match (port, path) {
+        (_, None) => single,
+        (None, Some(prefix)) if !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_digit()) => {
+            match prefix.parse::<u8>() {
+                Ok(32) => single,
+                Ok(0..32) => Err(CIDR_RANGE),
+                _ => bad,
+            }
+        }
+        // `1.2.3.4/login.php`: an address, then a path, without the scheme.
+        (_, Some(_)) => Err(Invalid::UrlScheme.code()),
+    })
+}
+
+/// An IPv6 address, bare, in brackets (with a port), or with a prefix.
+fn is_ipv6(value: &str) -> bool {
+    let addr = match value.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or(rest, |(addr, _)| addr),
+        None => value.split_once('/').map_or(value, |(addr, _)| addr),
+    };
+    addr.parse::<Ipv6Addr>().is_ok()
 }
 
 fn read_list(
@@ -60,12 +189,17 @@ fn read_list(
 ) {
     let name = file_name(path);
     for (index, raw) in text.lines().enumerate() {
-        let line = raw.split('#').next().unwrap_or_default().trim();
-        if line.is_empty() {
+        let value = strip_comment(raw).trim();
+        if value.is_empty() {
             continue;
         }
         pulled.items += 1;
-        match detect(line) {
+        let refanged = refang(value);
+        // `refang` allocates only when it changed something.
+        if let Cow::Owned(_) = refanged {
+            pulled.refanged += 1;
+        }
+        match detect(&refanged) {
             Ok(ioc) => pulled.iocs.push(super::Desired {
                 ioc,
                 scan_action,
@@ -74,7 +208,7 @@ fn read_list(
             }),
             Err(reason) => {
                 tracing::debug!(
-                    "{}:{}: `{line}` skipped ({reason})",
+                    "{}:{}: `{value}` skipped ({reason})",
                     path.display(),
                     index + 1
                 );

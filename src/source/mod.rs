@@ -65,6 +65,8 @@ pub struct Pulled {
     pub iocs: Vec<Desired>,
     /// Values that are not usable IOCs, by reason.
     pub skipped: BTreeMap<&'static str, usize>,
+    /// Values written defanged (`hxxp`, `[.]`...) and read refanged (plain lists).
+    pub refanged: usize,
 }
 
 impl Pulled {

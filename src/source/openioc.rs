@@ -19,6 +19,8 @@
 //!   - file_sha1: any term whose last step ends in `sha1sum` (`FileItem/Sha1sum`,
 //!     `DriverItem/Sha1sum`, `ServiceItem/serviceDLLsha1sum`, `TaskItem/sha1sum`, ...), except
 //!     the hash of a process's memory section, which is not a file;
+//!   - file_sha256: likewise, any term whose last step ends in `sha256sum` (a kind Apex's
+//!     UDSO list cannot hold: the sync counts it as `unsupported-by-destination`);
 //! - it is not negated and its condition is `is` or `contains` (Apex's own OpenIOC
 //!   extraction takes the same two);
 //! - its content is a whole IOC of the term's kind, valid by the rules of [`Ioc::new`].
@@ -41,9 +43,9 @@
 //! | `not-an-ioc-term` | the search term carries no IOC Apex holds (file paths and names, process names, registry, e-mail, ...), or the item names no term |
 //! | `negation` | the item is negated: `isnot`, `containsnot` or `negate="true"` |
 //! | `condition` | a condition other than `is` and `contains` (`matches`, `starts-with`, `ends-with`, `greater-than`, `less-than`, or none) |
-//! | `md5`, `sha256` | a hash Apex's file_sha1 type cannot hold |
+//! | `md5` | an MD5 hash, which no destination holds |
 //! | `fragment` | a piece of an IOC, not a whole one: a URL term's content without `scheme://` (`Network/URI` often holds only a path), a `contains` content that is not valid for its kind, or a `contains` domain of a single label |
-//! | `empty`, `ipv6`, `invalid-ipv4`, `invalid-host`, `url-scheme`, `url-too-long`, `invalid-url`, `url-whitespace`, `invalid-sha1` | an `is` content (or a `contains` one, for `empty`, `ipv6` and the three URL rules) that is not a valid IOC: [`Invalid::code`] |
+//! | `empty`, `ipv6`, `invalid-ipv4`, `invalid-host`, `url-scheme`, `url-too-long`, `invalid-url`, `url-whitespace`, `invalid-sha1`, `invalid-sha256` | an `is` content (or a `contains` one, for `empty`, `ipv6` and the three URL rules) that is not a valid IOC: [`Invalid::code`] |
 //!
 //! # Safety
 //!
@@ -88,8 +90,8 @@ pub const CONDITION: &str = "condition";
 /// Skip code: a piece of an IOC rather than a whole one.
 pub const FRAGMENT: &str = "fragment";
 /// Skip codes shared with the STIX extraction: `isnot`, `containsnot` or `negate="true"`;
-/// MD5 and SHA-256 hash terms.
-pub use crate::ioc::skip::{MD5, NEGATION, SHA256};
+/// MD5 hash terms.
+pub use crate::ioc::skip::{MD5, NEGATION};
 
 /// Which OpenIOC, by the root element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -579,7 +581,6 @@ enum Term {
     /// A host name, or an IPv4 address written where a host name goes.
     Host,
     Md5,
-    Sha256,
 }
 
 fn term(search: &str) -> Option<Term> {
@@ -606,7 +607,7 @@ fn term(search: &str) -> Option<Term> {
             } else if last.ends_with("md5sum") {
                 Term::Md5
             } else if last.ends_with("sha256sum") {
-                Term::Sha256
+                Term::Ioc(IocKind::FileSha256)
             } else {
                 return None;
             }
@@ -634,7 +635,6 @@ fn classify(item: &ItemDraft) -> Result<Ioc, &'static str> {
     let content = item.content.as_deref().unwrap_or_default().trim();
     let parsed = match term {
         Term::Md5 => return Err(MD5),
-        Term::Sha256 => return Err(SHA256),
         Term::Ioc(IocKind::Url) if !content.is_empty() && !content.contains("://") => {
             return Err(FRAGMENT);
         }
@@ -651,7 +651,13 @@ fn classify(item: &ItemDraft) -> Result<Ioc, &'static str> {
     };
     parsed.map_err(|why| match why {
         // What `contains` does not match as a whole value is a piece of one.
-        Invalid::BadIpv4 | Invalid::BadHost | Invalid::BadSha1 | Invalid::BadUrl if contains => {
+        Invalid::BadIpv4
+        | Invalid::BadHost
+        | Invalid::BadSha1
+        | Invalid::BadSha256
+        | Invalid::BadUrl
+            if contains =>
+        {
             FRAGMENT
         }
         _ => why.code(),
@@ -941,9 +947,9 @@ mod tests {
                 item("g", "is", "DriverItem/Sha256sum", &"a".repeat(64)),
             ],
         )));
-        assert_eq!(doc.iocs.len(), 5);
+        assert_eq!(doc.iocs.len(), 6);
         assert!(doc.iocs.iter().all(|i| i.scan_action == ScanAction::Block));
-        assert_eq!(skipped(&doc), [(MD5, 1), (SHA256, 1)]);
+        assert_eq!(skipped(&doc), [(MD5, 1)]);
     }
 
     #[test]
@@ -1016,7 +1022,7 @@ mod tests {
                 item("f5", "contains", "PortItem/remoteIP", "10.1."),
                 item("f6", "contains", "FileItem/Sha1sum", "73d95a30"),
                 item("m", "is", "FileItem/Md5sum", MD5_HASH),
-                item("s", "is", "FileItem/Sha256sum", &"b".repeat(64)),
+                item("s", "is", "FileItem/Sha256sum", &"b".repeat(63)),
                 item("t1", "is", "FileItem/FullPath", "C:\\evil.exe"),
                 item("t2", "contains", "ProcessItem/name", "evil.exe"),
                 item("t3", "is", "ProcessItem/SectionList/MemorySection/Sha1Sum", SHA1),
@@ -1043,12 +1049,12 @@ mod tests {
                 ("invalid-host", 1),
                 ("invalid-ipv4", 1),
                 ("invalid-sha1", 1),
+                ("invalid-sha256", 1),
                 ("invalid-url", 1),
                 ("ipv6", 1),
                 (MD5, 1),
                 (NEGATION, 3),
                 (NOT_AN_IOC_TERM, 4),
-                (SHA256, 1),
                 ("url-scheme", 1),
                 ("url-too-long", 1),
                 ("url-whitespace", 1),
@@ -1090,11 +1096,12 @@ mod tests {
                 ),
             ],
         )));
+        // `<2>` unescaped, then percent-encoded by the URL normal form (not allowed in a URI).
         assert_eq!(
             taken(&doc),
             [
                 "domain evil.example block",
-                "url http://x.example/?a=1&b=<2> block",
+                "url http://x.example/?a=1&b=%3C2%3E block",
                 "url http://y.example/?a=1&b=2 block"
             ]
         );
