@@ -289,12 +289,7 @@ fn is_dns_name(host: &str) -> bool {
 /// for non-special schemes): C0 controls, space, `"`, `#`, `<`, `>`, and every non-ASCII
 /// character as its UTF-8 bytes. The `'` the standard adds for http(s) is left out on
 /// purpose (see [`normalize_url`]).
-const QUERY_SET: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'<')
-    .add(b'>');
+const QUERY_SET: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>');
 
 /// A URL in its normal form.
 ///
@@ -399,7 +394,10 @@ fn push_percent_normalized(out: &mut String, s: &str) {
             i += next.len_utf8();
             continue;
         }
-        match (bytes.get(i + 1).and_then(|&h| hex(h)), bytes.get(i + 2).and_then(|&l| hex(l))) {
+        match (
+            bytes.get(i + 1).and_then(|&h| hex(h)),
+            bytes.get(i + 2).and_then(|&l| hex(l)),
+        ) {
             (Some(h), Some(l)) => {
                 let decoded = (h * 16 + l) as u8;
                 if decoded.is_ascii_alphanumeric() || matches!(decoded, b'-' | b'.' | b'_' | b'~') {
@@ -425,8 +423,116 @@ fn normalize_hex(raw: &str, digits: usize) -> Option<String> {
         .then(|| raw.to_ascii_lowercase())
 }
 
+/// Generators of IOC spellings, for property tests here and in the sources.
+#[cfg(test)]
+pub(crate) mod spellings {
+    use proptest::prelude::*;
+    use url::Url;
+
+    /// A host label: ASCII, Unicode letters (Latin, Greek, Cyrillic, CJK), `_` and inner `-`.
+    pub fn label() -> impl Strategy<Value = String> {
+        "[a-z0-9_ßüéжλ中][a-z0-9_ßüéжλ中-]{0,8}[a-z0-9üжλ]"
+    }
+
+    pub fn host() -> impl Strategy<Value = String> {
+        (prop::collection::vec(label(), 1..3), "[a-z]{2,4}")
+            .prop_map(|(labels, tld)| format!("{}.{tld}", labels.join(".")))
+    }
+
+    /// Path, query and fragment text: unreserved and reserved characters, percent-encodings
+    /// in either case, non-ASCII, and what WHATWG encodes.
+    pub fn tail_text() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                "[A-Za-z0-9._~-]",
+                "[!$&'()*+,;=:@/?]",
+                "%[0-9a-fA-F]{2}",
+                "[\"<>`{}|^\\[\\]\\\\%#]",
+                "[üжλ中]",
+                Just("/../".to_owned()),
+                Just("/./".to_owned()),
+            ],
+            0..12,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    pub fn url() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![Just("http"), Just("https"), Just("HTTP"), Just("hTTps")],
+            host(),
+            prop::option::of(prop_oneof![Just(80u16), Just(443), Just(8080), 1u16..]),
+            tail_text(),
+        )
+            .prop_map(|(scheme, host, port, tail)| {
+                let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+                format!("{scheme}://{host}{port}/{tail}")
+            })
+    }
+
+    /// The spellings RFC 3986 §6.2.2-6.2.3 and IDNA call equal: case of the scheme and
+    /// host, U-label or A-label, a trailing root dot, the default port, an empty path,
+    /// case of percent-encodings, unreserved characters encoded.
+    pub fn respell(url: &str, upper_host: bool, root_dot: bool, encode_every: usize) -> String {
+        let parsed = Url::parse(url).unwrap();
+        let host = parsed.host_str().unwrap();
+        let unicode = idna::domain_to_unicode(host).0;
+        // Upper case where it maps back (`ß` would become `SS`, another name).
+        let mut host: String = if upper_host {
+            unicode
+                .chars()
+                .map(|c| {
+                    let mut upper = c.to_uppercase();
+                    match (upper.next(), upper.next()) {
+                        (Some(u), None) if c != 'ß' => u,
+                        _ => c,
+                    }
+                })
+                .collect()
+        } else {
+            unicode
+        };
+        if root_dot {
+            host.push('.');
+        }
+        let default_port = if parsed.scheme() == "http" { 80 } else { 443 };
+        let port = parsed.port().unwrap_or(default_port);
+        let scheme = parsed.scheme().to_uppercase();
+        let after_authority = &url[url.find("://").unwrap() + 3..];
+        let tail = &after_authority[after_authority.find('/').unwrap()..];
+        let mut respelled_tail = String::new();
+        let bytes = tail.as_bytes();
+        let mut i = 0;
+        let mut n = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            // The normal form has only whole percent-encodings.
+            if b == b'%' {
+                respelled_tail.push('%');
+                respelled_tail.push_str(&tail[i + 1..i + 3].to_lowercase());
+                i += 3;
+                continue;
+            }
+            n += 1;
+            if b.is_ascii_alphanumeric() && encode_every > 0 && n % encode_every == 0 {
+                respelled_tail.push_str(&format!("%{b:02x}"));
+            } else {
+                respelled_tail.push(char::from(b));
+            }
+            i += 1;
+        }
+        let tail = if respelled_tail == "/" {
+            String::new()
+        } else {
+            respelled_tail
+        };
+        format!("{scheme}://{host}:{port}{tail}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::spellings::{host, respell, url};
     use super::*;
     use proptest::prelude::*;
 
@@ -558,7 +664,10 @@ mod tests {
             "https://evil.example.com:8443/Path/A.php?Q=1#Frag"
         );
         // RFC 3986 §6.2.3: an empty path is `/`.
-        assert_eq!(ok(IocKind::Url, "http://User@EX.com"), "http://User@ex.com/");
+        assert_eq!(
+            ok(IocKind::Url, "http://User@EX.com"),
+            "http://User@ex.com/"
+        );
         assert_eq!(
             ok(IocKind::Url, "http://[2001:DB8::1]/x"),
             "http://[2001:db8::1]/x"
@@ -632,17 +741,41 @@ mod tests {
             ("HtTp://x.com/", "http://x.com/", "scheme case"),
             ("http://x.com:80/a", "http://x.com/a", "default port"),
             ("https://x.com:443/a", "https://x.com/a", "default port"),
-            ("http://x.com:443/a", "http://x.com:443/a", "not the default"),
+            (
+                "http://x.com:443/a",
+                "http://x.com:443/a",
+                "not the default",
+            ),
             ("http://x.com:/a", "http://x.com/a", "empty port"),
             ("http://x.com:0080/a", "http://x.com/a", "port digits"),
             ("http://x.com", "http://x.com/", "empty path"),
             ("http://x.com?q", "http://x.com/?q", "empty path"),
-            ("http://x.com/%7e%41%2d", "http://x.com/~A-", "unreserved decoded"),
-            ("http://x.com/a%2fb%3A", "http://x.com/a%2Fb%3A", "case of %XX"),
-            ("http://x.com/?a=%2f&b=%7E", "http://x.com/?a=%2F&b=~", "query too"),
+            (
+                "http://x.com/%7e%41%2d",
+                "http://x.com/~A-",
+                "unreserved decoded",
+            ),
+            (
+                "http://x.com/a%2fb%3A",
+                "http://x.com/a%2Fb%3A",
+                "case of %XX",
+            ),
+            (
+                "http://x.com/?a=%2f&b=%7E",
+                "http://x.com/?a=%2F&b=~",
+                "query too",
+            ),
             ("http://x.com/#%2f%61", "http://x.com/#%2Fa", "fragment too"),
-            ("http://x.com/a/./b/../c", "http://x.com/a/c", "dot segments"),
-            ("http://x.com/a/%2E%2e/c", "http://x.com/c", "encoded dot segments"),
+            (
+                "http://x.com/a/./b/../c",
+                "http://x.com/a/c",
+                "dot segments",
+            ),
+            (
+                "http://x.com/a/%2E%2e/c",
+                "http://x.com/c",
+                "encoded dot segments",
+            ),
             ("http://x.com/?", "http://x.com/?", "empty query kept"),
             ("http://x.com/#", "http://x.com/#", "empty fragment kept"),
         ] {
@@ -661,28 +794,64 @@ mod tests {
                 "http://evil.example/@good.example/",
                 "`\\` ends the authority",
             ),
-            ("http://x.com\\a\\b", "http://x.com/a/b", "`\\` in the path is `/`"),
+            (
+                "http://x.com\\a\\b",
+                "http://x.com/a/b",
+                "`\\` in the path is `/`",
+            ),
             // Kept: the IPv4 forms browsers read, as a dotted quad.
             ("http://0x7f.1/", "http://127.0.0.1/", "hex and short IPv4"),
             ("http://2130706433/", "http://127.0.0.1/", "one-number IPv4"),
             // Kept: what is not allowed in a URI is percent-encoded as UTF-8.
-            ("http://x.com/ü?ü#ü", "http://x.com/%C3%BC?%C3%BC#%C3%BC", "non-ASCII"),
-            ("http://x.com/\"<>`{}", "http://x.com/%22%3C%3E%60%7B%7D", "path set"),
-            ("http://x.com/#\"<>`", "http://x.com/#%22%3C%3E%60", "fragment set"),
+            (
+                "http://x.com/ü?ü#ü",
+                "http://x.com/%C3%BC?%C3%BC#%C3%BC",
+                "non-ASCII",
+            ),
+            (
+                "http://x.com/\"<>`{}",
+                "http://x.com/%22%3C%3E%60%7B%7D",
+                "path set",
+            ),
+            (
+                "http://x.com/#\"<>`",
+                "http://x.com/#%22%3C%3E%60",
+                "fragment set",
+            ),
             ("http://x.com/?\"<>", "http://x.com/?%22%3C%3E", "query set"),
             // Kept as written: what WHATWG leaves alone.
             ("http://x.com/^|[]", "http://x.com/^|[]", "path as written"),
-            ("http://x.com/?a^|[]{}`\\", "http://x.com/?a^|[]{}`\\", "query as written"),
-            ("http://x.com/#a#b?c", "http://x.com/#a#b?c", "fragment as written"),
+            (
+                "http://x.com/?a^|[]{}`\\",
+                "http://x.com/?a^|[]{}`\\",
+                "query as written",
+            ),
+            (
+                "http://x.com/#a#b?c",
+                "http://x.com/#a#b?c",
+                "fragment as written",
+            ),
             // Refused: WHATWG's `'` -> `%27` in http(s) queries.
             ("http://x.com/?q='1'", "http://x.com/?q='1'", "`'` stays"),
             ("http://x.com/?q=%27", "http://x.com/?q=%27", "`%27` stays"),
             // A `%` that starts no percent-encoding.
             ("http://x.com/a%zz%", "http://x.com/a%25zz%25", "bare `%`"),
-            ("http://x.com/?%%41B", "http://x.com/?%25AB", "bare `%` then `%41`"),
+            (
+                "http://x.com/?%%41B",
+                "http://x.com/?%25AB",
+                "bare `%` then `%41`",
+            ),
             // Userinfo as WHATWG writes it.
-            ("http://a@b@x.com/", "http://a%40b@x.com/", "`@` in userinfo"),
-            ("http://u:p%2f@x.com/", "http://u:p%2F@x.com/", "userinfo %XX case"),
+            (
+                "http://a@b@x.com/",
+                "http://a%40b@x.com/",
+                "`@` in userinfo",
+            ),
+            (
+                "http://u:p%2f@x.com/",
+                "http://u:p%2F@x.com/",
+                "userinfo %XX case",
+            ),
         ] {
             assert_eq!(ok(IocKind::Url, raw), want, "{why}: {raw}");
         }
@@ -749,106 +918,6 @@ mod tests {
             serde_json::to_string(&IocKind::FileSha256).unwrap(),
             "\"file_sha256\""
         );
-    }
-
-    /// A host label: ASCII, Unicode letters (Latin, Greek, Cyrillic, CJK), `_` and inner `-`.
-    fn label() -> impl Strategy<Value = String> {
-        "[a-z0-9_ßüéжλ中][a-z0-9_ßüéжλ中-]{0,8}[a-z0-9üжλ]"
-    }
-
-    fn host() -> impl Strategy<Value = String> {
-        (prop::collection::vec(label(), 1..3), "[a-z]{2,4}")
-            .prop_map(|(labels, tld)| format!("{}.{tld}", labels.join(".")))
-    }
-
-    /// Path, query and fragment text: unreserved and reserved characters, percent-encodings
-    /// in either case, non-ASCII, and what WHATWG encodes.
-    fn tail_text() -> impl Strategy<Value = String> {
-        prop::collection::vec(
-            prop_oneof![
-                "[A-Za-z0-9._~-]",
-                "[!$&'()*+,;=:@/?]",
-                "%[0-9a-fA-F]{2}",
-                "[\"<>`{}|^\\[\\]\\\\%#]",
-                "[üжλ中]",
-                Just("/../".to_owned()),
-                Just("/./".to_owned()),
-            ],
-            0..12,
-        )
-        .prop_map(|parts| parts.concat())
-    }
-
-    fn url() -> impl Strategy<Value = String> {
-        (
-            prop_oneof![Just("http"), Just("https"), Just("HTTP"), Just("hTTps")],
-            host(),
-            prop::option::of(prop_oneof![Just(80u16), Just(443), Just(8080), 1u16..]),
-            tail_text(),
-        )
-            .prop_map(|(scheme, host, port, tail)| {
-                let port = port.map(|p| format!(":{p}")).unwrap_or_default();
-                format!("{scheme}://{host}{port}/{tail}")
-            })
-    }
-
-    /// The spellings RFC 3986 §6.2.2-6.2.3 and IDNA call equal: case of the scheme and
-    /// host, U-label or A-label, a trailing root dot, the default port, an empty path,
-    /// case of percent-encodings, unreserved characters encoded.
-    fn respell(url: &str, upper_host: bool, root_dot: bool, encode_every: usize) -> String {
-        let parsed = Url::parse(url).unwrap();
-        let host = parsed.host_str().unwrap();
-        let unicode = idna::domain_to_unicode(host).0;
-        // Upper case where it maps back (`ß` would become `SS`, another name).
-        let mut host: String = if upper_host {
-            unicode
-                .chars()
-                .map(|c| {
-                    let mut upper = c.to_uppercase();
-                    match (upper.next(), upper.next()) {
-                        (Some(u), None) if c != 'ß' => u,
-                        _ => c,
-                    }
-                })
-                .collect()
-        } else {
-            unicode
-        };
-        if root_dot {
-            host.push('.');
-        }
-        let default_port = if parsed.scheme() == "http" { 80 } else { 443 };
-        let port = parsed.port().unwrap_or(default_port);
-        let scheme = parsed.scheme().to_uppercase();
-        let after_authority = &url[url.find("://").unwrap() + 3..];
-        let tail = &after_authority[after_authority.find('/').unwrap()..];
-        let mut respelled_tail = String::new();
-        let bytes = tail.as_bytes();
-        let mut i = 0;
-        let mut n = 0;
-        while i < bytes.len() {
-            let b = bytes[i];
-            // The normal form has only whole percent-encodings.
-            if b == b'%' {
-                respelled_tail.push('%');
-                respelled_tail.push_str(&tail[i + 1..i + 3].to_lowercase());
-                i += 3;
-                continue;
-            }
-            n += 1;
-            if b.is_ascii_alphanumeric() && encode_every > 0 && n % encode_every == 0 {
-                respelled_tail.push_str(&format!("%{b:02x}"));
-            } else {
-                respelled_tail.push(char::from(b));
-            }
-            i += 1;
-        }
-        let tail = if respelled_tail == "/" {
-            String::new()
-        } else {
-            respelled_tail
-        };
-        format!("{scheme}://{host}:{port}{tail}")
     }
 
     proptest! {

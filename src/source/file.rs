@@ -159,7 +159,9 @@ fn detect_ipv4(value: &str) -> Option<Result<Ioc, &'static str>> {
     });
     Some(match (port, path) {
         (_, None) => single,
-        (None, Some(prefix)) if !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_digit()) => {
+        (None, Some(prefix))
+            if !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             match prefix.parse::<u8>() {
                 Ok(32) => single,
                 Ok(0..32) => Err(CIDR_RANGE),
@@ -274,7 +276,11 @@ mod tests {
         let ok = |s: &str| detect(s).unwrap().to_string();
         assert_eq!(ok("203.0.113.9"), "ip 203.0.113.9");
         assert_eq!(ok("203.0.113.9/32"), "ip 203.0.113.9");
+        assert_eq!(ok("203.0.113.9:8443"), "ip 203.0.113.9");
         assert_eq!(ok("Evil.Example."), "domain evil.example");
+        assert_eq!(ok("evil.example:8080"), "domain evil.example");
+        assert_eq!(ok("_dmarc.x-y.example"), "domain _dmarc.x-y.example");
+        assert_eq!(ok("deadbeef"), "domain deadbeef");
         assert_eq!(
             ok("HTTPS://Evil.Example/x?a=B"),
             "url https://evil.example/x?a=B"
@@ -283,12 +289,220 @@ mod tests {
             ok("73D95A30C812D9CFF0EAF37A686FDFEF8F9CA531"),
             "file_sha1 73d95a30c812d9cff0eaf37a686fdfef8f9ca531"
         );
-        assert_eq!(detect("d41d8cd98f00b204e9800998ecf8427e"), Err("md5"));
-        assert_eq!(detect(&"a".repeat(64)), Err("sha256"));
-        assert_eq!(detect("10.0.0.0/8"), Err("cidr-range"));
-        assert_eq!(detect("2001:db8::1"), Err("ipv6"));
-        assert_eq!(detect("ftp://x.example/"), Err("url-scheme"));
-        assert_eq!(detect("not a host"), Err("invalid-host"));
+        assert_eq!(
+            ok(&"A".repeat(64)),
+            format!("file_sha256 {}", "a".repeat(64))
+        );
+    }
+
+    /// Each skipped value names the grammar it came closest to.
+    #[test]
+    fn skipped_values_carry_the_nearest_grammars_reason() {
+        for (value, reason) in [
+            ("d41d8cd98f00b204e9800998ecf8427e", "md5"),
+            ("10.0.0.0/8", "cidr-range"),
+            ("203.0.113.9/24", "cidr-range"),
+            ("203.0.113.9/33", "invalid-ipv4"),
+            ("203.0.113.9:99999", "invalid-ipv4"),
+            ("203.0.113.999", "invalid-ipv4"),
+            ("1.2.3", "invalid-ipv4"),
+            ("2001:db8::1", "ipv6"),
+            ("[2001:db8::1]:443", "ipv6"),
+            ("2001:db8::/32", "ipv6"),
+            ("ftp://x.example/", "url-scheme"),
+            ("evil.example/login.php", "url-scheme"),
+            ("203.0.113.9/login.php", "url-scheme"),
+            ("203.0.113.9:8080/a", "url-scheme"),
+            ("http://exa mple.example/", "url-whitespace"),
+            ("http://*.example/", "invalid-url"),
+            ("not a host", "invalid-host"),
+            ("*.example.com", "invalid-host"),
+            ("bad!host/x", "invalid-host"),
+        ] {
+            assert_eq!(detect(value), Err(reason), "{value}");
+        }
+    }
+
+    #[test]
+    fn comments_start_at_line_start_or_after_white_space() {
+        for (line, value) in [
+            ("# a comment", ""),
+            ("   # indented", "   "),
+            ("evil.example  # C2", "evil.example  "),
+            ("evil.example\t#C2", "evil.example\t"),
+            ("https://h.example/#/signin", "https://h.example/#/signin"),
+            (
+                "https://h.example/a#b # seen today",
+                "https://h.example/a#b ",
+            ),
+            ("no#comment", "no#comment"),
+        ] {
+            assert_eq!(strip_comment(line), value, "{line}");
+        }
+    }
+
+    #[test]
+    fn defanging_is_undone() {
+        for (defanged, plain) in [
+            ("hxxp://a[.]example/x", "http://a.example/x"),
+            ("HXXPS://a(.)example", "https://a.example"),
+            ("hXXp[://]a{.}example", "http://a.example"),
+            ("http[:]//a[.]example", "http://a.example"),
+            ("hxxps[:]//a[.]example", "https://a.example"),
+            ("198.51.100[.]23", "198.51.100.23"),
+            ("203.0.113.45[:]443", "203.0.113.45:443"),
+        ] {
+            assert_eq!(refang(defanged), plain, "{defanged}");
+        }
+        // Nothing to undo: no allocation, so not counted as refanged.
+        for plain in ["http://a.example/hxxp", "hxxp.example", "a.example"] {
+            assert!(matches!(refang(plain), Cow::Borrowed(_)), "{plain}");
+        }
+    }
+
+    /// `tests/data/cases/lists/NAME`, read as a plain list.
+    fn case(name: &str) -> Pulled {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/cases/lists")
+            .join(name);
+        pull(&FileSettings {
+            files: vec![path],
+            scan_action: ScanAction::Block,
+        })
+        .unwrap()
+    }
+
+    fn iocs(pulled: &Pulled) -> Vec<String> {
+        pulled.iocs.iter().map(|d| d.ioc.to_string()).collect()
+    }
+
+    /// cases/lists/idn.txt: a U-label and its A-label are one IOC, in a URL too; the
+    /// look-alike is its own A-label.
+    #[test]
+    fn case_idn() {
+        let pulled = case("idn.txt");
+        assert_eq!(
+            iocs(&pulled),
+            [
+                "domain xn--bcher-kva.example",
+                "domain xn--pypal-login-yij.example",
+                "url http://xn--bcher-kva.example/login.php",
+            ]
+        );
+        assert_eq!((pulled.items, pulled.skipped.len()), (5, 0));
+    }
+
+    /// cases/lists/defanged.txt: nine values, all refanged, 8 IOCs.
+    #[test]
+    fn case_defanged() {
+        let pulled = case("defanged.txt");
+        assert_eq!(
+            iocs(&pulled),
+            [
+                "ip 198.51.100.23",
+                "ip 203.0.113.45",
+                "domain bad-site.example",
+                "domain evil-c2.example",
+                "domain www.bad-site.example",
+                "url http://cdn-update.example/a.js",
+                "url http://malware-drop.example/stage2.exe",
+                "url https://phish-portal.example/login",
+            ]
+        );
+        assert_eq!((pulled.items, pulled.refanged), (9, 9));
+        assert!(pulled.skipped.is_empty(), "{:?}", pulled.skipped);
+    }
+
+    /// cases/lists/url-fragments.txt: a `#` in a URL belongs to it; after white space it
+    /// starts a comment.
+    #[test]
+    fn case_url_fragments() {
+        let pulled = case("url-fragments.txt");
+        assert_eq!(
+            iocs(&pulled),
+            [
+                "domain evil-c2.example",
+                "url http://files.example/download.php?id=7#page=2",
+                "url https://shared-host.example/#/office365/signin",
+                "url https://shared-host.example/kit/index.html#victim@example.org",
+            ]
+        );
+        assert_eq!((pulled.items, pulled.refanged), (4, 0));
+    }
+
+    /// The URL of `spelling` as each source reads it: a plain list, a STIX pattern, an
+    /// OpenIOC `Network/URI` item and a Lumu threat trigger.
+    fn url_from_every_source(spelling: &str) -> [Option<Ioc>; 4] {
+        let list = detect(spelling).ok();
+        let literal = spelling.replace('\\', "\\\\").replace('\'', "\\'");
+        let pattern = format!("[url:value = '{literal}']");
+        let stix = crate::stix::pattern::parse(&pattern)
+            .ok()
+            .and_then(|p| {
+                crate::stix::extract::extract(&p, ScanAction::Block)
+                    .iocs
+                    .pop()
+            })
+            .map(|(ioc, _)| ioc);
+        let content = spelling
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        let xml = format!(
+            r#"<?xml version="1.0"?>
+<ioc xmlns="http://schemas.mandiant.com/2010/ioc" id="d"><definition>
+<Indicator id="i" operator="OR"><IndicatorItem id="a" condition="is">
+<Context document="Network" search="Network/URI" type="mir"/><Content type="string">{content}</Content>
+</IndicatorItem></Indicator></definition></ioc>"#
+        );
+        let openioc = crate::source::openioc::read(&xml, ScanAction::Block)
+            .ok()
+            .and_then(|mut doc| doc.iocs.pop())
+            .map(|item| item.ioc);
+        let incident: super::super::lumu::Incident =
+            serde_json::from_value(serde_json::json!({"id": "1"})).unwrap();
+        let context: super::super::lumu::IncidentContext =
+            serde_json::from_value(serde_json::json!({"threat_triggers": [spelling]})).unwrap();
+        let mut lumu = Pulled::default();
+        super::super::lumu::extract(
+            &incident,
+            &context,
+            ScanAction::Block,
+            Utc::now(),
+            &mut lumu,
+        );
+        [list, stix, openioc, lumu.iocs.pop().map(|d| d.ioc)]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// The same URL, spelled four equal ways, from four sources: one IOC.
+        #[test]
+        fn one_url_from_every_source(
+            raw in crate::ioc::spellings::url(),
+            flags in proptest::array::uniform4((proptest::bool::ANY, proptest::bool::ANY, 0usize..4)),
+        ) {
+            let Ok(want) = Ioc::new(IocKind::Url, &raw) else { return Ok(()) };
+            for (i, (upper_host, root_dot, encode_every)) in flags.into_iter().enumerate() {
+                let spelling = crate::ioc::spellings::respell(&want.value, upper_host, root_dot, encode_every);
+                let got = url_from_every_source(&spelling)[i].clone();
+                proptest::prop_assert_eq!(got.as_ref(), Some(&want), "source {} read {}", i, spelling);
+            }
+        }
+    }
+
+    #[test]
+    fn one_url_from_every_source_by_example() {
+        let want = Ioc::new(IocKind::Url, "http://xn--bcher-kva.example/a?q='1'#x").unwrap();
+        for spelling in [
+            "HTTP://BÜCHER.example:80/%61?q='1'#x",
+            "http://xn--bcher-kva.example./a?q='1'#x",
+        ] {
+            for (source, got) in url_from_every_source(spelling).into_iter().enumerate() {
+                assert_eq!(got.as_ref(), Some(&want), "source {source}: {spelling}");
+            }
+        }
     }
 
     #[test]
@@ -329,6 +543,7 @@ mod tests {
         );
         assert_eq!(pulled.items, 4);
         assert_eq!(pulled.skipped.get("cidr-range"), Some(&1));
+        assert_eq!(pulled.refanged, 0);
     }
 
     #[test]
