@@ -256,6 +256,14 @@ fn normalize_ipv4(raw: &str) -> Result<String, Invalid> {
 /// (`pаypal` with a Cyrillic `а`) are valid IDNA and become their own A-label
 /// (`xn--pypal-...`), which is exactly what must be blocked.
 pub fn normalize_host(raw: &str) -> Option<String> {
+    match plain_ascii_host(raw) {
+        Some(host) => is_dns_name(&host).then_some(host),
+        None => uts46_host(raw),
+    }
+}
+
+/// [`normalize_host`] by UTS #46, whatever the name.
+fn uts46_host(raw: &str) -> Option<String> {
     let ascii = Uts46::new()
         .to_ascii(
             raw.as_bytes(),
@@ -266,6 +274,22 @@ pub fn normalize_host(raw: &str) -> Option<String> {
         .ok()?;
     let host = ascii.strip_suffix('.').unwrap_or(&ascii);
     is_dns_name(host).then(|| host.to_owned())
+}
+
+/// The fast path of [`normalize_host`] (most hosts of a feed): a name of ASCII letters,
+/// digits, `-`, `_` and dots without an `xn--` label, which UTS #46 with the flags above
+/// only lower-cases (an `xn--` label it decodes and checks). Lower-cased, without the
+/// trailing dot; `None` for any other name.
+fn plain_ascii_host(raw: &str) -> Option<String> {
+    let plain = raw
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !raw.split('.').any(|label| {
+            label
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("xn--"))
+        });
+    plain.then(|| raw.strip_suffix('.').unwrap_or(raw).to_ascii_lowercase())
 }
 
 /// An ASCII DNS name: dot-separated labels of letters, digits, `-` and `_`, 1 to 63 bytes
@@ -322,6 +346,14 @@ const QUERY_SET: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').a
 /// Nothing is cut: a `?` or `#` with nothing after it stays. The result must fit Apex's
 /// 2047 characters.
 pub fn normalize_url(raw: &str) -> Result<String, Invalid> {
+    match plain_url(raw) {
+        Some(url) => Ok(url),
+        None => parsed_url(raw),
+    }
+}
+
+/// [`normalize_url`] by the `url` crate's parser, whatever the URL.
+fn parsed_url(raw: &str) -> Result<String, Invalid> {
     let (scheme, rest) = raw.split_once("://").ok_or(Invalid::UrlScheme)?;
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err(Invalid::UrlScheme);
@@ -377,6 +409,113 @@ pub fn normalize_url(raw: &str) -> Result<String, Invalid> {
         return Err(Invalid::UrlTooLong);
     }
     Ok(out)
+}
+
+/// The fast path of [`normalize_url`], for the URLs most feeds carry, on which every rule
+/// above reduces to case and the port: `http(s)://` (any case), a plain ASCII host name
+/// ([`plain_ascii_host`]) that does not end in a number (WHATWG would read it as an IPv4
+/// address) with an optional port of digits, and a path, query and fragment made only of
+/// characters RFC 3986 allows and WHATWG leaves alone (unreserved, sub-delimiters, `:`,
+/// `@`, `/`, `?`, `#`) and of percent-encodings already in normal form, with no dot segment.
+/// `None` when the URL is not of that shape (the full path then decides, errors included).
+/// `tests::fast_url_path_agrees_with_the_full_one` checks both give the same.
+fn plain_url(raw: &str) -> Option<String> {
+    let (scheme, rest) = raw.split_once("://")?;
+    let default_port = if scheme.eq_ignore_ascii_case("http") {
+        80
+    } else if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        return None;
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            (host, Some(port.parse::<u16>().ok()?))
+        }
+        Some(_) => return None,
+        None => (authority, None),
+    };
+    let last_label = host.strip_suffix('.').unwrap_or(host).rsplit('.').next()?;
+    if last_label.bytes().all(|b| b.is_ascii_digit())
+        || last_label
+            .get(..2)
+            .is_some_and(|p| p.eq_ignore_ascii_case("0x"))
+    {
+        return None;
+    }
+    let host = plain_ascii_host(host).filter(|h| is_dns_name(h))?;
+    let bytes = tail.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let allowed = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+                    | b'/'
+                    | b'?'
+                    | b'#'
+            )
+            || (b == b'%' && is_normal_percent_encoding(&bytes[i + 1..]));
+        if !allowed {
+            return None;
+        }
+    }
+    let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
+    if tail[..path_end]
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return None;
+    }
+    let mut out = String::with_capacity(raw.len() + 1);
+    out.push_str(if default_port == 80 {
+        "http://"
+    } else {
+        "https://"
+    });
+    out.push_str(&host);
+    if let Some(port) = port.filter(|&p| p != default_port) {
+        out.push(':');
+        out.push_str(&port.to_string());
+    }
+    if path_end == 0 {
+        out.push('/');
+    }
+    out.push_str(tail);
+    (out.len() <= MAX_URL_LEN).then_some(out)
+}
+
+/// `after` (what follows a `%`) starts with two upper-case hex digits that do not encode an
+/// unreserved character: a percent-encoding RFC 3986 §6.2.2.1-2 leaves as it is.
+fn is_normal_percent_encoding(after: &[u8]) -> bool {
+    let digit = |b: u8| b.is_ascii_digit() || (b'A'..=b'F').contains(&b);
+    match after {
+        [h, l, ..] if digit(*h) && digit(*l) => {
+            let decoded = u8::from_str_radix(
+                std::str::from_utf8(&after[..2]).expect("ASCII hex digits"),
+                16,
+            )
+            .expect("two hex digits");
+            !(decoded.is_ascii_alphanumeric() || matches!(decoded, b'-' | b'.' | b'_' | b'~'))
+        }
+        _ => false,
+    }
 }
 
 /// Appends `s` (ASCII) with RFC 3986 §6.2.2.1-2 applied to its percent-encodings; see
@@ -920,8 +1059,62 @@ mod tests {
         );
     }
 
+    /// URLs of the shape [`plain_url`] takes, and near misses.
+    fn plain_looking_url() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            4 => "[A-Za-z0-9._~!$&'()*+,;=:@-]{1,6}",
+            2 => "[/?#]",
+            2 => prop_oneof![Just("/./"), Just("/../"), Just("/."), Just("/.."), Just("/")]
+                .prop_map(str::to_owned),
+            1 => prop_oneof![
+                Just("/./"),
+                Just("/../"),
+                Just("/."),
+                Just("/.."),
+                Just("%2F"),
+                Just("%2f"),
+                Just("%41"),
+                Just("%zz"),
+                Just("%"),
+                Just("\\"),
+                Just("ü"),
+                Just("|"),
+            ]
+            .prop_map(str::to_owned),
+        ];
+        (
+            // ASCII classes, not `(?i)`: that also draws `ſ` and the Kelvin sign.
+            prop_oneof![8 => "[hH][tT][tT][pP][sS]?", 1 => Just("ftp".to_owned())],
+            "([a-zA-Z0-9_-]{1,6}\\.){0,3}([a-zA-Z0-9-]{1,6}|[xX][nN]--[a-z0-9]{1,6}|0[xX][0-9a-f]{1,2}|[0-9]{1,3})\\.?",
+            prop::option::of(prop_oneof![4 => "[0-9]{1,6}", 1 => "[0-9+]{0,3}"]),
+            prop::option::of(("[/?#]", prop::collection::vec(piece, 0..8))),
+        )
+            .prop_map(|(scheme, host, port, tail)| {
+                let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+                let tail = tail
+                    .map(|(start, pieces)| format!("{start}{}", pieces.concat()))
+                    .unwrap_or_default();
+                format!("{scheme}://{host}{port}{tail}")
+            })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The fast paths give what the full paths give, wherever they apply.
+        #[test]
+        fn fast_url_path_agrees_with_the_full_one(raw in plain_looking_url()) {
+            if let Some(fast) = plain_url(&raw) {
+                prop_assert_eq!(Ok(fast), parsed_url(&raw), "{}", raw);
+            }
+        }
+
+        #[test]
+        fn fast_host_path_agrees_with_the_full_one(raw in "[a-zA-Z0-9_.-]{1,20}([xX][nN]--[a-z0-9-]{1,10})?") {
+            if let Some(fast) = plain_ascii_host(&raw) {
+                prop_assert_eq!(is_dns_name(&fast).then_some(fast), uts46_host(&raw), "{}", raw);
+            }
+        }
 
         #[test]
         fn url_normalising_is_idempotent(raw in url()) {

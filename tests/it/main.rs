@@ -7,5 +7,6 @@ mod common;
 mod lumu_sync;
 mod openioc;
 mod openioc_corpus;
+mod plain_lists;
 mod sim_auth;
 mod taxii_sync;
