@@ -157,6 +157,7 @@ pub async fn run(
     progress: &ProgressBar,
 ) -> Result<(RunReport, Plan), ApexError> {
     let started = Instant::now();
+    pulled.renormalize();
     let not_selected = take_kinds(&mut pulled.iocs, |k| !job.policy.types.contains(&k));
     let unsupported_by_destination = take_kinds(&mut pulled.iocs, |k| !APEX_KINDS.contains(&k));
     // Only the types Apex holds are listed and planned.

@@ -5,6 +5,7 @@ mod apex_client;
 mod cli;
 mod common;
 mod lumu_sync;
+mod normal_form;
 mod openioc;
 mod openioc_corpus;
 mod plain_lists;
