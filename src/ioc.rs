@@ -135,6 +135,8 @@ pub mod skip {
     pub const MD5: &str = "md5";
     /// An IPv4 range wider than one address.
     pub const CIDR_RANGE: &str = "cidr-range";
+    /// A hash of a kind no destination holds (SHA-512, SSDEEP...), MD5 aside.
+    pub const UNSUPPORTED_HASH: &str = "unsupported-hash";
 }
 
 impl Invalid {

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use super::taxii::{indicator_records, parse_objects};
 use super::{Pulled, file_name, modified_time, utf8_text};
 use crate::apex::udso::ScanAction;
-use crate::ioc::skip::{CIDR_RANGE, MD5};
+use crate::ioc::skip::{CIDR_RANGE, MD5, UNSUPPORTED_HASH};
 use crate::ioc::{Invalid, Ioc, IocKind, looks_like_ipv4, normalize_host};
 use crate::state::StateStore;
 use crate::sync::plan::UDSO_CAPACITY;
@@ -85,7 +85,8 @@ fn has_scheme(value: &str) -> bool {
 /// The IOC a value of a plain list holds, its type decided by trying the real grammars in
 /// this order, or the skip reason of the grammar it came closest to:
 ///
-/// 1. hex digits only, 32, 40 or 64 of them: MD5 (`md5`, skipped), SHA-1, SHA-256;
+/// 1. hex digits only, 32, 40 or 64 of them: MD5 (`md5`, skipped), SHA-1, SHA-256; 56, 96
+///    or 128 of them: another SHA-2 (`unsupported-hash`);
 /// 2. `scheme://...`: a URL ([`Ioc::new`]'s reasons: `url-scheme`, `invalid-url`, ...);
 /// 3. digits and dots, then optionally `/prefix` or `:port`: IPv4 (`a.b.c.d`, `/32` and
 ///    `:port` give the address; a shorter prefix is a `cidr-range`; anything else
@@ -105,6 +106,8 @@ pub fn detect(value: &str) -> Result<Ioc, &'static str> {
             32 => return Err(MD5),
             40 => return Ioc::new(IocKind::FileSha1, value).map_err(code),
             64 => return Ioc::new(IocKind::FileSha256, value).map_err(code),
+            // SHA-224, SHA-384, SHA-512.
+            56 | 96 | 128 => return Err(UNSUPPORTED_HASH),
             // Other lengths: hex letters and digits also spell names (`cafe`, `deadbeef`).
             _ => {}
         }
@@ -147,16 +150,10 @@ fn detect_ipv4(value: &str) -> Option<Result<Ioc, &'static str>> {
         return None;
     }
     let bad = Err(Invalid::BadIpv4.code());
-    let (Ok(ip), true) = (
-        addr.parse::<Ipv4Addr>(),
-        port.is_none_or(|p| p.parse::<u16>().is_ok()),
-    ) else {
+    if addr.parse::<Ipv4Addr>().is_err() || port.is_some_and(|p| p.parse::<u16>().is_err()) {
         return Some(bad);
-    };
-    let single = Ok(Ioc {
-        kind: IocKind::Ip,
-        value: ip.to_string(),
-    });
+    }
+    let single = Ioc::new(IocKind::Ip, addr).map_err(Invalid::code);
     Some(match (port, path) {
         (_, None) => single,
         (None, Some(prefix))
@@ -300,6 +297,7 @@ mod tests {
     fn skipped_values_carry_the_nearest_grammars_reason() {
         for (value, reason) in [
             ("d41d8cd98f00b204e9800998ecf8427e", "md5"),
+            (&"ab".repeat(64), "unsupported-hash"),
             ("10.0.0.0/8", "cidr-range"),
             ("203.0.113.9/24", "cidr-range"),
             ("203.0.113.9/33", "invalid-ipv4"),

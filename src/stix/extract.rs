@@ -38,10 +38,9 @@ use crate::apex::udso::ScanAction;
 use crate::ioc::{Invalid, Ioc, IocKind};
 
 /// Skip reasons this module adds to [`Invalid::code`]'s.
-pub use crate::ioc::skip::{CIDR_RANGE, MD5, NEGATION};
+pub use crate::ioc::skip::{CIDR_RANGE, MD5, NEGATION, UNSUPPORTED_HASH};
 pub const LIKE_MATCHES: &str = "like-matches";
 pub const UNSUPPORTED_TYPE: &str = "unsupported-type";
-pub const UNSUPPORTED_HASH: &str = "unsupported-hash";
 
 /// What one pattern yields.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
