@@ -202,6 +202,9 @@ pub enum IocTypeArg {
     Url,
     /// SHA-1 file hashes (UDSO type `file_sha1`).
     Hash,
+    /// SHA-256 file hashes (`file_sha256`). Apex's UDSO list cannot hold them: a run
+    /// against Apex counts them as unsupported-by-destination.
+    Sha256,
 }
 
 /// Where a sync job reads its IOCs.

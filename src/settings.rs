@@ -180,6 +180,7 @@ impl Settings {
                 IocTypeArg::Domain => IocKind::Domain,
                 IocTypeArg::Url => IocKind::Url,
                 IocTypeArg::Hash => IocKind::FileSha1,
+                IocTypeArg::Sha256 => IocKind::FileSha256,
             })
             .collect()
     }

@@ -9,6 +9,7 @@ use crate::apex::client::ApexClient;
 use crate::apex::udso::UdsoEntry;
 use crate::exit::Failure;
 use crate::ioc::IocKind;
+use crate::sync::plan::APEX_KINDS;
 
 #[derive(Debug, Serialize)]
 struct Listed<'a> {
@@ -20,7 +21,7 @@ struct Listed<'a> {
 
 /// Lists one type or every type, as a table or as JSON.
 pub async fn list(client: &ApexClient, kind: Option<IocKind>, json: bool) -> Result<(), Failure> {
-    let kinds = kind.map_or_else(|| IocKind::ALL.to_vec(), |k| vec![k]);
+    let kinds = kind.map_or_else(|| APEX_KINDS.to_vec(), |k| vec![k]);
     let mut entries = Vec::new();
     for kind in kinds {
         entries.extend(client.list_udso(kind).await?);

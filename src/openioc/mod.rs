@@ -35,7 +35,7 @@ use crate::ioc::Ioc;
 
 pub use files::{expand_paths, read_bytes, read_file};
 pub use reader::read;
-pub use terms::{CONDITION, FRAGMENT, MD5, NEGATION, NOT_AN_IOC_TERM, SHA256};
+pub use terms::{CONDITION, FRAGMENT, MD5, NEGATION, NOT_AN_IOC_TERM};
 
 /// The largest file read: Apex's own limit for an uploaded OpenIOC file.
 pub use crate::apex::openioc::MAX_FILE_BYTES;

@@ -680,7 +680,7 @@ mod tests {
             taken(&doc),
             [
                 "domain evil.example block",
-                "url http://x.example/?a=1&b=<2> block",
+                "url http://x.example/?a=1&b=%3C2%3E block",
                 "url http://y.example/?a=1&b=2 block"
             ]
         );

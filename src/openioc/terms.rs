@@ -17,7 +17,8 @@
 //!     ends in `sha1`, `md5` or `sha256` (`FileItem/Sha1sum`, `ServiceItem/serviceDLLmd5sum`,
 //!     `TaskItem/ActionList/Action/ExecProgramSha256sum`, `QuarantineListItem/FileSHA1`, the
 //!     event terms `fileWriteEvent/md5` and `processEvent/md5`, ...). SHA-1 gives a
-//!     file_sha1 IOC; MD5 and SHA-256 are skipped by their kind. A process's memory section
+//!     file_sha1 IOC and SHA-256 a file_sha256 IOC (a kind Apex's UDSO list cannot hold: the sync counts it as
+//!     `unsupported-by-destination`); MD5 is skipped by its kind. A process's memory section
 //!     is not a file, so its hashes carry no IOC;
 //!
 //!   1.1's event terms (what FireEye HX exports for real-time indicators) are those of
@@ -43,9 +44,9 @@
 //! | `not-an-ioc-term` | the search term carries no IOC Apex holds (file paths and names, process names, registry, e-mail, ...), or the item names no term |
 //! | `negation` | the item is negated: `isnot`, `containsnot` or `negate="true"` |
 //! | `condition` | a condition other than `is` and `contains` (`matches`, `starts-with`, `ends-with`, `greater-than`, `less-than`, or none) |
-//! | `md5`, `sha256` | a hash Apex's file_sha1 type cannot hold |
+//! | `md5` | an MD5 hash, which no destination holds |
 //! | `fragment` | a piece of an IOC, not a whole one: a URL term's content without `scheme://` (`Network/URI` often holds only a path), a `contains` content that is not valid for its kind, or a `contains` domain of a single label |
-//! | `empty`, `ipv6`, `invalid-ipv4`, `invalid-host`, `url-scheme`, `url-too-long`, `invalid-url`, `url-whitespace`, `invalid-sha1` | an `is` content (or a `contains` one, for `empty`, `ipv6` and the three URL rules) that is not a valid IOC: [`Invalid::code`] |
+//! | `empty`, `ipv6`, `invalid-ipv4`, `invalid-host`, `url-scheme`, `url-too-long`, `invalid-url`, `url-whitespace`, `invalid-sha1`, `invalid-sha256` | an `is` content (or a `contains` one, for `empty`, `ipv6` and the three URL rules) that is not a valid IOC: [`Invalid::code`] |
 
 use crate::ioc::{Invalid, Ioc, IocKind};
 
@@ -56,8 +57,8 @@ pub const CONDITION: &str = "condition";
 /// Skip code: a piece of an IOC rather than a whole one.
 pub const FRAGMENT: &str = "fragment";
 /// Skip codes shared with the STIX extraction: `isnot`, `containsnot` or `negate="true"`;
-/// MD5 and SHA-256 hash terms.
-pub use crate::ioc::skip::{MD5, NEGATION, SHA256};
+/// MD5 hash terms.
+pub use crate::ioc::skip::{MD5, NEGATION};
 
 /// What a search term holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +67,6 @@ enum Term {
     /// A host name, or an IPv4 address written where a host name goes.
     Host,
     Md5,
-    Sha256,
 }
 
 fn term(search: &str) -> Option<Term> {
@@ -108,7 +108,7 @@ fn hash_term(last: &str) -> Option<Term> {
     } else if name.ends_with("md5") {
         Some(Term::Md5)
     } else if name.ends_with("sha256") {
-        Some(Term::Sha256)
+        Some(Term::Ioc(IocKind::FileSha256))
     } else {
         None
     }
@@ -135,7 +135,6 @@ pub fn classify(
     let content = content.unwrap_or_default().trim();
     let parsed = match term {
         Term::Md5 => return Err(MD5),
-        Term::Sha256 => return Err(SHA256),
         Term::Ioc(IocKind::Url) if !content.is_empty() && !content.contains("://") => {
             return Err(FRAGMENT);
         }
@@ -152,7 +151,13 @@ pub fn classify(
     };
     parsed.map_err(|why| match why {
         // What `contains` does not match as a whole value is a piece of one.
-        Invalid::BadIpv4 | Invalid::BadHost | Invalid::BadSha1 | Invalid::BadUrl if contains => {
+        Invalid::BadIpv4
+        | Invalid::BadHost
+        | Invalid::BadSha1
+        | Invalid::BadSha256
+        | Invalid::BadUrl
+            if contains =>
+        {
             FRAGMENT
         }
         _ => why.code(),
@@ -233,7 +238,7 @@ mod tests {
             let hash = match term(&text) {
                 Some(Term::Ioc(IocKind::FileSha1)) => Some("sha1"),
                 Some(Term::Md5) => Some("md5"),
-                Some(Term::Sha256) => Some("sha256"),
+                Some(Term::Ioc(IocKind::FileSha256)) => Some("sha256"),
                 _ => None,
             };
             let typed = matches!(display.as_str(), "md5" | "sha1" | "sha256");
@@ -360,9 +365,9 @@ mod tests {
                 item("g", "is", "DriverItem/Sha256sum", &"a".repeat(64)),
             ],
         )));
-        assert_eq!(doc.iocs.len(), 5);
+        assert_eq!(doc.iocs.len(), 6);
         assert!(doc.iocs.iter().all(|i| i.scan_action == ScanAction::Block));
-        assert_eq!(skipped(&doc), [(MD5, 1), (SHA256, 1)]);
+        assert_eq!(skipped(&doc), [(MD5, 1)]);
     }
 
     #[test]
@@ -384,7 +389,7 @@ mod tests {
                 item("f5", "contains", "PortItem/remoteIP", "10.1."),
                 item("f6", "contains", "FileItem/Sha1sum", "73d95a30"),
                 item("m", "is", "FileItem/Md5sum", MD5_HASH),
-                item("s", "is", "FileItem/Sha256sum", &"b".repeat(64)),
+                item("s", "is", "FileItem/Sha256sum", &"b".repeat(63)),
                 item("t1", "is", "FileItem/FullPath", "C:\\evil.exe"),
                 item("t2", "contains", "ProcessItem/name", "evil.exe"),
                 item("t3", "is", "ProcessItem/SectionList/MemorySection/Sha1Sum", SHA1),
@@ -411,12 +416,12 @@ mod tests {
                 ("invalid-host", 1),
                 ("invalid-ipv4", 1),
                 ("invalid-sha1", 1),
+                ("invalid-sha256", 1),
                 ("invalid-url", 1),
                 ("ipv6", 1),
                 (MD5, 1),
                 (NEGATION, 3),
                 (NOT_AN_IOC_TERM, 4),
-                (SHA256, 1),
                 ("url-scheme", 1),
                 ("url-too-long", 1),
                 ("url-whitespace", 1),

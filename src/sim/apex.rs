@@ -29,6 +29,7 @@ use crate::apex::udso::{
     LIST_DATE_FORMAT, MAX_NOTES_CHARS, UDSO_PATH, UdsoEntry, parse_expiration,
 };
 use crate::ioc::{Ioc, IocKind};
+use crate::sync::plan::APEX_KINDS;
 
 /// Entries per type a real server holds.
 pub const DEFAULT_CAPACITY: usize = 10_000;
@@ -147,7 +148,7 @@ impl ApexSim {
 
     /// Every entry of every type.
     pub fn all_entries(&self) -> Vec<UdsoEntry> {
-        IocKind::ALL
+        APEX_KINDS
             .into_iter()
             .flat_map(|k| self.entries(k))
             .collect()
@@ -282,7 +283,7 @@ impl ApexSim {
     }
 
     fn list(&self, query: &HashMap<String, String>) -> Response {
-        let Some(kind) = query.get("type").and_then(|t| IocKind::from_udso_type(t)) else {
+        let Some(kind) = query.get("type").and_then(|t| udso_kind(t)) else {
             return self.error(400, 7, "type must be ip, url, file_sha1 or domain");
         };
         let filter = query.get("contentFilter").map(String::as_str).unwrap_or("");
@@ -320,7 +321,7 @@ impl ApexSim {
             return self.error(400, 7, "body is not JSON");
         };
         let param = &body["param"];
-        let Some(kind) = param["type"].as_str().and_then(IocKind::from_udso_type) else {
+        let Some(kind) = param["type"].as_str().and_then(udso_kind) else {
             return self.error(400, 7, "type must be ip, url, file_sha1 or domain");
         };
         let Some(content) = param["content"].as_str() else {
@@ -359,7 +360,7 @@ impl ApexSim {
 
     fn delete(&self, query: &HashMap<String, String>) -> Response {
         let (Some(kind), Some(content)) = (
-            query.get("type").and_then(|t| IocKind::from_udso_type(t)),
+            query.get("type").and_then(|t| udso_kind(t)),
             query.get("content"),
         ) else {
             return self.error(400, 7, "type and content are required");
@@ -370,6 +371,11 @@ impl ApexSim {
             None => self.error(500, 8, "Data not found"),
         }
     }
+}
+
+/// A UDSO `type` Apex takes; `file_sha256` is refused as Apex refuses any unknown type.
+fn udso_kind(t: &str) -> Option<IocKind> {
+    IocKind::from_udso_type(t).filter(|k| APEX_KINDS.contains(k))
 }
 
 async fn api(

@@ -40,7 +40,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::server::{Control, RunningServer, bind_loopback, spawn};
-use crate::ioc::is_valid_host;
+use crate::ioc::normalize_host;
 use crate::sink::vision_one::model::{
     DELETE_PATH, FILTER_HEADER, LIST_FULL_ERROR, ObjectType, SUSPICIOUS_OBJECTS_PATH,
 };
@@ -628,14 +628,14 @@ fn typed_value(item: &Value) -> Result<(ObjectType, &str), String> {
     };
     let valid = match object_type {
         ObjectType::Ip => value.parse::<IpAddr>().is_ok(),
-        ObjectType::Domain => is_valid_host(&value.to_lowercase()),
+        ObjectType::Domain => normalize_host(value).is_some(),
         ObjectType::Url => url::Url::parse(value)
             .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()),
         ObjectType::FileSha1 => is_hex(value, 40),
         ObjectType::FileSha256 => is_hex(value, 64),
         ObjectType::SenderMailAddress => value
             .split_once('@')
-            .is_some_and(|(user, host)| !user.is_empty() && is_valid_host(host)),
+            .is_some_and(|(user, host)| !user.is_empty() && normalize_host(host).is_some()),
     };
     if !valid {
         return Err(format!(

@@ -72,6 +72,8 @@ pub struct Pulled {
     /// The Lumu source's reads and calls.
     #[serde(skip)]
     pub lumu: Option<lumu::LumuReport>,
+    /// Values written defanged (`hxxp`, `[.]`...) and read refanged (plain lists).
+    pub refanged: usize,
 }
 
 impl Pulled {
@@ -121,6 +123,29 @@ impl Pulled {
         self.iocs.sort_by(|a, b| a.ioc.cmp(&b.ioc));
     }
 
+    /// Normalises every IOC again and merges those that now coincide. A source can hold IOCs
+    /// it stored under an earlier version's normal form (the TAXII state file); normalising
+    /// is idempotent, so current ones are unchanged. One that is no longer valid is dropped
+    /// and counted by its reason.
+    pub fn renormalize(&mut self) {
+        let mut dropped = Vec::new();
+        self.iocs
+            .retain_mut(|d| match Ioc::new(d.ioc.kind, &d.ioc.value) {
+                Ok(ioc) => {
+                    d.ioc = ioc;
+                    true
+                }
+                Err(why) => {
+                    dropped.push(why.code());
+                    false
+                }
+            });
+        for reason in dropped {
+            self.skip(reason);
+        }
+        self.dedupe();
+    }
+
     /// Desired IOCs by type.
     pub fn by_kind(&self) -> BTreeMap<IocKind, usize> {
         let mut counts = BTreeMap::new();
@@ -155,5 +180,28 @@ mod tests {
             ("newest", at(20))
         );
         assert_eq!(p.skipped.get("ipv6"), Some(&1));
+    }
+
+    #[test]
+    fn iocs_stored_in_an_older_spelling_are_normalised_again() {
+        let mut p = Pulled::default();
+        let stale = |value: &str| Desired {
+            ioc: Ioc {
+                kind: IocKind::Url,
+                value: value.to_owned(),
+            },
+            scan_action: ScanAction::Log,
+            reason: value.to_owned(),
+            seen: at(1),
+        };
+        p.iocs = vec![
+            stale("http://bücher.example"),
+            stale("http://xn--bcher-kva.example/"),
+            stale("http://*.example/"),
+        ];
+        p.renormalize();
+        let got: Vec<&str> = p.iocs.iter().map(|d| d.ioc.value.as_str()).collect();
+        assert_eq!(got, ["http://xn--bcher-kva.example/"]);
+        assert_eq!(p.skipped.get("invalid-url"), Some(&1));
     }
 }

@@ -8,6 +8,7 @@
 //! | `domain-name:value` | domain |
 //! | `url:value` | url |
 //! | `file:hashes.X`, X any spelling of SHA-1 (`'SHA-1'`, `SHA1`, `sha1`) | file_sha1 |
+//! | `file:hashes.X`, X any spelling of SHA-256 (`'SHA-256'`, `SHA256`) | file_sha256 |
 //! | `network-traffic:dst_ref.value`, `network-traffic:src_ref.value`, `domain-name:resolves_to_refs[n or *].value` | ip or domain |
 //!
 //! The last row's references point at `ipv4-addr`, `ipv6-addr`, `domain-name` (or
@@ -18,7 +19,7 @@
 //! outcome per literal. The operator decides first: a negated comparison, `!=` or `<>` is
 //! `negation`, `LIKE`/`MATCHES` is `like-matches`, any other non-equality operator and
 //! `EXISTS` is `unsupported-type`; then the path: `ipv6-addr:value` is `ipv6`, MD5 `md5`,
-//! SHA-256 `sha256`, other hashes `unsupported-hash`, other paths (email, process,
+//! other hashes `unsupported-hash`, other paths (email, process,
 //! `file:name`, x509, ...) and non-string literals `unsupported-type`; then the value, which
 //! must pass [`Ioc::new`] (its [`Invalid::code`] otherwise).
 //!
@@ -37,10 +38,9 @@ use crate::apex::udso::ScanAction;
 use crate::ioc::{Invalid, Ioc, IocKind};
 
 /// Skip reasons this module adds to [`Invalid::code`]'s.
-pub use crate::ioc::skip::{CIDR_RANGE, MD5, NEGATION, SHA256};
+pub use crate::ioc::skip::{CIDR_RANGE, MD5, NEGATION, UNSUPPORTED_HASH};
 pub const LIKE_MATCHES: &str = "like-matches";
 pub const UNSUPPORTED_TYPE: &str = "unsupported-type";
-pub const UNSUPPORTED_HASH: &str = "unsupported-hash";
 
 /// What one pattern yields.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -196,7 +196,7 @@ impl Target {
             Target::Host => host(text),
             Target::Sha1 => checked(IocKind::FileSha1),
             Target::Md5 => Err(MD5),
-            Target::Sha256 => Err(SHA256),
+            Target::Sha256 => checked(IocKind::FileSha256),
             Target::OtherHash => Err(UNSUPPORTED_HASH),
             Target::Other => Err(UNSUPPORTED_TYPE),
         }
@@ -337,14 +337,19 @@ mod tests {
         for (name, value, reason) in [
             ("MD5", "a".repeat(32), MD5),
             ("'md5'", "a".repeat(32), MD5),
-            ("'SHA-256'", "a".repeat(64), SHA256),
-            ("SHA256", "a".repeat(64), SHA256),
-            ("'sha-256'", "a".repeat(64), SHA256),
             ("'SHA-512'", "a".repeat(128), UNSUPPORTED_HASH),
             ("'SHA3-256'", "a".repeat(64), UNSUPPORTED_HASH),
             ("SSDEEP", "abc".to_owned(), UNSUPPORTED_HASH),
         ] {
             assert_skips(&format!("[file:hashes.{name} = '{value}']"), reason);
+        }
+        let sha256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+        for name in ["'SHA-256'", "SHA256", "'sha_256'"] {
+            assert_extracts(
+                &format!("[file:hashes.{name} = '{sha256}']"),
+                &[(ioc(IocKind::FileSha256, &sha256.to_lowercase()), Block)],
+                &[],
+            );
         }
         // A hash path must be exactly `file:hashes.NAME`.
         assert_skips(&format!("[file:hashes = '{SHA1}']"), UNSUPPORTED_TYPE);
@@ -591,8 +596,28 @@ mod tests {
             std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
         let lines: Vec<&str> = text.lines().collect();
         let at = |n: usize| run(lines[n - 1]);
-        assert_eq!(at(1).skipped, [SHA256]);
-        assert_eq!(at(4).skipped, [SHA256, MD5, SHA256]);
+        let sha256 = |h: &str| ioc(IocKind::FileSha256, h);
+        assert_eq!(
+            at(1).iocs,
+            [(
+                sha256("aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdfb0019f"),
+                Block
+            )]
+        );
+        assert_eq!(
+            at(4).iocs,
+            [
+                (
+                    sha256("aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdfb0019f"),
+                    Log
+                ),
+                (
+                    sha256("bf07a7fbb825fc0aae7bf4a1177b2b31fcf8a3feeaf7092761e18c859ee52a9c"),
+                    Log
+                )
+            ]
+        );
+        assert_eq!(at(4).skipped, [MD5]);
         assert_eq!(at(11).iocs, [(ip("203.0.113.33"), Log)]);
         assert_eq!(at(12).iocs, [(domain("example.com"), Log)]);
         assert_eq!(

@@ -6,6 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::apply::{Applied, Write, apply};
+use super::plan::APEX_KINDS;
 use crate::apex::client::{ApexClient, ApexError};
 use crate::ioc::IocKind;
 
@@ -52,7 +53,7 @@ impl CleanReport {
 /// The entries `tag` owns, by listing every type; any listing failure aborts before a write.
 pub async fn owned_entries(client: &ApexClient, tag: &str) -> Result<Vec<Write>, ApexError> {
     let mut owned = Vec::new();
-    for kind in IocKind::ALL {
+    for kind in APEX_KINDS {
         for entry in client.list_udso(kind).await? {
             if entry.owner_tag() == Some(tag) {
                 owned.push(Write::Delete {
@@ -75,7 +76,7 @@ pub async fn clean(
 ) -> Result<CleanReport, ApexError> {
     let started = Instant::now();
     let deletes = owned_entries(client, tag).await?;
-    let mut owned: BTreeMap<IocKind, usize> = IocKind::ALL.into_iter().map(|k| (k, 0)).collect();
+    let mut owned: BTreeMap<IocKind, usize> = APEX_KINDS.into_iter().map(|k| (k, 0)).collect();
     for d in &deletes {
         *owned.entry(d.kind()).or_default() += 1;
     }

@@ -23,6 +23,15 @@ use crate::source::Desired;
 
 /// Apex's capacity per type.
 pub const UDSO_CAPACITY: usize = 10_000;
+/// The kinds Apex's UDSO list holds (its `type` field: `reference/apex-central.md`, UDSO
+/// list). A run skips IOCs of other kinds (`file_sha256`) and counts them as
+/// `unsupported-by-destination`; `--clean` and `udso list` look at these types only.
+pub const APEX_KINDS: [IocKind; 4] = [
+    IocKind::Ip,
+    IocKind::Domain,
+    IocKind::Url,
+    IocKind::FileSha1,
+];
 /// The brake engages above this many removals (and above half of what is owned).
 pub const BRAKE_MIN_REMOVALS: usize = 10;
 

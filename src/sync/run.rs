@@ -10,11 +10,11 @@ use indicatif::ProgressBar;
 use serde::Serialize;
 
 use super::apply::{Applied, Write, apply};
-use super::plan::{Brake, Plan, Policy, plan};
+use super::plan::{APEX_KINDS, Brake, Plan, Policy, plan};
 use crate::apex::client::{ApexClient, ApexError};
 use crate::ioc::IocKind;
-use crate::source::Pulled;
 use crate::source::lumu::LumuReport;
+use crate::source::{Desired, Pulled};
 
 /// How a run applies its plan.
 #[derive(Debug, Clone)]
@@ -59,10 +59,16 @@ pub struct RunReport {
     pub dry_run: bool,
     /// Items the source read (incidents, indicators, files).
     pub items: usize,
-    /// Desired IOCs of the chosen types, by type.
+    /// Desired IOCs of the chosen types that the destination holds, by type: what is planned.
     pub iocs: BTreeMap<IocKind, usize>,
     /// Source values that are not usable IOCs, by reason.
     pub invalid: BTreeMap<&'static str, usize>,
+    /// Source values written defanged and read refanged (plain lists).
+    pub refanged: usize,
+    /// Desired IOCs of types `--ioc-types` did not select, by type (not pushed).
+    pub not_selected: BTreeMap<IocKind, usize>,
+    /// Desired IOCs of selected types the destination cannot hold, by type (not pushed).
+    pub unsupported_by_destination: BTreeMap<IocKind, usize>,
     pub plan: PlanCounts,
     /// Desired IOCs left out: held by an entry without our tag, or no room on the list.
     pub skipped: BTreeMap<&'static str, usize>,
@@ -111,6 +117,21 @@ impl RunReport {
         let invalid: usize = self.invalid.values().sum();
         if invalid > 0 {
             let _ = write!(s, ", {invalid} invalid ({})", counts(&self.invalid));
+        }
+        if self.refanged > 0 {
+            let _ = write!(s, ", {} refanged", self.refanged);
+        }
+        for (label, left_out) in [
+            ("not-selected", &self.not_selected),
+            (
+                "unsupported-by-destination",
+                &self.unsupported_by_destination,
+            ),
+        ] {
+            let n: usize = left_out.values().sum();
+            if n > 0 {
+                let _ = write!(s, ", {n} {label} ({})", counts(left_out));
+            }
         }
         s.push_str(stopped);
         let p = &self.plan;
@@ -162,18 +183,18 @@ pub async fn run(
     now: DateTime<Utc>,
     progress: &ProgressBar,
 ) -> Result<(RunReport, Plan), ApexError> {
-    pulled
-        .iocs
-        .retain(|d| job.policy.types.contains(&d.ioc.kind));
+    pulled.renormalize();
+    let not_selected = take_kinds(&mut pulled.iocs, |k| !job.policy.types.contains(&k));
+    let unsupported_by_destination = take_kinds(&mut pulled.iocs, |k| !APEX_KINDS.contains(&k));
+    // Only the types Apex holds are listed and planned.
+    let mut policy = job.policy.clone();
+    policy.types.retain(|k| APEX_KINDS.contains(k));
     let mut listed = Vec::new();
-    for &kind in &job.policy.types {
+    for &kind in &policy.types {
         listed.extend(apex.list_udso(kind).await?);
     }
     // What a partial pull lacks may still be in the source: keep every owned entry.
-    let policy = Policy {
-        preserve: job.policy.preserve || pulled.partial.is_some(),
-        ..job.policy.clone()
-    };
+    policy.preserve = policy.preserve || pulled.partial.is_some();
     let plan = plan(&pulled.iocs, &listed, &policy, now);
     tracing::debug!(
         "plan: +{} ~{} -{} ={}",
@@ -215,6 +236,9 @@ pub async fn run(
         items: pulled.items,
         iocs: pulled.by_kind(),
         invalid: pulled.skipped.clone(),
+        refanged: pulled.refanged,
+        not_selected,
+        unsupported_by_destination,
         plan: PlanCounts {
             add: plan.adds.len(),
             update: plan.updates.len(),
@@ -235,6 +259,22 @@ pub async fn run(
         seconds: job.started.elapsed().as_secs_f64(),
     };
     Ok((report, plan))
+}
+
+/// Removes the desired IOCs whose kind `leave_out` picks; returns how many, by kind.
+fn take_kinds(
+    iocs: &mut Vec<Desired>,
+    leave_out: impl Fn(IocKind) -> bool,
+) -> BTreeMap<IocKind, usize> {
+    let mut left_out = BTreeMap::new();
+    iocs.retain(|d| {
+        let out = leave_out(d.ioc.kind);
+        if out {
+            *left_out.entry(d.ioc.kind).or_default() += 1;
+        }
+        !out
+    });
+    left_out
 }
 
 /// Every change of a plan, adds, updates and removals, then what was skipped.

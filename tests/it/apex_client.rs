@@ -45,10 +45,12 @@ fn put_list_update_delete_round_trip_with_awkward_content() {
     let apex = crate::common::start_apex();
     let client = client(&apex);
     rt().block_on(async {
-        let url = "https://evil.example.com/Path?q=1&x=a+b%20c&y=ü;z=/#frag";
+        // In normal form (the client refuses any other), with the characters that must be
+        // percent-encoded in a DELETE's query and hashed in that form.
+        let url = "https://evil.example.com/Path?q=1&x=a+b%20c&y=%C3%BC;z=/#frag";
         for w in [
             write(IocKind::Url, url),
-            write(IocKind::Domain, "bücher.example"),
+            write(IocKind::Domain, "xn--bcher-kva.example"),
             write(IocKind::Ip, "10.1.2.3"),
             write(
                 IocKind::FileSha1,
@@ -76,6 +78,20 @@ fn put_list_update_delete_round_trip_with_awkward_content() {
             client.delete_udso(IocKind::Url, url).await.unwrap(),
             Deleted::Removed
         );
+        assert_eq!(
+            client
+                .delete_udso(IocKind::Domain, "xn--bcher-kva.example")
+                .await
+                .unwrap(),
+            Deleted::Removed
+        );
+        // An entry in a form earlier versions wrote (a U-label) can still be deleted: the
+        // UTF-8 content is percent-encoded in the query and signed in that form.
+        apex.sim.insert(crate::common::entry(
+            "domain",
+            "bücher.example",
+            "apex-ioc-sync:test",
+        ));
         assert_eq!(
             client
                 .delete_udso(IocKind::Domain, "bücher.example")

@@ -524,6 +524,10 @@ fn requests_have_the_shapes_pytmv1_builds() {
             IocKind::FileSha1,
             "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3",
         ),
+        (
+            IocKind::FileSha256,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ),
     ];
     assert!(
         kinds.iter().all(|k| samples.iter().any(|(s, _)| s == k)),

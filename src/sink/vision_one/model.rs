@@ -87,11 +87,11 @@ impl ObjectType {
             IocKind::Domain => ObjectType::Domain,
             IocKind::Url => ObjectType::Url,
             IocKind::FileSha1 => ObjectType::FileSha1,
+            IocKind::FileSha256 => ObjectType::FileSha256,
         }
     }
 
-    /// The IOC kind of this type, if this tool has one (not yet for `fileSha256`, never
-    /// for `senderMailAddress`).
+    /// The IOC kind of this type, if this tool has one (never for `senderMailAddress`).
     pub fn ioc_kind(self) -> Option<IocKind> {
         IocKind::ALL
             .into_iter()

@@ -1,0 +1,66 @@
+//! The normal form across versions: IOCs a TAXII state file kept from an earlier version,
+//! in an older spelling, are pushed in today's form (and written without error).
+
+use apex_ioc_sync::apex::udso::ScanAction;
+use apex_ioc_sync::ioc::{Ioc, IocKind};
+use apex_ioc_sync::sim::taxii::TaxiiSimConfig;
+use apex_ioc_sync::state::{IndicatorRecord, StateStore};
+use chrono::Utc;
+
+use crate::common::{json, owned, start_apex, start_taxii, taxii_cmd};
+
+#[test]
+fn iocs_stored_in_an_older_spelling_are_pushed_in_normal_form() {
+    let (apex, taxii) = (start_apex(), start_taxii(TaxiiSimConfig::default()));
+    taxii
+        .sim
+        .add_collection("91a7b528-80eb-42ed-a74d-c6fbd5a26116", "Empty", None, true);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    // As an earlier version stored them: no `/` path, a U-label, a lower-case `%2f`.
+    let stale = |kind, value: &str| {
+        (
+            Ioc {
+                kind,
+                value: value.to_owned(),
+            },
+            ScanAction::Block,
+        )
+    };
+    let mut store = StateStore::open(&state).unwrap();
+    store
+        .store_page(
+            "earlier",
+            &[IndicatorRecord {
+                id: "indicator--old".into(),
+                modified: Utc::now() - chrono::Duration::days(1),
+                revoked: false,
+                valid_from: None,
+                valid_until: None,
+                iocs: vec![
+                    stale(IocKind::Url, "http://old-form.example"),
+                    stale(IocKind::Url, "http://old-form.example:80/"),
+                    stale(IocKind::Domain, "bücher.example"),
+                    stale(IocKind::Url, "http://x.example/a%2fb"),
+                ],
+            }],
+            None,
+        )
+        .unwrap();
+    drop(store);
+    let out = taxii_cmd(dir.path(), &apex, &taxii)
+        .args(["--json", "--state-file"])
+        .arg(&state)
+        .assert()
+        .success();
+    let report = json(&out);
+    assert_eq!(report["failed"], serde_json::json!([]));
+    assert_eq!(
+        owned(&apex, "taxii"),
+        [
+            "domain xn--bcher-kva.example",
+            "url http://old-form.example/",
+            "url http://x.example/a%2Fb",
+        ]
+    );
+}
