@@ -16,21 +16,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::apex::udso::ScanAction;
 use crate::ioc::{Ioc, IocKind};
 use crate::source::Desired;
+pub use crate::stix::indicator::IndicatorRecord;
 
 /// The layout this version writes; schema 1 is upgraded, a newer store is refused, not
 /// guessed at.
 const SCHEMA_VERSION: i64 = 2;
-
-/// One indicator version, as it is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndicatorRecord {
-    pub id: String,
-    pub modified: DateTime<Utc>,
-    pub revoked: bool,
-    pub valid_from: Option<DateTime<Utc>>,
-    pub valid_until: Option<DateTime<Utc>>,
-    pub iocs: Vec<(Ioc, ScanAction)>,
-}
 
 /// What storing a page did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
-use super::taxii::{indicator_records, parse_objects};
 use super::{Pulled, file_name, modified_time, utf8_text};
 use crate::apex::udso::ScanAction;
 use crate::ioc::skip::{CIDR_RANGE, MD5, SHA256};
 use crate::ioc::{Invalid, Ioc, IocKind};
 use crate::state::StateStore;
+use crate::stix::indicator::{indicator_records, parse_objects};
 use crate::sync::plan::UDSO_CAPACITY;
 
 /// What to read.
