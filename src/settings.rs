@@ -27,6 +27,8 @@ pub const DEFAULT_PROXY_PORT: u16 = 8080;
 pub const DEFAULT_THREADS: u16 = 4;
 pub const THREADED_THREADS: u16 = 20;
 pub const DEFAULT_DAYS: u32 = 30;
+/// `--days` for Lumu: incidents of at most the last 30 days.
+pub const MAX_LUMU_DAYS: u32 = 30;
 pub const DEFAULT_EXPIRATION_DAYS: u32 = 30;
 pub const DEFAULT_LUMU_URL: &str = "https://defender.lumu.io";
 
@@ -213,13 +215,20 @@ impl Settings {
         } else {
             o.incident_status.clone()
         };
+        self.no_min_confidence()?;
+        let days = o.days.unwrap_or(DEFAULT_DAYS);
+        if days > MAX_LUMU_DAYS {
+            return Err(Failure::usage(anyhow!(
+                "--days {days}: Lumu Defender is read at most {MAX_LUMU_DAYS} days back; give 1 to {MAX_LUMU_DAYS} for --source lumu"
+            )));
+        }
         Ok(LumuSettings {
             url: o
                 .lumu_url
                 .clone()
                 .unwrap_or_else(|| DEFAULT_LUMU_URL.to_owned()),
             company_key: key,
-            days: o.days.unwrap_or(DEFAULT_DAYS),
+            days,
             statuses: statuses.iter().map(|s| s.name().to_owned()).collect(),
             adversary_types: o
                 .adversary_types
@@ -263,7 +272,10 @@ impl Settings {
             page_size: o.taxii_page_size.unwrap_or(DEFAULT_PAGE_SIZE),
             days: o.days.unwrap_or(DEFAULT_DAYS),
             scan_action: self.scan_action(),
+            min_confidence: o.min_confidence,
             state_file: self.state_path(tag),
+            tag: tag.to_owned(),
+            dry_run: o.dry_run,
         })
     }
 
@@ -275,8 +287,22 @@ impl Settings {
             .unwrap_or_else(|| self.job_file(tag, "db"))
     }
 
+    /// `--min-confidence` is a STIX indicator's property: another source refuses it.
+    fn no_min_confidence(&self) -> Result<(), Failure> {
+        match self.opts.min_confidence {
+            Some(_) => Err(Failure::usage(anyhow!(
+                "--min-confidence applies to STIX indicators (--source taxii, or STIX bundles with --source file), not to --source {}",
+                self.source().name()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The files of `--source file` and `--source openioc`.
     pub fn files(&self) -> Result<FileSettings, Failure> {
+        if self.source() == SourceKind::Openioc {
+            self.no_min_confidence()?;
+        }
         if self.opts.file.is_empty() {
             return Err(Failure::usage(anyhow!(
                 "--source {} needs at least one --file PATH",
@@ -286,6 +312,7 @@ impl Settings {
         Ok(FileSettings {
             files: self.opts.file.clone(),
             scan_action: self.scan_action(),
+            min_confidence: self.opts.min_confidence,
         })
     }
 

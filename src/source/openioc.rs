@@ -1250,6 +1250,7 @@ mod tests {
         FileSettings {
             files,
             scan_action: ScanAction::Block,
+            min_confidence: None,
         }
     }
 

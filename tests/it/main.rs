@@ -8,4 +8,6 @@ mod lumu_sync;
 mod openioc;
 mod openioc_corpus;
 mod sim_auth;
+mod taxii_cases;
+mod taxii_state;
 mod taxii_sync;

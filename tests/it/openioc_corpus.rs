@@ -95,6 +95,7 @@ fn render(files: &[PathBuf]) -> String {
     let pulled = openioc::pull(&FileSettings {
         files: files.to_vec(),
         scan_action: ScanAction::Block,
+        min_confidence: None,
     })
     .expect("the corpus pulls");
     assert_eq!(pulled.items, items);

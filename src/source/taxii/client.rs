@@ -1,13 +1,20 @@
 //! The TAXII 2.1 client: every request with the TAXII media type and the credentials,
 //! retried per the HTTP policy; TAXII error objects read into messages; discovery, the API
 //! root and its collections (TAXII 2.1 sections 4 and 5; see `reference/taxii-stix.md`).
+//!
+//! The client talks to one origin (scheme, host and port): the one of `--taxii-url`. An API
+//! root or a collection URL elsewhere is refused, and a redirect elsewhere is not followed,
+//! so the credentials go to that origin only.
+
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 
 use anyhow::{Context, anyhow, bail};
-use reqwest::header::{ACCEPT, HeaderMap};
+use reqwest::header::{ACCEPT, HeaderMap, LOCATION};
 use serde::Deserialize;
-use url::Url;
+use url::{Origin, Url};
 
-use crate::http::{RetryPolicy, send_retrying};
+use crate::http::{HttpSettings, RetryPolicy, send_retrying};
 use crate::secret::Secret;
 
 /// The media type of TAXII 2.1 (medallion answers 406 to the bare `application/taxii+json`).
@@ -43,41 +50,98 @@ struct TaxiiError {
     error_code: Option<serde_json::Value>,
 }
 
-/// A page request running on its own task; dropped, it is cancelled.
-pub struct InFlight(tokio::task::JoinHandle<anyhow::Result<(HeaderMap, bytes::Bytes)>>);
+/// Work on a task of its own (a page request and its parsing), started at once; awaited,
+/// its result; dropped, it is cancelled.
+pub struct Task<T>(tokio::task::JoinHandle<anyhow::Result<T>>);
 
-impl InFlight {
-    pub fn get(client: &TaxiiClient, url: Url) -> Self {
-        let client = client.clone();
-        InFlight(tokio::spawn(async move { client.get(&url).await }))
-    }
-
-    /// The answer, once (the handle is spent after it).
-    pub async fn answer(&mut self) -> anyhow::Result<(HeaderMap, bytes::Bytes)> {
-        (&mut self.0)
-            .await
-            .map_err(|e| anyhow!("a TAXII page request was lost: {e}"))?
+impl<T: Send + 'static> Task<T> {
+    pub fn spawn(work: impl Future<Output = anyhow::Result<T>> + Send + 'static) -> Self {
+        Task(tokio::spawn(work))
     }
 }
 
-impl Drop for InFlight {
+impl<T> Future for Task<T> {
+    type Output = anyhow::Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|joined| joined.map_err(|e| anyhow!("a TAXII page request was lost: {e}"))?)
+    }
+}
+
+impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
 }
 
+/// The most redirects followed for one request (reqwest's default).
+const MAX_REDIRECTS: usize = 10;
+
 /// A client of one TAXII server.
 #[derive(Clone)]
 pub struct TaxiiClient {
-    pub http: reqwest::Client,
-    pub auth: TaxiiAuth,
-    pub retry: RetryPolicy,
+    http: reqwest::Client,
+    auth: TaxiiAuth,
+    retry: RetryPolicy,
+    /// The origin of `--taxii-url`: the only one this client sends requests (and the
+    /// credentials) to.
+    origin: Origin,
+}
+
+/// An origin as `scheme://host[:port]`.
+fn origin_text(origin: &Origin) -> String {
+    origin.ascii_serialization()
 }
 
 impl TaxiiClient {
+    /// A client for the server of `taxii_url` (`--taxii-url`): its origin is the only one
+    /// requests go to; a redirect to another is not followed (reqwest would keep the
+    /// `Authorization` header when only the scheme changes).
+    pub fn new(http: &HttpSettings, taxii_url: &Url, auth: TaxiiAuth) -> anyhow::Result<Self> {
+        let origin = taxii_url.origin();
+        let home = origin.clone();
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+            } else if attempt.url().origin() != home {
+                // The 3xx answer goes to the caller, which says why it stopped there.
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        Ok(TaxiiClient {
+            http: http
+                .client_builder()?
+                .redirect(policy)
+                .build()
+                .context("cannot set up the HTTP client")?,
+            auth,
+            retry: RetryPolicy::default(),
+            origin,
+        })
+    }
+
+    /// Refuses `url` unless it is on the origin of `--taxii-url`; `what` names it.
+    pub fn check_origin(&self, url: &Url, what: &str) -> anyhow::Result<()> {
+        if url.origin() == self.origin {
+            return Ok(());
+        }
+        bail!(
+            "{what} {url} is on another origin than --taxii-url ({}): not read, so that the TAXII credentials \
+             go only to {}. If that server is the one to read, give its API root as --taxii-url",
+            origin_text(&url.origin()),
+            origin_text(&self.origin)
+        )
+    }
+
     /// GET with the TAXII headers and retries; the body of a 2xx answer, or an error that
-    /// carries the server's TAXII error object.
+    /// carries the server's TAXII error object. A URL on another origin than
+    /// `--taxii-url`'s is refused before anything is sent.
     pub async fn get(&self, url: &Url) -> anyhow::Result<(HeaderMap, bytes::Bytes)> {
+        self.check_origin(url, "the TAXII URL")?;
         let name = format!("GET {}", url.path());
         let build = || {
             let request = self.http.get(url.clone()).header(ACCEPT, TAXII_MEDIA_TYPE);
@@ -122,11 +186,24 @@ impl TaxiiClient {
             }
             Err(_) => String::new(),
         };
-        let hint = match answer.status.as_u16() {
-            401 => " (check --taxii-token, or --taxii-user and --taxii-password)",
-            403 | 404 => " (no access to it with these credentials, or it does not exist)",
-            406 => " (the server does not speak TAXII 2.1)",
-            _ => "",
+        let elsewhere = answer
+            .headers
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| url.join(l).ok())
+            .filter(|to| to.origin() != self.origin);
+        let hint = match (answer.status.as_u16(), elsewhere) {
+            (300..=399, Some(to)) => format!(
+                " (a redirect to {} is not followed: the TAXII credentials go only to {}, the origin of --taxii-url)",
+                origin_text(&to.origin()),
+                origin_text(&self.origin)
+            ),
+            (401, _) => " (check --taxii-token, or --taxii-user and --taxii-password)".to_owned(),
+            (403 | 404, _) => {
+                " (no access to it with these credentials, or it does not exist)".to_owned()
+            }
+            (406, _) => " (the server does not speak TAXII 2.1)".to_owned(),
+            _ => String::new(),
         };
         bail!(
             "the TAXII server answered {name} with HTTP {}{detail}{hint}",
@@ -168,6 +245,7 @@ impl TaxiiClient {
         let root = url
             .join(chosen)
             .with_context(|| format!("API root `{chosen}` is not a URL"))?;
+        self.check_origin(&root, "the discovery document's API root")?;
         Ok(with_slash(root))
     }
 
@@ -183,6 +261,17 @@ impl TaxiiClient {
             .await?
             .collections)
     }
+}
+
+/// The objects endpoint of collection `id` under API root `root`: the id is one path
+/// segment (percent-encoded), so no id a server lists leads anywhere else.
+pub fn objects_url(root: &Url, id: &str) -> anyhow::Result<Url> {
+    let mut url = root.clone();
+    url.path_segments_mut()
+        .map_err(|()| anyhow!("the API root {root} cannot hold a path"))?
+        .pop_if_empty()
+        .extend(["collections", id, "objects", ""]);
+    Ok(url)
 }
 
 fn with_slash(mut url: Url) -> Url {

@@ -4,7 +4,9 @@
 //! Discovery (or an API root given directly), the collections to read, then each
 //! collection's indicators added since its cursor, page by page. Every page is parsed,
 //! its patterns' IOCs extracted, and stored with the cursor after it in one transaction
-//! (`state.rs`); the desired set is then every indicator valid now.
+//! (`state.rs`), under this job's tag and the collection's feed (API root and collection);
+//! the desired set is then every indicator of the chosen collections valid now. A server
+//! that stalls ends that collection with what arrived kept and a warning; the run goes on.
 //!
 //! [`client`] speaks TAXII (discovery, API root, collections, HTTP, auth), [`paging`] holds
 //! the paging rules, and this module is the source (pull, ingest); the STIX indicator model
@@ -18,18 +20,24 @@ use std::path::PathBuf;
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
+use tokio::sync::oneshot;
 use url::Url;
 
 use super::Pulled;
 use crate::apex::udso::ScanAction;
-use crate::http::{HttpSettings, RetryPolicy};
-use crate::state::StateStore;
-use crate::stix::indicator::{IndicatorRecord, StixObject, indicator_records};
+use crate::http::HttpSettings;
+use crate::state::{FeedId, StateStore};
+use crate::stix::indicator::{
+    IndicatorRecord, Reading, StixObject, clamped_warning, indicator_records,
+};
 use crate::sync::plan::UDSO_CAPACITY;
 pub use client::{Collection, MAX_ANSWER_BYTES, TAXII_MEDIA_TYPE, TaxiiAuth, choose_collections};
-use client::{InFlight, TaxiiClient};
+use client::{Task, TaxiiClient, objects_url};
 pub use paging::DEFAULT_PAGE_SIZE;
-use paging::{PageInfo, Pager, Request, Then};
+use paging::{PageInfo, Pager, Request, Stall, walk};
+
+/// `--days` for a TAXII feed's first run: 1 to this many days (ten years); Lumu keeps to 30.
+pub const MAX_DAYS: u32 = 3_650;
 
 /// What to read.
 #[derive(Debug, Clone)]
@@ -40,10 +48,17 @@ pub struct TaxiiSettings {
     pub collections: Vec<String>,
     pub auth: TaxiiAuth,
     pub page_size: u32,
-    /// The first run (or a lost state file) reads indicators added in the last `days`.
+    /// The first run of a feed (or a lost state file) reads indicators added in the last
+    /// `days` (1 to [`MAX_DAYS`]).
     pub days: u32,
     pub scan_action: ScanAction,
+    /// `--min-confidence`: indicators with a lower `confidence` are not pushed.
+    pub min_confidence: Option<u8>,
     pub state_file: PathBuf,
+    /// The job's tag: its feeds' cursors and indicators are its own in the state file.
+    pub tag: String,
+    /// `--dry-run`: read from the cursors, store nothing, move no cursor.
+    pub dry_run: bool,
 }
 
 /// A page of the objects endpoint (TAXII 2.1 section 3.7, the envelope).
@@ -57,6 +72,13 @@ struct Envelope<'a> {
     objects: Vec<StixObject<'a>>,
 }
 
+/// What is known of a feed when its reading starts.
+struct FeedStart {
+    id: FeedId,
+    cursor: Option<String>,
+    stalled_at: Option<String>,
+}
+
 /// The state store on a thread of its own, so that storing a page (SQLite) and parsing the
 /// next one run on different cores. Pages are committed in the order they are sent, each
 /// with its cursor in one transaction, as before.
@@ -67,13 +89,18 @@ struct PageWriter {
 
 enum WriterJob {
     Store {
-        feed: String,
+        feed: FeedId,
         records: Vec<IndicatorRecord>,
         cursor: Option<String>,
     },
-    Cursor {
+    Open {
+        tag: String,
         feed: String,
-        reply: tokio::sync::oneshot::Sender<anyhow::Result<Option<String>>>,
+        reply: oneshot::Sender<anyhow::Result<FeedStart>>,
+    },
+    Stalled {
+        feed: FeedId,
+        at: Option<String>,
     },
 }
 
@@ -90,10 +117,21 @@ impl PageWriter {
                         records,
                         cursor,
                     } => {
-                        state.store_page(&feed, &records, cursor.as_deref())?;
+                        state.store_page(feed, &records, cursor.as_deref())?;
                     }
-                    WriterJob::Cursor { feed, reply } => {
-                        let _ = reply.send(state.cursor(&feed));
+                    WriterJob::Open { tag, feed, reply } => {
+                        let open = || -> anyhow::Result<FeedStart> {
+                            let id = state.feed(&tag, &feed)?;
+                            Ok(FeedStart {
+                                id,
+                                cursor: state.cursor(id)?,
+                                stalled_at: state.stalled_at(id)?,
+                            })
+                        };
+                        let _ = reply.send(open());
+                    }
+                    WriterJob::Stalled { feed, at } => {
+                        state.set_stalled_at(feed, at.as_deref())?;
                     }
                 }
             }
@@ -103,9 +141,11 @@ impl PageWriter {
         PageWriter { jobs, thread }
     }
 
-    async fn cursor(&self, feed: &str) -> anyhow::Result<Option<String>> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.send(WriterJob::Cursor {
+    /// The feed `feed` of the job tagged `tag`, its cursor and where it last stalled.
+    async fn open(&self, tag: &str, feed: &str) -> anyhow::Result<FeedStart> {
+        let (reply, answer) = oneshot::channel();
+        self.send(WriterJob::Open {
+            tag: tag.to_owned(),
             feed: feed.to_owned(),
             reply,
         })
@@ -117,7 +157,7 @@ impl PageWriter {
 
     async fn store(
         &self,
-        feed: String,
+        feed: FeedId,
         records: Vec<IndicatorRecord>,
         cursor: Option<String>,
     ) -> anyhow::Result<()> {
@@ -127,6 +167,10 @@ impl PageWriter {
             cursor,
         })
         .await
+    }
+
+    async fn stalled(&self, feed: FeedId, at: Option<String>) -> anyhow::Result<()> {
+        self.send(WriterJob::Stalled { feed, at }).await
     }
 
     async fn send(&self, job: WriterJob) -> anyhow::Result<()> {
@@ -163,7 +207,74 @@ fn page_url(objects_url: &Url, request: &Request) -> Url {
     url
 }
 
-/// Reads one collection from its cursor to the end, storing page by page.
+/// A page's records, and what reading them counted.
+type PageRecords = (Vec<IndicatorRecord>, Pulled);
+
+/// Starts fetching the page at `url` on a task of its own: its envelope facts arrive first
+/// (so the next request can leave), its records (parsed and extracted on that task) after.
+fn fetch_page(
+    client: &TaxiiClient,
+    url: Url,
+    reading: Reading,
+    collection: &str,
+) -> impl Future<Output = anyhow::Result<(PageInfo, Task<PageRecords>)>> + use<> {
+    let (info_tx, info_rx) = oneshot::channel();
+    let client = client.clone();
+    let collection = collection.to_owned();
+    let task = Task::spawn(async move {
+        let (headers, body) = client.get(&url).await?;
+        let text = std::str::from_utf8(&body)
+            .with_context(|| format!("a page of collection {collection} is not UTF-8"))?;
+        let envelope: Envelope = serde_json::from_str(text).with_context(|| {
+            format!("a page of collection {collection} is not a TAXII envelope")
+        })?;
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let info = PageInfo {
+            more: envelope.more,
+            next: envelope.next,
+            objects: envelope.objects.len(),
+            fingerprint: fingerprint(&envelope.objects),
+            date_added_first: header("x-taxii-date-added-first"),
+            date_added_last: header("x-taxii-date-added-last"),
+        };
+        // The reader gone means the walk ended (an error elsewhere): nothing to parse for.
+        let _ = info_tx.send(info);
+        let mut pulled = Pulled::default();
+        let records = indicator_records(envelope.objects, &reading, &mut pulled);
+        Ok((records, pulled))
+    });
+    async move {
+        match info_rx.await {
+            Ok(info) => Ok((info, task)),
+            // The task ended before the envelope was read: its error says why.
+            Err(_) => Err(task
+                .await
+                .err()
+                .unwrap_or_else(|| anyhow!("a TAXII page was lost"))),
+        }
+    }
+}
+
+/// The first and last object's id and version, and their number: a page sent again has the
+/// same digest.
+fn fingerprint(objects: &[StixObject<'_>]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    objects.len().hash(&mut hasher);
+    for o in objects.first().into_iter().chain(objects.last()) {
+        o.id().hash(&mut hasher);
+        o.modified_text().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Reads one collection from its cursor, storing page by page, until its end or until the
+/// server stalls (then warns, and remembers where for the next run). Its feed in the store.
 async fn pull_collection(
     client: &TaxiiClient,
     settings: &TaxiiSettings,
@@ -172,92 +283,121 @@ async fn pull_collection(
     writer: &PageWriter,
     pulled: &mut Pulled,
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<FeedId> {
+    let name = format!("{} ({})", collection.id, collection.title);
     if !collection.can_read {
-        bail!(
-            "collection {} ({}) is not readable with these credentials",
-            collection.id,
-            collection.title
-        );
+        bail!("collection {name} is not readable with these credentials");
     }
-    let objects_url = root.join(&format!("collections/{}/objects/", collection.id))?;
-    let feed = objects_url.as_str().to_owned();
-    let first_added_after = match writer.cursor(&feed).await? {
-        Some(cursor) => cursor,
+    let objects_url = objects_url(root, &collection.id)?;
+    client.check_origin(&objects_url, "the collection URL")?;
+    let feed = writer.open(&settings.tag, objects_url.as_str()).await?;
+    let start = match &feed.cursor {
+        Some(cursor) => cursor.clone(),
         None => (now - chrono::Duration::days(i64::from(settings.days)))
             .to_rfc3339_opts(SecondsFormat::Micros, true),
     };
-    let mut pager = Pager::new(&collection.id, first_added_after, settings.page_size);
-    // The next page is requested as soon as this one's envelope is read, so the server
-    // and the network work while this page is parsed and stored.
-    let mut request = InFlight::get(client, page_url(&objects_url, &pager.first()));
-    for page in 1.. {
-        let (headers, body) = request.answer().await?;
-        let text = std::str::from_utf8(&body)
-            .with_context(|| format!("page {page} of collection {} is not UTF-8", collection.id))?;
-        let Envelope {
-            more,
-            next,
-            objects,
-        } = serde_json::from_str(text).with_context(|| {
+    let pager = Pager::new(&start, settings.page_size, feed.stalled_at.as_deref())
+        .with_context(|| {
             format!(
-                "page {page} of collection {} is not a TAXII envelope",
-                collection.id
+                "the cursor of collection {name} in the state file {} (move the file away to start over from --days)",
+                settings.state_file.display()
             )
         })?;
-        let info = PageInfo {
-            more,
-            next,
-            objects: objects.len(),
-            first: objects.first().map(|o| {
-                (
-                    o.id().unwrap_or_default().to_owned(),
-                    o.modified_text().unwrap_or_default().to_owned(),
-                )
-            }),
-            date_added_last: headers
-                .get("x-taxii-date-added-last")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        };
-        let step = pager.after(&info)?;
-        let done = match &step.then {
-            Then::Request(next) => {
-                request = InFlight::get(client, page_url(&objects_url, next));
-                false
+    let reading = Reading {
+        scan_action: settings.scan_action,
+        min_confidence: settings.min_confidence,
+        now,
+    };
+    let mut read = Pulled::default();
+    let mut clamped = 0;
+    let mut cursor = start;
+    let walked = walk(
+        pager,
+        |request: &Request| {
+            fetch_page(
+                client,
+                page_url(&objects_url, request),
+                reading,
+                &collection.id,
+            )
+        },
+        async |(records, counted): PageRecords, page_cursor: Option<String>| {
+            read.absorb(counted);
+            clamped += records.iter().filter(|r| r.clamped).count();
+            if let Some(c) = &page_cursor {
+                cursor.clone_from(c);
             }
-            Then::Done => true,
-        };
-        let records = indicator_records(objects, settings.scan_action, pulled);
-        writer.store(feed.clone(), records, step.cursor).await?;
-        tracing::debug!(
-            "collection {}: page {page}, {} objects",
-            collection.id,
-            info.objects
-        );
-        if done {
-            break;
+            writer.store(feed.id, records, page_cursor).await
+        },
+    )
+    .await;
+    let indicators = read.items;
+    pulled.absorb(read);
+    let walked = walked?;
+    tracing::debug!(
+        "collection {name}: {} pages, {indicators} indicators",
+        walked.pages
+    );
+    if clamped > 0 {
+        pulled.warn(clamped_warning(clamped, &format!("collection {name}")));
+    }
+    for note in &walked.notes {
+        pulled.warn(format!("TAXII collection {name}: {note}"));
+    }
+    match &walked.stall {
+        None if feed.stalled_at.is_some() => writer.stalled(feed.id, None).await?,
+        None => {}
+        Some(stall) => {
+            pulled.warn(stall_warning(&name, stall, indicators, &cursor));
+            writer
+                .stalled(feed.id, stall.stuck_at().map(str::to_owned))
+                .await?;
         }
     }
-    Ok(())
+    Ok(feed.id)
+}
+
+/// The warning for a collection whose server stalled.
+fn stall_warning(name: &str, stall: &Stall, indicators: usize, cursor: &str) -> String {
+    let next = match stall {
+        Stall::NotAdvancing { .. } => {
+            "if the server does not move past that date in the next run either, that run steps past it"
+        }
+        _ => "the next run goes on from the cursor",
+    };
+    format!(
+        "TAXII collection {name}: {stall}. The {indicators} indicators read from it in this run are kept, \
+         its cursor stays at {cursor} (nothing after it was skipped), and the sync goes on with what is stored; {next}"
+    )
+}
+
+/// What [`ingest`] read.
+pub struct Ingested {
+    /// The indicators read and the values skipped in this run, and any warnings.
+    pub pulled: Pulled,
+    /// The store, with every page read.
+    pub state: StateStore,
+    /// The feeds of the chosen collections: what this job pushes.
+    pub feeds: Vec<FeedId>,
 }
 
 /// Reads every chosen collection into the state store, then returns the IOCs of every
-/// indicator valid now.
+/// indicator of those collections valid now.
 pub async fn pull(settings: &TaxiiSettings, http: &HttpSettings) -> anyhow::Result<Pulled> {
-    let (mut pulled, state) = ingest(settings, http).await?;
-    let (desired, _) = state.desired(Utc::now(), UDSO_CAPACITY)?;
+    let Ingested {
+        mut pulled,
+        state,
+        feeds,
+    } = ingest(settings, http).await?;
+    let (desired, _) = state.desired(&feeds, Utc::now(), UDSO_CAPACITY, settings.min_confidence)?;
     pulled.iocs = desired;
     pulled.dedupe();
     Ok(pulled)
 }
 
-/// Reads every chosen collection from its cursor into the state store: the indicators read
-/// and the values skipped, and the store.
-pub async fn ingest(
-    settings: &TaxiiSettings,
-    http: &HttpSettings,
-) -> anyhow::Result<(Pulled, StateStore)> {
+/// Reads every chosen collection from its cursor into the state store (in a dry run, into
+/// a transaction that is never committed).
+pub async fn ingest(settings: &TaxiiSettings, http: &HttpSettings) -> anyhow::Result<Ingested> {
     let url = Url::parse(&settings.url)
         .with_context(|| format!("--taxii-url `{}` is not a URL", settings.url))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -266,20 +406,22 @@ pub async fn ingest(
             settings.url
         );
     }
-    let client = TaxiiClient {
-        http: http.build_client()?,
-        auth: settings.auth.clone(),
-        retry: RetryPolicy::default(),
+    let client = TaxiiClient::new(http, &url, settings.auth.clone())?;
+    let state = if settings.dry_run {
+        StateStore::open_dry_run(&settings.state_file)?
+    } else {
+        StateStore::open(&settings.state_file)?
     };
-    let writer = PageWriter::start(StateStore::open(&settings.state_file)?);
+    let writer = PageWriter::start(state);
     let now = Utc::now();
     let root = client.api_root(&url).await?;
     let all = client.collections(&root).await?;
     let chosen = choose_collections(&all, &settings.collections)?;
     let mut pulled = Pulled::default();
+    let mut feeds = Vec::new();
     let mut read = Ok(());
     for collection in &chosen {
-        read = pull_collection(
+        match pull_collection(
             &client,
             settings,
             &root,
@@ -288,19 +430,32 @@ pub async fn ingest(
             &mut pulled,
             now,
         )
-        .await;
-        if read.is_err() {
-            break;
+        .await
+        {
+            Ok(feed) => feeds.push(feed),
+            Err(e) => {
+                read = Err(e);
+                break;
+            }
         }
     }
     // The pages read so far are committed either way; a writer error is the root cause.
     let state = writer.finish().await?;
     read?;
-    let (stored, valid) = state.counts(now)?;
+    let (stored, valid) = state.counts(&feeds, now)?;
     tracing::info!(
-        "TAXII: {} indicators read from {} collection(s); {stored} stored, {valid} valid now",
+        "TAXII: {} indicators read from {} collection(s); {stored} stored, {valid} valid now{}",
         pulled.items,
-        chosen.len()
+        chosen.len(),
+        if settings.dry_run {
+            " (dry run: nothing kept)"
+        } else {
+            ""
+        }
     );
-    Ok((pulled, state))
+    Ok(Ingested {
+        pulled,
+        state,
+        feeds,
+    })
 }
