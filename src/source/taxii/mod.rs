@@ -310,7 +310,7 @@ async fn pull_collection(
     };
     let mut read = Pulled::default();
     let mut clamped = 0;
-    let mut cursor = start;
+    let mut cursor = feed.cursor.clone();
     let walked = walk(
         pager,
         |request: &Request| {
@@ -324,8 +324,8 @@ async fn pull_collection(
         async |(records, counted): PageRecords, page_cursor: Option<String>| {
             read.absorb(counted);
             clamped += records.iter().filter(|r| r.clamped).count();
-            if let Some(c) = &page_cursor {
-                cursor.clone_from(c);
+            if page_cursor.is_some() {
+                cursor.clone_from(&page_cursor);
             }
             writer.store(feed.id, records, page_cursor).await
         },
@@ -348,7 +348,7 @@ async fn pull_collection(
         None if feed.stalled_at.is_some() => writer.stalled(feed.id, None).await?,
         None => {}
         Some(stall) => {
-            pulled.warn(stall_warning(&name, stall, indicators, &cursor));
+            pulled.warn(stall_warning(&name, stall, indicators, cursor.as_deref()));
             writer
                 .stalled(feed.id, stall.stuck_at().map(str::to_owned))
                 .await?;
@@ -357,17 +357,22 @@ async fn pull_collection(
     Ok(feed.id)
 }
 
-/// The warning for a collection whose server stalled.
-fn stall_warning(name: &str, stall: &Stall, indicators: usize, cursor: &str) -> String {
+/// The warning for a collection whose server stalled; `cursor` is the collection's cursor
+/// after the run, if it has one.
+fn stall_warning(name: &str, stall: &Stall, indicators: usize, cursor: Option<&str>) -> String {
+    let cursor = match cursor {
+        Some(c) => format!("its cursor stays at {c} (nothing after it was skipped)"),
+        None => "it has no cursor yet (the next run reads from --days again)".to_owned(),
+    };
     let next = match stall {
         Stall::NotAdvancing { .. } => {
             "if the server does not move past that date in the next run either, that run steps past it"
         }
-        _ => "the next run goes on from the cursor",
+        _ => "the next run goes on from there",
     };
     format!(
         "TAXII collection {name}: {stall}. The {indicators} indicators read from it in this run are kept, \
-         its cursor stays at {cursor} (nothing after it was skipped), and the sync goes on with what is stored; {next}"
+         {cursor}, and the sync goes on with what is stored; {next}"
     )
 }
 
