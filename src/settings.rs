@@ -219,7 +219,8 @@ impl Settings {
         let days = o.days.unwrap_or(DEFAULT_DAYS);
         if days > MAX_LUMU_DAYS {
             return Err(Failure::usage(anyhow!(
-                "--days {days}: Lumu Defender is read at most {MAX_LUMU_DAYS} days back; give 1 to {MAX_LUMU_DAYS} for --source lumu"
+                "--days {days}{}: Lumu Defender is read at most {MAX_LUMU_DAYS} days back; give 1 to {MAX_LUMU_DAYS} for --source lumu",
+                self.config_line("days", &days.to_string())
             )));
         }
         Ok(LumuSettings {
@@ -287,11 +288,26 @@ impl Settings {
             .unwrap_or_else(|| self.job_file(tag, "db"))
     }
 
+    /// ` (file:line)` of the `.config` line that sets option `long` to `value`, if one does
+    /// (an error about a merged value then says where it came from).
+    fn config_line(&self, long: &str, value: &str) -> String {
+        self.config
+            .as_ref()
+            .and_then(|c| {
+                c.entries
+                    .iter()
+                    .rfind(|e| e.long == long && e.value.as_deref() == Some(value))
+                    .map(|e| format!(" ({}:{})", c.path.display(), e.line))
+            })
+            .unwrap_or_default()
+    }
+
     /// `--min-confidence` is a STIX indicator's property: another source refuses it.
     fn no_min_confidence(&self) -> Result<(), Failure> {
         match self.opts.min_confidence {
-            Some(_) => Err(Failure::usage(anyhow!(
-                "--min-confidence applies to STIX indicators (--source taxii, or STIX bundles with --source file), not to --source {}",
+            Some(n) => Err(Failure::usage(anyhow!(
+                "--min-confidence{} applies to STIX indicators (--source taxii, or STIX bundles with --source file), not to --source {}",
+                self.config_line("min-confidence", &n.to_string()),
                 self.source().name()
             ))),
             None => Ok(()),
@@ -368,6 +384,56 @@ mod tests {
         .apex_client(&http)
         .unwrap_err();
         assert!(err.to_string().contains("APEX_API_KEY"), "{err}");
+    }
+
+    #[test]
+    fn days_past_30_are_for_taxii_only_and_the_error_names_the_config_line() {
+        let opts = GlobalOpts {
+            days: Some(60),
+            company_key: Some(Secret::new("k")),
+            taxii_url: Some("https://taxii.example/taxii2/".into()),
+            ..Default::default()
+        };
+        let config = ConfigFile::parse(Path::new("/etc/apex/.config"), "\ndays=60\n").unwrap();
+        let err = Settings::new(opts.clone(), Some(config))
+            .lumu()
+            .unwrap_err();
+        assert_eq!(err.code, crate::exit::ExitCode::Usage);
+        assert!(
+            err.to_string().contains("--days 60 (/etc/apex/.config:2)")
+                && err.to_string().contains("give 1 to 30"),
+            "{err}"
+        );
+        assert_eq!(settings(opts).taxii("taxii").unwrap().days, 60);
+    }
+
+    #[test]
+    fn min_confidence_is_refused_where_there_is_no_confidence() {
+        let opts = |source| GlobalOpts {
+            source: Some(source),
+            min_confidence: Some(50),
+            company_key: Some(Secret::new("k")),
+            file: vec![PathBuf::from("a.ioc")],
+            ..Default::default()
+        };
+        for source in [SourceKind::Lumu, SourceKind::Openioc] {
+            let s = settings(opts(source));
+            let err = match source {
+                SourceKind::Lumu => s.lumu().unwrap_err(),
+                _ => s.files().unwrap_err(),
+            };
+            assert!(
+                err.to_string().contains("--min-confidence applies to STIX"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            settings(opts(SourceKind::File))
+                .files()
+                .unwrap()
+                .min_confidence,
+            Some(50)
+        );
     }
 
     #[test]

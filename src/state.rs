@@ -74,6 +74,9 @@ impl Drop for BackgroundCheckpoints {
 
 const IN_MEMORY: &str = ":memory:";
 
+/// How long a write waits for another job's (on the same state file) to end.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The tables of this schema; `indicators` is created as `indicators_table`.
 fn schema(indicators_table: &str) -> String {
     format!(
@@ -226,6 +229,8 @@ impl StateStore {
     }
 
     fn init(&self) -> anyhow::Result<()> {
+        // Jobs of other tags may share the file: wait for one that is writing a page.
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
         if self.dry_run {
             // The journal mode is a property of the file: a dry run leaves it alone.
             self.conn.execute_batch("BEGIN")?;
