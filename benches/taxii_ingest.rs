@@ -15,7 +15,7 @@ use apex_ioc_sync::apex::udso::ScanAction;
 use apex_ioc_sync::http::HttpSettings;
 use apex_ioc_sync::sim::BackgroundTaxii;
 use apex_ioc_sync::sim::taxii::TaxiiSimConfig;
-use apex_ioc_sync::source::taxii::{TaxiiAuth, TaxiiSettings, ingest};
+use apex_ioc_sync::source::taxii::{Ingested, TaxiiAuth, TaxiiSettings, ingest};
 
 const COLLECTION: &str = "3c1e1a38-6b2a-4f7c-9d40-bench0000001";
 
@@ -90,7 +90,10 @@ fn main() {
         page_size: 1_000,
         days: 30,
         scan_action: ScanAction::Block,
+        min_confidence: None,
         state_file: dir.path().join("bench.db"),
+        tag: "taxii".to_owned(),
+        dry_run: false,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -99,13 +102,17 @@ fn main() {
         .unwrap();
     let rss_before = peak_rss_mib();
     let started = Instant::now();
-    let (pulled, state) = runtime
+    let Ingested {
+        pulled,
+        state,
+        feeds,
+    } = runtime
         .block_on(ingest(&settings, &HttpSettings::default()))
         .expect("ingest");
     let seconds = started.elapsed().as_secs_f64();
     let rate = pulled.items as f64 / seconds;
     let rss = peak_rss_mib();
-    let (stored, _) = state.counts(chrono::Utc::now()).unwrap();
+    let (stored, _) = state.counts(&feeds, chrono::Utc::now()).unwrap();
     let db_size = std::fs::metadata(state.path()).map_or(0, |m| m.len()) as f64 / 1048576.0;
     assert_eq!(pulled.items, count);
     assert_eq!(stored as usize, count);

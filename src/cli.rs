@@ -406,8 +406,8 @@ pub struct GlobalOpts {
     /// Incident statuses to read; repeat or separate with commas [default: open].
     #[arg(long = "incident-status", alias = "incident_status", global = true, value_enum, num_args = 1.., value_delimiter = ',')]
     pub incident_status: Vec<IncidentStatus>,
-    /// Days of incidents to read, back from now [default: 30].
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=30))]
+    /// Days back from now to read: Lumu incidents, 1-30; a TAXII feed's first run, 1-3650 [default: 30].
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::source::taxii::MAX_DAYS)))]
     pub days: Option<u32>,
     /// Incident contexts read at most in one run, 0-10000; the others wait for later runs [default: 1000].
     #[arg(
@@ -484,6 +484,15 @@ pub struct GlobalOpts {
         value_parser = clap::value_parser!(u32).range(1..=10_000)
     )]
     pub taxii_page_size: Option<u32>,
+    /// Skip STIX indicators (TAXII, and bundles of --source file) whose confidence is below N, 0-100; one without a confidence passes.
+    #[arg(
+        long = "min-confidence",
+        alias = "min_confidence",
+        global = true,
+        value_name = "N",
+        value_parser = clap::value_parser!(u8).range(0..=100)
+    )]
+    pub min_confidence: Option<u8>,
     /// State of incremental sources [default: apex-ioc-sync-<tag>.db beside the config file].
     #[arg(
         long = "state-file",

@@ -334,9 +334,9 @@ mod tests {
 
     #[test]
     fn bad_values_are_checked_by_the_flag_definitions() {
-        let (line, msg) = line_error("days=40\n");
+        let (line, msg) = line_error("days=4000\n");
         assert_eq!(line, 1);
-        assert!(msg.contains("`days`") && msg.contains("40"), "{msg}");
+        assert!(msg.contains("`days`") && msg.contains("4000"), "{msg}");
         let (_, msg) = line_error("scan-action=quarantine");
         assert!(msg.contains("quarantine"), "{msg}");
         let (_, msg) = line_error("ioc-types=ipv6");

@@ -67,6 +67,14 @@ impl HttpSettings {
     /// A reqwest client with these settings: TLS verified against the system's roots plus
     /// `ca_cert`, unless `insecure`.
     pub fn build_client(&self) -> anyhow::Result<reqwest::Client> {
+        self.client_builder()?
+            .build()
+            .context("cannot set up the HTTP client")
+    }
+
+    /// [`HttpSettings::build_client`]'s builder, for a client that needs more (the TAXII
+    /// client's redirect policy).
+    pub fn client_builder(&self) -> anyhow::Result<reqwest::ClientBuilder> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("apex-ioc-sync/", env!("CARGO_PKG_VERSION")))
             .timeout(self.timeout)
@@ -102,7 +110,7 @@ impl HttpSettings {
             }
             builder = builder.proxy(p);
         }
-        builder.build().context("cannot set up the HTTP client")
+        Ok(builder)
     }
 }
 

@@ -27,6 +27,8 @@ pub const DEFAULT_PROXY_PORT: u16 = 8080;
 pub const DEFAULT_THREADS: u16 = 4;
 pub const THREADED_THREADS: u16 = 20;
 pub const DEFAULT_DAYS: u32 = 30;
+/// `--days` for Lumu: incidents of at most the last 30 days.
+pub const MAX_LUMU_DAYS: u32 = 30;
 pub const DEFAULT_EXPIRATION_DAYS: u32 = 30;
 pub const DEFAULT_LUMU_URL: &str = "https://defender.lumu.io";
 /// `--max-run-minutes`: a run every 30 minutes keeps 5 for the sync after the deadline.
@@ -216,13 +218,21 @@ impl Settings {
         } else {
             o.incident_status.clone()
         };
+        self.no_min_confidence()?;
+        let days = o.days.unwrap_or(DEFAULT_DAYS);
+        if days > MAX_LUMU_DAYS {
+            return Err(Failure::usage(anyhow!(
+                "--days {days}{}: Lumu Defender is read at most {MAX_LUMU_DAYS} days back; give 1 to {MAX_LUMU_DAYS} for --source lumu",
+                self.config_line("days", &days.to_string())
+            )));
+        }
         Ok(LumuSettings {
             url: o
                 .lumu_url
                 .clone()
                 .unwrap_or_else(|| DEFAULT_LUMU_URL.to_owned()),
             company_key: key,
-            days: o.days.unwrap_or(DEFAULT_DAYS),
+            days,
             statuses: statuses.iter().map(|s| s.name().to_owned()).collect(),
             adversary_types: o
                 .adversary_types
@@ -275,7 +285,10 @@ impl Settings {
             page_size: o.taxii_page_size.unwrap_or(DEFAULT_PAGE_SIZE),
             days: o.days.unwrap_or(DEFAULT_DAYS),
             scan_action: self.scan_action(),
+            min_confidence: o.min_confidence,
             state_file: self.state_path(tag),
+            tag: tag.to_owned(),
+            dry_run: o.dry_run,
         })
     }
 
@@ -287,8 +300,37 @@ impl Settings {
             .unwrap_or_else(|| self.job_file(tag, "db"))
     }
 
+    /// ` (file:line)` of the `.config` line that sets option `long` to `value`, if one does
+    /// (an error about a merged value then says where it came from).
+    fn config_line(&self, long: &str, value: &str) -> String {
+        self.config
+            .as_ref()
+            .and_then(|c| {
+                c.entries
+                    .iter()
+                    .rfind(|e| e.long == long && e.value.as_deref() == Some(value))
+                    .map(|e| format!(" ({}:{})", c.path.display(), e.line))
+            })
+            .unwrap_or_default()
+    }
+
+    /// `--min-confidence` is a STIX indicator's property: another source refuses it.
+    fn no_min_confidence(&self) -> Result<(), Failure> {
+        match self.opts.min_confidence {
+            Some(n) => Err(Failure::usage(anyhow!(
+                "--min-confidence{} applies to STIX indicators (--source taxii, or STIX bundles with --source file), not to --source {}",
+                self.config_line("min-confidence", &n.to_string()),
+                self.source().name()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The files of `--source file` and `--source openioc`.
     pub fn files(&self) -> Result<FileSettings, Failure> {
+        if self.source() == SourceKind::Openioc {
+            self.no_min_confidence()?;
+        }
         if self.opts.file.is_empty() {
             return Err(Failure::usage(anyhow!(
                 "--source {} needs at least one --file PATH",
@@ -298,6 +340,7 @@ impl Settings {
         Ok(FileSettings {
             files: self.opts.file.clone(),
             scan_action: self.scan_action(),
+            min_confidence: self.opts.min_confidence,
         })
     }
 
@@ -353,6 +396,56 @@ mod tests {
         .apex_client(&http)
         .unwrap_err();
         assert!(err.to_string().contains("APEX_API_KEY"), "{err}");
+    }
+
+    #[test]
+    fn days_past_30_are_for_taxii_only_and_the_error_names_the_config_line() {
+        let opts = GlobalOpts {
+            days: Some(60),
+            company_key: Some(Secret::new("k")),
+            taxii_url: Some("https://taxii.example/taxii2/".into()),
+            ..Default::default()
+        };
+        let config = ConfigFile::parse(Path::new("/etc/apex/.config"), "\ndays=60\n").unwrap();
+        let err = Settings::new(opts.clone(), Some(config))
+            .lumu("lumu")
+            .unwrap_err();
+        assert_eq!(err.code, crate::exit::ExitCode::Usage);
+        assert!(
+            err.to_string().contains("--days 60 (/etc/apex/.config:2)")
+                && err.to_string().contains("give 1 to 30"),
+            "{err}"
+        );
+        assert_eq!(settings(opts).taxii("taxii").unwrap().days, 60);
+    }
+
+    #[test]
+    fn min_confidence_is_refused_where_there_is_no_confidence() {
+        let opts = |source| GlobalOpts {
+            source: Some(source),
+            min_confidence: Some(50),
+            company_key: Some(Secret::new("k")),
+            file: vec![PathBuf::from("a.ioc")],
+            ..Default::default()
+        };
+        for source in [SourceKind::Lumu, SourceKind::Openioc] {
+            let s = settings(opts(source));
+            let err = match source {
+                SourceKind::Lumu => s.lumu("lumu").unwrap_err(),
+                _ => s.files().unwrap_err(),
+            };
+            assert!(
+                err.to_string().contains("--min-confidence applies to STIX"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            settings(opts(SourceKind::File))
+                .files()
+                .unwrap()
+                .min_confidence,
+            Some(50)
+        );
     }
 
     #[test]

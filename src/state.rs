@@ -1,10 +1,17 @@
-//! The state of incremental sources: an embedded SQLite store holding, per feed (TAXII API
-//! root and collection), the cursor (the server's last `date_added`), and every indicator's
-//! newest version with the IOCs extracted from it.
+//! The state of incremental sources: an embedded SQLite store holding, per feed (a TAXII
+//! API root and collection) and per job tag, the cursor (the server's last `date_added`),
+//! where the server last stalled, and every indicator's newest version with the IOCs
+//! extracted from it.
 //!
 //! A page of objects and the cursor after it are committed in one transaction, so a run that
 //! dies halfway loses nothing and duplicates nothing: the next run resumes after the last
-//! stored page.
+//! stored page. A dry run's store ([`StateStore::open_dry_run`]) keeps everything in one
+//! transaction that is never committed: it reads what is stored, and writes nothing.
+//!
+//! Schema 3 (this version): `feeds (feed_id, tag, feed, cursor, stalled_at)` and
+//! `indicators (feed_id, id, modified, clamped, revoked, valid_from, valid_until,
+//! confidence, iocs)`, times as microseconds since the epoch. Schema 1 (times as text) and
+//! schema 2 (one set of indicators for the whole file) are upgraded in place.
 //!
 //! The Lumu job's context cache lives in the same file, in tables of its own ([`lumu`]).
 
@@ -20,21 +27,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::apex::udso::ScanAction;
 use crate::ioc::{Ioc, IocKind};
 use crate::source::Desired;
+pub use crate::stix::indicator::IndicatorRecord;
 
-/// The layout this version writes; schema 1 is upgraded, a newer store is refused, not
-/// guessed at.
-const SCHEMA_VERSION: i64 = 2;
+/// The layout this version writes; schemas 1 and 2 are upgraded, a newer store is refused,
+/// not guessed at.
+const SCHEMA_VERSION: i64 = 3;
 
-/// One indicator version, as it is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndicatorRecord {
-    pub id: String,
-    pub modified: DateTime<Utc>,
-    pub revoked: bool,
-    pub valid_from: Option<DateTime<Utc>>,
-    pub valid_until: Option<DateTime<Utc>>,
-    pub iocs: Vec<(Ioc, ScanAction)>,
-}
+/// One feed of one job (its tag), as the store numbers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FeedId(i64);
 
 /// What storing a page did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +50,8 @@ pub struct Stored {
 pub struct StateStore {
     conn: Connection,
     path: PathBuf,
+    /// A dry run's store: one transaction, never committed.
+    dry_run: bool,
 }
 
 /// Checkpoint after this many WAL pages (~32 MiB)...
@@ -75,16 +78,31 @@ impl Drop for BackgroundCheckpoints {
 
 const IN_MEMORY: &str = ":memory:";
 
-/// The indicators table of this schema, as `CREATE TABLE <name> ...`.
-fn indicators_table(name: &str) -> String {
+/// How long a write waits for another job's (on the same state file) to end.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The tables of this schema; `indicators` is created as `indicators_table`.
+fn schema(indicators_table: &str) -> String {
     format!(
-        "CREATE TABLE {name} (
-             id TEXT PRIMARY KEY,
+        "CREATE TABLE IF NOT EXISTS feeds (
+             feed_id INTEGER PRIMARY KEY,
+             tag TEXT,
+             feed TEXT NOT NULL,
+             cursor TEXT,
+             stalled_at TEXT,
+             UNIQUE (tag, feed)
+         );
+         CREATE TABLE IF NOT EXISTS {indicators_table} (
+             feed_id INTEGER NOT NULL,
+             id TEXT NOT NULL,
              modified INTEGER NOT NULL,
+             clamped INTEGER NOT NULL,
              revoked INTEGER NOT NULL,
              valid_from INTEGER,
              valid_until INTEGER,
-             iocs TEXT NOT NULL
+             confidence INTEGER,
+             iocs TEXT NOT NULL,
+             PRIMARY KEY (feed_id, id)
          ) WITHOUT ROWID;"
     )
 }
@@ -92,17 +110,21 @@ fn indicators_table(name: &str) -> String {
 /// Indicators written by one statement.
 const ROWS_PER_UPSERT: usize = 100;
 
-/// Upserts `rows` indicators; a newer version replaces an older one, an older is ignored.
+/// Upserts `rows` indicators; a newer version replaces an older one, an older is ignored. A
+/// version whose `modified` was clamped (it lay in the future) is replaced by any version
+/// read after it: its own time says nothing.
 fn upsert_sql(rows: usize) -> String {
-    let values = vec!["(?, ?, ?, ?, ?, ?)"; rows].join(", ");
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
     format!(
-        "INSERT INTO indicators (id, modified, revoked, valid_from, valid_until, iocs)
+        "INSERT INTO indicators
+             (feed_id, id, modified, clamped, revoked, valid_from, valid_until, confidence, iocs)
          VALUES {values}
-         ON CONFLICT (id) DO UPDATE SET
-             modified = excluded.modified, revoked = excluded.revoked,
-             valid_from = excluded.valid_from, valid_until = excluded.valid_until,
+         ON CONFLICT (feed_id, id) DO UPDATE SET
+             modified = excluded.modified, clamped = excluded.clamped,
+             revoked = excluded.revoked, valid_from = excluded.valid_from,
+             valid_until = excluded.valid_until, confidence = excluded.confidence,
              iocs = excluded.iocs
-         WHERE excluded.modified > indicators.modified"
+         WHERE excluded.modified > indicators.modified OR indicators.clamped"
     )
 }
 
@@ -137,14 +159,57 @@ fn decode_iocs(text: &str) -> impl Iterator<Item = (Ioc, ScanAction)> + '_ {
     })
 }
 
+/// `feed_id IN (...)` for `feeds` (numbers the store made, so written inline).
+fn feed_filter(feeds: &[FeedId]) -> String {
+    let ids: Vec<String> = feeds.iter().map(|f| f.0.to_string()).collect();
+    format!("feed_id IN ({})", ids.join(", "))
+}
+
+/// Runs `f` in a savepoint of its own: a transaction of its own outside one, nested in a
+/// dry run's.
+pub(crate) fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    conn.execute_batch("SAVEPOINT upgrade")?;
+    match f() {
+        Ok(value) => {
+            conn.execute_batch("RELEASE upgrade")?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK TO upgrade; RELEASE upgrade");
+            Err(e)
+        }
+    }
+}
+
 impl StateStore {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        Self::open_at(path, false)
+    }
+
+    /// Opens the store at `path` for a dry run: it reads what is stored, and everything the
+    /// run writes (pages, cursors, an upgrade of an older schema) stays in one transaction
+    /// that is never committed, so the file is left as it was. A missing file is not
+    /// created: an empty store in memory stands in.
+    pub fn open_dry_run(path: &Path) -> anyhow::Result<Self> {
+        if !path.exists() {
+            let mut store = Self::in_memory()?;
+            store.path = path.to_owned();
+            return Ok(store);
+        }
+        Self::open_at(path, true)
+    }
+
+    fn open_at(path: &Path, dry_run: bool) -> anyhow::Result<Self> {
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the state file {}", path.display()))?;
         let store = StateStore {
             conn,
             path: path.to_owned(),
+            dry_run,
         };
         store.init().with_context(|| {
             format!(
@@ -155,11 +220,12 @@ impl StateStore {
         Ok(store)
     }
 
-    /// An in-memory store, for tests.
+    /// An in-memory store (STIX bundle files, tests).
     pub fn in_memory() -> anyhow::Result<Self> {
         let store = StateStore {
             conn: Connection::open_in_memory()?,
             path: PathBuf::from(IN_MEMORY),
+            dry_run: false,
         };
         store.init()?;
         Ok(store)
@@ -170,10 +236,18 @@ impl StateStore {
     }
 
     fn init(&self) -> anyhow::Result<()> {
-        // WAL with NORMAL sync: a commit survives a crash of this process; a power loss may
-        // lose the last pages, which the next run then reads again from the older cursor.
-        self.conn.pragma_update(None, "journal_mode", "WAL")?;
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Jobs of other tags may share the file: wait for one that is writing a page.
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        if self.dry_run {
+            // The journal mode is a property of the file: a dry run leaves it alone.
+            self.conn.execute_batch("BEGIN")?;
+        } else {
+            // WAL with NORMAL sync: a commit survives a crash of this process; a power loss
+            // may lose the last pages, which the next run then reads again from the older
+            // cursor.
+            self.conn.pragma_update(None, "journal_mode", "WAL")?;
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
         // A 16 MiB page cache and checkpoints every ~32 MiB of WAL: large feeds are written
         // in long runs of pages.
         self.conn.pragma_update(None, "cache_size", -16_384)?;
@@ -186,33 +260,38 @@ impl StateStore {
             bail!("it was written by a newer apex-ioc-sync (schema {version})");
         }
         if version == 1 {
-            self.upgrade_from_schema_1()?;
+            in_savepoint(&self.conn, || self.upgrade_from_schema_1())?;
         }
-        self.conn.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS cursors (
-                 feed TEXT PRIMARY KEY,
-                 added_after TEXT NOT NULL
-             );
-             {}",
-            indicators_table("IF NOT EXISTS indicators")
-        ))?;
+        if (1..=2).contains(&version) {
+            in_savepoint(&self.conn, || self.upgrade_from_schema_2())?;
+        }
+        self.conn.execute_batch(&schema("indicators"))?;
         lumu::create_tables(&self.conn)?;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(())
     }
 
-    /// Schema 1 kept times as RFC 3339 text; they become microseconds, in one transaction,
-    /// so that an upgraded job goes on from its cursor and keeps every indicator.
+    /// Schema 1 kept times as RFC 3339 text; they become microseconds (schema 2), so that an
+    /// upgraded job goes on from its cursor and keeps every indicator.
     fn upgrade_from_schema_1(&self) -> anyhow::Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
-        tx.execute_batch(&indicators_table("indicators_v2"))?;
+        self.conn.execute_batch(
+            "CREATE TABLE indicators_v2 (
+                 id TEXT PRIMARY KEY,
+                 modified INTEGER NOT NULL,
+                 revoked INTEGER NOT NULL,
+                 valid_from INTEGER,
+                 valid_until INTEGER,
+                 iocs TEXT NOT NULL
+             ) WITHOUT ROWID;",
+        )?;
         {
-            let mut read = tx.prepare(
+            let mut read = self.conn.prepare(
                 "SELECT id, modified, revoked, valid_from, valid_until, iocs FROM indicators",
             )?;
-            let mut write =
-                tx.prepare("INSERT INTO indicators_v2 VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+            let mut write = self
+                .conn
+                .prepare("INSERT INTO indicators_v2 VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
             let mut rows = read.query([])?;
             while let Some(row) = rows.next()? {
                 let id: String = row.get(0)?;
@@ -238,22 +317,63 @@ impl StateStore {
                 ])?;
             }
         }
-        tx.execute_batch(
+        self.conn.execute_batch(
             "DROP TABLE indicators;
-             ALTER TABLE indicators_v2 RENAME TO indicators;
-             PRAGMA user_version = 2;",
+             ALTER TABLE indicators_v2 RENAME TO indicators;",
         )?;
-        tx.commit()?;
         tracing::info!("state file {} upgraded to schema 2", self.path.display());
+        Ok(())
+    }
+
+    /// Schema 2 kept one set of indicators for the whole file and a cursor per feed. Each
+    /// feed becomes a feed of no tag yet (the first job that reads it claims it, see
+    /// [`StateStore::feed`]), and the indicators are the feed's. Which feed an indicator
+    /// came from was not kept: with one feed (the usual job) that is exact; with several,
+    /// every feed keeps a copy, so that nothing the job pushed is lost, and a feed's own
+    /// versions replace the copies as they arrive.
+    fn upgrade_from_schema_2(&self) -> anyhow::Result<()> {
+        self.conn.execute_batch(&schema("indicators_v3"))?;
+        self.conn.execute_batch(
+            "INSERT INTO feeds (tag, feed, cursor) SELECT NULL, feed, added_after FROM cursors;
+             INSERT INTO indicators_v3
+                 SELECT f.feed_id, i.id, i.modified, 0, i.revoked, i.valid_from, i.valid_until,
+                        NULL, i.iocs
+                 FROM indicators i CROSS JOIN feeds f;",
+        )?;
+        let feeds: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM feeds", [], |r| r.get(0))?;
+        let indicators: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM indicators", [], |r| r.get(0))?;
+        self.conn.execute_batch(
+            "DROP TABLE indicators;
+             DROP TABLE cursors;
+             ALTER TABLE indicators_v3 RENAME TO indicators;",
+        )?;
+        match feeds {
+            0 if indicators > 0 => tracing::warn!(
+                "state file {}: {indicators} indicators without a cursor were dropped in the upgrade to schema 3 \
+                 (no feed to keep them under); the next run reads from --days",
+                self.path.display()
+            ),
+            0 | 1 => {}
+            _ => tracing::warn!(
+                "state file {}: its {indicators} indicators came from {feeds} feeds, without a note of which; \
+                 each feed keeps a copy after the upgrade to schema 3",
+                self.path.display()
+            ),
+        }
+        tracing::info!("state file {} upgraded to schema 3", self.path.display());
         Ok(())
     }
 
     /// Runs WAL checkpoints on a thread of their own, on a second connection, until the
     /// returned handle is stopped. With `synchronous=NORMAL` a checkpoint is where SQLite
     /// waits for the disk; done here, the pages of a large feed keep being committed
-    /// meanwhile instead of waiting for it.
+    /// meanwhile instead of waiting for it. A dry run's or an in-memory store has none.
     pub fn checkpoint_in_background(&self) -> anyhow::Result<BackgroundCheckpoints> {
-        if self.path == Path::new(IN_MEMORY) {
+        if self.path == Path::new(IN_MEMORY) || self.dry_run || !self.path.exists() {
             return Ok(BackgroundCheckpoints(None));
         }
         let reader = Connection::open(&self.path)?;
@@ -282,27 +402,73 @@ impl StateStore {
         Ok(())
     }
 
-    /// The server's last `date_added` stored for `feed`, if any.
-    pub fn cursor(&self, feed: &str) -> anyhow::Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT added_after FROM cursors WHERE feed = ?1",
-                [feed],
-                |r| r.get(0),
-            )
-            .optional()?)
+    /// The feed `feed` of the job tagged `tag`, made if new. A feed upgraded from schema 2
+    /// (no tag yet) is claimed by the first job that asks for it.
+    pub fn feed(&self, tag: &str, feed: &str) -> anyhow::Result<FeedId> {
+        let find = |tag: Option<&str>| -> rusqlite::Result<Option<i64>> {
+            self.conn
+                .query_row(
+                    "SELECT feed_id FROM feeds WHERE tag IS ?1 AND feed = ?2",
+                    params![tag, feed],
+                    |r| r.get(0),
+                )
+                .optional()
+        };
+        if let Some(id) = find(Some(tag))? {
+            return Ok(FeedId(id));
+        }
+        if let Some(id) = find(None)? {
+            self.conn.execute(
+                "UPDATE feeds SET tag = ?1 WHERE feed_id = ?2",
+                params![tag, id],
+            )?;
+            return Ok(FeedId(id));
+        }
+        self.conn.execute(
+            "INSERT INTO feeds (tag, feed) VALUES (?1, ?2)",
+            params![tag, feed],
+        )?;
+        Ok(FeedId(self.conn.last_insert_rowid()))
     }
 
-    /// Stores a page's indicators (a newer version replaces an older one) and, in the same
-    /// transaction, the cursor after the page.
+    /// The cursor stored for `feed` (the server's last `date_added`), if any.
+    pub fn cursor(&self, feed: FeedId) -> anyhow::Result<Option<String>> {
+        Ok(self.conn.query_row(
+            "SELECT cursor FROM feeds WHERE feed_id = ?1",
+            [feed.0],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The date at which the server of `feed` did not move on in the last run, if it did
+    /// not (see `source::taxii::paging`).
+    pub fn stalled_at(&self, feed: FeedId) -> anyhow::Result<Option<String>> {
+        Ok(self.conn.query_row(
+            "SELECT stalled_at FROM feeds WHERE feed_id = ?1",
+            [feed.0],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Notes (or, with `None`, clears) the date at which the server of `feed` did not move on.
+    pub fn set_stalled_at(&self, feed: FeedId, at: Option<&str>) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE feeds SET stalled_at = ?1 WHERE feed_id = ?2",
+            params![at, feed.0],
+        )?;
+        Ok(())
+    }
+
+    /// Stores a page's indicators in `feed` (a newer version replaces an older one) and, in
+    /// the same transaction, the cursor after the page.
     pub fn store_page(
         &mut self,
-        feed: &str,
+        feed: FeedId,
         indicators: &[IndicatorRecord],
         cursor: Option<&str>,
     ) -> anyhow::Result<Stored> {
-        let tx = self.conn.transaction()?;
+        // A savepoint: a transaction of its own, or nested in a dry run's.
+        let tx = self.conn.savepoint()?;
         let mut stored = Stored::default();
         // Rows go in statements of ROWS_PER_UPSERT (the rest in one more): far fewer
         // statement runs for a page of a thousand.
@@ -319,11 +485,14 @@ impl StateStore {
                 upsert.raw_bind_parameter(column, value)
             };
             for (i, iocs) in chunk.iter().zip(&encoded) {
+                bind(&feed.0)?;
                 bind(&i.id)?;
                 bind(&stored_time(i.modified))?;
+                bind(&i.clamped)?;
                 bind(&i.revoked)?;
                 bind(&i.valid_from.map(stored_time))?;
                 bind(&i.valid_until.map(stored_time))?;
+                bind(&i.confidence)?;
                 bind(iocs)?;
             }
             let changed = upsert.raw_execute()?;
@@ -332,37 +501,42 @@ impl StateStore {
         }
         if let Some(cursor) = cursor {
             tx.execute(
-                "INSERT INTO cursors (feed, added_after) VALUES (?1, ?2)
-                 ON CONFLICT (feed) DO UPDATE SET added_after = excluded.added_after",
-                params![feed, cursor],
+                "UPDATE feeds SET cursor = ?1 WHERE feed_id = ?2",
+                params![cursor, feed.0],
             )?;
         }
         tx.commit()?;
         Ok(stored)
     }
 
-    /// The IOCs of every indicator valid at `now` (not revoked, not before `valid_from`, not
-    /// past `valid_until`), newest version's, with the indicator's id as the reason and its
-    /// `modified` as when it was seen; one entry per IOC (`block` wins; the newest
-    /// sighting's time and reason stay).
+    /// The IOCs of every indicator of `feeds` valid at `now` (not revoked, not before
+    /// `valid_from`, not past `valid_until`) whose `confidence` is at least `min_confidence`
+    /// (one without a confidence passes), newest version's, with the indicator's id as the
+    /// reason and its `modified` as when it was seen; one entry per IOC (`block` wins; the
+    /// newest sighting's time and reason stay). Other feeds' and other tags' indicators
+    /// stay out.
     ///
     /// At most `per_kind` IOCs of each type are kept, the newest: the list holds no more
     /// than that, so a feed with millions of valid indicators costs memory for what can be
     /// pushed, not for all of it. The sightings left out are logged, and returned by type.
     pub fn desired(
         &self,
+        feeds: &[FeedId],
         now: DateTime<Utc>,
         per_kind: usize,
+        min_confidence: Option<u8>,
     ) -> anyhow::Result<(Vec<Desired>, BTreeMap<IocKind, usize>)> {
         let now = stored_time(now);
-        let mut query = self.conn.prepare(
+        let mut query = self.conn.prepare(&format!(
             "SELECT id, modified, iocs FROM indicators
-             WHERE revoked = 0 AND iocs <> ''
+             WHERE {} AND revoked = 0 AND iocs <> ''
                AND (valid_from IS NULL OR valid_from <= ?1)
                AND (valid_until IS NULL OR valid_until > ?1)
+               AND (?2 IS NULL OR confidence IS NULL OR confidence >= ?2)
              ORDER BY modified DESC, id",
-        )?;
-        let mut rows = query.query([now])?;
+            feed_filter(feeds)
+        ))?;
+        let mut rows = query.query(params![now, min_confidence])?;
         let mut desired: Vec<Desired> = Vec::new();
         let mut index: HashMap<Ioc, usize> = HashMap::new();
         let mut kept: HashMap<IocKind, usize> = HashMap::new();
@@ -403,14 +577,17 @@ impl StateStore {
         Ok((desired, left_out))
     }
 
-    /// Indicators stored, and how many of them are valid at `now`.
-    pub fn counts(&self, now: DateTime<Utc>) -> anyhow::Result<(u64, u64)> {
+    /// Indicators stored for `feeds`, and how many of them are valid at `now`.
+    pub fn counts(&self, feeds: &[FeedId], now: DateTime<Utc>) -> anyhow::Result<(u64, u64)> {
         let now = stored_time(now);
         Ok(self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(revoked = 0
-                 AND (valid_from IS NULL OR valid_from <= ?1)
-                 AND (valid_until IS NULL OR valid_until > ?1)), 0)
-             FROM indicators",
+            &format!(
+                "SELECT COUNT(*), COALESCE(SUM(revoked = 0
+                     AND (valid_from IS NULL OR valid_from <= ?1)
+                     AND (valid_until IS NULL OR valid_until > ?1)), 0)
+                 FROM indicators WHERE {}",
+                feed_filter(feeds)
+            ),
             [now],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )?)
@@ -429,16 +606,23 @@ mod tests {
         IndicatorRecord {
             id: id.into(),
             modified: t(modified),
+            clamped: false,
             revoked: false,
             valid_from: None,
             valid_until: None,
+            confidence: None,
             iocs: vec![(Ioc::new(IocKind::Domain, value).unwrap(), ScanAction::Block)],
         }
     }
 
-    fn values(store: &StateStore, now: &str) -> Vec<String> {
+    /// The feed `f` of the job tagged `taxii`.
+    fn feed(store: &StateStore) -> FeedId {
+        store.feed("taxii", "f").unwrap()
+    }
+
+    fn values_of(store: &StateStore, feeds: &[FeedId], now: &str, min: Option<u8>) -> Vec<String> {
         let mut v: Vec<String> = store
-            .desired(t(now), usize::MAX)
+            .desired(feeds, t(now), usize::MAX, min)
             .unwrap()
             .0
             .into_iter()
@@ -448,26 +632,79 @@ mod tests {
         v
     }
 
+    /// The desired values of feed `f` of tag `taxii`.
+    fn values(store: &StateStore, now: &str) -> Vec<String> {
+        values_of(store, &[feed(store)], now, None)
+    }
+
     #[test]
     fn newest_version_wins_whatever_the_order() {
         let mut s = StateStore::in_memory().unwrap();
+        let f = feed(&s);
         let newer = record("indicator--1", "2026-11-02T00:00:00.5Z", "new.example");
         let older = record("indicator--1", "2026-11-02T00:00:00.123Z", "old.example");
-        assert_eq!(s.store_page("f", &[newer], None).unwrap().written, 1);
-        assert_eq!(s.store_page("f", &[older], None).unwrap().stale, 1);
+        assert_eq!(s.store_page(f, &[newer], None).unwrap().written, 1);
+        assert_eq!(s.store_page(f, &[older], None).unwrap().stale, 1);
         assert_eq!(values(&s, "2026-11-23T00:00:00Z"), ["new.example"]);
+    }
+
+    #[test]
+    fn a_clamped_version_gives_way_to_any_version_read_after_it() {
+        let mut s = StateStore::in_memory().unwrap();
+        let f = feed(&s);
+        // Read at 2026-11-23 with a `modified` in 2099: clamped to the time it was read.
+        let mut future = record("indicator--1", "2026-11-23T00:00:00Z", "future.example");
+        future.clamped = true;
+        s.store_page(f, &[future], None).unwrap();
+        // A revocation made earlier than that moment, read later, still wins.
+        let mut revoked = record("indicator--1", "2026-11-22T00:00:00Z", "future.example");
+        revoked.revoked = true;
+        assert_eq!(s.store_page(f, &[revoked], None).unwrap().written, 1);
+        assert!(values(&s, "2026-11-24T00:00:00Z").is_empty());
+        // Once replaced by a version of its own time, older versions are stale again.
+        let older = record("indicator--1", "2026-11-21T00:00:00Z", "older.example");
+        assert_eq!(s.store_page(f, &[older], None).unwrap().stale, 1);
+    }
+
+    #[test]
+    fn min_confidence_leaves_out_lower_confidence_and_keeps_none() {
+        let mut s = StateStore::in_memory().unwrap();
+        let f = feed(&s);
+        let with = |id: &str, value: &str, confidence: Option<u8>| IndicatorRecord {
+            confidence,
+            ..record(id, "2026-11-01T00:00:00Z", value)
+        };
+        s.store_page(
+            f,
+            &[
+                with("indicator--1", "low.example", Some(20)),
+                with("indicator--2", "high.example", Some(80)),
+                with("indicator--3", "edge.example", Some(50)),
+                with("indicator--4", "none.example", None),
+            ],
+            None,
+        )
+        .unwrap();
+        let now = "2026-11-23T00:00:00Z";
+        assert_eq!(
+            values_of(&s, &[f], now, Some(50)),
+            ["edge.example", "high.example", "none.example"]
+        );
+        assert_eq!(values_of(&s, &[f], now, None).len(), 4);
+        assert_eq!(values_of(&s, &[f], now, Some(0)).len(), 4);
     }
 
     #[test]
     fn validity_window_and_revocation() {
         let mut s = StateStore::in_memory().unwrap();
+        let f = feed(&s);
         let mut future = record("indicator--f", "2026-11-01T00:00:00Z", "future.example");
         future.valid_from = Some(t("2026-12-01T00:00:00Z"));
         let mut expired = record("indicator--e", "2026-11-01T00:00:00Z", "expired.example");
         expired.valid_until = Some(t("2026-11-10T00:00:00Z"));
         let live = record("indicator--l", "2026-11-01T00:00:00Z", "live.example");
         s.store_page(
-            "f",
+            f,
             &[future, expired, live],
             Some("2026-11-01T00:00:00.000000Z"),
         )
@@ -480,32 +717,162 @@ mod tests {
             values(&s, "2026-12-02T00:00:00Z"),
             ["future.example", "live.example"]
         );
-        assert_eq!(s.counts(t("2026-12-02T00:00:00Z")).unwrap(), (3, 2));
+        assert_eq!(s.counts(&[f], t("2026-12-02T00:00:00Z")).unwrap(), (3, 2));
         let mut revoked = record("indicator--l", "2026-11-03T00:00:00Z", "live.example");
         revoked.revoked = true;
-        s.store_page("f", &[revoked], None).unwrap();
+        s.store_page(f, &[revoked], None).unwrap();
         assert_eq!(values(&s, "2026-12-02T00:00:00Z"), ["future.example"]);
     }
 
     #[test]
-    fn cursors_are_per_feed_and_survive_reopening() {
+    fn feeds_are_kept_apart_per_collection_and_per_tag() {
+        let mut s = StateStore::in_memory().unwrap();
+        let a = s
+            .feed("taxii", "https://t.example/api1/collections/a/objects/")
+            .unwrap();
+        let b = s
+            .feed("taxii", "https://t.example/api1/collections/b/objects/")
+            .unwrap();
+        let other = s
+            .feed("trend", "https://t.example/api1/collections/a/objects/")
+            .unwrap();
+        assert!(a != b && a != other);
+        assert_eq!(
+            s.feed("taxii", "https://t.example/api1/collections/a/objects/")
+                .unwrap(),
+            a
+        );
+        // One indicator id in two feeds: each keeps its own version.
+        s.store_page(
+            a,
+            &[record("indicator--1", "2026-11-01T00:00:00Z", "a.example")],
+            Some("ca"),
+        )
+        .unwrap();
+        s.store_page(
+            b,
+            &[record("indicator--2", "2026-11-01T00:00:00Z", "b.example")],
+            Some("cb"),
+        )
+        .unwrap();
+        s.store_page(
+            other,
+            &[record(
+                "indicator--1",
+                "2026-11-02T00:00:00Z",
+                "other.example",
+            )],
+            Some("co"),
+        )
+        .unwrap();
+        let now = "2026-11-23T00:00:00Z";
+        // A collection dropped from --taxii-collection: only the chosen feeds are pushed.
+        assert_eq!(values_of(&s, &[a], now, None), ["a.example"]);
+        assert_eq!(
+            values_of(&s, &[a, b], now, None),
+            ["a.example", "b.example"]
+        );
+        // Another tag's job on the same file and collection: its own cursor and indicators.
+        assert_eq!(values_of(&s, &[other], now, None), ["other.example"]);
+        assert_eq!(s.cursor(a).unwrap().as_deref(), Some("ca"));
+        assert_eq!(s.cursor(other).unwrap().as_deref(), Some("co"));
+        assert_eq!(s.counts(&[a], t(now)).unwrap(), (1, 1));
+        assert!(values_of(&s, &[], now, None).is_empty());
+    }
+
+    #[test]
+    fn cursors_and_stalls_are_per_feed_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         {
             let mut s = StateStore::open(&path).unwrap();
-            assert_eq!(s.cursor("a").unwrap(), None);
+            let (a, b) = (s.feed("taxii", "a").unwrap(), s.feed("taxii", "b").unwrap());
+            assert_eq!(s.cursor(a).unwrap(), None);
             s.store_page(
-                "a",
+                a,
                 &[record("indicator--1", "2026-11-01T00:00:00Z", "a.example")],
                 Some("c1"),
             )
             .unwrap();
-            s.store_page("b", &[], Some("c2")).unwrap();
-            s.store_page("a", &[], Some("c3")).unwrap();
+            s.store_page(b, &[], Some("c2")).unwrap();
+            s.store_page(a, &[], Some("c3")).unwrap();
+            s.set_stalled_at(b, Some("2026-11-01T00:00:03Z")).unwrap();
         }
         let s = StateStore::open(&path).unwrap();
-        assert_eq!(s.cursor("a").unwrap().as_deref(), Some("c3"));
-        assert_eq!(s.cursor("b").unwrap().as_deref(), Some("c2"));
+        let (a, b) = (s.feed("taxii", "a").unwrap(), s.feed("taxii", "b").unwrap());
+        assert_eq!(s.cursor(a).unwrap().as_deref(), Some("c3"));
+        assert_eq!(s.cursor(b).unwrap().as_deref(), Some("c2"));
+        assert_eq!(s.stalled_at(a).unwrap(), None);
+        assert_eq!(
+            s.stalled_at(b).unwrap().as_deref(),
+            Some("2026-11-01T00:00:03Z")
+        );
+        s.set_stalled_at(b, None).unwrap();
+        assert_eq!(s.stalled_at(b).unwrap(), None);
+        assert_eq!(
+            values_of(&s, &[a], "2026-11-23T00:00:00Z", None),
+            ["a.example"]
+        );
+    }
+
+    /// The file's bytes, for checking that nothing changed it.
+    fn bytes(path: &Path) -> Vec<u8> {
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn a_dry_run_store_reads_what_is_stored_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        // No file: none is made, and the store works in memory.
+        {
+            let mut s = StateStore::open_dry_run(&path).unwrap();
+            let f = feed(&s);
+            s.store_page(
+                f,
+                &[record("indicator--1", "2026-11-01T00:00:00Z", "a.example")],
+                Some("c"),
+            )
+            .unwrap();
+            assert_eq!(values(&s, "2026-11-23T00:00:00Z"), ["a.example"]);
+        }
+        assert!(!path.exists(), "a dry run made the state file");
+        {
+            let mut s = StateStore::open(&path).unwrap();
+            let f = feed(&s);
+            s.store_page(
+                f,
+                &[record("indicator--1", "2026-11-01T00:00:00Z", "a.example")],
+                Some("c1"),
+            )
+            .unwrap();
+        }
+        let before = bytes(&path);
+        {
+            let mut s = StateStore::open_dry_run(&path).unwrap();
+            let f = feed(&s);
+            let other = s.feed("taxii", "g").unwrap();
+            assert_eq!(s.cursor(f).unwrap().as_deref(), Some("c1"));
+            s.store_page(
+                f,
+                &[record("indicator--2", "2026-11-02T00:00:00Z", "b.example")],
+                Some("c2"),
+            )
+            .unwrap();
+            s.set_stalled_at(other, Some("x")).unwrap();
+            // The run sees its own pages...
+            assert_eq!(s.cursor(f).unwrap().as_deref(), Some("c2"));
+            assert_eq!(
+                values(&s, "2026-11-23T00:00:00Z"),
+                ["a.example", "b.example"]
+            );
+            assert!(s.checkpoint_in_background().unwrap().0.is_none());
+        }
+        // ...and none of it stays.
+        assert_eq!(bytes(&path), before);
+        let s = StateStore::open(&path).unwrap();
+        let f = feed(&s);
+        assert_eq!(s.cursor(f).unwrap().as_deref(), Some("c1"));
         assert_eq!(values(&s, "2026-11-23T00:00:00Z"), ["a.example"]);
     }
 
@@ -528,6 +895,7 @@ mod tests {
     #[test]
     fn desired_keeps_the_newest_of_each_type_and_block_wins_over_older_sightings() {
         let mut s = StateStore::in_memory().unwrap();
+        let f = feed(&s);
         let ip = |id: &str, day: u32, value: &str, action: ScanAction| IndicatorRecord {
             iocs: vec![(Ioc::new(IocKind::Ip, value).unwrap(), action)],
             ..record(id, &format!("2026-11-{day:02}T00:00:00Z"), "x.example")
@@ -541,8 +909,8 @@ mod tests {
             ip("indicator--4", 4, "10.0.0.4", ScanAction::Log),
             record("indicator--d", "2026-11-01T00:00:00Z", "old.example"),
         ];
-        s.store_page("f", &page, None).unwrap();
-        let (desired, left_out) = s.desired(t("2026-11-23T00:00:00Z"), 2).unwrap();
+        s.store_page(f, &page, None).unwrap();
+        let (desired, left_out) = s.desired(&[f], t("2026-11-23T00:00:00Z"), 2, None).unwrap();
         let got: Vec<String> = desired
             .iter()
             .map(|d| format!("{} {} {}", d.ioc, d.scan_action, d.reason))
@@ -558,6 +926,17 @@ mod tests {
         // 10.0.0.2 and 10.0.0.1 did not fit; 10.0.0.4's second sighting is no loss.
         assert_eq!(left_out, BTreeMap::from([(IocKind::Ip, 2)]));
     }
+
+    /// What version 2 wrote: one set of indicators, a cursor per feed.
+    const SCHEMA_2: &str = "
+        CREATE TABLE cursors (feed TEXT PRIMARY KEY, added_after TEXT NOT NULL);
+        CREATE TABLE indicators (id TEXT PRIMARY KEY, modified INTEGER NOT NULL,
+            revoked INTEGER NOT NULL, valid_from INTEGER, valid_until INTEGER,
+            iocs TEXT NOT NULL) WITHOUT ROWID;
+        INSERT INTO indicators VALUES ('indicator--1', 1793577600500000, 0, NULL, NULL,
+            'domain|block|kept.example
+');
+        PRAGMA user_version = 2;";
 
     #[test]
     fn a_store_of_schema_1_is_upgraded_and_a_newer_one_refused() {
@@ -586,26 +965,86 @@ mod tests {
         }
         let mut s = StateStore::open(&path).unwrap();
         assert_eq!(values(&s, "2026-11-23T00:00:00Z"), ["kept.example"]);
+        let f = feed(&s);
         assert_eq!(
-            s.cursor("f").unwrap().as_deref(),
+            s.cursor(f).unwrap().as_deref(),
             Some("2026-11-20T00:00:00.000000Z")
         );
         // Versions compare as before: an older one does not replace the upgraded row.
         let older = record("indicator--1", "2026-11-02T00:00:00.4Z", "older.example");
-        assert_eq!(s.store_page("f", &[older], None).unwrap().stale, 1);
+        assert_eq!(s.store_page(f, &[older], None).unwrap().stale, 1);
         drop(s);
 
         Connection::open(&path)
             .unwrap()
-            .pragma_update(None, "user_version", 3)
+            .pragma_update(None, "user_version", 4)
             .unwrap();
         let err = format!("{:#}", StateStore::open(&path).err().unwrap());
-        assert!(err.contains("newer apex-ioc-sync (schema 3)"), "{err}");
+        assert!(err.contains("newer apex-ioc-sync (schema 4)"), "{err}");
+    }
+
+    #[test]
+    fn a_store_of_schema_2_is_upgraded_into_the_feed_of_the_job_that_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!(
+                "{SCHEMA_2} INSERT INTO cursors VALUES ('f', '2026-11-20T00:00:00.000000Z');"
+            ))
+            .unwrap();
+        // A dry run upgrades in its transaction only: the file stays schema 2.
+        let before = bytes(&path);
+        {
+            let s = StateStore::open_dry_run(&path).unwrap();
+            assert_eq!(values(&s, "2026-11-23T00:00:00Z"), ["kept.example"]);
+        }
+        assert_eq!(bytes(&path), before);
+        let mut s = StateStore::open(&path).unwrap();
+        // The first job to ask for the feed claims it, with its cursor and indicators.
+        let f = feed(&s);
+        assert_eq!(
+            s.cursor(f).unwrap().as_deref(),
+            Some("2026-11-20T00:00:00.000000Z")
+        );
+        assert_eq!(values(&s, "2026-11-23T00:00:00Z"), ["kept.example"]);
+        // Another tag on the same feed starts over, with nothing of the first job's.
+        let other = s.feed("trend", "f").unwrap();
+        assert_eq!(s.cursor(other).unwrap(), None);
+        assert!(values_of(&s, &[other], "2026-11-23T00:00:00Z", None).is_empty());
+        let older = record("indicator--1", "2026-11-02T00:00:00.4Z", "older.example");
+        assert_eq!(s.store_page(f, &[older], None).unwrap().stale, 1);
+        drop(s);
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_store_of_schema_2_with_several_feeds_keeps_a_copy_in_each() {
+        let s = StateStore::in_memory().unwrap();
+        s.conn
+            .execute_batch("DROP TABLE feeds; DROP TABLE indicators; PRAGMA user_version = 0;")
+            .unwrap();
+        s.conn
+            .execute_batch(&format!(
+                "{SCHEMA_2} INSERT INTO cursors VALUES ('a', 'ca'), ('b', 'cb');"
+            ))
+            .unwrap();
+        s.init().unwrap();
+        let (a, b) = (s.feed("taxii", "a").unwrap(), s.feed("taxii", "b").unwrap());
+        let now = "2026-11-23T00:00:00Z";
+        assert_eq!(values_of(&s, &[a], now, None), ["kept.example"]);
+        assert_eq!(values_of(&s, &[b], now, None), ["kept.example"]);
+        assert_eq!(s.cursor(b).unwrap().as_deref(), Some("cb"));
     }
 
     #[test]
     fn a_long_page_with_versions_of_one_indicator_in_any_order() {
         let mut s = StateStore::in_memory().unwrap();
+        let f = feed(&s);
         // More rows than one statement takes, and two versions of one indicator in the page.
         let mut page: Vec<IndicatorRecord> = (0..250)
             .map(|n| {
@@ -626,7 +1065,7 @@ mod tests {
             "2026-10-01T00:00:00Z",
             "older.example",
         ));
-        let stored = s.store_page("f", &page, Some("cursor")).unwrap();
+        let stored = s.store_page(f, &page, Some("cursor")).unwrap();
         assert_eq!((stored.written, stored.stale), (251, 1));
         let values = values(&s, "2026-11-23T00:00:00Z");
         assert_eq!(values.len(), 250);
@@ -639,6 +1078,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         let mut s = StateStore::open(&path).unwrap();
+        let f = feed(&s);
         let checkpoints = s.checkpoint_in_background().unwrap();
         for page in 0..20 {
             let records: Vec<IndicatorRecord> = (0..50)
@@ -650,7 +1090,7 @@ mod tests {
                     )
                 })
                 .collect();
-            s.store_page("f", &records, Some(&format!("c{page}")))
+            s.store_page(f, &records, Some(&format!("c{page}")))
                 .unwrap();
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -658,7 +1098,7 @@ mod tests {
         drop(s);
         let s = StateStore::open(&path).unwrap();
         assert_eq!(values(&s, "2026-11-23T00:00:00Z").len(), 1000);
-        assert_eq!(s.cursor("f").unwrap().as_deref(), Some("c19"));
+        assert_eq!(s.cursor(feed(&s)).unwrap().as_deref(), Some("c19"));
     }
 
     #[test]

@@ -85,10 +85,12 @@ impl Background<LumuSim> {
 
 impl Background<TaxiiSim> {
     pub fn start(config: TaxiiSimConfig) -> anyhow::Result<Self> {
-        Self::launch(
-            TaxiiSim::new(config),
-            |sim| async move { sim.serve(0).await },
-        )
+        Self::start_sim(TaxiiSim::new(config))
+    }
+
+    /// Serves `sim` (e.g. [`TaxiiSim::with_oddity`]).
+    pub fn start_sim(sim: Arc<TaxiiSim>) -> anyhow::Result<Self> {
+        Self::launch(sim, |sim| async move { sim.serve(0).await })
     }
 
     /// The discovery URL (`--taxii-url`).

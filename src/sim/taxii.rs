@@ -3,13 +3,17 @@
 //! told, by `X-TAXII-Date-Added-Last` only), auth, the Accept check, and a mode that says
 //! `more` forever. A collection can hold stored objects or generate any number of
 //! indicators on the fly (for benchmarks, without holding them in memory).
+//!
+//! [`Oddity`] modes reproduce what real servers do (the cases of
+//! `tests/data/cases/taxii/taxii_oddities.py`, one mode each), and the server can point its
+//! API root, or redirect, to another origin.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
@@ -37,6 +41,43 @@ struct SimCollection {
     objects: Objects,
 }
 
+/// A real server's way of answering, as `taxii_oddities.py` reproduces it
+/// (`tests/data/cases/README.md` gives the right behaviour of each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Oddity {
+    /// `next` tokens holding reserved characters (`/+=&` and a space), valid only with the
+    /// original filters.
+    OpaqueNext,
+    /// `more: true` with `"next": ""` and X-TAXII-Date-Added-Last; a request with an empty
+    /// `next` is taken as one without (the first page again).
+    EmptyNext,
+    /// No `next`; X-TAXII-Date-Added-First/-Last written with `+00:00` instead of `Z`.
+    OffsetHeader,
+    /// No `next`; `added_after` taken as inclusive (`>=`).
+    Inclusive,
+    /// Content-Types written as real servers do (parameters reordered, with spaces and a
+    /// charset, `stix+json` for the collection list, `application/json` on an error), and a
+    /// collection `forbidden` listed as readable that answers 403.
+    ContentTypes,
+    /// The objects answer is `{}`: no `objects`, no `more`, no headers.
+    Empty,
+}
+
+impl Oddity {
+    /// Every mode, with the name `taxii_oddities.py` gives it.
+    pub const ALL: [(Oddity, &'static str); 6] = [
+        (Oddity::OpaqueNext, "opaque-next"),
+        (Oddity::EmptyNext, "empty-next"),
+        (Oddity::OffsetHeader, "offset-header"),
+        (Oddity::Inclusive, "inclusive"),
+        (Oddity::ContentTypes, "content-types"),
+        (Oddity::Empty, "empty"),
+    ];
+}
+
+/// The collection of the oddity cases.
+pub const ODDITY_COLLECTION: &str = "5d0b3c2e-0000-4000-8000-0000000000c1";
+
 /// How the simulated server pages and authenticates.
 #[derive(Debug, Clone)]
 pub struct TaxiiSimConfig {
@@ -48,6 +89,12 @@ pub struct TaxiiSimConfig {
     pub max_page_size: usize,
     /// Page with `next` tokens; when false, only `more` and `X-TAXII-Date-Added-Last`.
     pub next_tokens: bool,
+    /// A real server's way of answering.
+    pub oddity: Option<Oddity>,
+    /// The API root the discovery document names (default `../api1/`, relative).
+    pub api_root: Option<String>,
+    /// Redirect (302) every API root request to this base URL with the same path and query.
+    pub redirect_to: Option<String>,
 }
 
 impl Default for TaxiiSimConfig {
@@ -57,6 +104,9 @@ impl Default for TaxiiSimConfig {
             basic: None,
             max_page_size: 1_000,
             next_tokens: true,
+            oddity: None,
+            api_root: None,
+            redirect_to: None,
         }
     }
 }
@@ -67,6 +117,8 @@ pub struct TaxiiSim {
     config: Mutex<TaxiiSimConfig>,
     collections: Mutex<Vec<SimCollection>>,
     more_forever: Mutex<bool>,
+    /// The path and query of every objects request, in order.
+    objects_requests: Mutex<Vec<String>>,
     pub control: Control,
 }
 
@@ -180,8 +232,56 @@ impl TaxiiSim {
             config: Mutex::new(config),
             collections: Mutex::default(),
             more_forever: Mutex::default(),
+            objects_requests: Mutex::default(),
             control: Control::default(),
         })
+    }
+
+    /// The data of `taxii_oddities.py` in `oddity`'s mode: collection
+    /// [`ODDITY_COLLECTION`] ("feed") of five indicators `n01.feed.example` ...
+    /// `n05.feed.example` added at `base` + 1..5 s (+ 1, 2, 3, 3, 3 s when `Inclusive`),
+    /// created on `base`'s day; pages of at most 2.
+    pub fn with_oddity(oddity: Oddity, base: DateTime<Utc>, config: TaxiiSimConfig) -> Arc<Self> {
+        let sim = TaxiiSim::new(TaxiiSimConfig {
+            max_page_size: 2,
+            oddity: Some(oddity),
+            ..config
+        });
+        sim.add_collection(ODDITY_COLLECTION, "feed", None, true);
+        let seconds: &[i64] = match oddity {
+            Oddity::Inclusive => &[1, 2, 3, 3, 3],
+            Oddity::Empty => &[],
+            _ => &[1, 2, 3, 4, 5],
+        };
+        let day = base
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc();
+        for (i, &s) in seconds.iter().enumerate() {
+            let n = i + 1;
+            let mut object = indicator(
+                &format!("indicator--5d0b3c2e-0000-4000-8000-{n:012}"),
+                &format!("[domain-name:value = 'n{n:02}.feed.example']"),
+                day,
+            );
+            object["created"] = json!(taxii_time(day));
+            object["valid_from"] = json!(taxii_time(day));
+            sim.add_object(ODDITY_COLLECTION, base + Duration::seconds(s), object);
+        }
+        if oddity == Oddity::ContentTypes {
+            sim.add_collection("forbidden", "premium", None, true);
+        }
+        sim
+    }
+
+    /// The path and query of every objects request so far.
+    pub fn objects_requests(&self) -> Vec<String> {
+        self.objects_requests.lock().unwrap().clone()
+    }
+
+    fn oddity(&self) -> Option<Oddity> {
+        self.config.lock().unwrap().oddity
     }
 
     pub fn set_config(&self, config: TaxiiSimConfig) {
@@ -332,18 +432,79 @@ fn taxii_body(status: StatusCode, body: String) -> Response {
     response
 }
 
+/// The Content-Type of an answer of `kind` (`discovery`, `collections`, `objects`,
+/// `error`), as the server writes it.
+fn content_type(oddity: Option<Oddity>, kind: &str) -> &'static str {
+    match (oddity, kind) {
+        (Some(Oddity::ContentTypes), "discovery") => {
+            "application/taxii+json; version=2.1; charset=utf-8"
+        }
+        (Some(Oddity::ContentTypes), "collections") => {
+            "application/stix+json; charset=utf-8; version=2.1"
+        }
+        (Some(Oddity::ContentTypes), "objects") => {
+            "application/taxii+json; charset=utf-8; version=2.1"
+        }
+        (Some(Oddity::ContentTypes), "error") => "application/json; charset=utf-8",
+        _ => TAXII_MEDIA_TYPE,
+    }
+}
+
+/// `response` with its Content-Type as the server writes answers of `kind`.
+fn typed(sim: &TaxiiSim, kind: &str, mut response: Response) -> Response {
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static(content_type(sim.oddity(), kind)),
+    );
+    response
+}
+
+/// A TAXII error object, typed as the server types errors.
+fn sim_error(sim: &TaxiiSim, status: StatusCode, title: &str, description: &str) -> Response {
+    typed(sim, "error", taxii_error(status, title, description))
+}
+
+/// A 302 to the same path and query under `redirect_to`, when the server is set to.
+fn redirected(sim: &TaxiiSim, uri: &Uri) -> Option<Response> {
+    let base = sim.config.lock().unwrap().redirect_to.clone()?;
+    let to = format!(
+        "{}{}",
+        base.trim_end_matches('/'),
+        uri.path_and_query().map_or("/", |p| p.as_str())
+    );
+    let mut response = StatusCode::FOUND.into_response();
+    response
+        .headers_mut()
+        .insert("location", HeaderValue::from_str(&to).ok()?);
+    Some(response)
+}
+
 async fn discovery(State(sim): State<Arc<TaxiiSim>>, headers: HeaderMap) -> Response {
     if let Err(refused) = sim.admit(&headers) {
         return refused.into_response();
     }
     // Relative roots, as the spec allows: clients must resolve them.
-    taxii_json(
-        StatusCode::OK,
-        &json!({"title": "Simulated TAXII", "default": "../api1/", "api_roots": ["../api1/"]}),
+    let root = sim
+        .config
+        .lock()
+        .unwrap()
+        .api_root
+        .clone()
+        .unwrap_or_else(|| "../api1/".to_owned());
+    typed(
+        &sim,
+        "discovery",
+        taxii_json(
+            StatusCode::OK,
+            &json!({"title": "Simulated TAXII", "default": root, "api_roots": [root]}),
+        ),
     )
 }
 
-async fn api_root(State(sim): State<Arc<TaxiiSim>>, headers: HeaderMap) -> Response {
+async fn api_root(State(sim): State<Arc<TaxiiSim>>, uri: Uri, headers: HeaderMap) -> Response {
+    if let Some(redirect) = redirected(&sim, &uri) {
+        return redirect;
+    }
     if let Err(refused) = sim.admit(&headers) {
         return refused.into_response();
     }
@@ -353,7 +514,10 @@ async fn api_root(State(sim): State<Arc<TaxiiSim>>, headers: HeaderMap) -> Respo
     )
 }
 
-async fn collections(State(sim): State<Arc<TaxiiSim>>, headers: HeaderMap) -> Response {
+async fn collections(State(sim): State<Arc<TaxiiSim>>, uri: Uri, headers: HeaderMap) -> Response {
+    if let Some(redirect) = redirected(&sim, &uri) {
+        return redirect;
+    }
     if let Err(refused) = sim.admit(&headers) {
         return refused.into_response();
     }
@@ -372,9 +536,13 @@ async fn collections(State(sim): State<Arc<TaxiiSim>>, headers: HeaderMap) -> Re
         })
         .collect();
     if list.is_empty() {
-        return taxii_json(StatusCode::OK, &json!({}));
+        return typed(&sim, "collections", taxii_json(StatusCode::OK, &json!({})));
     }
-    taxii_json(StatusCode::OK, &json!({"collections": list}))
+    typed(
+        &sim,
+        "collections",
+        taxii_json(StatusCode::OK, &json!({"collections": list})),
+    )
 }
 
 async fn collection(
@@ -399,10 +567,27 @@ async fn objects(
     State(sim): State<Arc<TaxiiSim>>,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(redirect) = redirected(&sim, &uri) {
+        return redirect;
+    }
     if let Err(refused) = sim.admit(&headers) {
         return refused.into_response();
+    }
+    sim.objects_requests.lock().unwrap().push(
+        uri.path_and_query()
+            .map_or_else(String::new, |p| p.to_string()),
+    );
+    let oddity = sim.oddity();
+    if oddity == Some(Oddity::ContentTypes) && id == "forbidden" {
+        return sim_error(
+            &sim,
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "no read access to this collection",
+        );
     }
     let Some(collection) = sim
         .collections
@@ -412,10 +597,11 @@ async fn objects(
         .find(|c| c.id == id)
         .cloned()
     else {
-        return taxii_error(StatusCode::NOT_FOUND, "Collection not found", &id);
+        return sim_error(&sim, StatusCode::NOT_FOUND, "Collection not found", &id);
     };
     if !collection.can_read {
-        return taxii_error(
+        return sim_error(
+            &sim,
             StatusCode::FORBIDDEN,
             "Forbidden",
             "this collection is not readable",
@@ -429,7 +615,8 @@ async fn objects(
         None => None,
         Some(Ok(t)) => Some(t.with_timezone(&Utc)),
         Some(Err(_)) => {
-            return taxii_error(
+            return sim_error(
+                &sim,
                 StatusCode::BAD_REQUEST,
                 "Bad added_after",
                 "not a timestamp",
@@ -439,7 +626,14 @@ async fn objects(
     let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
         None => config.max_page_size,
         Some(Ok(l)) if l > 0 => l.min(config.max_page_size),
-        _ => return taxii_error(StatusCode::BAD_REQUEST, "Bad limit", "a positive integer"),
+        _ => {
+            return sim_error(
+                &sim,
+                StatusCode::BAD_REQUEST,
+                "Bad limit",
+                "a positive integer",
+            );
+        }
     };
     // `next` is the offset into this exact query's results; it must come with the same filters.
     let filters = format!(
@@ -447,36 +641,52 @@ async fn objects(
         query.get("added_after"),
         query.get("match[type]")
     );
-    let offset = match query.get("next") {
+    let filters = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&filters);
+    // OpaqueNext tokens carry reserved characters, as some servers' do.
+    let token_prefix = if oddity == Some(Oddity::OpaqueNext) {
+        "p/+=&x y"
+    } else {
+        ""
+    };
+    let offset = match query.get("next").map(String::as_str) {
         None => 0,
-        Some(token) => match token.split_once('@') {
-            Some((offset, f))
-                if f == base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&filters) =>
-            {
-                offset.parse().unwrap_or(usize::MAX)
-            }
+        // An empty `next` names no place: the first page again.
+        Some("") if oddity == Some(Oddity::EmptyNext) => 0,
+        Some(token) => match token
+            .strip_prefix(token_prefix)
+            .and_then(|t| t.split_once('@'))
+        {
+            Some((offset, f)) if f == filters => offset.parse().unwrap_or(usize::MAX),
             _ => {
-                return taxii_error(
+                return sim_error(
+                    &sim,
                     StatusCode::BAD_REQUEST,
                     "Bad next",
-                    "next does not belong to this query",
+                    "next does not belong to this query (same filters, please)",
                 );
             }
         },
     };
+    if oddity == Some(Oddity::Empty) {
+        return typed(&sim, "objects", taxii_body(StatusCode::OK, "{}".to_owned()));
+    }
     // Every simulated object is an indicator, so `match[type]=indicator` selects them all.
-    let page = select(&collection.objects, added_after, offset, limit);
+    let inclusive = oddity == Some(Oddity::Inclusive);
+    let page = select(&collection.objects, added_after, inclusive, offset, limit);
     let forever = *sim.more_forever.lock().unwrap();
     let more = forever || offset + page.count < page.total;
+    let tokens = config.next_tokens
+        && !matches!(
+            oddity,
+            Some(Oddity::Inclusive | Oddity::OffsetHeader | Oddity::EmptyNext)
+        );
     let mut body = String::with_capacity(page.objects.len() + 128);
     body.push_str(&format!("{{\"more\":{more}"));
-    if more && config.next_tokens && !forever {
-        let token = format!(
-            "{}@{}",
-            offset + page.count,
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&filters)
-        );
-        body.push_str(&format!(",\"next\":\"{token}\""));
+    if more && oddity == Some(Oddity::EmptyNext) {
+        body.push_str(",\"next\":\"\"");
+    } else if more && tokens && !forever {
+        let token = format!("{token_prefix}{}@{filters}", offset + page.count);
+        body.push_str(&format!(",\"next\":{}", json!(token)));
     }
     if page.count > 0 {
         body.push_str(",\"objects\":[");
@@ -484,16 +694,20 @@ async fn objects(
         body.push(']');
     }
     body.push('}');
-    let mut response = taxii_body(StatusCode::OK, body);
+    let mut response = typed(&sim, "objects", taxii_body(StatusCode::OK, body));
     if let Some((first, last)) = page.added {
+        let written = |t: DateTime<Utc>| match oddity {
+            Some(Oddity::OffsetHeader) => t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string(),
+            _ => taxii_time(t),
+        };
         let h = response.headers_mut();
         h.insert(
             "x-taxii-date-added-first",
-            HeaderValue::from_str(&taxii_time(first)).unwrap(),
+            HeaderValue::from_str(&written(first)).unwrap(),
         );
         h.insert(
             "x-taxii-date-added-last",
-            HeaderValue::from_str(&taxii_time(last)).unwrap(),
+            HeaderValue::from_str(&written(last)).unwrap(),
         );
     }
     response
@@ -510,16 +724,19 @@ struct Page {
     total: usize,
 }
 
-/// The page at `offset` of the objects added after `added_after`.
+/// The page at `offset` of the objects added after `added_after` (or at it, `inclusive`).
 fn select(
     objects: &Objects,
     added_after: Option<DateTime<Utc>>,
+    inclusive: bool,
     offset: usize,
     limit: usize,
 ) -> Page {
     match objects {
         Objects::Stored(all) => {
-            let start = added_after.map_or(0, |a| all.partition_point(|(t, _)| *t <= a));
+            let start = added_after.map_or(0, |a| {
+                all.partition_point(|(t, _)| if inclusive { *t < a } else { *t <= a })
+            });
             let matching = &all[start..];
             let page: Vec<&(DateTime<Utc>, String)> =
                 matching.iter().skip(offset).take(limit).collect();
@@ -536,11 +753,16 @@ fn select(
         }
         Objects::Generated { count, start } => {
             let time = |i: usize| *start + Duration::milliseconds(i as i64);
-            // The first index added strictly after `added_after`.
+            // The first index added strictly after `added_after` (or at it, `inclusive`).
             let first = match added_after {
                 None => 0,
                 Some(a) if a < *start => 0,
-                Some(a) => ((a - *start).num_milliseconds() as usize + 1).min(*count),
+                Some(a) => {
+                    let since = a - *start;
+                    let whole = since.num_milliseconds() as usize;
+                    let at_one = since == Duration::milliseconds(whole as i64);
+                    (whole + usize::from(!(inclusive && at_one))).min(*count)
+                }
             };
             let total = count - first;
             let from = first + offset.min(total);

@@ -19,12 +19,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
-use super::taxii::{indicator_records, parse_objects};
 use super::{Pulled, file_name, modified_time, utf8_text};
 use crate::apex::udso::ScanAction;
 use crate::ioc::skip::{CIDR_RANGE, MD5, UNSUPPORTED_HASH};
 use crate::ioc::{Invalid, Ioc, IocKind, looks_like_ipv4, normalize_host};
-use crate::state::StateStore;
+use crate::state::{FeedId, StateStore};
+use crate::stix::indicator::{Reading, clamped_warning, indicator_records, parse_objects};
 use crate::sync::plan::UDSO_CAPACITY;
 
 /// What to read.
@@ -32,6 +32,8 @@ use crate::sync::plan::UDSO_CAPACITY;
 pub struct FileSettings {
     pub files: Vec<PathBuf>,
     pub scan_action: ScanAction,
+    /// `--min-confidence`: STIX indicators with a lower `confidence` are not pushed.
+    pub min_confidence: Option<u8>,
 }
 
 /// A line without its comment: from the first `#` that starts the line or follows white
@@ -217,13 +219,14 @@ fn read_list(
     }
 }
 
-/// Stores a bundle's indicators in `bundles`, the store every bundle of the run shares.
+/// Stores a bundle's indicators in `bundles` (feed `feed`), the store every bundle of the
+/// run shares.
 fn read_bundle(
     path: &Path,
     text: &str,
-    scan_action: ScanAction,
+    reading: &Reading,
     pulled: &mut Pulled,
-    bundles: &mut StateStore,
+    bundles: (&mut StateStore, FeedId),
 ) -> anyhow::Result<()> {
     let objects = parse_objects(text).map_err(|e| {
         anyhow::anyhow!(
@@ -232,8 +235,13 @@ fn read_bundle(
             e.line()
         )
     })?;
-    let records = indicator_records(objects, scan_action, pulled);
-    bundles.store_page("file", &records, None)?;
+    let records = indicator_records(objects, reading, pulled);
+    let clamped = records.iter().filter(|r| r.clamped).count();
+    if clamped > 0 {
+        pulled.warn(clamped_warning(clamped, &path.display().to_string()));
+    }
+    let (store, feed) = bundles;
+    store.store_page(feed, &records, None)?;
     Ok(())
 }
 
@@ -243,6 +251,11 @@ pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
     // The validity rules of a feed across all bundles: the newest version of each
     // indicator, valid now, the newest IOCs of each type when there are more than fit.
     let mut bundles = StateStore::in_memory()?;
+    let feed = bundles.feed("file", "STIX bundles")?;
+    let reading = Reading {
+        min_confidence: settings.min_confidence,
+        ..Reading::new(settings.scan_action)
+    };
     for path in &settings.files {
         if path.is_dir() {
             bail!("--file {} is a folder; name the files", path.display());
@@ -252,13 +265,14 @@ pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
         let text = utf8_text(path, &bytes)?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if text.trim_start().starts_with('{') {
-            read_bundle(path, text, settings.scan_action, &mut pulled, &mut bundles)?;
+            read_bundle(path, text, &reading, &mut pulled, (&mut bundles, feed))?;
         } else {
             let seen = modified_time(path);
             read_list(path, text, settings.scan_action, seen, &mut pulled);
         }
     }
-    let (desired, _) = bundles.desired(Utc::now(), UDSO_CAPACITY)?;
+    let (desired, _) =
+        bundles.desired(&[feed], Utc::now(), UDSO_CAPACITY, settings.min_confidence)?;
     pulled.iocs.extend(desired);
     pulled.dedupe();
     Ok(pulled)
@@ -366,6 +380,7 @@ mod tests {
         pull(&FileSettings {
             files: vec![path],
             scan_action: ScanAction::Block,
+            min_confidence: None,
         })
         .unwrap()
     }
@@ -523,6 +538,7 @@ mod tests {
         let pulled = pull(&FileSettings {
             files: vec![list, bundle],
             scan_action: ScanAction::Block,
+            min_confidence: None,
         })
         .unwrap();
         let got: Vec<String> = pulled
@@ -552,6 +568,7 @@ mod tests {
         let err = pull(&FileSettings {
             files: vec![bad],
             scan_action: ScanAction::Block,
+            min_confidence: None,
         })
         .unwrap_err()
         .to_string();
@@ -561,7 +578,8 @@ mod tests {
             "{:#}",
             pull(&FileSettings {
                 files: vec![missing],
-                scan_action: ScanAction::Block
+                scan_action: ScanAction::Block,
+                min_confidence: None,
             })
             .unwrap_err()
         );
@@ -571,6 +589,7 @@ mod tests {
         let err = pull(&FileSettings {
             files: vec![latin1],
             scan_action: ScanAction::Block,
+            min_confidence: None,
         })
         .unwrap_err()
         .to_string();

@@ -432,55 +432,42 @@ pub struct LumuReport {
     pub stopped: Option<&'static str>,
 }
 
-/// The context cache of one job: the state file's Lumu table for its tag, or, in a dry
-/// run, that table read only (and nothing when the file does not exist).
+/// The context cache of one job: the state file's Lumu table for its tag (in a dry run,
+/// read and never written).
 struct ContextCache {
-    store: Option<StateStore>,
+    store: StateStore,
     tag: String,
-    write: bool,
 }
 
 impl ContextCache {
     fn open(settings: &LumuSettings) -> anyhow::Result<Self> {
+        // A dry run's store reads what is stored and keeps nothing (no file is created).
         let store = if settings.dry_run {
-            StateStore::open_read_only(&settings.state_file)?
+            StateStore::open_dry_run(&settings.state_file)?
         } else {
-            Some(StateStore::open(&settings.state_file)?)
+            StateStore::open(&settings.state_file)?
         };
         Ok(ContextCache {
             store,
             tag: settings.tag.clone(),
-            write: !settings.dry_run,
         })
     }
 
     fn load(&self) -> anyhow::Result<HashMap<String, CachedContext>> {
-        match &self.store {
-            Some(store) => store.lumu_contexts(&self.tag),
-            None => Ok(HashMap::new()),
-        }
+        self.store.lumu_contexts(&self.tag)
     }
 
     fn store(&self, incident: &str, cached: &CachedContext) -> anyhow::Result<()> {
-        match &self.store {
-            Some(store) if self.write => {
-                store.store_lumu_context(&self.tag, incident, cached, Utc::now())
-            }
-            _ => Ok(()),
-        }
+        self.store
+            .store_lumu_context(&self.tag, incident, cached, Utc::now())
     }
 
     fn forget_all_but(&self, listed: &HashSet<&str>) -> anyhow::Result<usize> {
-        match &self.store {
-            Some(store) if self.write => store.forget_lumu_incidents(&self.tag, listed),
-            _ => Ok(0),
-        }
+        self.store.forget_lumu_incidents(&self.tag, listed)
     }
 
     fn name(&self) -> String {
-        self.store
-            .as_ref()
-            .map_or_else(|| "(none)".to_owned(), |s| s.path().display().to_string())
+        self.store.path().display().to_string()
     }
 }
 

@@ -74,6 +74,9 @@ pub struct Pulled {
     pub lumu: Option<lumu::LumuReport>,
     /// Values written defanged (`hxxp`, `[.]`...) and read refanged (plain lists).
     pub refanged: usize,
+    /// What went wrong without stopping the source (a TAXII server that stalled): each was
+    /// logged as a warning; the report lists them.
+    pub warnings: Vec<String>,
 }
 
 impl Pulled {
@@ -98,6 +101,22 @@ impl Pulled {
 
     pub fn skip(&mut self, reason: &'static str) {
         *self.skipped.entry(reason).or_default() += 1;
+    }
+
+    /// Logs `message` as a warning and keeps it for the report.
+    pub fn warn(&mut self, message: String) {
+        tracing::warn!("{message}");
+        self.warnings.push(message);
+    }
+
+    /// Adds what `other` (a part of this source's work) counted and found.
+    pub fn absorb(&mut self, other: Pulled) {
+        self.items += other.items;
+        self.iocs.extend(other.iocs);
+        for (reason, n) in other.skipped {
+            *self.skipped.entry(reason).or_default() += n;
+        }
+        self.warnings.extend(other.warnings);
     }
 
     /// One entry per IOC: `block` wins over `log`; the newest sighting's time and reason stay.

@@ -64,6 +64,7 @@ mod tests {
         FileSettings {
             files,
             scan_action: ScanAction::Block,
+            min_confidence: None,
         }
     }
 

@@ -7,13 +7,12 @@
 //! `invalid` counts are the same whether a context was read or cached.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
-use super::{SCHEMA_VERSION, StateStore, stored_time};
+use super::{StateStore, in_savepoint, stored_time};
 use crate::source::lumu::IncidentContext;
 
 /// An incident's context as last read, and the incident's state it was read at.
@@ -41,53 +40,8 @@ pub(super) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl StateStore {
-    /// Opens an existing store for reading only (a dry run stores nothing, and creates no
-    /// file): `None` when `path` does not exist.
-    ///
-    /// # Errors
-    /// A file that is not a store of this or an older schema, named in the message.
-    pub fn open_read_only(path: &Path) -> anyhow::Result<Option<Self>> {
-        if !path.exists() {
-            return Ok(None);
-        }
-        let opened = || -> anyhow::Result<Connection> {
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-            if version > SCHEMA_VERSION {
-                bail!("it was written by a newer apex-ioc-sync (schema {version})");
-            }
-            Ok(conn)
-        };
-        let conn = opened().with_context(|| {
-            format!(
-                "the state file {} is not usable (move it away to start over)",
-                path.display()
-            )
-        })?;
-        Ok(Some(StateStore {
-            conn,
-            path: PathBuf::from(path),
-        }))
-    }
-
     /// Every cached context of `tag`, by incident id.
     pub fn lumu_contexts(&self, tag: &str) -> anyhow::Result<HashMap<String, CachedContext>> {
-        // A read-only store written before this table existed has none.
-        let exists = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lumu_contexts'",
-                [],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if !exists {
-            return Ok(HashMap::new());
-        }
         let mut query = self.conn.prepare(
             "SELECT incident, last_contact, contacts, context FROM lumu_contexts WHERE tag = ?1",
         )?;
@@ -151,23 +105,25 @@ impl StateStore {
         tag: &str,
         listed: &HashSet<&str>,
     ) -> anyhow::Result<usize> {
-        let tx = self.conn.unchecked_transaction()?;
-        let gone: Vec<String> = {
-            let mut query = tx.prepare("SELECT incident FROM lumu_contexts WHERE tag = ?1")?;
-            query
-                .query_map([tag], |r| r.get::<_, String>(0))?
-                .filter(|id| id.as_ref().map_or(true, |id| !listed.contains(id.as_str())))
-                .collect::<Result<_, _>>()?
-        };
-        {
-            let mut delete =
-                tx.prepare("DELETE FROM lumu_contexts WHERE tag = ?1 AND incident = ?2")?;
+        // A savepoint, not a transaction: a dry run's store is inside one already.
+        in_savepoint(&self.conn, || {
+            let gone: Vec<String> = {
+                let mut query = self
+                    .conn
+                    .prepare("SELECT incident FROM lumu_contexts WHERE tag = ?1")?;
+                query
+                    .query_map([tag], |r| r.get::<_, String>(0))?
+                    .filter(|id| id.as_ref().map_or(true, |id| !listed.contains(id.as_str())))
+                    .collect::<Result<_, _>>()?
+            };
+            let mut delete = self
+                .conn
+                .prepare("DELETE FROM lumu_contexts WHERE tag = ?1 AND incident = ?2")?;
             for id in &gone {
                 delete.execute(params![tag, id])?;
             }
-        }
-        tx.commit()?;
-        Ok(gone.len())
+            Ok(gone.len())
+        })
     }
 }
 
@@ -225,19 +181,13 @@ mod tests {
     }
 
     #[test]
-    fn a_read_only_store_reads_and_never_creates() {
+    fn a_dry_run_store_reads_and_keeps_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
-        assert!(StateStore::open_read_only(&path).unwrap().is_none());
-        assert!(!path.exists(), "no file is made");
-        // A store written before the Lumu table existed: no cached context, no error.
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch("CREATE TABLE cursors (feed TEXT PRIMARY KEY); PRAGMA user_version = 2;")
-            .unwrap();
-        let s = StateStore::open_read_only(&path).unwrap().unwrap();
+        let s = StateStore::open_dry_run(&path).unwrap();
         assert!(s.lumu_contexts("lumu").unwrap().is_empty());
         drop(s);
+        assert!(!path.exists(), "no file is made");
         let w = StateStore::open(&path).unwrap();
         w.store_lumu_context(
             "lumu",
@@ -247,12 +197,17 @@ mod tests {
         )
         .unwrap();
         drop(w);
-        let s = StateStore::open_read_only(&path).unwrap().unwrap();
+        let s = StateStore::open_dry_run(&path).unwrap();
         assert_eq!(s.lumu_contexts("lumu").unwrap().len(), 1);
-        assert!(
-            s.store_lumu_context("lumu", "inc-2", &cached("t", "x"), Utc::now())
-                .is_err(),
-            "read only"
+        s.store_lumu_context("lumu", "inc-2", &cached("t", "x"), Utc::now())
+            .unwrap();
+        assert_eq!(s.forget_lumu_incidents("lumu", &HashSet::new()).unwrap(), 2);
+        drop(s);
+        let s = StateStore::open(&path).unwrap();
+        assert_eq!(
+            s.lumu_contexts("lumu").unwrap().keys().collect::<Vec<_>>(),
+            ["inc-1"],
+            "the dry run kept nothing"
         );
     }
 }

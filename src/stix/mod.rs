@@ -1,7 +1,9 @@
 //! STIX 2.1 indicator patterns (see `reference/taxii-stix.md`): [`pattern`] parses the whole
 //! patterning grammar into an AST that borrows from the pattern text, and [`extract`] picks
 //! out what Apex can hold (IPv4, domain, URL, SHA-1) with the scan action each IOC gets,
-//! counting everything else as skipped by reason.
+//! counting everything else as skipped by reason. [`indicator`] is the indicator model
+//! every STIX source shares (TAXII pages and bundle files): objects read from JSON, and the
+//! record of each indicator version to store.
 //!
 //! ```
 //! use apex_ioc_sync::apex::udso::ScanAction;
@@ -17,4 +19,5 @@
 //! ```
 
 pub mod extract;
+pub mod indicator;
 pub mod pattern;

@@ -83,6 +83,9 @@ pub struct RunReport {
     pub applied: Applied,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
+    /// What went wrong in the source without stopping it (a TAXII server that stalled).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub seconds: f64,
 }
 
@@ -159,6 +162,9 @@ impl RunReport {
                 "; BRAKE: would remove {} of {} owned, removed none",
                 b.would_remove, b.owned
             );
+        }
+        if !self.warnings.is_empty() {
+            let _ = write!(s, "; {} source warning(s)", self.warnings.len());
         }
         let _ = write!(s, "; {:.1}s", self.seconds);
         s
@@ -256,6 +262,7 @@ pub async fn run(
         } else {
             Vec::new()
         },
+        warnings: pulled.warnings.clone(),
         seconds: job.started.elapsed().as_secs_f64(),
     };
     Ok((report, plan))

@@ -147,10 +147,11 @@ fn missing_settings_are_usage_errors() {
         "{stderr}"
     );
 
-    let out = bin(dir.path()).args(["--days", "31"]).assert().code(2);
+    // Past any source's range (Lumu's own 30 days: see taxii_state).
+    let out = bin(dir.path()).args(["--days", "3651"]).assert().code(2);
     let (_, stderr) = output_text(out.get_output());
     assert!(
-        stderr.contains("--days") && stderr.contains("31"),
+        stderr.contains("--days") && stderr.contains("3651"),
         "{stderr}"
     );
 

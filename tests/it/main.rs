@@ -11,5 +11,7 @@ mod openioc;
 mod openioc_corpus;
 mod plain_lists;
 mod sim_auth;
+mod taxii_cases;
+mod taxii_state;
 mod taxii_sync;
 mod vision_one;

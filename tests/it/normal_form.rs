@@ -28,15 +28,23 @@ fn iocs_stored_in_an_older_spelling_are_pushed_in_normal_form() {
         )
     };
     let mut store = StateStore::open(&state).unwrap();
+    // The feed the job reads: the collection's objects URL, under the job's tag.
+    let objects = format!(
+        "{}/api1/collections/91a7b528-80eb-42ed-a74d-c6fbd5a26116/objects/",
+        taxii.url()
+    );
+    let feed = store.feed("taxii", &objects).unwrap();
     store
         .store_page(
-            "earlier",
+            feed,
             &[IndicatorRecord {
                 id: "indicator--old".into(),
                 modified: Utc::now() - chrono::Duration::days(1),
+                clamped: false,
                 revoked: false,
                 valid_from: None,
                 valid_until: None,
+                confidence: None,
                 iocs: vec![
                     stale(IocKind::Url, "http://old-form.example"),
                     stale(IocKind::Url, "http://old-form.example:80/"),

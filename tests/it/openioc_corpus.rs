@@ -96,6 +96,7 @@ fn render(files: &[PathBuf]) -> String {
     let pulled = pull(&FileSettings {
         files: files.to_vec(),
         scan_action: ScanAction::Block,
+        min_confidence: None,
     })
     .expect("the corpus pulls");
     assert_eq!(pulled.items, items);

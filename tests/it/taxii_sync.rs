@@ -192,7 +192,7 @@ fn paging_without_next_follows_date_added_last() {
 }
 
 #[test]
-fn a_server_that_says_more_forever_is_stopped_and_nothing_is_written() {
+fn a_server_that_says_more_for_ever_ends_its_collection_with_a_warning_and_the_sync_goes_on() {
     let (apex, taxii) = (
         start_apex(),
         feed(TaxiiSimConfig {
@@ -202,13 +202,26 @@ fn a_server_that_says_more_forever_is_stopped_and_nothing_is_written() {
     );
     taxii.sim.set_more_forever(true);
     let dir = tempfile::tempdir().unwrap();
-    let out = cmd(dir.path(), &apex, &taxii).assert().code(1);
-    let (_, stderr) = output_text(out.get_output());
+    let out = cmd(dir.path(), &apex, &taxii)
+        .arg("--json")
+        .assert()
+        .success();
+    let report = json(&out);
+    // What arrived is kept and pushed; the warning names the collection and what the
+    // server did.
+    assert_eq!(report["items"], 5);
+    assert_eq!(owned_with_action(&apex).len(), 5);
+    let warned = report["warnings"][0].as_str().unwrap();
     assert!(
-        stderr.contains("nothing was written") && stderr.contains("more"),
-        "{stderr}"
+        warned.contains(COLLECTION) && warned.contains("says there is more"),
+        "{warned}"
     );
-    assert_eq!(writes(&apex), 0);
+    // The next run starts from the last page that arrived: it reads nothing again.
+    let out = cmd(dir.path(), &apex, &taxii)
+        .arg("--json")
+        .assert()
+        .success();
+    assert_eq!(json(&out)["items"], 0);
 }
 
 #[test]
