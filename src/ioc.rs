@@ -268,6 +268,31 @@ fn normalize_url(raw: &str) -> Result<String, Invalid> {
     Ok(url)
 }
 
+/// A URL in normal form, split where its authority ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrlParts<'a> {
+    /// `scheme://[userinfo@]host[:port]`.
+    pub origin: &'a str,
+    /// The host: a lower-case name, a dotted-quad IPv4 address, or `[v6]`.
+    pub host: &'a str,
+    /// Path, query and fragment as written (may be empty).
+    pub rest: &'a str,
+}
+
+/// Splits a URL in the normal form [`Ioc::new`] gives (`IocKind::Url`); `None` for any
+/// other text.
+pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
+    let scheme_end = url.find("://")? + 3;
+    let authority_len = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .unwrap_or(url.len() - scheme_end);
+    let (origin, rest) = url.split_at(scheme_end + authority_len);
+    let authority = &origin[scheme_end..];
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, _) = split_host_port(hostport)?;
+    Some(UrlParts { origin, host, rest })
+}
+
 /// `host[:port]` or `[v6][:port]`; the port must be digits.
 fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
     let (host, port) = if s.starts_with('[') {
@@ -399,6 +424,27 @@ mod tests {
         assert_eq!(ok(IocKind::Url, &at_limit).len(), MAX_URL_LEN);
         let over = format!("{at_limit}a");
         assert_eq!(Ioc::new(IocKind::Url, &over), Err(Invalid::UrlTooLong));
+    }
+
+    #[test]
+    fn urls_split_at_the_authority() {
+        let url = ok(IocKind::Url, "https://u:p@Evil.Example:8443/a?b#c");
+        assert_eq!(
+            split_url(&url),
+            Some(UrlParts {
+                origin: "https://u:p@evil.example:8443",
+                host: "evil.example",
+                rest: "/a?b#c"
+            })
+        );
+        let parts = |u: &str| {
+            let p = split_url(u).unwrap();
+            (p.host.to_owned(), p.rest.to_owned())
+        };
+        assert_eq!(parts("http://1.2.3.4?x"), ("1.2.3.4".into(), "?x".into()));
+        assert_eq!(parts("http://[2001:db8::1]:80/").0, "[2001:db8::1]");
+        assert_eq!(parts("http://x.example").1, "");
+        assert_eq!(split_url("x.example"), None);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! One sync run against Apex: the pulled IOCs of the chosen types, the listed entries of
 //! those types, the plan, and (unless a dry run) its application; and the run's report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +13,9 @@ use serde::Serialize;
 use super::apply::{Applied, Write, apply};
 use super::plan::{Brake, Plan, Policy, plan};
 use crate::apex::client::{ApexClient, ApexError};
-use crate::ioc::IocKind;
+use crate::apex::udso::UdsoEntry;
+use crate::ioc::{Ioc, IocKind};
+use crate::policy::{Excluded, ExcludedCounts, Exclusions};
 use crate::source::Pulled;
 
 /// How a run applies its plan.
@@ -21,6 +24,8 @@ pub struct Job {
     /// The source's name, for the report.
     pub source: &'static str,
     pub policy: Policy,
+    /// What must never be pushed.
+    pub exclusions: Arc<Exclusions>,
     pub threads: usize,
     pub dry_run: bool,
 }
@@ -60,6 +65,8 @@ pub struct RunReport {
     pub iocs: BTreeMap<IocKind, usize>,
     /// Source values that are not usable IOCs, by reason.
     pub invalid: BTreeMap<&'static str, usize>,
+    /// Desired IOCs the exclusion policy held back, by list (not in `iocs`).
+    pub excluded: ExcludedCounts,
     pub plan: PlanCounts,
     /// Desired IOCs left out: held by an entry without our tag, or no room on the list.
     pub skipped: BTreeMap<&'static str, usize>,
@@ -68,6 +75,9 @@ pub struct RunReport {
     pub applied: Applied,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
+    /// Dry runs: each IOC held back, with the list and entry that matched it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub excluded_iocs: Vec<Excluded>,
     pub seconds: f64,
 }
 
@@ -88,6 +98,14 @@ impl RunReport {
         let invalid: usize = self.invalid.values().sum();
         if invalid > 0 {
             let _ = write!(s, ", {invalid} invalid ({})", counts(&self.invalid));
+        }
+        if !self.excluded.is_empty() {
+            let _ = write!(
+                s,
+                "; excluded {} ({})",
+                self.excluded.total(),
+                self.excluded
+            );
         }
         let p = &self.plan;
         let _ = write!(
@@ -139,11 +157,16 @@ pub async fn run(
     pulled
         .iocs
         .retain(|d| job.policy.types.contains(&d.ioc.kind));
+    let held = job.exclusions.screen(&mut pulled.iocs);
     let mut listed = Vec::new();
     for &kind in &job.policy.types {
         listed.extend(apex.list_udso(kind).await?);
     }
-    let plan = plan(&pulled.iocs, &listed, &job.policy, now);
+    let policy = Policy {
+        withdrawn: withdrawn(&listed, &job.policy.tag, &job.exclusions),
+        ..job.policy.clone()
+    };
+    let plan = plan(&pulled.iocs, &listed, &policy, now);
     tracing::debug!(
         "plan: +{} ~{} -{} ={}",
         plan.adds.len(),
@@ -184,6 +207,7 @@ pub async fn run(
         items: pulled.items,
         iocs: pulled.by_kind(),
         invalid: pulled.skipped.clone(),
+        excluded: job.exclusions.count(&held),
         plan: PlanCounts {
             add: plan.adds.len(),
             update: plan.updates.len(),
@@ -195,13 +219,49 @@ pub async fn run(
         brake: plan.brake.clone(),
         applied,
         changes: if job.dry_run {
-            changes(&plan)
+            let mut changes = changes(&plan);
+            for c in changes.iter_mut().filter(|c| c.op == "remove") {
+                let ioc = Ioc {
+                    kind: c.kind,
+                    value: c.content.clone(),
+                };
+                if policy.withdrawn.contains(&ioc) {
+                    c.why = Some("excluded: an exclusion list matches it");
+                }
+            }
+            changes
+        } else {
+            Vec::new()
+        },
+        excluded_iocs: if job.dry_run {
+            held.iter().map(|h| job.exclusions.describe(h)).collect()
         } else {
             Vec::new()
         },
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok((report, plan))
+}
+
+/// The entries `tag` owns whose IOC the exclusions match, as listed: they go, even under
+/// `--preserve-iocs`. Contents are compared in normal form; one that is not an IOC is left
+/// to the planner.
+fn withdrawn(listed: &[UdsoEntry], tag: &str, exclusions: &Exclusions) -> HashSet<Ioc> {
+    if exclusions.is_empty() {
+        return HashSet::new();
+    }
+    listed
+        .iter()
+        .filter(|e| e.owner_tag() == Some(tag))
+        .filter_map(|e| {
+            let kind = IocKind::from_udso_type(&e.kind)?;
+            let normal = Ioc::new(kind, &e.content).ok()?;
+            exclusions.excludes(&normal).then(|| Ioc {
+                kind,
+                value: e.content.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Every change of a plan, adds, updates and removals, then what was skipped.
@@ -244,6 +304,21 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
                 .map(|i| other("skip", i, "the list is full (oldest left out)")),
         )
         .collect()
+}
+
+/// A dry run's excluded IOCs as a table: `x`, the IOC, and the list and entry that matched.
+pub fn excluded_table(excluded: &[Excluded]) -> String {
+    let mut out = String::new();
+    for e in excluded {
+        let _ = writeln!(
+            out,
+            "x {:<9}  {:<5}  {}  (excluded by {e})",
+            e.kind.udso_type(),
+            "",
+            e.content
+        );
+    }
+    out
 }
 
 /// A dry run's plan as a table: `+` add, `~` update, `-` remove, `!` skipped.

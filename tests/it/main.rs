@@ -4,6 +4,7 @@
 mod apex_client;
 mod cli;
 mod common;
+mod exclusions;
 mod lumu_sync;
 mod openioc;
 mod openioc_corpus;
