@@ -344,10 +344,13 @@ impl StateStore {
     /// At most `per_kind` IOCs of each type are kept, the newest: the list holds no more
     /// than that, so a feed with millions of valid indicators costs memory for what can be
     /// pushed, not for all of it. The sightings left out are logged, and returned by type.
+    /// IOCs `uncounted` names (those the exclusion policy will hold back) are returned but
+    /// take no room.
     pub fn desired(
         &self,
         now: DateTime<Utc>,
         per_kind: usize,
+        uncounted: impl Fn(&Ioc) -> bool,
     ) -> anyhow::Result<(Vec<Desired>, BTreeMap<IocKind, usize>)> {
         let now = stored_time(now);
         let mut query = self.conn.prepare(
@@ -374,12 +377,14 @@ impl StateStore {
                     }
                     continue;
                 }
-                let count = kept.entry(ioc.kind).or_default();
-                if *count >= per_kind {
-                    *left_out.entry(ioc.kind).or_default() += 1;
-                    continue;
+                if !uncounted(&ioc) {
+                    let count = kept.entry(ioc.kind).or_default();
+                    if *count >= per_kind {
+                        *left_out.entry(ioc.kind).or_default() += 1;
+                        continue;
+                    }
+                    *count += 1;
                 }
-                *count += 1;
                 index.insert(ioc.clone(), desired.len());
                 desired.push(Desired {
                     ioc,
@@ -433,7 +438,7 @@ mod tests {
 
     fn values(store: &StateStore, now: &str) -> Vec<String> {
         let mut v: Vec<String> = store
-            .desired(t(now), usize::MAX)
+            .desired(t(now), usize::MAX, |_| false)
             .unwrap()
             .0
             .into_iter()
@@ -537,7 +542,7 @@ mod tests {
             record("indicator--d", "2026-11-01T00:00:00Z", "old.example"),
         ];
         s.store_page("f", &page, None).unwrap();
-        let (desired, left_out) = s.desired(t("2026-11-23T00:00:00Z"), 2).unwrap();
+        let (desired, left_out) = s.desired(t("2026-11-23T00:00:00Z"), 2, |_| false).unwrap();
         let got: Vec<String> = desired
             .iter()
             .map(|d| format!("{} {} {}", d.ioc, d.scan_action, d.reason))
@@ -552,6 +557,13 @@ mod tests {
         );
         // 10.0.0.2 and 10.0.0.1 did not fit; 10.0.0.4's second sighting is no loss.
         assert_eq!(left_out, BTreeMap::from([(IocKind::Ip, 2)]));
+
+        // An IOC the policy will hold back takes no room: 10.0.0.2 fits beside it.
+        let excluded = |ioc: &Ioc| ioc.value == "10.0.0.4";
+        let (desired, left_out) = s.desired(t("2026-11-23T00:00:00Z"), 2, excluded).unwrap();
+        let got: Vec<&str> = desired.iter().map(|d| d.ioc.value.as_str()).collect();
+        assert_eq!(got, ["10.0.0.4", "10.0.0.3", "10.0.0.2", "old.example"]);
+        assert_eq!(left_out, BTreeMap::from([(IocKind::Ip, 1)]));
     }
 
     #[test]

@@ -73,8 +73,8 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
     let name = settings.source().name();
     let pulled: Pulled = match &source {
         Source::Lumu(s) => lumu::pull(s, &http).await,
-        Source::Taxii(s) => taxii::pull(s, &http).await,
-        Source::File(s) => file::pull(s),
+        Source::Taxii(s) => taxii::pull(s, &http, &exclusions).await,
+        Source::File(s) => file::pull(s, &exclusions),
         Source::OpenIoc(s) => openioc::pull(s),
     }
     .map_err(|e| {

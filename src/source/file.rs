@@ -14,6 +14,7 @@ use super::{Pulled, file_name, modified_time, utf8_text};
 use crate::apex::udso::ScanAction;
 use crate::ioc::skip::{CIDR_RANGE, MD5, SHA256};
 use crate::ioc::{Invalid, Ioc, IocKind};
+use crate::policy::Exclusions;
 use crate::state::StateStore;
 use crate::sync::plan::UDSO_CAPACITY;
 
@@ -104,8 +105,9 @@ fn read_bundle(
     Ok(())
 }
 
-/// Reads every file; the IOCs of all of them, deduplicated.
-pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
+/// Reads every file; the IOCs of all of them, deduplicated. IOCs `exclusions` match take
+/// no room among a bundle's newest (the policy holds them back later).
+pub fn pull(settings: &FileSettings, exclusions: &Exclusions) -> anyhow::Result<Pulled> {
     let mut pulled = Pulled::default();
     // The validity rules of a feed across all bundles: the newest version of each
     // indicator, valid now, the newest IOCs of each type when there are more than fit.
@@ -125,7 +127,8 @@ pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
             read_list(path, text, settings.scan_action, seen, &mut pulled);
         }
     }
-    let (desired, _) = bundles.desired(Utc::now(), UDSO_CAPACITY)?;
+    let (desired, _) =
+        bundles.desired(Utc::now(), UDSO_CAPACITY, |ioc| exclusions.excludes(ioc))?;
     pulled.iocs.extend(desired);
     pulled.dedupe();
     Ok(pulled)
@@ -174,10 +177,13 @@ mod tests {
                "pattern":"[domain-name:value = 'evil.example'] AND [url:value = 'http://evil.example/a']","pattern_type":"stix"}]}"#,
         )
         .unwrap();
-        let pulled = pull(&FileSettings {
-            files: vec![list, bundle],
-            scan_action: ScanAction::Block,
-        })
+        let pulled = pull(
+            &FileSettings {
+                files: vec![list, bundle],
+                scan_action: ScanAction::Block,
+            },
+            &Exclusions::none(),
+        )
         .unwrap();
         let got: Vec<String> = pulled
             .iocs
@@ -202,29 +208,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.json");
         std::fs::write(&bad, "{\"objects\": [\n  {\"type\": \"indicator\",,}\n]}").unwrap();
-        let err = pull(&FileSettings {
-            files: vec![bad],
-            scan_action: ScanAction::Block,
-        })
+        let err = pull(
+            &FileSettings {
+                files: vec![bad],
+                scan_action: ScanAction::Block,
+            },
+            &Exclusions::none(),
+        )
         .unwrap_err()
         .to_string();
         assert!(err.contains("bad.json:2: not a STIX 2.1 bundle"), "{err}");
         let missing = dir.path().join("missing.txt");
         let err = format!(
             "{:#}",
-            pull(&FileSettings {
-                files: vec![missing],
-                scan_action: ScanAction::Block
-            })
+            pull(
+                &FileSettings {
+                    files: vec![missing],
+                    scan_action: ScanAction::Block
+                },
+                &Exclusions::none(),
+            )
             .unwrap_err()
         );
         assert!(err.contains("missing.txt"), "{err}");
         let latin1 = dir.path().join("latin1.txt");
         std::fs::write(&latin1, b"a.example\nb\xe9.example\n").unwrap();
-        let err = pull(&FileSettings {
-            files: vec![latin1],
-            scan_action: ScanAction::Block,
-        })
+        let err = pull(
+            &FileSettings {
+                files: vec![latin1],
+                scan_action: ScanAction::Block,
+            },
+            &Exclusions::none(),
+        )
         .unwrap_err()
         .to_string();
         assert!(err.contains("latin1.txt:2: not UTF-8"), "{err}");

@@ -19,6 +19,7 @@ use url::Url;
 use super::Pulled;
 use crate::apex::udso::ScanAction;
 use crate::http::{HttpSettings, RetryPolicy, send_retrying};
+use crate::policy::Exclusions;
 use crate::secret::Secret;
 use crate::state::{IndicatorRecord, StateStore};
 use crate::stix::{extract::extract, pattern::parse};
@@ -627,10 +628,14 @@ async fn pull_collection(
 }
 
 /// Reads every chosen collection into the state store, then returns the IOCs of every
-/// indicator valid now.
-pub async fn pull(settings: &TaxiiSettings, http: &HttpSettings) -> anyhow::Result<Pulled> {
+/// indicator valid now (IOCs `exclusions` match take no room among the newest).
+pub async fn pull(
+    settings: &TaxiiSettings,
+    http: &HttpSettings,
+    exclusions: &Exclusions,
+) -> anyhow::Result<Pulled> {
     let (mut pulled, state) = ingest(settings, http).await?;
-    let (desired, _) = state.desired(Utc::now(), UDSO_CAPACITY)?;
+    let (desired, _) = state.desired(Utc::now(), UDSO_CAPACITY, |ioc| exclusions.excludes(ioc))?;
     pulled.iocs = desired;
     pulled.dedupe();
     Ok(pulled)
