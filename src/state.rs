@@ -344,8 +344,8 @@ impl StateStore {
     /// At most `per_kind` IOCs of each type are kept, the newest: the list holds no more
     /// than that, so a feed with millions of valid indicators costs memory for what can be
     /// pushed, not for all of it. The sightings left out are logged, and returned by type.
-    /// IOCs `uncounted` names (those the exclusion policy will hold back) are returned but
-    /// take no room.
+    /// IOCs `uncounted` names (those the exclusion policy will hold back) take no room: met
+    /// while there is room, they are returned beside the `per_kind` others.
     pub fn desired(
         &self,
         now: DateTime<Utc>,
@@ -377,12 +377,13 @@ impl StateStore {
                     }
                     continue;
                 }
+                let count = kept.entry(ioc.kind).or_default();
+                if *count >= per_kind {
+                    *left_out.entry(ioc.kind).or_default() += 1;
+                    continue;
+                }
+                // Asked only while there is room: past it, nothing more is kept anyway.
                 if !uncounted(&ioc) {
-                    let count = kept.entry(ioc.kind).or_default();
-                    if *count >= per_kind {
-                        *left_out.entry(ioc.kind).or_default() += 1;
-                        continue;
-                    }
                     *count += 1;
                 }
                 index.insert(ioc.clone(), desired.len());

@@ -19,6 +19,7 @@
 //! the kinds pushed is loaded and ignored. `list` may also be an object of entry ->
 //! comment, as MISP's import accepts.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
@@ -45,44 +46,71 @@ enum ListType {
 
 /// A warninglist file, as far as matching goes (other fields are ignored).
 #[derive(Debug, Deserialize)]
-struct Warninglist {
+struct Warninglist<'a> {
     name: String,
     /// MISP reads a missing type as `string`, and an array as its first element.
     #[serde(rename = "type", default, deserialize_with = "list_type")]
     list_type: Option<ListType>,
-    list: Entries,
+    #[serde(borrow)]
+    list: Entries<'a>,
     #[serde(default)]
     matching_attributes: Option<Vec<String>>,
 }
 
-/// The entries: an array of strings, or an object whose keys are the entries.
+/// The entries: an array of strings, or an object whose keys are the entries. Borrowed
+/// from the file's text where they hold no escape (a list can have 100,000 of them).
 #[derive(Debug)]
-struct Entries(Vec<String>);
+struct Entries<'a>(Vec<Cow<'a, str>>);
 
-impl<'de> Deserialize<'de> for Entries {
+/// One string, borrowed when it can be.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntriesVisitor;
-        impl<'de> Visitor<'de> for EntriesVisitor {
-            type Value = Entries;
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for EntriesVisitor<'a> {
+            type Value = Entries<'a>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an array of strings, or an object of entry -> comment")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entries, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entries<'a>, A::Error> {
                 let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(entry) = seq.next_element::<String>()? {
+                while let Some(Text(entry)) = seq.next_element()? {
                     entries.push(entry);
                 }
                 Ok(Entries(entries))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<'a>, A::Error> {
                 let mut entries = Vec::new();
-                while let Some((entry, _comment)) = map.next_entry::<String, IgnoredAny>()? {
+                while let Some((Text(entry), IgnoredAny)) = map.next_entry()? {
                     entries.push(entry);
                 }
                 Ok(Entries(entries))
             }
         }
-        deserializer.deserialize_any(EntriesVisitor)
+        deserializer.deserialize_any(EntriesVisitor(std::marker::PhantomData))
     }
 }
 
@@ -170,6 +198,7 @@ pub fn load(path: &Path, text: &str, list: u32, index: &mut Index) -> anyhow::Re
         direct: kinds.contains(&direct),
         url: kinds.contains(&IocKind::Url),
     };
+    let (to_ip, to_domain) = (applies(IocKind::Ip), applies(IocKind::Domain));
     let entries = parsed
         .list
         .0
@@ -180,11 +209,11 @@ pub fn load(path: &Path, text: &str, list: u32, index: &mut Index) -> anyhow::Re
     let mut total = 0;
     match parsed.list_type.unwrap_or(ListType::String) {
         ListType::Cidr => {
+            let mut blocks = Vec::with_capacity(parsed.list.0.len());
             for entry in entries {
                 total += 1;
                 if let Some(cidr) = Cidr::parse(entry) {
-                    index.add_block(cidr, applies(IocKind::Ip), origin);
-                    used += 1;
+                    blocks.push(cidr);
                 } else if !entry.contains(':') {
                     bail!(
                         "{}: entry `{entry}` of the cidr list `{}` is not an IP address or CIDR block",
@@ -193,6 +222,8 @@ pub fn load(path: &Path, text: &str, list: u32, index: &mut Index) -> anyhow::Re
                     );
                 }
             }
+            used = blocks.len();
+            index.add_blocks(&blocks, to_ip, origin);
         }
         ListType::Hostname => {
             for entry in entries {
@@ -200,10 +231,10 @@ pub fn load(path: &Path, text: &str, list: u32, index: &mut Index) -> anyhow::Re
                 let name = entry.trim_matches('.');
                 if let Ok(ip) = Ioc::new(IocKind::Ip, name) {
                     let cidr = Cidr::parse(&ip.value).expect("a normalised IPv4 address");
-                    index.add_block(cidr, applies(IocKind::Ip), origin);
+                    index.add_block(cidr, to_ip, origin);
                     used += 1;
                 } else if let Ok(domain) = Ioc::new(IocKind::Domain, name) {
-                    index.add_domain(&domain.value, applies(IocKind::Domain), origin);
+                    index.add_domain(&domain.value, to_domain, origin);
                     used += 1;
                 }
             }

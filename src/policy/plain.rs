@@ -34,6 +34,9 @@ pub struct Loaded {
 /// The line without its comment: a `#` at the start of the line or after white space
 /// starts one; a `#` inside a value (a URL's fragment) belongs to the value.
 fn strip_comment(line: &str) -> &str {
+    if !line.contains('#') {
+        return line;
+    }
     let mut previous_is_space = true;
     for (at, c) in line.char_indices() {
         if c == '#' && previous_is_space {
@@ -68,24 +71,24 @@ pub fn load(path: &Path, text: &str, list: u32, index: &mut Index) -> anyhow::Re
                 path.display()
             )
         };
-        if !value.contains("://") && value.contains('/') {
-            match Cidr::parse(value) {
-                Some(cidr) => index.add_block(cidr, both, origin),
-                None if value.contains(':') => {
-                    loaded.without_effect += 1;
-                    continue;
-                }
-                None if value
-                    .split('/')
-                    .next()
-                    .is_some_and(|a| a.parse::<Ipv4Addr>().is_ok()) =>
-                {
-                    return Err(unusable("not an IPv4 CIDR block"));
-                }
-                None => return Err(unusable("a URL prefix starts with http:// or https://")),
-            }
+        // Addresses and blocks first: most entries of long lists are.
+        if let Some(cidr) = Cidr::parse(value) {
+            index.add_block(cidr, both, origin);
             loaded.entries += 1;
             continue;
+        }
+        if !value.contains("://") && value.contains('/') {
+            // An IPv6 block matches nothing (no IPv6 IOC is pushed); anything else is wrong.
+            if value.contains(':') {
+                loaded.without_effect += 1;
+                continue;
+            }
+            let address = value.split('/').next().unwrap_or_default();
+            return Err(unusable(if address.parse::<Ipv4Addr>().is_ok() {
+                "not an IPv4 CIDR block"
+            } else {
+                "a URL prefix starts with http:// or https://"
+            }));
         }
         let name = value
             .strip_prefix("*.")
