@@ -139,6 +139,7 @@ fn kinds_of(attribute: &str) -> &'static [IocKind] {
         "domain|ip" => &[IocKind::Domain, IocKind::Ip],
         "url" => &[IocKind::Url],
         "sha1" | "filename|sha1" => &[IocKind::FileSha1],
+        // `sha256`, `filename|sha256`: add them here with the IOC kind for SHA-256.
         _ => &[],
     }
 }
@@ -187,6 +188,14 @@ pub fn load(path: &Path, text: &str, list: u32, index: &mut Index) -> anyhow::Re
     };
     if loaded.name.is_empty() {
         bail!("{}: the warninglist's `name` is empty", path.display());
+    }
+    // As for plain lists: an empty list is more likely a broken download than a wish.
+    if parsed.list.0.iter().all(|e| e.trim().is_empty()) {
+        bail!(
+            "{}: the warninglist `{}` holds no entry; remove it from --exclude, or add entries",
+            path.display(),
+            loaded.name
+        );
     }
     if loaded.kinds.is_empty() {
         loaded.without_effect = parsed.list.0.len();
@@ -520,7 +529,10 @@ mod tests {
             .to_string();
         assert!(err.starts_with("list.json:2:"), "{err}");
         assert!(err.contains("not a MISP warninglist"), "{err}");
-        assert!(load_text(r#"{"name": "n", "list": []}"#).is_ok());
+        let err = load_text(r#"{"name": "n", "list": []}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`n` holds no entry"), "{err}");
         let err = load_text(r#"{"name": "n"}"#).unwrap_err().to_string();
         assert!(err.contains("missing field `list`"), "{err}");
         let err = load_text(r#"{"name": "n", "type": "glob", "list": []}"#)

@@ -47,6 +47,8 @@ pub struct Exclusions {
     /// List names, by position: the guard's lists first (present even when lifted, so
     /// positions do not move), then one per file.
     lists: Vec<String>,
+    /// `--exclude` lists as loaded: name and entries that can match, for the log.
+    loaded: Vec<(String, usize)>,
     index: Index,
     guard: bool,
 }
@@ -111,6 +113,7 @@ impl Exclusions {
     pub fn none() -> Self {
         Exclusions {
             lists: builtin::names().into_iter().map(str::to_owned).collect(),
+            loaded: Vec::new(),
             index: Index::default(),
             guard: false,
         }
@@ -133,7 +136,28 @@ impl Exclusions {
                 exclusions.load_file(&file)?;
             }
         }
-        tracing::debug!("exclusions: {exclusions:?}");
+        if paths.is_empty() && guard {
+            tracing::debug!("never pushed: the built-in guard");
+        } else {
+            let lists: Vec<String> = exclusions
+                .loaded
+                .iter()
+                .map(|(name, n)| format!("{name} ({n} entries)"))
+                .collect();
+            tracing::info!(
+                "never pushed: {}{}",
+                if guard {
+                    "the built-in guard, "
+                } else {
+                    "(built-in guard lifted) "
+                },
+                if lists.is_empty() {
+                    "no lists".to_owned()
+                } else {
+                    lists.join(", ")
+                }
+            );
+        }
         Ok(exclusions)
     }
 
@@ -143,7 +167,7 @@ impl Exclusions {
         let text = utf8_text(path, &bytes)?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let list = u32::try_from(self.lists.len()).expect("fewer than 4 billion lists");
-        let name = if text.trim_start().starts_with('{') {
+        let (name, entries) = if text.trim_start().starts_with('{') {
             let loaded = misp::load(path, text, list, &mut self.index)?;
             if loaded.kinds.is_empty() {
                 tracing::debug!(
@@ -160,7 +184,7 @@ impl Exclusions {
                     loaded.kinds
                 );
             }
-            loaded.name
+            (loaded.name, loaded.entries)
         } else {
             let loaded = plain::load(path, text, list, &mut self.index)?;
             if loaded.without_effect > 0 {
@@ -170,7 +194,7 @@ impl Exclusions {
                     loaded.without_effect
                 );
             }
-            file_name(path)
+            (file_name(path), loaded.entries)
         };
         // Two lists of one name (two `allow.txt`) are told apart by their path.
         let name = if self.lists.contains(&name) {
@@ -178,6 +202,7 @@ impl Exclusions {
         } else {
             name
         };
+        self.loaded.push((name.clone(), entries));
         self.lists.push(name);
         Ok(())
     }
