@@ -365,6 +365,19 @@ pub struct GlobalOpts {
     /// Lift the removal brake (a run that would remove more than half of what it owns).
     #[arg(long, global = true)]
     pub force: bool,
+    /// Never push what this list matches: a plain list (IPv4 addresses and CIDR blocks,
+    /// domains, URL prefixes, SHA-1s), a MISP warninglist (JSON), or a folder of them
+    /// (*.txt, *.json); repeatable.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub exclude: Vec<PathBuf>,
+    /// Lift the built-in guard (private, loopback, multicast and other special-purpose
+    /// IPv4 ranges; public suffixes; single-label and local names). --exclude lists still apply.
+    #[arg(
+        long = "no-default-exclusions",
+        alias = "no_default_exclusions",
+        global = true
+    )]
+    pub no_default_exclusions: bool,
     /// Run up to 20 writes at once (or --threads).
     #[arg(long, global = true)]
     pub threaded: bool,

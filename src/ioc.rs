@@ -413,6 +413,35 @@ fn parsed_url(raw: &str) -> Result<String, Invalid> {
     Ok(out)
 }
 
+/// A URL in normal form, split where its authority ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrlParts<'a> {
+    /// `scheme://[userinfo@]host[:port]`.
+    pub origin: &'a str,
+    /// The host: a lower-case name, a dotted-quad IPv4 address, or `[v6]`.
+    pub host: &'a str,
+    /// Path, query and fragment as written (may be empty).
+    pub rest: &'a str,
+}
+
+/// Splits a URL in the normal form [`Ioc::new`] gives (`IocKind::Url`); `None` for any
+/// other text.
+pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
+    let scheme_end = url.find("://")? + 3;
+    let authority_len = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .unwrap_or(url.len() - scheme_end);
+    let (origin, rest) = url.split_at(scheme_end + authority_len);
+    let authority = &origin[scheme_end..];
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // In the normal form a port is digits after the host (`[v6]` keeps its colons).
+    let host = match hostport.strip_prefix('[') {
+        Some(v6) => &hostport[..v6.find(']')? + 2],
+        None => hostport.split_once(':').map_or(hostport, |(host, _)| host),
+    };
+    (!host.is_empty()).then_some(UrlParts { origin, host, rest })
+}
+
 /// The fast path of [`normalize_url`], for the URLs most feeds carry, on which every rule
 /// above reduces to case and the port: `http(s)://` (any case), a plain ASCII host name
 /// ([`plain_ascii_host`]) that does not end in a number (WHATWG would read it as an IPv4
@@ -996,6 +1025,27 @@ mod tests {
         ] {
             assert_eq!(ok(IocKind::Url, raw), want, "{why}: {raw}");
         }
+    }
+
+    #[test]
+    fn urls_split_at_the_authority() {
+        let url = ok(IocKind::Url, "https://u:p@Evil.Example:8443/a?b#c");
+        assert_eq!(
+            split_url(&url),
+            Some(UrlParts {
+                origin: "https://u:p@evil.example:8443",
+                host: "evil.example",
+                rest: "/a?b#c"
+            })
+        );
+        let parts = |u: &str| {
+            let p = split_url(u).unwrap();
+            (p.host.to_owned(), p.rest.to_owned())
+        };
+        assert_eq!(parts("http://1.2.3.4?x"), ("1.2.3.4".into(), "?x".into()));
+        assert_eq!(parts("http://[2001:db8::1]:80/").0, "[2001:db8::1]");
+        assert_eq!(parts("http://x.example").1, "");
+        assert_eq!(split_url("x.example"), None);
     }
 
     #[test]

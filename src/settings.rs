@@ -2,7 +2,7 @@
 //! values checked (a missing or inconsistent one is a usage error, exit 2), and the typed
 //! pieces the commands need built from them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use crate::exit::Failure;
 use crate::http::{HttpSettings, ProxySettings};
 use crate::ioc::IocKind;
 use crate::logging::{LOG_FILE_NAME, LogTarget};
+use crate::policy::Exclusions;
 use crate::source::file::FileSettings;
 use crate::source::lumu::{DEFAULT_MAX_CONTEXT_CALLS, LumuSettings};
 use crate::source::taxii::{DEFAULT_PAGE_SIZE, TaxiiAuth, TaxiiSettings};
@@ -202,6 +203,8 @@ impl Settings {
             preserve: o.preserve_iocs,
             force: o.force,
             capacity: UDSO_CAPACITY,
+            // Known only once the list is read (see `sync::run`).
+            withdrawn: HashSet::new(),
         }
     }
 
@@ -341,6 +344,15 @@ impl Settings {
             files: self.opts.file.clone(),
             scan_action: self.scan_action(),
             min_confidence: self.opts.min_confidence,
+        })
+    }
+
+    /// The built-in guard (unless `--no-default-exclusions`) and the `--exclude` lists,
+    /// loaded. A list that cannot be read or parsed is a configuration error (exit 2).
+    pub fn exclusions(&self) -> Result<Exclusions, Failure> {
+        let o = &self.opts;
+        Exclusions::load(!o.no_default_exclusions, &o.exclude).map_err(|e| {
+            Failure::usage(e.context("an exclusion list could not be loaded; nothing was written"))
         })
     }
 

@@ -519,12 +519,15 @@ impl StateStore {
     /// At most `per_kind` IOCs of each type are kept, the newest: the list holds no more
     /// than that, so a feed with millions of valid indicators costs memory for what can be
     /// pushed, not for all of it. The sightings left out are logged, and returned by type.
+    /// IOCs `uncounted` names (those the exclusion policy will hold back) take no room: met
+    /// while there is room, they are returned beside the `per_kind` others.
     pub fn desired(
         &self,
         feeds: &[FeedId],
         now: DateTime<Utc>,
         per_kind: usize,
         min_confidence: Option<u8>,
+        uncounted: impl Fn(&Ioc) -> bool,
     ) -> anyhow::Result<(Vec<Desired>, BTreeMap<IocKind, usize>)> {
         let now = stored_time(now);
         let mut query = self.conn.prepare(&format!(
@@ -558,7 +561,10 @@ impl StateStore {
                     *left_out.entry(ioc.kind).or_default() += 1;
                     continue;
                 }
-                *count += 1;
+                // Asked only while there is room: past it, nothing more is kept anyway.
+                if !uncounted(&ioc) {
+                    *count += 1;
+                }
                 index.insert(ioc.clone(), desired.len());
                 desired.push(Desired {
                     ioc,
@@ -622,7 +628,7 @@ mod tests {
 
     fn values_of(store: &StateStore, feeds: &[FeedId], now: &str, min: Option<u8>) -> Vec<String> {
         let mut v: Vec<String> = store
-            .desired(feeds, t(now), usize::MAX, min)
+            .desired(feeds, t(now), usize::MAX, min, |_| false)
             .unwrap()
             .0
             .into_iter()
@@ -910,7 +916,9 @@ mod tests {
             record("indicator--d", "2026-11-01T00:00:00Z", "old.example"),
         ];
         s.store_page(f, &page, None).unwrap();
-        let (desired, left_out) = s.desired(&[f], t("2026-11-23T00:00:00Z"), 2, None).unwrap();
+        let (desired, left_out) = s
+            .desired(&[f], t("2026-11-23T00:00:00Z"), 2, None, |_| false)
+            .unwrap();
         let got: Vec<String> = desired
             .iter()
             .map(|d| format!("{} {} {}", d.ioc, d.scan_action, d.reason))
@@ -925,6 +933,15 @@ mod tests {
         );
         // 10.0.0.2 and 10.0.0.1 did not fit; 10.0.0.4's second sighting is no loss.
         assert_eq!(left_out, BTreeMap::from([(IocKind::Ip, 2)]));
+
+        // An IOC the policy will hold back takes no room: 10.0.0.2 fits beside it.
+        let excluded = |ioc: &Ioc| ioc.value == "10.0.0.4";
+        let (desired, left_out) = s
+            .desired(&[f], t("2026-11-23T00:00:00Z"), 2, None, excluded)
+            .unwrap();
+        let got: Vec<&str> = desired.iter().map(|d| d.ioc.value.as_str()).collect();
+        assert_eq!(got, ["10.0.0.4", "10.0.0.3", "10.0.0.2", "old.example"]);
+        assert_eq!(left_out, BTreeMap::from([(IocKind::Ip, 1)]));
     }
 
     /// What version 2 wrote: one set of indicators, a cursor per feed.

@@ -2,6 +2,7 @@
 //! to it (or, with `--clean`, remove them all).
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
@@ -12,6 +13,7 @@ use crate::cli::SourceKind;
 use crate::exit::{ExitCode, Failure};
 use crate::lock::{InstanceLock, LockError};
 use crate::logging::LogTarget;
+use crate::policy::Exclusions;
 use crate::settings::Settings;
 use crate::source::Pulled;
 use crate::source::file::{self, FileSettings};
@@ -19,7 +21,7 @@ use crate::source::lumu::{self, LumuSettings};
 use crate::source::openioc;
 use crate::source::taxii::{self, TaxiiSettings};
 use crate::sync::clean::clean;
-use crate::sync::run::{Job, changes_table, run as run_job};
+use crate::sync::run::{Job, changes_table, excluded_table, run as run_job};
 
 /// A source, set up.
 enum Source {
@@ -44,6 +46,12 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
         (false, SourceKind::File) => Some(Source::File(settings.files()?)),
         (false, SourceKind::Openioc) => Some(Source::OpenIoc(settings.files()?)),
     };
+    // A broken list stops the run here, before the source is read and before any write;
+    // `--clean` removes what the tag owns whatever the lists say.
+    let exclusions = match source {
+        Some(_) => Arc::new(settings.exclusions()?),
+        None => Arc::new(Exclusions::none()),
+    };
     let lock_path = settings.lock_path(&tag);
     let _lock = InstanceLock::acquire(&lock_path).map_err(|e| match e {
         LockError::Held { .. } => Failure::new(ExitCode::Locked, e),
@@ -67,8 +75,8 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
     let name = settings.source().name();
     let pulled: Pulled = match &source {
         Source::Lumu(s) => lumu::pull(s, &http, started + s.max_run).await,
-        Source::Taxii(s) => taxii::pull(s, &http).await,
-        Source::File(s) => file::pull(s),
+        Source::Taxii(s) => taxii::pull(s, &http, &exclusions).await,
+        Source::File(s) => file::pull(s, &exclusions),
         Source::OpenIoc(s) => openioc::pull(s),
     }
     .map_err(|e| {
@@ -82,6 +90,7 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
     let job = Job {
         source: settings.source().name(),
         policy: settings.policy(&tag),
+        exclusions,
         threads: settings.threads(),
         dry_run: opts.dry_run,
         started,
@@ -92,6 +101,7 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if opts.dry_run {
         print!("{}", changes_table(&report.changes));
+        print!("{}", excluded_table(&report.excluded_iocs));
     }
     emit_summary(&report.summary(), to_screen && !opts.json);
     if let Some(brake) = &report.brake {

@@ -523,9 +523,11 @@ pub fn generated_incidents(first: usize, n: usize, iocs_per_incident: usize) -> 
                 let n = i * iocs_per_incident + j;
                 match j % 4 {
                     0 => incident.adversaries.push(format!("c2-{n}.example.net")),
+                    // 198.18.0.0/15, the benchmarking range (RFC 2544): public-looking
+                    // addresses the built-in guard lets through, unique below 131,072.
                     1 => incident.adversaries.push(format!(
-                        "10.{}.{}.{}",
-                        (n >> 16) & 255,
+                        "198.{}.{}.{}",
+                        18 + ((n >> 16) & 1),
                         (n >> 8) & 255,
                         n & 255
                     )),

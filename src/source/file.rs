@@ -23,6 +23,7 @@ use super::{Pulled, file_name, modified_time, utf8_text};
 use crate::apex::udso::ScanAction;
 use crate::ioc::skip::{CIDR_RANGE, MD5, UNSUPPORTED_HASH};
 use crate::ioc::{Invalid, Ioc, IocKind, looks_like_ipv4, normalize_host};
+use crate::policy::Exclusions;
 use crate::state::{FeedId, StateStore};
 use crate::stix::indicator::{Reading, clamped_warning, indicator_records, parse_objects};
 use crate::sync::plan::UDSO_CAPACITY;
@@ -37,8 +38,9 @@ pub struct FileSettings {
 }
 
 /// A line without its comment: from the first `#` that starts the line or follows white
-/// space.
-fn strip_comment(line: &str) -> &str {
+/// space (a `#` inside a value, a URL's fragment, belongs to the value). Plain IOC lists and
+/// plain exclusion lists share this rule.
+pub fn strip_comment(line: &str) -> &str {
     let mut after_space = true;
     for (i, c) in line.char_indices() {
         if c == '#' && after_space {
@@ -245,8 +247,9 @@ fn read_bundle(
     Ok(())
 }
 
-/// Reads every file; the IOCs of all of them, deduplicated.
-pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
+/// Reads every file; the IOCs of all of them, deduplicated. IOCs `exclusions` match take
+/// no room among a bundle's newest (the policy holds them back later).
+pub fn pull(settings: &FileSettings, exclusions: &Exclusions) -> anyhow::Result<Pulled> {
     let mut pulled = Pulled::default();
     // The validity rules of a feed across all bundles: the newest version of each
     // indicator, valid now, the newest IOCs of each type when there are more than fit.
@@ -271,8 +274,13 @@ pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
             read_list(path, text, settings.scan_action, seen, &mut pulled);
         }
     }
-    let (desired, _) =
-        bundles.desired(&[feed], Utc::now(), UDSO_CAPACITY, settings.min_confidence)?;
+    let (desired, _) = bundles.desired(
+        &[feed],
+        Utc::now(),
+        UDSO_CAPACITY,
+        settings.min_confidence,
+        |ioc| exclusions.excludes(ioc),
+    )?;
     pulled.iocs.extend(desired);
     pulled.dedupe();
     Ok(pulled)
@@ -377,11 +385,14 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/data/cases/lists")
             .join(name);
-        pull(&FileSettings {
-            files: vec![path],
-            scan_action: ScanAction::Block,
-            min_confidence: None,
-        })
+        pull(
+            &FileSettings {
+                files: vec![path],
+                scan_action: ScanAction::Block,
+                min_confidence: None,
+            },
+            &Exclusions::none(),
+        )
         .unwrap()
     }
 
@@ -535,11 +546,14 @@ mod tests {
                "pattern":"[domain-name:value = 'evil.example'] AND [url:value = 'http://evil.example/a']","pattern_type":"stix"}]}"#,
         )
         .unwrap();
-        let pulled = pull(&FileSettings {
-            files: vec![list, bundle],
-            scan_action: ScanAction::Block,
-            min_confidence: None,
-        })
+        let pulled = pull(
+            &FileSettings {
+                files: vec![list, bundle],
+                scan_action: ScanAction::Block,
+                min_confidence: None,
+            },
+            &Exclusions::none(),
+        )
         .unwrap();
         let got: Vec<String> = pulled
             .iocs
@@ -565,32 +579,41 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.json");
         std::fs::write(&bad, "{\"objects\": [\n  {\"type\": \"indicator\",,}\n]}").unwrap();
-        let err = pull(&FileSettings {
-            files: vec![bad],
-            scan_action: ScanAction::Block,
-            min_confidence: None,
-        })
+        let err = pull(
+            &FileSettings {
+                files: vec![bad],
+                scan_action: ScanAction::Block,
+                min_confidence: None,
+            },
+            &Exclusions::none(),
+        )
         .unwrap_err()
         .to_string();
         assert!(err.contains("bad.json:2: not a STIX 2.1 bundle"), "{err}");
         let missing = dir.path().join("missing.txt");
         let err = format!(
             "{:#}",
-            pull(&FileSettings {
-                files: vec![missing],
-                scan_action: ScanAction::Block,
-                min_confidence: None,
-            })
+            pull(
+                &FileSettings {
+                    files: vec![missing],
+                    scan_action: ScanAction::Block,
+                    min_confidence: None,
+                },
+                &Exclusions::none(),
+            )
             .unwrap_err()
         );
         assert!(err.contains("missing.txt"), "{err}");
         let latin1 = dir.path().join("latin1.txt");
         std::fs::write(&latin1, b"a.example\nb\xe9.example\n").unwrap();
-        let err = pull(&FileSettings {
-            files: vec![latin1],
-            scan_action: ScanAction::Block,
-            min_confidence: None,
-        })
+        let err = pull(
+            &FileSettings {
+                files: vec![latin1],
+                scan_action: ScanAction::Block,
+                min_confidence: None,
+            },
+            &Exclusions::none(),
+        )
         .unwrap_err()
         .to_string();
         assert!(err.contains("latin1.txt:2: not UTF-8"), "{err}");

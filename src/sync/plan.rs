@@ -46,6 +46,9 @@ pub struct Policy {
     pub preserve: bool,
     pub force: bool,
     pub capacity: usize,
+    /// Owned entries to remove even under `preserve` (their IOC is excluded: see
+    /// `policy`), as listed. They never count against capacity.
+    pub withdrawn: HashSet<Ioc>,
 }
 
 /// Why an owned entry is rewritten.
@@ -139,11 +142,17 @@ pub fn plan(
                     .or_insert(d);
             }
         }
+        let withdrawn = |content: &str| {
+            policy.withdrawn.contains(&Ioc {
+                kind,
+                value: content.to_owned(),
+            })
+        };
         let preserved: Vec<&str> = if policy.preserve {
             owned
                 .keys()
                 .copied()
-                .filter(|c| !wanted.contains_key(c))
+                .filter(|c| !wanted.contains_key(c) && !withdrawn(c))
                 .collect()
         } else {
             Vec::new()
@@ -179,18 +188,16 @@ pub fn plan(
                 }
             }
         }
-        if !policy.preserve {
-            let mut gone: Vec<Ioc> = owned
-                .keys()
-                .filter(|c| !kept.contains(*c))
-                .map(|c| Ioc {
-                    kind,
-                    value: (*c).to_owned(),
-                })
-                .collect();
-            gone.sort();
-            plan.removals.extend(gone);
-        }
+        let mut gone: Vec<Ioc> = owned
+            .keys()
+            .filter(|c| !kept.contains(*c) && (!policy.preserve || withdrawn(c)))
+            .map(|c| Ioc {
+                kind,
+                value: (*c).to_owned(),
+            })
+            .collect();
+        gone.sort();
+        plan.removals.extend(gone);
     }
     let removing = plan.removals.len();
     if !policy.force && removing > BRAKE_MIN_REMOVALS && removing * 2 > owned_total {
@@ -277,6 +284,7 @@ mod tests {
             preserve: false,
             force: false,
             capacity: UDSO_CAPACITY,
+            withdrawn: HashSet::new(),
         }
     }
 
@@ -440,6 +448,38 @@ mod tests {
         );
         assert!(p.removals.is_empty());
         assert_eq!(p.preserved, 1);
+    }
+
+    #[test]
+    fn withdrawn_entries_go_even_when_preserved_and_free_their_room() {
+        let owned = |v: &str| listed(IocKind::Ip, v, "apex-ioc-sync:lumu", "block", Some(20));
+        let l = [
+            owned("8.8.8.8"),
+            owned("1.1.1.1"),
+            listed(IocKind::Ip, "9.9.9.9", "manual", "block", None),
+        ];
+        let withdrawn: HashSet<Ioc> = [
+            Ioc::new(IocKind::Ip, "8.8.8.8").unwrap(),
+            // Not owned: never touched.
+            Ioc::new(IocKind::Ip, "9.9.9.9").unwrap(),
+        ]
+        .into();
+        let preserving = Policy {
+            preserve: true,
+            capacity: 3,
+            withdrawn,
+            ..policy()
+        };
+        let d = [
+            desired(IocKind::Ip, "2.2.2.2", 0),
+            desired(IocKind::Ip, "3.3.3.3", 1),
+        ];
+        let p = plan(&d, &l, &preserving, now());
+        assert_eq!(contents(&p.removals), ["8.8.8.8"]);
+        assert_eq!(p.preserved, 1);
+        // Room: 3 less the foreign and the preserved entry; the withdrawn one takes none.
+        assert_eq!(p.adds.len(), 1);
+        assert_eq!(contents(&p.skipped_capacity), ["3.3.3.3"]);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! One sync run against Apex: the pulled IOCs of the chosen types, the listed entries of
 //! those types, the plan, and (unless a dry run) its application; and the run's report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +13,9 @@ use serde::Serialize;
 use super::apply::{Applied, Write, apply};
 use super::plan::{APEX_KINDS, Brake, Plan, Policy, plan};
 use crate::apex::client::{ApexClient, ApexError};
-use crate::ioc::IocKind;
+use crate::apex::udso::UdsoEntry;
+use crate::ioc::{Ioc, IocKind};
+use crate::policy::{Excluded, ExcludedCounts, Exclusions};
 use crate::source::lumu::LumuReport;
 use crate::source::{Desired, Pulled};
 
@@ -22,6 +25,8 @@ pub struct Job {
     /// The source's name, for the report.
     pub source: &'static str,
     pub policy: Policy,
+    /// What must never be pushed.
+    pub exclusions: Arc<Exclusions>,
     pub threads: usize,
     pub dry_run: bool,
     /// When the run began (before the source was read): the report's seconds count from it.
@@ -69,6 +74,8 @@ pub struct RunReport {
     pub not_selected: BTreeMap<IocKind, usize>,
     /// Desired IOCs of selected types the destination cannot hold, by type (not pushed).
     pub unsupported_by_destination: BTreeMap<IocKind, usize>,
+    /// Desired IOCs the exclusion policy held back, by list (not in `iocs`).
+    pub excluded: ExcludedCounts,
     pub plan: PlanCounts,
     /// Desired IOCs left out: held by an entry without our tag, or no room on the list.
     pub skipped: BTreeMap<&'static str, usize>,
@@ -86,6 +93,9 @@ pub struct RunReport {
     /// What went wrong in the source without stopping it (a TAXII server that stalled).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Dry runs: each IOC held back, with the list and entry that matched it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub excluded_iocs: Vec<Excluded>,
     pub seconds: f64,
 }
 
@@ -137,6 +147,14 @@ impl RunReport {
             }
         }
         s.push_str(stopped);
+        if !self.excluded.is_empty() {
+            let _ = write!(
+                s,
+                "; excluded {} ({})",
+                self.excluded.total(),
+                self.excluded
+            );
+        }
         let p = &self.plan;
         let _ = write!(
             s,
@@ -195,12 +213,15 @@ pub async fn run(
     // Only the types Apex holds are listed and planned.
     let mut policy = job.policy.clone();
     policy.types.retain(|k| APEX_KINDS.contains(k));
+    let held = job.exclusions.screen(&mut pulled.iocs);
     let mut listed = Vec::new();
     for &kind in &policy.types {
         listed.extend(apex.list_udso(kind).await?);
     }
-    // What a partial pull lacks may still be in the source: keep every owned entry.
+    // What a partial pull lacks may still be in the source: keep every owned entry. An
+    // owned entry whose IOC is now excluded goes all the same.
     policy.preserve = policy.preserve || pulled.partial.is_some();
+    policy.withdrawn = withdrawn(&listed, &policy.tag, &job.exclusions);
     let plan = plan(&pulled.iocs, &listed, &policy, now);
     tracing::debug!(
         "plan: +{} ~{} -{} ={}",
@@ -245,6 +266,7 @@ pub async fn run(
         refanged: pulled.refanged,
         not_selected,
         unsupported_by_destination,
+        excluded: job.exclusions.count(&held),
         plan: PlanCounts {
             add: plan.adds.len(),
             update: plan.updates.len(),
@@ -258,7 +280,22 @@ pub async fn run(
         lumu: pulled.lumu.clone(),
         applied,
         changes: if job.dry_run {
-            changes(&plan)
+            let mut changes = changes(&plan);
+            for c in changes.iter_mut().filter(|c| c.op == "remove") {
+                let ioc = Ioc {
+                    kind: c.kind,
+                    value: c.content.clone(),
+                };
+                if policy.withdrawn.contains(&ioc) {
+                    c.why = Some("excluded: an exclusion list matches it");
+                }
+            }
+            changes
+        } else {
+            Vec::new()
+        },
+        excluded_iocs: if job.dry_run {
+            held.iter().map(|h| job.exclusions.describe(h)).collect()
         } else {
             Vec::new()
         },
@@ -282,6 +319,27 @@ fn take_kinds(
         !out
     });
     left_out
+}
+
+/// The entries `tag` owns whose IOC the exclusions match, as listed: they go, even under
+/// `--preserve-iocs`. Contents are compared in normal form; one that is not an IOC is left
+/// to the planner.
+fn withdrawn(listed: &[UdsoEntry], tag: &str, exclusions: &Exclusions) -> HashSet<Ioc> {
+    if exclusions.is_empty() {
+        return HashSet::new();
+    }
+    listed
+        .iter()
+        .filter(|e| e.owner_tag() == Some(tag))
+        .filter_map(|e| {
+            let kind = IocKind::from_udso_type(&e.kind)?;
+            let normal = Ioc::new(kind, &e.content).ok()?;
+            exclusions.excludes(&normal).then(|| Ioc {
+                kind,
+                value: e.content.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Every change of a plan, adds, updates and removals, then what was skipped.
@@ -324,6 +382,21 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
                 .map(|i| other("skip", i, "the list is full (oldest left out)")),
         )
         .collect()
+}
+
+/// A dry run's excluded IOCs as a table: `x`, the IOC, and the list and entry that matched.
+pub fn excluded_table(excluded: &[Excluded]) -> String {
+    let mut out = String::new();
+    for e in excluded {
+        let _ = writeln!(
+            out,
+            "x {:<9}  {:<5}  {}  (excluded by {e})",
+            e.kind.udso_type(),
+            "",
+            e.content
+        );
+    }
+    out
 }
 
 /// A dry run's plan as a table: `+` add, `~` update, `-` remove, `!` skipped.

@@ -390,7 +390,7 @@ fn injected_apex_faults_still_converge() {
             SimIncident::open(
                 &format!("inc-{i}"),
                 hours(1),
-                &[&format!("d{i}.example"), &format!("10.3.0.{i}")],
+                &[&format!("d{i}.example"), &format!("198.51.100.{i}")],
                 &["C2C"],
             )
             .with_triggers(&[&format!("http://d{i}.example/x")]),

@@ -4,6 +4,7 @@
 mod apex_client;
 mod cli;
 mod common;
+mod exclusions;
 mod lumu_cache;
 mod lumu_sync;
 mod normal_form;

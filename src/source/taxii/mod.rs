@@ -26,6 +26,7 @@ use url::Url;
 use super::Pulled;
 use crate::apex::udso::ScanAction;
 use crate::http::HttpSettings;
+use crate::policy::Exclusions;
 use crate::state::{FeedId, StateStore};
 use crate::stix::indicator::{
     IndicatorRecord, Reading, StixObject, clamped_warning, indicator_records,
@@ -387,14 +388,25 @@ pub struct Ingested {
 }
 
 /// Reads every chosen collection into the state store, then returns the IOCs of every
-/// indicator of those collections valid now.
-pub async fn pull(settings: &TaxiiSettings, http: &HttpSettings) -> anyhow::Result<Pulled> {
+/// indicator of those collections valid now (IOCs `exclusions` match take no room among the
+/// newest).
+pub async fn pull(
+    settings: &TaxiiSettings,
+    http: &HttpSettings,
+    exclusions: &Exclusions,
+) -> anyhow::Result<Pulled> {
     let Ingested {
         mut pulled,
         state,
         feeds,
     } = ingest(settings, http).await?;
-    let (desired, _) = state.desired(&feeds, Utc::now(), UDSO_CAPACITY, settings.min_confidence)?;
+    let (desired, _) = state.desired(
+        &feeds,
+        Utc::now(),
+        UDSO_CAPACITY,
+        settings.min_confidence,
+        |ioc| exclusions.excludes(ioc),
+    )?;
     pulled.iocs = desired;
     pulled.dedupe();
     Ok(pulled)
