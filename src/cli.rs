@@ -253,9 +253,11 @@ pub struct GlobalOpts {
     )]
     pub api_key: Option<Secret>,
     /// Trust this CA certificate bundle (PEM) for Apex Central, besides the system's roots.
+    /// Applies to Apex Central only (TAXII has --taxii-ca-cert).
     #[arg(long = "ca-cert", alias = "ca_cert", global = true, value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
-    /// Do not verify TLS certificates (prints a warning; for lab use only).
+    /// Do not verify Apex Central's TLS certificate (prints a warning; for lab use only).
+    /// Applies to Apex Central only (TAXII has --taxii-insecure).
     #[arg(long, global = true)]
     pub insecure: bool,
     /// Seconds before one HTTP request times out [default: 60].
@@ -451,6 +453,17 @@ pub struct GlobalOpts {
         value_parser = parse_secret
     )]
     pub taxii_password: Option<Secret>,
+    /// Trust this CA certificate bundle (PEM) for the TAXII server, besides the system's roots.
+    #[arg(
+        long = "taxii-ca-cert",
+        alias = "taxii_ca_cert",
+        global = true,
+        value_name = "PEM"
+    )]
+    pub taxii_ca_cert: Option<PathBuf>,
+    /// Do not verify the TAXII server's TLS certificate (prints a warning; for lab use only).
+    #[arg(long = "taxii-insecure", alias = "taxii_insecure", global = true)]
+    pub taxii_insecure: bool,
     /// Objects a TAXII page, 1-10000 [default: 1000].
     #[arg(
         long = "taxii-page-size",

@@ -190,10 +190,10 @@ fn cabinet_table(files: &[CabinetFile]) -> String {
             [
                 f.hash_id.clone(),
                 f.added.clone(),
-                if f.extracting_status == 1 {
-                    "yes"
-                } else {
-                    "no"
+                match f.extracting_status {
+                    Some(1) => "yes",
+                    Some(_) => "no",
+                    None => "unknown",
                 }
                 .to_owned(),
                 f.name.clone(),

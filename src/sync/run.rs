@@ -63,6 +63,9 @@ pub struct RunReport {
     pub plan: PlanCounts,
     /// Desired IOCs left out: held by an entry without our tag, or no room on the list.
     pub skipped: BTreeMap<&'static str, usize>,
+    /// Owned entries left alone, by reason: `unreadable` (content that does not
+    /// normalise), `shared` (a foreign entry holds the same IOC in another spelling).
+    pub untouched: BTreeMap<&'static str, usize>,
     pub brake: Option<Brake>,
     #[serde(flatten)]
     pub applied: Applied,
@@ -102,14 +105,35 @@ impl RunReport {
         if skipped > 0 {
             let _ = write!(s, "; skipped {skipped} ({})", counts(&self.skipped));
         }
+        let untouched: usize = self.untouched.values().sum();
+        if untouched > 0 {
+            let _ = write!(
+                s,
+                "; {untouched} owned left alone ({})",
+                counts(&self.untouched)
+            );
+        }
+        if self.applied.no_longer_ours > 0 {
+            let _ = write!(
+                s,
+                "; {} not removed (edited meanwhile)",
+                self.applied.no_longer_ours
+            );
+        }
         if !self.dry_run {
             let _ = write!(s, "; {} failed", self.applied.failed.len());
         }
         if let Some(b) = &self.brake {
             let _ = write!(
                 s,
-                "; BRAKE: would remove {} of {} owned, removed none",
-                b.would_remove, b.owned
+                "; BRAKE: would remove {} of {} owned{}, removed none",
+                b.would_remove,
+                b.owned,
+                if b.empty_source {
+                    " with an empty source"
+                } else {
+                    ""
+                }
             );
         }
         let _ = write!(s, "; {:.1}s", self.seconds);
@@ -160,13 +184,13 @@ pub async fn run(
             .chain(plan.updates.iter().map(|(w, _)| w))
             .cloned()
             .map(Write::Put)
-            .chain(plan.removals.iter().map(|ioc| Write::Delete {
-                kind: ioc.kind,
-                content: ioc.value.clone(),
+            .chain(plan.removals.iter().map(|r| Write::Delete {
+                kind: r.kind,
+                content: r.content.clone(),
             }))
             .collect();
         progress.set_length(writes.len() as u64);
-        let applied = apply(apex, writes, job.threads, progress).await;
+        let applied = apply(apex, writes, job.threads, progress, Some(&job.policy.tag)).await;
         progress.finish_and_clear();
         applied
     };
@@ -192,6 +216,7 @@ pub async fn run(
             preserved: plan.preserved,
         },
         skipped,
+        untouched: plan.untouched.clone(),
         brake: plan.brake.clone(),
         applied,
         changes: if job.dry_run {
@@ -213,10 +238,10 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
         scan_action: Some(w.scan_action.as_str()),
         why,
     };
-    let other = |op, ioc: &crate::ioc::Ioc, why| Change {
+    let other = |op, kind: IocKind, content: &str, why| Change {
         op,
-        kind: ioc.kind,
-        content: ioc.value.clone(),
+        kind,
+        content: content.to_owned(),
         scan_action: None,
         why: Some(why),
     };
@@ -231,18 +256,24 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
         .chain(
             plan.removals
                 .iter()
-                .map(|i| other("remove", i, "no longer in the source")),
+                .map(|r| other("remove", r.kind, &r.content, "no longer in the source")),
         )
-        .chain(
-            plan.skipped_foreign
-                .iter()
-                .map(|i| other("skip", i, "an entry without this tag holds it")),
-        )
-        .chain(
-            plan.skipped_capacity
-                .iter()
-                .map(|i| other("skip", i, "the list is full (oldest left out)")),
-        )
+        .chain(plan.skipped_foreign.iter().map(|i| {
+            other(
+                "skip",
+                i.kind,
+                &i.value,
+                "an entry without this tag holds it",
+            )
+        }))
+        .chain(plan.skipped_capacity.iter().map(|i| {
+            other(
+                "skip",
+                i.kind,
+                &i.value,
+                "the list is full (oldest left out)",
+            )
+        }))
         .collect()
 }
 
