@@ -94,10 +94,13 @@ where
     match outcome {
         Ok(code) => exit(code),
         Err(failure) => {
+            // The last gate: whatever a server sent back into an error, no secret of this
+            // run leaves in it.
+            let message = settings.redact(&failure.to_string());
             if matches!(log_target, LogTarget::File(_)) {
-                tracing::error!("{failure}");
+                tracing::error!("{message}");
             }
-            eprintln!("Error: {failure}");
+            eprintln!("Error: {message}");
             exit(failure.code)
         }
     }

@@ -125,6 +125,14 @@ pub struct SimulateArgs {
     /// Close the connection without an answer on every N-th Apex request (0: never).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub drop_every: u64,
+    /// Match UDSO content case-insensitively, as an Apex Central on a case-insensitive
+    /// database collation may (a put of `evil.example` updates a listed `Evil.Example`).
+    #[arg(long)]
+    pub case_insensitive_content: bool,
+    /// Send every number in Apex answers as a string and empty optional texts as null, as
+    /// some Apex Central versions do.
+    #[arg(long)]
+    pub string_numbers: bool,
     /// Serve HTTPS with this certificate chain (PEM) instead of HTTP; needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -94,6 +94,22 @@ impl Settings {
         }
     }
 
+    /// `text` with every secret of these options (API key, company key, TAXII token and
+    /// password, proxy password) redacted, in any form a URL carries it.
+    pub fn redact(&self, text: &str) -> String {
+        let o = &self.opts;
+        [
+            &o.api_key,
+            &o.company_key,
+            &o.taxii_token,
+            &o.taxii_password,
+            &o.proxy_password,
+        ]
+        .into_iter()
+        .flatten()
+        .fold(text.to_owned(), |text, secret| secret.redact_in(&text))
+    }
+
     pub fn source(&self) -> SourceKind {
         self.opts.source.unwrap_or(SourceKind::Lumu)
     }

@@ -112,6 +112,11 @@ pub struct LumuSim {
     rate: Mutex<RateState>,
     /// Answer every incidents page with this body instead (to test malformed answers).
     broken_body: Mutex<Option<(StatusCode, String)>>,
+    /// Answer every incidents page with this status and an error that quotes the request's
+    /// path and query, as some servers and proxies do (it holds the company key).
+    echo_url: Mutex<Option<StatusCode>>,
+    /// Answer every incidents page with a redirect to this base URL, path and query kept.
+    redirect_to: Mutex<Option<String>>,
     pub control: Control,
 }
 
@@ -127,6 +132,8 @@ impl LumuSim {
                 today: 0,
             }),
             broken_body: Mutex::default(),
+            echo_url: Mutex::default(),
+            redirect_to: Mutex::default(),
             control: Control::default(),
         })
     }
@@ -166,6 +173,18 @@ impl LumuSim {
     /// Every incidents page is answered with this status and body (`None`: normal answers).
     pub fn break_answers(&self, broken: Option<(StatusCode, &str)>) {
         *self.broken_body.lock().unwrap() = broken.map(|(s, b)| (s, b.to_owned()));
+    }
+
+    /// Every incidents page is answered with `status` and an error quoting the request's
+    /// path and query, key included, before the key is checked (`None`: normal answers).
+    pub fn echo_url_in_errors(&self, status: Option<StatusCode>) {
+        *self.echo_url.lock().unwrap() = status;
+    }
+
+    /// Every incidents page is answered with `302 Found` to `base` plus the request's path
+    /// and query, key included (`None`: normal answers).
+    pub fn redirect_to(&self, base: Option<&str>) {
+        *self.redirect_to.lock().unwrap() = base.map(str::to_owned);
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
@@ -310,9 +329,28 @@ fn date(v: &Value, key: &str) -> Result<Option<DateTime<Utc>>, Rejection> {
 async fn incidents(
     State(sim): State<Arc<LumuSim>>,
     Query(query): Query<HashMap<String, String>>,
+    uri: axum::http::Uri,
     _headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let path_and_query = uri.path_and_query().map_or("", |pq| pq.as_str()).to_owned();
+    if let Some(status) = *sim.echo_url.lock().unwrap() {
+        let detail = format!("cannot serve {path_and_query}");
+        return (
+            status,
+            axum::Json(json!({"name": "BadRequest", "detail": detail})),
+        )
+            .into_response();
+    }
+    if let Some(base) = sim.redirect_to.lock().unwrap().clone() {
+        let location = format!("{}{path_and_query}", base.trim_end_matches('/'));
+        return (
+            StatusCode::FOUND,
+            [(axum::http::header::LOCATION, location.clone())],
+            format!("Moved to {location}"),
+        )
+            .into_response();
+    }
     if let Err(denied) = sim.admit(&query) {
         return denied.into_response();
     }
