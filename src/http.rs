@@ -202,7 +202,7 @@ fn without_url(e: &reqwest::Error) -> String {
 pub enum BodyError {
     /// The body is longer than the cap for that endpoint (by its `Content-Length`, or by
     /// what arrived): a server that streams without end is stopped here.
-    #[error("the answer is larger than {cap} bytes, the most this tool reads from that endpoint")]
+    #[error("the answer is larger than {size}, the most this tool reads from that endpoint", size = crate::files::describe_size(*.cap as u64))]
     TooLarge { cap: usize },
     #[error("cannot read the answer: {0}")]
     Transport(String),

@@ -88,6 +88,9 @@ struct Stored {
     notes: String,
     scan_action: String,
     expiration: Option<NaiveDateTime>,
+    /// The `type` the entry is listed with, when it is not the type's own name (`file`, as
+    /// some Apex versions list SHA-1 entries).
+    listed_type: Option<String>,
 }
 
 /// Something to do to the server's data when a request arrives (an edit a person makes
@@ -204,15 +207,18 @@ impl ApexSim {
         &self.config
     }
 
-    /// Puts an entry on the list directly (a foreign entry, say), bypassing the API.
+    /// Puts an entry on the list directly (a foreign entry, say), bypassing the API. An
+    /// entry of type `file` is a SHA-1 entry listed as `file`.
     pub fn insert(&self, entry: UdsoEntry) {
-        let kind = IocKind::from_udso_type(&entry.kind).expect("a UDSO type");
+        let kind = entry.ioc_kind().expect("a UDSO type");
+        let listed_type = (entry.kind != kind.udso_type()).then(|| entry.kind.clone());
         self.lists.lock().unwrap().entry(kind).or_default().insert(
             entry.content,
             Stored {
                 notes: entry.notes,
                 scan_action: entry.scan_action,
                 expiration: entry.expiration_utc_date,
+                listed_type,
             },
         );
     }
@@ -234,7 +240,10 @@ impl ApexSim {
         Self::live(&mut lists, kind)
             .iter()
             .map(|(content, s)| UdsoEntry {
-                kind: kind.udso_type().to_owned(),
+                kind: s
+                    .listed_type
+                    .clone()
+                    .unwrap_or_else(|| kind.udso_type().to_owned()),
                 content: content.clone(),
                 notes: s.notes.clone(),
                 scan_action: s.scan_action.clone(),
@@ -410,9 +419,16 @@ impl ApexSim {
         let mut lists = self.lists.lock().unwrap();
         let list = Self::live(&mut lists, kind);
         match self.stored_key(list, content) {
-            // An update keeps the entry's own spelling.
+            // An update keeps the entry's own spelling and type name.
             Some(key) => {
-                list.insert(key, stored);
+                let listed_type = list.get(&key).and_then(|s| s.listed_type.clone());
+                list.insert(
+                    key,
+                    Stored {
+                        listed_type,
+                        ..stored
+                    },
+                );
             }
             None if list.len() >= self.config.capacity => return Err(()),
             None => {
@@ -457,6 +473,7 @@ impl ApexSim {
             notes: notes.to_owned(),
             scan_action: scan_action.to_owned(),
             expiration,
+            listed_type: None,
         };
         match self.store(kind, content, stored) {
             Ok(()) => self.ok(Value::Null),

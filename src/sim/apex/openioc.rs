@@ -61,7 +61,7 @@ impl ApexSim {
                     );
                 }
                 Err(why) => {
-                    infos.push(json!({"FileName": name, "FileHashID": "", "UploadedStatus": self.number(0)}));
+                    infos.push(json!({"FileName": name, "FileHashID": self.optional_text(""), "UploadedStatus": self.number(0)}));
                     messages.push(
                         json!({"MessageType": self.number(2), "Message": format!("{name}: {why}")}),
                     );
@@ -138,6 +138,7 @@ impl ApexSim {
                 notes: notes.clone(),
                 scan_action: action.as_str().to_owned(),
                 expiration: None,
+                listed_type: None,
             };
             self.store(item.ioc.kind, &item.ioc.value, stored)
                 .map_err(|()| "Maximum exceeded".to_owned())?;
