@@ -259,3 +259,62 @@ fn credentials_in_clear_text_are_warned_about() {
     let out = lumu_cmd(dir.path(), &apex, &lumu).assert().success();
     assert!(!output_text(out.get_output()).1.contains("plain http://"));
 }
+
+/// A server on loopback that answers every request with `status` and a JSON `body`.
+fn canned_server(status: &'static str, body: String) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/taxii+json;version=2.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// A TAXII server whose error quotes the credential it was sent: the error the tool prints
+/// quotes the server, and still no credential of the run appears (the last gate before
+/// anything is printed or logged).
+#[test]
+fn a_server_quoting_a_credential_never_makes_it_appear() {
+    let apex = start_apex();
+    let dir = tempfile::tempdir().unwrap();
+    for (args, secret) in [
+        (vec!["--taxii-token", "T0KEN-in-the-answer"], "T0KEN-in-the-answer"),
+        (
+            vec!["--taxii-user", "u", "--taxii-password", "pa55word-in-the-answer"],
+            "pa55word-in-the-answer",
+        ),
+    ] {
+        let server = canned_server(
+            "401 Unauthorized",
+            format!(
+                r#"{{"title":"Unauthorized","description":"credential {secret} is not valid"}}"#
+            ),
+        );
+        let out = apex_cmd(dir.path(), &apex)
+            .args(["--source", "taxii", "--taxii-url", &format!("{server}/taxii2/")])
+            .args(["--state-file", dir.path().join("s.db").to_str().unwrap()])
+            .args(&args)
+            .arg("-vv")
+            .assert()
+            .code(1);
+        let (stdout, stderr) = output_text(out.get_output());
+        assert!(
+            stderr.contains("Unauthorized: credential <redacted> is not valid"),
+            "{stderr}"
+        );
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{stderr}");
+    }
+}
