@@ -17,7 +17,7 @@ pub const MAX_INPUT_FILE_BYTES: u64 = 64 << 20;
 
 /// A size for a message: `64 MiB`, or the exact number of bytes when it is not whole MiB.
 pub fn describe_size(bytes: u64) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
         format!("{bytes} bytes")

@@ -1115,10 +1115,10 @@ mod tests {
 
         // Every desired entry we own now has the desired scan action.
         for e in after.iter().filter(|e| ours(e)) {
-            if let Some(d) = desired.iter().find(|d| Some(&d.ioc) == e.ioc().as_ref()) {
-                if !foreign_held.contains(&(d.ioc.kind, d.ioc.value.clone())) {
-                    prop_assert_eq!(e.scan_action.as_str(), d.scan_action.as_str());
-                }
+            if let Some(d) = desired.iter().find(|d| Some(&d.ioc) == e.ioc().as_ref())
+                && !foreign_held.contains(&(d.ioc.kind, d.ioc.value.clone()))
+            {
+                prop_assert_eq!(e.scan_action.as_str(), d.scan_action.as_str());
             }
         }
 

@@ -291,9 +291,17 @@ fn a_server_quoting_a_credential_never_makes_it_appear() {
     let apex = start_apex();
     let dir = tempfile::tempdir().unwrap();
     for (args, secret) in [
-        (vec!["--taxii-token", "T0KEN-in-the-answer"], "T0KEN-in-the-answer"),
         (
-            vec!["--taxii-user", "u", "--taxii-password", "pa55word-in-the-answer"],
+            vec!["--taxii-token", "T0KEN-in-the-answer"],
+            "T0KEN-in-the-answer",
+        ),
+        (
+            vec![
+                "--taxii-user",
+                "u",
+                "--taxii-password",
+                "pa55word-in-the-answer",
+            ],
             "pa55word-in-the-answer",
         ),
     ] {
@@ -304,7 +312,12 @@ fn a_server_quoting_a_credential_never_makes_it_appear() {
             ),
         );
         let out = apex_cmd(dir.path(), &apex)
-            .args(["--source", "taxii", "--taxii-url", &format!("{server}/taxii2/")])
+            .args([
+                "--source",
+                "taxii",
+                "--taxii-url",
+                &format!("{server}/taxii2/"),
+            ])
             .args(["--state-file", dir.path().join("s.db").to_str().unwrap()])
             .args(&args)
             .arg("-vv")
@@ -315,6 +328,9 @@ fn a_server_quoting_a_credential_never_makes_it_appear() {
             stderr.contains("Unauthorized: credential <redacted> is not valid"),
             "{stderr}"
         );
-        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{stderr}");
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{stderr}"
+        );
     }
 }
