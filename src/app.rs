@@ -55,7 +55,7 @@ where
     let outcome = runtime.block_on(async {
         match &cli.command {
             Some(Command::Udso(UdsoCommand::List(args))) => {
-                let client = settings.apex_client(&settings.http()?)?;
+                let client = settings.apex_client()?;
                 commands::udso::list(&client, args.kind, settings.opts.json).await?;
                 Ok(ExitCode::Ok)
             }
@@ -66,7 +66,7 @@ where
                          `--source openioc --file PATH --dry-run` shows what a sync of the files would write"
                     )));
                 }
-                let client = settings.apex_client(&settings.http()?)?;
+                let client = settings.apex_client()?;
                 let json = settings.opts.json;
                 match command {
                     OpenIocCommand::Upload(args) => {
@@ -94,10 +94,13 @@ where
     match outcome {
         Ok(code) => exit(code),
         Err(failure) => {
+            // The last gate: whatever a server sent back into an error, no secret of this
+            // run leaves in it.
+            let message = settings.redact(&failure.to_string());
             if matches!(log_target, LogTarget::File(_)) {
-                tracing::error!("{failure}");
+                tracing::error!("{message}");
             }
-            eprintln!("Error: {failure}");
+            eprintln!("Error: {message}");
             exit(failure.code)
         }
     }

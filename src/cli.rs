@@ -128,6 +128,14 @@ pub struct SimulateArgs {
     /// Close the connection without an answer on every N-th Apex request (0: never).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub drop_every: u64,
+    /// Match UDSO content case-insensitively, as an Apex Central on a case-insensitive
+    /// database collation may (a put of `evil.example` updates a listed `Evil.Example`).
+    #[arg(long)]
+    pub case_insensitive_content: bool,
+    /// Send every number in Apex answers as a string and empty optional texts as null, as
+    /// some Apex Central versions do.
+    #[arg(long)]
+    pub string_numbers: bool,
     /// Serve HTTPS with this certificate chain (PEM) instead of HTTP; needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -259,9 +267,11 @@ pub struct GlobalOpts {
     )]
     pub api_key: Option<Secret>,
     /// Trust this CA certificate bundle (PEM) for Apex Central, besides the system's roots.
+    /// Applies to Apex Central only (TAXII has --taxii-ca-cert).
     #[arg(long = "ca-cert", alias = "ca_cert", global = true, value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
-    /// Do not verify TLS certificates (prints a warning; for lab use only).
+    /// Do not verify Apex Central's TLS certificate (prints a warning; for lab use only).
+    /// Applies to Apex Central only (TAXII has --taxii-insecure).
     #[arg(long, global = true)]
     pub insecure: bool,
     /// Seconds before one HTTP request times out [default: 60].
@@ -488,6 +498,17 @@ pub struct GlobalOpts {
         value_parser = parse_secret
     )]
     pub taxii_password: Option<Secret>,
+    /// Trust this CA certificate bundle (PEM) for the TAXII server, besides the system's roots.
+    #[arg(
+        long = "taxii-ca-cert",
+        alias = "taxii_ca_cert",
+        global = true,
+        value_name = "PEM"
+    )]
+    pub taxii_ca_cert: Option<PathBuf>,
+    /// Do not verify the TAXII server's TLS certificate (prints a warning; for lab use only).
+    #[arg(long = "taxii-insecure", alias = "taxii_insecure", global = true)]
+    pub taxii_insecure: bool,
     /// Objects a TAXII page, 1-10000 [default: 1000].
     #[arg(
         long = "taxii-page-size",

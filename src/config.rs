@@ -58,10 +58,12 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = crate::files::read_text_capped(path, crate::files::MAX_CONFIG_BYTES).map_err(
+            |source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            },
+        )?;
         Self::parse(path, &text)
     }
 

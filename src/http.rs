@@ -42,14 +42,22 @@ impl ProxySettings {
     }
 }
 
-/// How the HTTP client connects: shared by every server this tool talks to.
+/// How the HTTP client of one server connects. The time-out and the proxy are shared by
+/// every server; the TLS options belong to one server each (`--ca-cert` and `--insecure` to
+/// Apex Central, `--taxii-ca-cert` and `--taxii-insecure` to TAXII; see `settings.rs`).
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub timeout: Duration,
+    /// A CA bundle (PEM) trusted besides the system's roots.
     pub ca_cert: Option<PathBuf>,
+    /// The option `ca_cert` came from, for errors (`--ca-cert`, `--taxii-ca-cert`).
+    pub ca_cert_option: &'static str,
     pub insecure: bool,
     /// `None`: the usual environment variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY).
     pub proxy: Option<ProxySettings>,
+    /// Follow redirects (at most 10). Off for a server whose credential travels in the URL
+    /// (Lumu's company key): a redirect would carry it wherever the server points.
+    pub follow_redirects: bool,
 }
 
 impl Default for HttpSettings {
@@ -57,8 +65,10 @@ impl Default for HttpSettings {
         HttpSettings {
             timeout: Duration::from_secs(60),
             ca_cert: None,
+            ca_cert_option: "--ca-cert",
             insecure: false,
             proxy: None,
+            follow_redirects: true,
         }
     }
 }
@@ -80,17 +90,18 @@ impl HttpSettings {
             .timeout(self.timeout)
             .connect_timeout(self.timeout.min(Duration::from_secs(15)));
         if let Some(path) = &self.ca_cert {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read --ca-cert {}", path.display()))?;
+            let option = self.ca_cert_option;
+            let pem = crate::files::read_capped(path, crate::files::MAX_PEM_BYTES)
+                .with_context(|| format!("cannot read {option} {}", path.display()))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
                 format!(
-                    "--ca-cert {} is not a PEM certificate bundle",
+                    "{option} {} is not a PEM certificate bundle",
                     path.display()
                 )
             })?;
             if certs.is_empty() {
                 bail!(
-                    "--ca-cert {} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
+                    "{option} {} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
                     path.display()
                 );
             }
@@ -100,6 +111,9 @@ impl HttpSettings {
         }
         if self.insecure {
             builder = builder.danger_accept_invalid_certs(true);
+        }
+        if !self.follow_redirects {
+            builder = builder.redirect(reqwest::redirect::Policy::none());
         }
         if let Some(proxy) = &self.proxy {
             let mut p = reqwest::Proxy::all(proxy.url())
@@ -159,7 +173,9 @@ pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duratio
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// A reqwest error's causes, without the URL (the caller names the request).
+/// A reqwest error's causes, without the URL (the caller names the request; a URL may carry
+/// a key, as Lumu's does in its query string). reqwest's own `Display` ends with
+/// ` for url (...)`: it is used only when there is no cause, and then without that part.
 pub fn transport_detail(e: &reqwest::Error) -> String {
     use std::error::Error as _;
     let mut parts = Vec::new();
@@ -175,9 +191,18 @@ pub fn transport_detail(e: &reqwest::Error) -> String {
         source = s.source();
     }
     if parts.is_empty() {
-        parts.push(e.to_string());
+        parts.push(without_url(e));
     }
     parts.join(": ")
+}
+
+/// A reqwest error's own description, without the ` for url (...)` reqwest adds.
+fn without_url(e: &reqwest::Error) -> String {
+    let text = e.to_string();
+    match e.url() {
+        Some(url) => text.replace(&format!(" for url ({url})"), ""),
+        None => text,
+    }
 }
 
 /// Why a response body could not be read.
@@ -185,7 +210,7 @@ pub fn transport_detail(e: &reqwest::Error) -> String {
 pub enum BodyError {
     /// The body is longer than the cap for that endpoint (by its `Content-Length`, or by
     /// what arrived): a server that streams without end is stopped here.
-    #[error("the answer is larger than {cap} bytes, the most this tool reads from that endpoint")]
+    #[error("the answer is larger than {size}, the most this tool reads from that endpoint", size = crate::files::describe_size(*.cap as u64))]
     TooLarge { cap: usize },
     #[error("cannot read the answer: {0}")]
     Transport(String),
@@ -346,6 +371,28 @@ mod tests {
             Duration::from_secs(90)
         );
         assert_eq!(p.delay(1, Some(Duration::from_secs(900))), MAX_RETRY_AFTER);
+    }
+
+    #[tokio::test]
+    async fn transport_errors_never_carry_the_url() {
+        // Nothing listens on port 9 of loopback; the key is in the query string.
+        let e = reqwest::Client::new()
+            .get("http://127.0.0.1:9/api/?key=SECRET-KEY")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("SECRET-KEY"),
+            "reqwest's Display has the URL"
+        );
+        let detail = transport_detail(&e);
+        assert!(!detail.contains("SECRET-KEY"), "{detail}");
+        assert!(
+            !without_url(&e).contains("SECRET-KEY"),
+            "{}",
+            without_url(&e)
+        );
+        assert!(without_url(&e).starts_with("error sending request"));
     }
 
     #[test]

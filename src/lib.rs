@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod files;
 pub mod http;
 pub mod ioc;
 pub mod lock;

@@ -99,6 +99,22 @@ impl Settings {
         }
     }
 
+    /// `text` with every secret of these options (API key, company key, TAXII token and
+    /// password, proxy password) redacted, in any form a URL carries it.
+    pub fn redact(&self, text: &str) -> String {
+        let o = &self.opts;
+        [
+            &o.api_key,
+            &o.company_key,
+            &o.taxii_token,
+            &o.taxii_password,
+            &o.proxy_password,
+        ]
+        .into_iter()
+        .flatten()
+        .fold(text.to_owned(), |text, secret| secret.redact_in(&text))
+    }
+
     pub fn source(&self) -> SourceKind {
         self.opts.source.unwrap_or(SourceKind::Lumu)
     }
@@ -130,7 +146,9 @@ impl Settings {
         }))
     }
 
-    pub fn http(&self) -> Result<HttpSettings, Failure> {
+    /// What every server's client shares: the time-out and the proxy. No TLS options: those
+    /// belong to one server each (below).
+    fn base_http(&self) -> Result<HttpSettings, Failure> {
         let o = &self.opts;
         let proxy = match (&o.proxy_host, &o.proxy_user, &o.proxy_password) {
             (Some(host), user, password) => {
@@ -156,16 +174,52 @@ impl Settings {
             }
             (None, None, _) => None,
         };
+        Ok(HttpSettings {
+            timeout: Duration::from_secs(o.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS)),
+            proxy,
+            ..HttpSettings::default()
+        })
+    }
+
+    /// The client settings for Apex Central: `--ca-cert` and `--insecure` apply here only.
+    pub fn apex_http(&self) -> Result<HttpSettings, Failure> {
+        let o = &self.opts;
         if o.insecure {
             tracing::warn!(
-                "--insecure: TLS certificates are NOT verified; anyone on the path can read and change what is sent"
+                "--insecure: Apex Central's TLS certificate is NOT verified; anyone on the path can read and change what is sent"
             );
         }
         Ok(HttpSettings {
-            timeout: Duration::from_secs(o.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS)),
             ca_cert: o.ca_cert.clone(),
+            ca_cert_option: "--ca-cert",
             insecure: o.insecure,
-            proxy,
+            ..self.base_http()?
+        })
+    }
+
+    /// The client settings for Lumu Defender: no TLS options of its own (it is a public
+    /// service: the system's roots, where a TLS-inspecting proxy's CA is installed too,
+    /// verify it), and no redirects, since its company key travels in the URL.
+    pub fn lumu_http(&self) -> Result<HttpSettings, Failure> {
+        Ok(HttpSettings {
+            follow_redirects: false,
+            ..self.base_http()?
+        })
+    }
+
+    /// The client settings for the TAXII server: `--taxii-ca-cert` and `--taxii-insecure`.
+    pub fn taxii_http(&self) -> Result<HttpSettings, Failure> {
+        let o = &self.opts;
+        if o.taxii_insecure {
+            tracing::warn!(
+                "--taxii-insecure: the TAXII server's TLS certificate is NOT verified; anyone on the path can read its credentials and change what it sends"
+            );
+        }
+        Ok(HttpSettings {
+            ca_cert: o.taxii_ca_cert.clone(),
+            ca_cert_option: "--taxii-ca-cert",
+            insecure: o.taxii_insecure,
+            ..self.base_http()?
         })
     }
 
@@ -229,11 +283,13 @@ impl Settings {
                 self.config_line("days", &days.to_string())
             )));
         }
+        let url = o
+            .lumu_url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_LUMU_URL.to_owned());
+        warn_if_clear_text(&url, "--lumu-url", "the company key");
         Ok(LumuSettings {
-            url: o
-                .lumu_url
-                .clone()
-                .unwrap_or_else(|| DEFAULT_LUMU_URL.to_owned()),
+            url,
             company_key: key,
             days,
             statuses: statuses.iter().map(|s| s.name().to_owned()).collect(),
@@ -281,6 +337,13 @@ impl Settings {
             }
             (None, None, _) => TaxiiAuth::None,
         };
+        match &auth {
+            TaxiiAuth::None => {}
+            TaxiiAuth::Bearer(_) => warn_if_clear_text(&url, "--taxii-url", "the TAXII token"),
+            TaxiiAuth::Basic { .. } => {
+                warn_if_clear_text(&url, "--taxii-url", "the TAXII user's password")
+            }
+        }
         Ok(TaxiiSettings {
             url,
             collections: o.taxii_collection.clone(),
@@ -356,8 +419,9 @@ impl Settings {
         })
     }
 
-    /// A client for `--host` with `--application-id` and `--api-key`.
-    pub fn apex_client(&self, http: &HttpSettings) -> Result<ApexClient, Failure> {
+    /// A client for `--host` with `--application-id` and `--api-key` (and `--ca-cert`,
+    /// `--insecure`).
+    pub fn apex_client(&self) -> Result<ApexClient, Failure> {
         let o = &self.opts;
         let missing = |flag: &str, name: &str, env: Option<&str>| {
             let env = env
@@ -379,8 +443,33 @@ impl Settings {
             .api_key
             .clone()
             .ok_or_else(|| missing("api-key", "API key", Some("APEX_API_KEY")))?;
-        ApexClient::new(host, app_id, api_key, http).map_err(Failure::usage)
+        ApexClient::new(host, app_id, api_key, &self.apex_http()?).map_err(Failure::usage)
     }
+}
+
+/// Warns when `url` is plain `http://` to another machine: `credential` would cross the
+/// network in clear text. Loopback (`127.0.0.0/8`, `::1`, `localhost`) is exempt: that
+/// traffic never leaves the machine (rehearsals against `simulate`).
+fn warn_if_clear_text(url: &str, option: &str, credential: &str) {
+    if let Some(host) = clear_text_host(url) {
+        tracing::warn!(
+            "{option} is plain http:// to {host}: {credential} travels in clear text, readable by anyone on the path; use https://"
+        );
+    }
+}
+
+/// The host of a plain `http://` URL that is not loopback.
+fn clear_text_host(url: &str) -> Option<String> {
+    let url = url::Url::parse(url.trim()).ok()?;
+    if url.scheme() != "http" {
+        return None;
+    }
+    let loopback = match url.host()? {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    (!loopback).then(|| url.host_str().unwrap_or_default().to_owned())
 }
 
 #[cfg(test)]
@@ -394,10 +483,7 @@ mod tests {
 
     #[test]
     fn missing_apex_credentials_are_usage_errors_that_say_how_to_fix() {
-        let http = HttpSettings::default();
-        let err = settings(GlobalOpts::default())
-            .apex_client(&http)
-            .unwrap_err();
+        let err = settings(GlobalOpts::default()).apex_client().unwrap_err();
         assert_eq!(err.code, crate::exit::ExitCode::Usage);
         assert!(err.to_string().contains("--host"), "{err}");
         let err = settings(GlobalOpts {
@@ -405,7 +491,7 @@ mod tests {
             application_id: Some("A".into()),
             ..Default::default()
         })
-        .apex_client(&http)
+        .apex_client()
         .unwrap_err();
         assert!(err.to_string().contains("APEX_API_KEY"), "{err}");
     }
@@ -461,6 +547,56 @@ mod tests {
     }
 
     #[test]
+    fn tls_options_belong_to_their_server() {
+        let o = GlobalOpts {
+            ca_cert: Some("/etc/apex-ca.pem".into()),
+            insecure: true,
+            taxii_ca_cert: Some("/etc/taxii-ca.pem".into()),
+            ..Default::default()
+        };
+        let s = settings(o);
+        let apex = s.apex_http().unwrap();
+        assert_eq!(apex.ca_cert.as_deref(), Some(Path::new("/etc/apex-ca.pem")));
+        assert!(apex.insecure && apex.follow_redirects);
+        let taxii = s.taxii_http().unwrap();
+        assert_eq!(
+            taxii.ca_cert.as_deref(),
+            Some(Path::new("/etc/taxii-ca.pem"))
+        );
+        assert_eq!(taxii.ca_cert_option, "--taxii-ca-cert");
+        assert!(!taxii.insecure);
+        let lumu = s.lumu_http().unwrap();
+        assert!(lumu.ca_cert.is_none() && !lumu.insecure && !lumu.follow_redirects);
+        let o = GlobalOpts {
+            taxii_insecure: true,
+            ..Default::default()
+        };
+        let s = settings(o);
+        assert!(s.taxii_http().unwrap().insecure && !s.apex_http().unwrap().insecure);
+    }
+
+    #[test]
+    fn clear_text_urls_to_other_machines_are_flagged() {
+        assert_eq!(
+            clear_text_host("http://lumu.example.org/").as_deref(),
+            Some("lumu.example.org")
+        );
+        assert_eq!(
+            clear_text_host("HTTP://10.1.2.3:8080/taxii2/").as_deref(),
+            Some("10.1.2.3")
+        );
+        for quiet in [
+            "https://defender.lumu.io",
+            "http://127.0.0.1:9000",
+            "http://localhost/x",
+            "http://[::1]:80/",
+            "not a url",
+        ] {
+            assert_eq!(clear_text_host(quiet), None, "{quiet}");
+        }
+    }
+
+    #[test]
     fn threads_defaults() {
         assert_eq!(settings(GlobalOpts::default()).threads(), 4);
         let threaded = GlobalOpts {
@@ -501,7 +637,7 @@ mod tests {
         };
         assert!(
             settings(o)
-                .http()
+                .apex_http()
                 .unwrap_err()
                 .to_string()
                 .contains("--proxy-host")
@@ -514,7 +650,7 @@ mod tests {
         };
         assert!(
             settings(o)
-                .http()
+                .lumu_http()
                 .unwrap()
                 .proxy
                 .unwrap()
@@ -525,7 +661,7 @@ mod tests {
             proxy_host: Some("p".into()),
             ..Default::default()
         };
-        let proxy = settings(o).http().unwrap().proxy.unwrap();
+        let proxy = settings(o).taxii_http().unwrap().proxy.unwrap();
         assert_eq!(proxy.url(), "http://p:8080");
     }
 

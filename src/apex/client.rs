@@ -167,21 +167,79 @@ impl ApexError {
     }
 }
 
-/// `Result` and `ErrorCode` arrive as integers on some versions and strings on others.
+/// How Apex versions send one field: the same field arrives as a number on one version and
+/// as a string on another (documented for `Meta.Result` and `Meta.ErrorCode`, see
+/// `reference/apex-central.md`), and an optional one may be `null`. Every field this tool
+/// reads from an Apex answer goes through [`Loose`] with one of the `deserialize_with`
+/// functions below:
+///
+/// | function | accepts | gives |
+/// |---|---|---|
+/// | [`int_or_string`] | `1`, `1.0`, `"1"`, `" 1 "` | `i64`; anything else (null too) is an error |
+/// | [`shown_int`] | anything | `Option<i64>`, `None` when it is not a number: for fields only displayed |
+/// | [`text`] | a string, a number, a boolean, `null` (as `""`) | `String` |
+/// | [`opt_text`] | the same, `null` as `None` | `Option<String>` |
+///
+/// `text` and `opt_text` never fail: an object or array is kept as its JSON text.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Loose(Value);
+
+impl Loose {
+    /// The integer this value stands for; `Ok(None)` for `null` and `""` (absent).
+    fn int(&self) -> Result<Option<i64>, String> {
+        let from_f64 = |f: f64| (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64);
+        match &self.0 {
+            Value::Null => Ok(None),
+            Value::Number(n) => n
+                .as_i64()
+                .or_else(|| n.as_f64().and_then(from_f64))
+                .map(Some)
+                .ok_or_else(|| format!("`{n}` is not a whole number")),
+            Value::String(s) if s.trim().is_empty() => Ok(None),
+            Value::String(s) => {
+                let t = s.trim();
+                t.parse::<i64>()
+                    .ok()
+                    .or_else(|| t.parse::<f64>().ok().and_then(from_f64))
+                    .map(Some)
+                    .ok_or_else(|| format!("`{s}` is not a number"))
+            }
+            other => Err(format!("`{other}` is not a number")),
+        }
+    }
+
+    /// The text of this value; `None` for `null`.
+    fn text(self) -> Option<String> {
+        match self.0 {
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            other => Some(other.to_string()),
+        }
+    }
+}
+
+/// A required integer, sent as a number or a numeric string (see [`Loose`]).
 pub(crate) fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum IntOrString {
-        Int(i64),
-        Str(String),
-    }
-    match IntOrString::deserialize(d)? {
-        IntOrString::Int(i) => Ok(i),
-        IntOrString::Str(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a number"))),
-    }
+    Loose::deserialize(d)?
+        .int()
+        .map_err(serde::de::Error::custom)?
+        .ok_or_else(|| serde::de::Error::custom("a number is required here, not null"))
+}
+
+/// An integer that is only displayed: never fails; `None` when it is not a number.
+pub(crate) fn shown_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(Loose::deserialize(d)?.int().ok().flatten())
+}
+
+/// Text: a string, or a number or boolean as its JSON text; `null` is `""`. Never fails.
+pub(crate) fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Loose::deserialize(d)?.text().unwrap_or_default())
+}
+
+/// Optional text: as [`text`], with `null` as `None`. Never fails.
+pub(crate) fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Loose::deserialize(d)?.text())
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,7 +248,8 @@ struct Meta {
     result: i64,
     #[serde(rename = "ErrorCode", deserialize_with = "int_or_string")]
     error_code: i64,
-    #[serde(rename = "ErrorMsg", default)]
+    /// Only shown.
+    #[serde(rename = "ErrorMsg", default, deserialize_with = "opt_text")]
     error_msg: Option<String>,
 }
 
@@ -203,11 +262,19 @@ struct Envelope {
 }
 
 /// Reads an envelope's `Data` as `T`, or an error naming the request and `what` it should be.
+/// An answer without `Data` (or with `null`) is an error, never an empty `T`: missing is not
+/// empty.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     request: &str,
     data: Value,
     what: &str,
 ) -> Result<T, ApexError> {
+    if data.is_null() {
+        return Err(ApexError::bad_response(
+            request.to_owned(),
+            format!("the answer has no `Data` (expected {what}); nothing was taken from it"),
+        ));
+    }
     serde_json::from_value(data).map_err(|e| {
         ApexError::bad_response(request.to_owned(), format!("the answer is not {what}: {e}"))
     })
@@ -510,6 +577,75 @@ mod tests {
         );
         // A 200 whose Meta says failure is a failure.
         assert!(parse(200, r#"{"Meta":{"Result":0,"ErrorCode":2}}"#).is_err());
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Fields {
+        #[serde(deserialize_with = "int_or_string")]
+        status: i64,
+        #[serde(default, deserialize_with = "shown_int")]
+        shown: Option<i64>,
+        #[serde(default, deserialize_with = "text")]
+        name: String,
+        #[serde(default, deserialize_with = "opt_text")]
+        message: Option<String>,
+    }
+
+    fn fields(json: &str) -> Result<Fields, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn fields_take_numbers_numeric_strings_and_nulls() {
+        for status in ["1", "\"1\"", "\" 1 \"", "1.0", "\"1.0\""] {
+            let f = fields(&format!(r#"{{"status":{status}}}"#)).unwrap();
+            assert_eq!(f.status, 1, "{status}");
+        }
+        let f = fields(r#"{"status":-1,"shown":"2","name":7,"message":null}"#).unwrap();
+        assert_eq!(
+            (f.status, f.shown, f.name.as_str(), f.message),
+            (-1, Some(2), "7", None)
+        );
+        // Only shown: never fails.
+        let f = fields(r#"{"status":0,"shown":"pending","name":null,"message":{"a":1}}"#).unwrap();
+        assert_eq!(
+            (f.shown, f.name.as_str(), f.message.as_deref()),
+            (None, "", Some(r#"{"a":1}"#))
+        );
+        // Read: a wrong or missing value is an error that says what it got.
+        for (json, says) in [
+            (r#"{"status":"one"}"#, "`one` is not a number"),
+            (r#"{"status":1.5}"#, "`1.5` is not a whole number"),
+            (r#"{"status":null}"#, "a number is required"),
+            (r#"{"status":[1]}"#, "is not a number"),
+            (r#"{}"#, "missing field `status`"),
+        ] {
+            let e = fields(json).unwrap_err().to_string();
+            assert!(e.contains(says), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn missing_or_null_data_is_an_error_never_an_empty_list() {
+        for body in [
+            r#"{"Meta":{"Result":1,"ErrorCode":0}}"#,
+            r#"{"Data":null,"Meta":{"Result":"1","ErrorCode":"0","ErrorMsg":null}}"#,
+        ] {
+            let data = parse(200, body).unwrap();
+            let e = decode::<Vec<Value>>("GET /x?type=ip", data, "an array of UDSO entries")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("GET /x?type=ip") && e.contains("has no `Data`"),
+                "{e}"
+            );
+        }
+        let data = parse(200, r#"{"Data":[],"Meta":{"Result":1,"ErrorCode":0}}"#).unwrap();
+        assert!(
+            decode::<Vec<Value>>("GET /x", data, "a list")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

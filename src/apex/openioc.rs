@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::client::{ApexClient, ApexError, decode, int_or_string};
+use super::client::{ApexClient, ApexError, decode, int_or_string, opt_text, shown_int, text};
 use super::udso::ScanAction;
 
 pub const FILE_PATH: &str = "/WebApp/IOCBackend/OpenIOCResource/File";
@@ -43,10 +43,10 @@ impl UploadFile {
 /// How Apex took one uploaded file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Uploaded {
-    #[serde(rename = "FileName")]
+    #[serde(rename = "FileName", default, deserialize_with = "text")]
     pub name: String,
     /// Empty when Apex refused the file.
-    #[serde(rename = "FileHashID", default)]
+    #[serde(rename = "FileHashID", default, deserialize_with = "text")]
     pub hash_id: String,
     /// 1: uploaded. Apex documents no other values; we show the number.
     #[serde(rename = "UploadedStatus", deserialize_with = "int_or_string")]
@@ -62,29 +62,53 @@ impl Uploaded {
 /// A message Apex adds to an upload's answer (why a file was refused, say).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadMessage {
-    #[serde(rename = "MessageType", deserialize_with = "int_or_string")]
-    pub kind: i64,
-    #[serde(rename = "Message", default)]
+    /// Only shown (in `--json`).
+    #[serde(rename = "MessageType", default, deserialize_with = "shown_int")]
+    pub kind: Option<i64>,
+    #[serde(rename = "Message", default, deserialize_with = "text")]
     pub message: String,
 }
 
+/// An upload's answer. A missing or `null` file list reads as empty: every file sent and not
+/// in it is reported as not uploaded (exit 4), so nothing is taken for done.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadResult {
-    #[serde(rename = "UploadedResultInfoList", default)]
+    #[serde(
+        rename = "UploadedResultInfoList",
+        default,
+        deserialize_with = "null_as_empty"
+    )]
     pub files: Vec<Uploaded>,
-    #[serde(rename = "UploadedResultMessageList", default)]
+    #[serde(
+        rename = "UploadedResultMessageList",
+        default,
+        deserialize_with = "null_as_empty"
+    )]
     pub messages: Vec<UploadMessage>,
+}
+
+/// A list that may be `null`.
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// How Apex extracted one file into the UDSO list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Extraction {
-    #[serde(rename = "FileHashID")]
+    #[serde(rename = "FileHashID", deserialize_with = "text")]
     pub hash_id: String,
     /// 1: extracted.
     #[serde(rename = "ExtractingStatus", deserialize_with = "int_or_string")]
     pub status: i64,
-    #[serde(rename = "ExtractionErrorMessage", default)]
+    #[serde(
+        rename = "ExtractionErrorMessage",
+        default,
+        deserialize_with = "opt_text"
+    )]
     pub error: Option<String>,
 }
 
@@ -97,26 +121,29 @@ impl Extraction {
 /// A file in the filing cabinet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CabinetFile {
-    #[serde(rename = "FileHashID")]
+    #[serde(rename = "FileHashID", deserialize_with = "text")]
     pub hash_id: String,
-    #[serde(rename = "FileName", default)]
+    #[serde(rename = "FileName", default, deserialize_with = "text")]
     pub name: String,
-    #[serde(rename = "FileAddedDatetime", default)]
+    #[serde(rename = "FileAddedDatetime", default, deserialize_with = "text")]
     pub added: String,
-    /// 1: extracted into the UDSO list; anything else: not (yet).
-    #[serde(rename = "ExtractingStatus", deserialize_with = "int_or_string")]
-    pub extracting_status: i64,
-    #[serde(rename = "ShortDesc", default)]
+    /// 1: extracted into the UDSO list; anything else: not (yet). Only shown: `None` when
+    /// Apex sends something that is not a number.
+    #[serde(rename = "ExtractingStatus", default, deserialize_with = "shown_int")]
+    pub extracting_status: Option<i64>,
+    #[serde(rename = "ShortDesc", default, deserialize_with = "opt_text")]
     pub short_description: Option<String>,
-    #[serde(rename = "UploadedBy", default)]
+    #[serde(rename = "UploadedBy", default, deserialize_with = "opt_text")]
     pub uploaded_by: Option<String>,
-    #[serde(rename = "UploadedFrom", default)]
+    #[serde(rename = "UploadedFrom", default, deserialize_with = "opt_text")]
     pub uploaded_from: Option<String>,
 }
 
+/// One page of the filing cabinet. `FilingCabinet` is required: a page without it is an
+/// error, not an empty cabinet.
 #[derive(Debug, Deserialize)]
 struct CabinetPage {
-    #[serde(rename = "FilingCabinet", default)]
+    #[serde(rename = "FilingCabinet")]
     files: Vec<CabinetFile>,
     #[serde(rename = "TotalIOCCount", deserialize_with = "int_or_string")]
     total: i64,
@@ -125,7 +152,7 @@ struct CabinetPage {
 /// What a delete did to one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletedFile {
-    #[serde(rename = "FileHashID")]
+    #[serde(rename = "FileHashID", deserialize_with = "text")]
     pub hash_id: String,
     /// 1: deleted; -1: not in the cabinet.
     #[serde(rename = "DeletedStatus", deserialize_with = "int_or_string")]
@@ -339,10 +366,60 @@ mod tests {
                 "ExtractingStatus":"1","ShortDesc":null,"UploadedBy":"api","UploadedFrom":"Automation API"}],"TotalIOCCount":"1"}"#,
         )
         .unwrap();
-        assert_eq!((page.files[0].extracting_status, page.total), (1, 1));
+        assert_eq!((page.files[0].extracting_status, page.total), (Some(1), 1));
         let deleted: Vec<DeletedFile> =
             serde_json::from_str(r#"[{"FileHashID":"ab","DeletedStatus":-1}]"#).unwrap();
         assert_eq!(deleted[0].status, -1);
+    }
+
+    /// Every answer type in the forms versions send: numbers as numbers, as strings, and
+    /// nulls where a field is optional.
+    #[test]
+    fn every_answer_type_reads_in_either_form() {
+        for (n, minus_one, null) in [("1", "-1", "null"), (r#""1""#, r#""-1""#, r#""""#)] {
+            let uploaded: UploadResult = serde_json::from_str(&format!(
+                r#"{{"UploadedResultInfoList":[{{"FileName":"a.ioc","FileHashID":"ab","UploadedStatus":{n}}}],
+                    "UploadedResultMessageList":[{{"MessageType":{n},"Message":{null}}}]}}"#
+            ))
+            .unwrap();
+            assert!(uploaded.files[0].ok());
+            assert_eq!(uploaded.messages[0].kind, Some(1));
+            let extracted: Vec<Extraction> = serde_json::from_str(&format!(
+                r#"[{{"FileHashID":"ab","ExtractingStatus":{n},"ExtractionErrorMessage":{null}}}]"#
+            ))
+            .unwrap();
+            assert!(extracted[0].ok());
+            let page: CabinetPage = serde_json::from_str(&format!(
+                r#"{{"FilingCabinet":[{{"FileHashID":"ab","FileName":"a.ioc","FileAddedDatetime":{null},
+                    "ExtractingStatus":{n},"ShortDesc":{null},"UploadedBy":{null},"UploadedFrom":{null}}}],
+                    "TotalIOCCount":{n}}}"#
+            ))
+            .unwrap();
+            assert_eq!((page.files[0].extracting_status, page.total), (Some(1), 1));
+            let deleted: Vec<DeletedFile> = serde_json::from_str(&format!(
+                r#"[{{"FileHashID":"ab","DeletedStatus":{minus_one}}}]"#
+            ))
+            .unwrap();
+            assert_eq!(deleted[0].status, -1);
+        }
+        // Lists that may be null read as empty; an unknown message type is only shown.
+        let uploaded: UploadResult = serde_json::from_str(
+            r#"{"UploadedResultInfoList":null,"UploadedResultMessageList":[{"MessageType":"Error","Message":"x"}]}"#,
+        )
+        .unwrap();
+        assert!(uploaded.files.is_empty());
+        assert_eq!(uploaded.messages[0].kind, None);
+        // A status only shown never fails the listing; the cabinet itself is required.
+        let page: CabinetPage = serde_json::from_str(
+            r#"{"FilingCabinet":[{"FileHashID":"ab","ExtractingStatus":"pending"}],"TotalIOCCount":1}"#,
+        )
+        .unwrap();
+        assert_eq!(page.files[0].extracting_status, None);
+        let e = serde_json::from_str::<CabinetPage>(r#"{"TotalIOCCount":0}"#).unwrap_err();
+        assert!(e.to_string().contains("FilingCabinet"), "{e}");
+        let e = serde_json::from_str::<CabinetPage>(r#"{"FilingCabinet":null,"TotalIOCCount":0}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("invalid type: null"), "{e}");
     }
 
     #[test]

@@ -6,11 +6,14 @@ use std::fmt;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::client::{ApexClient, ApexError, decode};
+use super::client::{ApexClient, ApexError, decode, text};
 use crate::ioc::{Ioc, IocKind};
 
 /// The path of every UDSO call.
 pub const UDSO_PATH: &str = "/WebApp/api/SuspiciousObjects/UserDefinedSO/";
+/// The `contentFilter` of [`ApexClient::check_access`]: no IPv4 address contains it, so the
+/// answer is small.
+pub const ACCESS_CHECK_FILTER: &str = "apex-ioc-sync-access-check";
 /// Every note this tool writes begins with this, then the tag.
 pub const TAG_PREFIX: &str = "apex-ioc-sync:";
 /// Apex's limit on `notes`, in characters.
@@ -45,15 +48,22 @@ impl fmt::Display for ScanAction {
     }
 }
 
-/// One entry as Apex lists it.
+/// One entry as Apex lists it. Every field is read leniently (see
+/// [`Loose`](super::client::Loose)): a number where text is expected is its text, `null` is
+/// empty, and an expiration this tool cannot read is taken as none (with a warning).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UdsoEntry {
-    /// `ip`, `domain`, `url`, `file_sha1` (and `file` in some listings).
-    #[serde(rename = "type")]
+    /// `ip`, `domain`, `url`, `file_sha1` (and `file` in some listings); see
+    /// [`UdsoEntry::ioc_kind`].
+    #[serde(rename = "type", default, deserialize_with = "text")]
     pub kind: String,
+    /// As listed: not necessarily in this tool's normal form (someone may have typed
+    /// `Evil.Example`). Compare by [`UdsoEntry::ioc`]; delete by this.
+    #[serde(deserialize_with = "text")]
     pub content: String,
-    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(default, deserialize_with = "text")]
     pub notes: String,
+    #[serde(default, deserialize_with = "text")]
     pub scan_action: String,
     /// UTC; `None` never expires.
     #[serde(
@@ -68,6 +78,24 @@ impl UdsoEntry {
     /// The ownership tag in this entry's notes, if any tool run of ours made it.
     pub fn owner_tag(&self) -> Option<&str> {
         owner_tag(&self.notes)
+    }
+
+    /// The kind of IOC this entry holds: its `type`, where `file` (as some Apex versions
+    /// list SHA-1 entries) is `file_sha1`, in any case. `None` for a type this tool does
+    /// not know.
+    pub fn ioc_kind(&self) -> Option<IocKind> {
+        let kind = self.kind.trim().to_ascii_lowercase();
+        match kind.as_str() {
+            "file" => Some(IocKind::FileSha1),
+            other => IocKind::from_udso_type(other),
+        }
+    }
+
+    /// The IOC this entry holds, in this tool's normal form (`Evil.Example.` and
+    /// `evil.example` are one IOC); `None` when the type is unknown or the content does
+    /// not normalise.
+    pub fn ioc(&self) -> Option<Ioc> {
+        Ioc::new(self.ioc_kind()?, &self.content).ok()
     }
 }
 
@@ -122,18 +150,15 @@ pub struct UdsoWrite {
 }
 
 impl UdsoWrite {
-    /// Apex's rules: content valid for its type and already in normal form; a scan action
-    /// Apex takes for that type; notes at most 256 characters.
+    /// Apex's rules: content valid for its type (an add carries the normal form; an update
+    /// of a listed entry carries that entry's own spelling, so that it lands on that entry);
+    /// a scan action Apex takes for that type; notes at most 256 characters.
     pub fn validate(&self) -> Result<(), String> {
-        match Ioc::new(self.kind, &self.content) {
-            Ok(ioc) if ioc.value == self.content => {}
-            Ok(ioc) => {
-                return Err(format!(
-                    "content is not in normal form (expected `{}`)",
-                    ioc.value
-                ));
-            }
-            Err(reason) => return Err(reason.to_string()),
+        if let Err(reason) = Ioc::new(self.kind, &self.content) {
+            return Err(reason.to_string());
+        }
+        if self.content.trim() != self.content {
+            return Err("content has white space around it".into());
         }
         if self.scan_action == ScanAction::Quarantine {
             return Err("scan action quarantine is for file objects only".into());
@@ -167,27 +192,50 @@ pub const WRITE_DATE_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 /// How Apex lists it (UTC, no zone, milliseconds).
 pub const LIST_DATE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f";
 
-/// Reads `2021-03-26T12:26:49.753`, `2021-03-26T12:26:49`, either with `Z`, as UTC.
+/// Reads an expiration as Apex lists it, as UTC: `2021-03-26T12:26:49.753` (the documented
+/// form), with or without fractions, a `Z` or an offset, with `T` or a space; and ASP.NET's
+/// `/Date(1616761609753)/` (milliseconds since 1970).
 pub fn parse_expiration(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
+    if let Some(ms) = s
+        .strip_prefix("/Date(")
+        .and_then(|rest| rest.strip_suffix(")/"))
+    {
+        return DateTime::from_timestamp_millis(ms.parse().ok()?).map(|t| t.naive_utc());
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.naive_utc());
+    }
     let s = s.strip_suffix('Z').unwrap_or(s);
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok()
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .into_iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(s, format).ok())
 }
 
-fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
-}
-
+/// Lenient: an expiration that cannot be read is taken as none (the entry is then renewed
+/// as one without an expiration would be), with one warning a run; a field that only
+/// informs must not stop a command.
 fn deserialize_expiration<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<NaiveDateTime>, D::Error> {
-    match Option::<String>::deserialize(d)? {
-        None => Ok(None),
-        Some(s) if s.is_empty() => Ok(None),
-        Some(s) => parse_expiration(&s)
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom(format!("bad expiration_utc_date `{s}`"))),
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let Some(raw) = super::client::opt_text(d)? else {
+        return Ok(None);
+    };
+    if raw.trim().is_empty() {
+        return Ok(None);
     }
+    let parsed = parse_expiration(&raw);
+    if parsed.is_none() {
+        WARNED.call_once(|| {
+            tracing::warn!(
+                "Apex Central listed an expiration_utc_date this tool cannot read (`{}`); \
+                 such entries are taken as without expiration",
+                raw.chars().take(40).collect::<String>()
+            );
+        });
+    }
+    Ok(parsed)
 }
 
 fn serialize_expiration<S: serde::Serializer>(
@@ -219,14 +267,40 @@ impl ApexClient {
                 None,
             )
             .await?;
-        if data.is_null() {
-            return Ok(Vec::new());
-        }
-        decode(
+        // No `Data` is an error (in `decode`), never an empty list: planning against an
+        // empty list would add what is there and take entries over.
+        let mut entries: Vec<UdsoEntry> = decode(
             &format!("GET {UDSO_PATH}?type={kind}"),
             data,
             "an array of UDSO entries",
-        )
+        )?;
+        for entry in &mut entries {
+            if entry.kind.trim().is_empty() {
+                entry.kind = kind.udso_type().to_owned();
+            }
+        }
+        Ok(entries)
+    }
+
+    /// One cheap signed call (the list of one type, filtered to nothing), so that a wrong
+    /// application ID or API key, a skewed clock or a missing permission fails in a second,
+    /// before a source is pulled. Apex answers with its usual envelope; its `Data` must be
+    /// there.
+    pub async fn check_access(&self) -> Result<(), ApexError> {
+        let data = self
+            .call(
+                reqwest::Method::GET,
+                UDSO_PATH,
+                &[("type", "ip"), ("contentFilter", ACCESS_CHECK_FILTER)],
+                None,
+            )
+            .await?;
+        decode::<Vec<serde_json::Value>>(
+            &format!("GET {UDSO_PATH}?type=ip (access check)"),
+            data,
+            "an array of UDSO entries",
+        )?;
+        Ok(())
     }
 
     /// Adds an entry, or updates the entry with the same content.
@@ -285,14 +359,71 @@ mod tests {
             r#"{"type":"file","content":"x","scan_action":"quarantine","expiration_utc_date":null}"#,
         );
         assert_eq!(e.expiration_utc_date, None);
-        assert!(
-            serde_json::from_str::<UdsoEntry>(
-                r#"{"type":"ip","content":"1.2.3.4","scan_action":"log","expiration_utc_date":"soon"}"#
-            )
-            .unwrap_err()
-            .to_string()
-            .contains("soon")
+        assert_eq!(e.ioc_kind(), Some(IocKind::FileSha1));
+    }
+
+    #[test]
+    fn listed_entries_accept_what_any_version_may_send() {
+        // Numbers where text is expected, nulls, a missing type, other date forms.
+        let e = entry(
+            r#"{"content":1234,"notes":null,"scan_action":null,"expiration_utc_date":"2021-03-26 12:26:49"}"#,
         );
+        assert_eq!(
+            (
+                e.kind.as_str(),
+                e.content.as_str(),
+                e.notes.as_str(),
+                e.scan_action.as_str()
+            ),
+            ("", "1234", "", "")
+        );
+        assert_eq!(
+            e.expiration_utc_date.unwrap().to_string(),
+            "2021-03-26 12:26:49"
+        );
+        for (date, expected) in [
+            (
+                "2021-03-26T14:26:49.5+02:00",
+                Some("2021-03-26 12:26:49.500"),
+            ),
+            ("/Date(1616761609753)/", Some("2021-03-26 12:26:49.753")),
+            ("", None),
+            // Unreadable: taken as no expiration (with a warning), never a failed command.
+            ("soon", None),
+        ] {
+            let e = entry(&format!(
+                r#"{{"type":"ip","content":"1.2.3.4","scan_action":"log","expiration_utc_date":"{date}"}}"#
+            ));
+            assert_eq!(
+                e.expiration_utc_date
+                    .map(|d| d.format("%Y-%m-%d %H:%M:%S%.3f").to_string()),
+                expected.map(str::to_owned),
+                "{date}"
+            );
+        }
+        let e = entry(r#"{"type":"ip","content":"1.2.3.4","expiration_utc_date":17}"#);
+        assert_eq!(e.expiration_utc_date, None);
+        // Content is required: an entry without it is not an entry.
+        assert!(serde_json::from_str::<UdsoEntry>(r#"{"type":"ip"}"#).is_err());
+    }
+
+    #[test]
+    fn listed_types_and_normal_forms() {
+        let e = |kind: &str, content: &str| UdsoEntry {
+            kind: kind.into(),
+            content: content.into(),
+            notes: String::new(),
+            scan_action: "log".into(),
+            expiration_utc_date: None,
+        };
+        assert_eq!(e("FILE", "x").ioc_kind(), Some(IocKind::FileSha1));
+        assert_eq!(e("Domain", "x").ioc_kind(), Some(IocKind::Domain));
+        assert_eq!(e("registry", "x").ioc_kind(), None);
+        assert_eq!(
+            e("domain", "Evil.Example.").ioc().unwrap().value,
+            "evil.example"
+        );
+        assert_eq!(e("domain", "*.evil.example").ioc(), None);
     }
 
     #[test]
@@ -375,11 +506,13 @@ mod tests {
                 .unwrap_err()
                 .contains("host")
         );
+        // A listed entry's own spelling is valid for an update.
+        assert!(write(IocKind::Domain, "X.com.").validate().is_ok());
         assert!(
-            write(IocKind::Domain, "X.com")
+            write(IocKind::Domain, " x.com")
                 .validate()
                 .unwrap_err()
-                .contains("`x.com`")
+                .contains("white space")
         );
         let mut w = write(IocKind::Ip, "1.2.3.4");
         w.notes = "n".repeat(257);

@@ -1,13 +1,13 @@
 //! `apex-ioc-sync openioc upload|list|delete`: Apex Central's own OpenIOC path. The files go
 //! to Apex's filing cabinet and Apex extracts them; nothing here edits the UDSO list itself.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use serde::Serialize;
 
 use super::table::aligned;
-use crate::apex::client::{ApexClient, ApexError};
+use crate::apex::client::ApexClient;
 use crate::apex::openioc::{
     CabinetFile, DeletedFile, Extraction, MAX_FILES_PER_UPLOAD, UploadFile, UploadMessage, Uploaded,
 };
@@ -25,27 +25,69 @@ struct UploadReport {
     extracted: Option<Vec<Extraction>>,
 }
 
+/// The most file content one upload request carries (with the 200 files Apex takes): a
+/// bound of this tool's own on the memory an upload holds, since each batch is read and
+/// base64-encoded only when it is sent. A file larger than this (Apex takes up to 10 MB)
+/// goes alone.
+pub const MAX_BATCH_BYTES: u64 = 64 << 20;
+
+/// A file checked for upload: where it is, and its size then.
+#[derive(Debug, Clone)]
+struct Checked {
+    path: PathBuf,
+    size: u64,
+}
+
 /// Reads and checks every file before anything is sent: Apex takes OpenIOC 1.0 files of at
-/// most 10 MB, so a file it would refuse is named now, and nothing is uploaded.
-fn prepare(paths: &[PathBuf]) -> anyhow::Result<Vec<UploadFile>> {
+/// most 10 MB, so a file it would refuse is named now, and nothing is uploaded. Only the
+/// paths and sizes are kept; the content is read again, one batch at a time, when it is sent.
+fn check_all(paths: &[PathBuf]) -> anyhow::Result<Vec<Checked>> {
     let mut files = Vec::new();
     for path in openioc::expand_paths(paths)? {
-        // At most 10 MB, as Apex takes them, or an error naming the file.
-        let (document, bytes) = openioc::read_file(&path, ScanAction::Block)?;
-        if document.version != openioc::Version::V1_0 {
-            anyhow::bail!(
-                "{} is OpenIOC 1.1, and Apex Central takes OpenIOC 1.0 only; \
-                 sync it with --source openioc --file instead",
-                path.display()
-            );
-        }
-        files.push(UploadFile::new(&file_name(&path), &bytes));
+        let bytes = read_for_upload(&path)?;
+        files.push(Checked {
+            path,
+            size: bytes.len() as u64,
+        });
     }
     Ok(files)
 }
 
-/// Uploads the files (200 to a request), and with `extract` has Apex extract them into the
-/// UDSO list with `action` for every type.
+/// One file's bytes, checked as Apex would: at most 10 MB, OpenIOC 1.0.
+fn read_for_upload(path: &Path) -> anyhow::Result<Vec<u8>> {
+    // At most 10 MB, as Apex takes them, or an error naming the file.
+    let (document, bytes) = openioc::read_file(path, ScanAction::Block)?;
+    if document.version != openioc::Version::V1_0 {
+        anyhow::bail!(
+            "{} is OpenIOC 1.1, and Apex Central takes OpenIOC 1.0 only; \
+             sync it with --source openioc --file instead",
+            path.display()
+        );
+    }
+    Ok(bytes)
+}
+
+/// The files in upload requests: at most [`MAX_FILES_PER_UPLOAD`] files and
+/// [`MAX_BATCH_BYTES`] of content each (a larger file alone), in order.
+fn batches<T>(files: &[T], size: impl Fn(&T) -> u64) -> Vec<&[T]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, file) in files.iter().enumerate() {
+        let n = i - start;
+        if n > 0 && (n == MAX_FILES_PER_UPLOAD || bytes + size(file) > MAX_BATCH_BYTES) {
+            batches.push(&files[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size(file);
+    }
+    if start < files.len() {
+        batches.push(&files[start..]);
+    }
+    batches
+}
+
+/// Uploads the files (a batch to a request, read and encoded only when it is sent), and with
+/// `extract` has Apex extract them into the UDSO list with `action` for every type.
 pub async fn upload(
     client: &ApexClient,
     paths: &[PathBuf],
@@ -53,13 +95,26 @@ pub async fn upload(
     action: ScanAction,
     json: bool,
 ) -> Result<ExitCode, Failure> {
-    let files = prepare(paths)
+    let files = check_all(paths)
         .map_err(|e| Failure::new(ExitCode::Failed, e.context("nothing was uploaded")))?;
     let mut report = UploadReport::default();
     // A failed call stops the work, but what was done before it is still reported.
-    let mut stopped: Option<ApexError> = None;
-    for batch in files.chunks(MAX_FILES_PER_UPLOAD) {
-        match client.upload_openioc(batch).await {
+    let mut stopped: Option<anyhow::Error> = None;
+    for batch in batches(&files, |f| f.size) {
+        // A file that changed since it was checked (and is now refused) stops the upload.
+        let encoded: anyhow::Result<Vec<UploadFile>> = batch
+            .iter()
+            .map(|f| {
+                let bytes = read_for_upload(&f.path)
+                    .map_err(|e| e.context("the file changed since it was checked"))?;
+                Ok(UploadFile::new(&file_name(&f.path), &bytes))
+            })
+            .collect();
+        let result = match encoded {
+            Ok(encoded) => client.upload_openioc(&encoded).await.map_err(Into::into),
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(result) => {
                 report.uploaded.extend(result.files);
                 report.messages.extend(result.messages);
@@ -82,7 +137,7 @@ pub async fn upload(
             match client.extract_openioc(batch, action).await {
                 Ok(result) => extracted.extend(result),
                 Err(e) => {
-                    stopped = Some(e);
+                    stopped = Some(e.into());
                     break;
                 }
             }
@@ -92,7 +147,7 @@ pub async fn upload(
     if let (Some(e), true) = (&stopped, report.uploaded.is_empty()) {
         return Err(Failure::new(
             ExitCode::Failed,
-            anyhow!("{e}").context("nothing was uploaded"),
+            anyhow!("{e:#}").context("nothing was uploaded"),
         ));
     }
     if json {
@@ -103,7 +158,7 @@ pub async fn upload(
     if let Some(e) = stopped {
         return Err(Failure::new(
             ExitCode::PartialWrites,
-            anyhow!("{e}").context(format!(
+            anyhow!("{e:#}").context(format!(
                 "stopped after {} of {} files were uploaded (listed above)",
                 ids.len(),
                 files.len()
@@ -191,10 +246,10 @@ fn cabinet_table(files: &[CabinetFile]) -> String {
             [
                 f.hash_id.clone(),
                 f.added.clone(),
-                if f.extracting_status == 1 {
-                    "yes"
-                } else {
-                    "no"
+                match f.extracting_status {
+                    Some(1) => "yes",
+                    Some(_) => "no",
+                    None => "unknown",
                 }
                 .to_owned(),
                 f.name.clone(),
@@ -248,4 +303,25 @@ pub async fn delete(
     } else {
         ExitCode::PartialWrites
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_hold_at_most_200_files_and_64_mib() {
+        let small = vec![1u64; 401];
+        let sizes: Vec<usize> = batches(&small, |s| *s).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [200, 200, 1]);
+        // Ten files of 10 MB: six fit in 64 MiB.
+        let large = vec![10_000_000u64; 10];
+        let sizes: Vec<usize> = batches(&large, |s| *s).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [6, 4]);
+        // A file over the batch size goes alone.
+        let huge = [1, MAX_BATCH_BYTES + 1, 1];
+        let sizes: Vec<usize> = batches(&huge, |s| *s).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [1, 1, 1]);
+        assert!(batches(&[] as &[u64], |s| *s).is_empty());
+    }
 }

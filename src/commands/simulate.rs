@@ -64,6 +64,8 @@ pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
     let config = ApexSimConfig {
         token_timeout: Duration::from_secs(args.token_timeout),
         capacity: args.capacity,
+        case_insensitive_content: args.case_insensitive_content,
+        string_numbers: args.string_numbers,
         ..ApexSimConfig::random()
     };
     let sim = ApexSim::new(config);

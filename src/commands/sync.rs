@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::SourceKind;
 use crate::exit::{ExitCode, Failure};
+use crate::http::HttpSettings;
 use crate::lock::{InstanceLock, LockError};
 use crate::logging::LogTarget;
 use crate::policy::Exclusions;
@@ -23,10 +24,10 @@ use crate::source::taxii::{self, TaxiiSettings};
 use crate::sync::clean::clean;
 use crate::sync::run::{Job, changes_table, excluded_table, run as run_job};
 
-/// A source, set up.
+/// A source, set up, with the HTTP settings of its server.
 enum Source {
-    Lumu(LumuSettings),
-    Taxii(TaxiiSettings),
+    Lumu(LumuSettings, HttpSettings),
+    Taxii(TaxiiSettings, HttpSettings),
     File(FileSettings),
     OpenIoc(FileSettings),
 }
@@ -36,13 +37,16 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
     let started = Instant::now();
     let opts = &settings.opts;
     let tag = settings.tag()?;
-    let http = settings.http()?;
-    let client = settings.apex_client(&http)?;
+    let client = settings.apex_client()?;
     // Every usage error comes before the lock and before any request.
     let source = match (opts.clean, settings.source()) {
         (true, _) => None,
-        (false, SourceKind::Lumu) => Some(Source::Lumu(settings.lumu(&tag)?)),
-        (false, SourceKind::Taxii) => Some(Source::Taxii(settings.taxii(&tag)?)),
+        (false, SourceKind::Lumu) => {
+            Some(Source::Lumu(settings.lumu(&tag)?, settings.lumu_http()?))
+        }
+        (false, SourceKind::Taxii) => {
+            Some(Source::Taxii(settings.taxii(&tag)?, settings.taxii_http()?))
+        }
         (false, SourceKind::File) => Some(Source::File(settings.files()?)),
         (false, SourceKind::Openioc) => Some(Source::OpenIoc(settings.files()?)),
     };
@@ -72,10 +76,20 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
         );
     };
 
+    // The destination first: a wrong key or a skewed clock fails now, in one call, not after
+    // a long pull that spent the source's quota.
+    client.check_access().await.map_err(|e| {
+        Failure::new(
+            ExitCode::Failed,
+            anyhow!(e).context(
+                "the access check of Apex Central failed; the source was not read and nothing was written",
+            ),
+        )
+    })?;
     let name = settings.source().name();
     let pulled: Pulled = match &source {
-        Source::Lumu(s) => lumu::pull(s, &http, started + s.max_run).await,
-        Source::Taxii(s) => taxii::pull(s, &http, &exclusions).await,
+        Source::Lumu(s, http) => lumu::pull(s, http, started + s.max_run).await,
+        Source::Taxii(s, http) => taxii::pull(s, http, &exclusions).await,
         Source::File(s) => file::pull(s, &exclusions),
         Source::OpenIoc(s) => openioc::pull(s),
     }
@@ -105,10 +119,15 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
     }
     emit_summary(&report.summary(), to_screen && !opts.json);
     if let Some(brake) = &report.brake {
+        let why = if brake.empty_source {
+            "the source gave no IOC of the chosen types"
+        } else {
+            "more than half"
+        };
         return Err(Failure::new(
             ExitCode::Brake,
             anyhow!(
-                "removal brake: this run would remove {} of the {} entries tag `{tag}` owns (more than half); \
+                "removal brake: this run would remove {} of the {} entries tag `{tag}` owns ({why}); \
                  nothing was removed. If the source really dropped them, run again with --force",
                 brake.would_remove,
                 brake.owned

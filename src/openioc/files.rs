@@ -51,7 +51,8 @@ pub fn read_file(path: &Path, chosen: ScanAction) -> anyhow::Result<(Document, V
     if size > MAX_FILE_BYTES as u64 {
         bail!("{}: {}", path.display(), too_large(size));
     }
-    let bytes = std::fs::read(path).with_context(cannot_read)?;
+    // Capped too: a device or a pipe has no size to check first.
+    let bytes = crate::files::read_capped(path, MAX_FILE_BYTES as u64).with_context(cannot_read)?;
     Ok((read_bytes(path, &bytes, chosen)?, bytes))
 }
 

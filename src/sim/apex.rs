@@ -4,6 +4,7 @@
 //! cabinet whose files it extracts into that list as Apex does.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,8 +44,14 @@ pub struct ApexSimConfig {
     pub token_timeout: Duration,
     /// Entries per type before adds fail with 413/12.
     pub capacity: usize,
-    /// Send `Result` and `ErrorCode` as strings, as some Apex versions do.
-    pub string_codes: bool,
+    /// Send every number as a string (`Result`, `ErrorCode`, the OpenIOC statuses and
+    /// counts) and every empty optional text as `null` (`ErrorMsg`, `notes`, `ShortDesc`,
+    /// `ExtractionErrorMessage`...), as some Apex versions do.
+    pub string_numbers: bool,
+    /// Match content case-insensitively, as a server with a case-insensitive database
+    /// collation may: a put of `evil.example` updates a listed `Evil.Example` (which keeps
+    /// its spelling), a delete of either removes it, and `contentFilter` ignores case.
+    pub case_insensitive_content: bool,
 }
 
 impl ApexSimConfig {
@@ -61,7 +68,8 @@ impl ApexSimConfig {
             api_key: format!("{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(12)).to_uppercase(),
             token_timeout: Duration::from_secs(120),
             capacity: DEFAULT_CAPACITY,
-            string_codes: false,
+            string_numbers: false,
+            case_insensitive_content: false,
         }
     }
 }
@@ -81,16 +89,35 @@ struct Stored {
     notes: String,
     scan_action: String,
     expiration: Option<NaiveDateTime>,
+    /// The `type` the entry is listed with, when it is not the type's own name (`file`, as
+    /// some Apex versions list SHA-1 entries).
+    listed_type: Option<String>,
 }
 
+/// Something to do to the server's data when a request arrives (an edit a person makes
+/// meanwhile, an answer that changes).
+type Action = Box<dyn FnOnce(&ApexSim) + Send>;
+
 /// The simulated server's data, shared with the test or command that started it.
-#[derive(Debug)]
 pub struct ApexSim {
     config: ApexSimConfig,
     lists: Mutex<HashMap<IocKind, BTreeMap<String, Stored>>>,
     /// OpenIOC files by FileHashID.
     cabinet: Mutex<BTreeMap<String, CabinetFile>>,
+    /// Answer successful calls without `Data` (a broken or changed server).
+    without_data: AtomicBool,
+    /// Actions to run when the n-th request with a method arrives, before it is answered.
+    on_request: Mutex<Vec<(Method, u64, Action)>>,
+    requests: Mutex<HashMap<Method, u64>>,
     pub control: Control,
+}
+
+impl std::fmt::Debug for ApexSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApexSim")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ApexSim {
@@ -99,23 +126,100 @@ impl ApexSim {
             config,
             lists: Mutex::default(),
             cabinet: Mutex::default(),
+            without_data: AtomicBool::new(false),
+            on_request: Mutex::default(),
+            requests: Mutex::default(),
             control: Control::default(),
         })
+    }
+
+    /// From now on, answer successful calls with an envelope that has no `Data`.
+    pub fn answer_without_data(&self, on: bool) {
+        self.without_data.store(on, Ordering::Relaxed);
+    }
+
+    /// Runs `action` when the `nth` request with `method` arrives (counting from 1), before
+    /// that request is answered: an edit someone makes while a run is under way.
+    pub fn on_request(
+        &self,
+        method: Method,
+        nth: u64,
+        action: impl FnOnce(&ApexSim) + Send + 'static,
+    ) {
+        self.on_request
+            .lock()
+            .unwrap()
+            .push((method, nth, Box::new(action)));
+    }
+
+    /// Counts a request and runs the actions waiting for it.
+    fn arrived(&self, method: &Method) {
+        let n = {
+            let mut requests = self.requests.lock().unwrap();
+            let n = requests.entry(method.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        let due: Vec<Action> = {
+            let mut waiting = self.on_request.lock().unwrap();
+            let (due, rest): (Vec<_>, Vec<_>) = waiting
+                .drain(..)
+                .partition(|(m, nth, _)| m == method && *nth == n);
+            *waiting = rest;
+            due.into_iter().map(|(_, _, action)| action).collect()
+        };
+        for action in due {
+            action(self);
+        }
+    }
+
+    /// The listed content `content` is stored under: itself, or with case-insensitive
+    /// matching the spelling already listed.
+    fn stored_key(&self, list: &BTreeMap<String, Stored>, content: &str) -> Option<String> {
+        if list.contains_key(content) {
+            return Some(content.to_owned());
+        }
+        if !self.config.case_insensitive_content {
+            return None;
+        }
+        let lower = content.to_lowercase();
+        list.keys().find(|k| k.to_lowercase() == lower).cloned()
+    }
+
+    /// A number as this server sends it.
+    pub(super) fn number(&self, n: i64) -> Value {
+        if self.config.string_numbers {
+            json!(n.to_string())
+        } else {
+            json!(n)
+        }
+    }
+
+    /// An optional text as this server sends it: empty is `null` when it sends strings.
+    pub(super) fn optional_text(&self, text: &str) -> Value {
+        if self.config.string_numbers && text.is_empty() {
+            Value::Null
+        } else {
+            json!(text)
+        }
     }
 
     pub fn config(&self) -> &ApexSimConfig {
         &self.config
     }
 
-    /// Puts an entry on the list directly (a foreign entry, say), bypassing the API.
+    /// Puts an entry on the list directly (a foreign entry, say), bypassing the API. An
+    /// entry of type `file` is a SHA-1 entry listed as `file`.
     pub fn insert(&self, entry: UdsoEntry) {
-        let kind = IocKind::from_udso_type(&entry.kind).expect("a UDSO type");
+        let kind = entry.ioc_kind().expect("a UDSO type");
+        let listed_type = (entry.kind != kind.udso_type()).then(|| entry.kind.clone());
         self.lists.lock().unwrap().entry(kind).or_default().insert(
             entry.content,
             Stored {
                 notes: entry.notes,
                 scan_action: entry.scan_action,
                 expiration: entry.expiration_utc_date,
+                listed_type,
             },
         );
     }
@@ -137,7 +241,10 @@ impl ApexSim {
         Self::live(&mut lists, kind)
             .iter()
             .map(|(content, s)| UdsoEntry {
-                kind: kind.udso_type().to_owned(),
+                kind: s
+                    .listed_type
+                    .clone()
+                    .unwrap_or_else(|| kind.udso_type().to_owned()),
                 content: content.clone(),
                 notes: s.notes.clone(),
                 scan_action: s.scan_action.clone(),
@@ -189,21 +296,17 @@ impl ApexSim {
     }
 
     fn envelope(&self, status: StatusCode, code: i64, message: &str, data: Value) -> Response {
-        let (result, code) = if self.config.string_codes {
-            (
-                json!(if code == 0 { "1" } else { "0" }),
-                json!(code.to_string()),
-            )
-        } else {
-            (json!(if code == 0 { 1 } else { 0 }), json!(code))
-        };
-        let body = json!({
+        let result = self.number(if code == 0 { 1 } else { 0 });
+        let mut body = json!({
             "Data": data,
-            "Meta": {"Result": result, "ErrorCode": code, "ErrorMsg": message},
+            "Meta": {"Result": result, "ErrorCode": self.number(code), "ErrorMsg": self.optional_text(message)},
             "PermissionCtrl": {"permission": "255", "elements": null},
             "FeatureCtrl": {"mode": "0"},
             "SystemCtrl": {"TmcmSoDist_Role": "none"},
         });
+        if code == 0 && self.without_data.load(Ordering::Relaxed) {
+            body.as_object_mut().expect("an object").remove("Data");
+        }
         (status, axum::Json(body)).into_response()
     }
 
@@ -287,15 +390,22 @@ impl ApexSim {
             return self.error(400, 7, "type must be ip, url, file_sha1 or domain");
         };
         let filter = query.get("contentFilter").map(String::as_str).unwrap_or("");
+        let matches = |content: &str| {
+            if self.config.case_insensitive_content {
+                content.to_lowercase().contains(&filter.to_lowercase())
+            } else {
+                content.contains(filter)
+            }
+        };
         let data: Vec<Value> = self
             .entries(kind)
             .into_iter()
-            .filter(|e| e.content.contains(filter))
+            .filter(|e| matches(&e.content))
             .map(|e| {
                 json!({
                     "type": e.kind,
                     "content": e.content,
-                    "notes": e.notes,
+                    "notes": self.optional_text(&e.notes),
                     "scan_action": e.scan_action,
                     "expiration_utc_date": e.expiration_utc_date.map(|d| d.format(LIST_DATE_FORMAT).to_string()),
                 })
@@ -309,10 +419,23 @@ impl ApexSim {
         // Check and insert under one lock, so concurrent adds cannot overfill the list.
         let mut lists = self.lists.lock().unwrap();
         let list = Self::live(&mut lists, kind);
-        if !list.contains_key(content) && list.len() >= self.config.capacity {
-            return Err(());
+        match self.stored_key(list, content) {
+            // An update keeps the entry's own spelling and type name.
+            Some(key) => {
+                let listed_type = list.get(&key).and_then(|s| s.listed_type.clone());
+                list.insert(
+                    key,
+                    Stored {
+                        listed_type,
+                        ..stored
+                    },
+                );
+            }
+            None if list.len() >= self.config.capacity => return Err(()),
+            None => {
+                list.insert(content.to_owned(), stored);
+            }
         }
-        list.insert(content.to_owned(), stored);
         Ok(())
     }
 
@@ -351,6 +474,7 @@ impl ApexSim {
             notes: notes.to_owned(),
             scan_action: scan_action.to_owned(),
             expiration,
+            listed_type: None,
         };
         match self.store(kind, content, stored) {
             Ok(()) => self.ok(Value::Null),
@@ -365,7 +489,12 @@ impl ApexSim {
         ) else {
             return self.error(400, 7, "type and content are required");
         };
-        let removed = Self::live(&mut self.lists.lock().unwrap(), kind).remove(content);
+        let removed = {
+            let mut lists = self.lists.lock().unwrap();
+            let list = Self::live(&mut lists, kind);
+            self.stored_key(list, content)
+                .and_then(|key| list.remove(&key))
+        };
         match removed {
             Some(_) => self.ok(Value::Null),
             None => self.error(500, 8, "Data not found"),
@@ -388,6 +517,7 @@ async fn api(
     if let Err((code, message)) = sim.authenticate(&method, &uri, &headers, &body) {
         return sim.error(401, code, message);
     }
+    sim.arrived(&method);
     let query: HashMap<String, String> = uri
         .query()
         .map(|q| {

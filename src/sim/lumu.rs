@@ -132,6 +132,11 @@ pub struct LumuSim {
     /// Requests received by endpoint (refused ones included), and those refused with 429.
     calls: Mutex<BTreeMap<Endpoint, u64>>,
     rate_limited: Mutex<u64>,
+    /// Answer every incidents page with this status and an error that quotes the request's
+    /// path and query, as some servers and proxies do (it holds the company key).
+    echo_url: Mutex<Option<StatusCode>>,
+    /// Answer every incidents page with a redirect to this base URL, path and query kept.
+    redirect_to: Mutex<Option<String>>,
     pub control: Control,
 }
 
@@ -150,6 +155,8 @@ impl LumuSim {
             broken_context: Mutex::default(),
             calls: Mutex::default(),
             rate_limited: Mutex::default(),
+            echo_url: Mutex::default(),
+            redirect_to: Mutex::default(),
             control: Control::default(),
         })
     }
@@ -232,6 +239,18 @@ impl LumuSim {
     pub fn reset_calls(&self) {
         self.calls.lock().unwrap().clear();
         *self.rate_limited.lock().unwrap() = 0;
+    }
+
+    /// Every incidents page is answered with `status` and an error quoting the request's
+    /// path and query, key included, before the key is checked (`None`: normal answers).
+    pub fn echo_url_in_errors(&self, status: Option<StatusCode>) {
+        *self.echo_url.lock().unwrap() = status;
+    }
+
+    /// Every incidents page is answered with `302 Found` to `base` plus the request's path
+    /// and query, key included (`None`: normal answers).
+    pub fn redirect_to(&self, base: Option<&str>) {
+        *self.redirect_to.lock().unwrap() = base.map(str::to_owned);
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
@@ -378,9 +397,28 @@ fn date(v: &Value, key: &str) -> Result<Option<DateTime<Utc>>, Rejection> {
 async fn incidents(
     State(sim): State<Arc<LumuSim>>,
     Query(query): Query<HashMap<String, String>>,
+    uri: axum::http::Uri,
     _headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let path_and_query = uri.path_and_query().map_or("", |pq| pq.as_str()).to_owned();
+    if let Some(status) = *sim.echo_url.lock().unwrap() {
+        let detail = format!("cannot serve {path_and_query}");
+        return (
+            status,
+            axum::Json(json!({"name": "BadRequest", "detail": detail})),
+        )
+            .into_response();
+    }
+    if let Some(base) = sim.redirect_to.lock().unwrap().clone() {
+        let location = format!("{}{path_and_query}", base.trim_end_matches('/'));
+        return (
+            StatusCode::FOUND,
+            [(axum::http::header::LOCATION, location.clone())],
+            format!("Moved to {location}"),
+        )
+            .into_response();
+    }
     if let Err(denied) = sim.admit(Endpoint::Incidents, &query) {
         return denied.into_response();
     }

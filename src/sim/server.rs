@@ -132,11 +132,16 @@ pub struct Control {
 
 /// Reads a PEM certificate chain and key into a rustls server configuration.
 pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let certs = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+    let read = |path: &Path| {
+        crate::files::read_capped(path, crate::files::MAX_PEM_BYTES)
+            .with_context(|| format!("cannot read {}", path.display()))
+    };
+    let cert_pem = read(cert)?;
+    let certs = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("cannot read certificates from {}", cert.display()))?;
     anyhow::ensure!(!certs.is_empty(), "{} holds no certificate", cert.display());
-    let key = PrivateKeyDer::from_pem_file(key)
+    let key = PrivateKeyDer::from_pem_slice(&read(key)?)
         .with_context(|| format!("cannot read a private key from {}", key.display()))?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),

@@ -263,7 +263,7 @@ pub fn pull(settings: &FileSettings, exclusions: &Exclusions) -> anyhow::Result<
         if path.is_dir() {
             bail!("--file {} is a folder; name the files", path.display());
         }
-        let bytes = std::fs::read(path)
+        let bytes = crate::files::read_capped(path, crate::files::MAX_INPUT_FILE_BYTES)
             .with_context(|| format!("cannot read --file {}", path.display()))?;
         let text = utf8_text(path, &bytes)?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);

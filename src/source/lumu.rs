@@ -78,8 +78,9 @@ pub struct LumuSettings {
 
 #[derive(Debug, Deserialize)]
 struct Page {
+    /// Required: a page without `items` (or with `null`) is an error, never no incidents.
     #[serde(default)]
-    items: Vec<Incident>,
+    items: Option<Vec<Incident>>,
     #[serde(rename = "paginationInfo", default)]
     pagination: Option<Pagination>,
 }
@@ -240,7 +241,15 @@ impl LumuClient {
             return serde_json::from_slice(&answer.body)
                 .with_context(|| format!("Lumu Defender's answer to {name} is not JSON"));
         }
-        let message = lumu_error(status, &answer.body);
+        // A body may echo the request's URL, and with it the key.
+        let message = self.key.redact_in(&lumu_error(status, &answer.body));
+        if status.is_redirection() {
+            bail!(
+                "Lumu Defender answered {name} with a redirect (HTTP {status}), which is not \
+                 followed, since the company key travels in the URL: give --lumu-url as the \
+                 address Lumu's API answers at (https://defender.lumu.io)"
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             bail!(
                 "Lumu Defender refused the company key at {name} (HTTP 401{message}): check --company-key"
@@ -281,7 +290,13 @@ impl LumuClient {
             let parsed: Page = serde_json::from_value(answer).with_context(|| {
                 format!("Lumu Defender's incident page {page} is not a list of incidents")
             })?;
-            incidents.extend(parsed.items);
+            let Some(items) = parsed.items else {
+                bail!(
+                    "Lumu Defender's answer to POST /api/incidents/all (page {page}) has no `items`: \
+                     an answer without the incident list is not an empty one"
+                );
+            };
+            incidents.extend(items);
             let next = parsed
                 .pagination
                 .and_then(|p| p.next)

@@ -2,6 +2,12 @@
 //! never has a gap), each phase with bounded concurrency. Every request is retried by the
 //! client; a write that still fails is reported and the others go on. A put refused because
 //! the list is full (413/12) is tried once more after the removals have made room.
+//!
+//! Right before the removals, the types they touch are listed again (when the caller names
+//! its tag): an entry someone edited meanwhile (its notes no longer carry the tag) is not
+//! removed, and one that is gone already is not asked for.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::StreamExt;
 use indicatif::ProgressBar;
@@ -49,18 +55,25 @@ pub struct FailedWrite {
 pub struct Applied {
     pub put: usize,
     pub deleted: usize,
-    /// Deletes of entries that were already gone (500/8): done all the same.
+    /// Deletes of entries that were already gone (500/8, or missing when listed again
+    /// right before the removals): done all the same.
     pub already_gone: usize,
+    /// Removals dropped because, listed again right before the removals, the entry no
+    /// longer carried this job's tag (someone edited it meanwhile).
+    pub no_longer_ours: usize,
     pub failed: Vec<FailedWrite>,
 }
 
 /// Applies `writes` with at most `threads` requests at once: every put, then every delete,
-/// then the puts that found the list full. `progress` ticks once per write.
+/// then the puts that found the list full. With `recheck` (the job's tag), the types the
+/// deletes touch are listed again right before them, and only entries still listed with
+/// that tag are deleted. `progress` ticks once per write.
 pub async fn apply(
     client: &ApexClient,
     writes: Vec<Write>,
     threads: usize,
     progress: &ProgressBar,
+    recheck: Option<&str>,
 ) -> Applied {
     let (puts, deletes): (Vec<Write>, Vec<Write>) =
         writes.into_iter().partition(|w| matches!(w, Write::Put(_)));
@@ -72,6 +85,10 @@ pub async fn apply(
             result => record(&mut applied, write, result, progress),
         }
     }
+    let deletes = match recheck {
+        Some(tag) => still_ours(client, deletes, tag, &mut applied, progress).await,
+        None => deletes,
+    };
     for (write, result) in run_phase(client, deletes, threads).await {
         record(&mut applied, write, result, progress);
     }
@@ -85,6 +102,71 @@ pub async fn apply(
         record(&mut applied, write, result, progress);
     }
     applied
+}
+
+/// The deletes whose entries are still listed with `tag`, listing each type they touch
+/// once more. The others are counted (gone: done; retagged: spared). When a type cannot be
+/// listed, none of its deletes is made: each is reported as failed, and the next run tries
+/// again.
+async fn still_ours(
+    client: &ApexClient,
+    deletes: Vec<Write>,
+    tag: &str,
+    applied: &mut Applied,
+    progress: &ProgressBar,
+) -> Vec<Write> {
+    let kinds: BTreeSet<IocKind> = deletes.iter().map(Write::kind).collect();
+    // Per type: content as listed -> whether it carries the tag; or why it cannot be listed.
+    let mut listed: BTreeMap<IocKind, Result<HashMap<String, bool>, String>> = BTreeMap::new();
+    for kind in kinds {
+        let entries = client.list_udso(kind).await.map(|entries| {
+            entries
+                .into_iter()
+                .filter(|e| e.ioc_kind() == Some(kind))
+                .map(|e| {
+                    let ours = e.owner_tag() == Some(tag);
+                    (e.content, ours)
+                })
+                .collect()
+        });
+        listed.insert(kind, entries.map_err(|e| e.to_string()));
+    }
+    let mut keep = Vec::new();
+    for write in deletes {
+        match &listed[&write.kind()] {
+            Ok(entries) => match entries.get(write.content()) {
+                Some(true) => keep.push(write),
+                Some(false) => {
+                    tracing::warn!(
+                        "{} `{}` no longer carries the tag {tag} (edited since it was listed): not removed",
+                        write.kind(),
+                        write.content()
+                    );
+                    applied.no_longer_ours += 1;
+                    progress.inc(1);
+                }
+                None => {
+                    applied.already_gone += 1;
+                    progress.inc(1);
+                }
+            },
+            Err(e) => {
+                let error = format!(
+                    "not removed: the {} list could not be read again right before the removals: {e}",
+                    write.kind()
+                );
+                tracing::error!("{} `{}` {error}", write.kind(), write.content());
+                progress.inc(1);
+                applied.failed.push(FailedWrite {
+                    kind: write.kind(),
+                    content: write.content().to_owned(),
+                    action: "delete",
+                    error,
+                });
+            }
+        }
+    }
+    keep
 }
 
 type Outcome = (Write, Result<Option<Deleted>, ApexError>);

@@ -55,7 +55,8 @@ pub async fn owned_entries(client: &ApexClient, tag: &str) -> Result<Vec<Write>,
     let mut owned = Vec::new();
     for kind in APEX_KINDS {
         for entry in client.list_udso(kind).await? {
-            if entry.owner_tag() == Some(tag) {
+            // A server that ignores the type filter may list other types too.
+            if entry.owner_tag() == Some(tag) && entry.ioc_kind() == Some(kind) {
                 owned.push(Write::Delete {
                     kind,
                     content: entry.content,
@@ -89,7 +90,14 @@ pub async fn clean(
         }
         Applied::default()
     } else {
-        apply(client, deletes, threads, &indicatif::ProgressBar::hidden()).await
+        apply(
+            client,
+            deletes,
+            threads,
+            &indicatif::ProgressBar::hidden(),
+            None,
+        )
+        .await
     };
     Ok(CleanReport {
         mode: "clean",

@@ -1,18 +1,33 @@
 //! The planner: a pure function of the desired IOCs, the listed UDSO entries, the policy
 //! and the time, returning the writes that make this job's entries equal to the desired set.
 //!
+//! Both sides are compared by the IOC's normal form (`ioc.rs`), never by spelling: a listed
+//! `Evil.Example.` holds the IOC `evil.example`, an entry listed as `type: "file"` holds a
+//! `file_sha1` IOC. A write names the entry by its content exactly as listed, so an update
+//! or a delete lands on that very entry whether Apex matches content byte for byte or
+//! case-insensitively.
+//!
 //! Rules (DESIGN.md, Sync semantics):
-//! - add what is desired and not listed at all;
+//! - add what is desired and not listed at all, in any spelling;
 //! - update owned entries whose scan action or expiration policy differs, or whose
 //!   expiration is less than half the period away;
-//! - remove owned entries that are no longer desired, unless `preserve`;
+//! - remove owned entries that are no longer desired, unless `preserve` (entries whose IOC
+//!   is `withdrawn`, now excluded, go even then, and take no room); of two owned
+//!   entries holding one IOC in different spellings, keep the one in normal form (else the
+//!   first) and remove the other;
 //! - never touch an entry without this job's tag; a desired IOC that such an entry already
-//!   holds is skipped (foreign), and foreign entries count toward capacity;
-//! - when the desired set does not fit beside the foreign entries, keep the newest;
+//!   holds, in any spelling, is skipped (foreign), and foreign entries count toward capacity;
+//! - leave alone (never write) an owned entry whose content does not normalise (this tool
+//!   never writes such content, so it did not come from this job as it is: someone copied
+//!   the tag, or an older version wrote it), and an owned entry whose IOC a foreign entry
+//!   also holds in another spelling (on a server that matches content case-insensitively,
+//!   a write could land on the foreign entry); both still count toward capacity;
+//! - when the desired set does not fit beside what stays, keep the newest;
 //! - a plan that would remove more than half of what the job owns (and more than 10
-//!   entries) holds its removals back unless forced (the brake).
+//!   entries), or anything at all while the desired set is empty, holds its removals back
+//!   unless forced (the brake).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -35,6 +50,15 @@ pub const APEX_KINDS: [IocKind; 4] = [
 /// The brake engages above this many removals (and above half of what is owned).
 pub const BRAKE_MIN_REMOVALS: usize = 10;
 
+/// Why an owned entry is left alone (see the module's rules), as counted in
+/// [`Plan::untouched`].
+pub mod untouched {
+    /// Its content does not normalise (or its type is not one this tool knows).
+    pub const UNREADABLE: &str = "unreadable";
+    /// An entry without this job's tag holds the same IOC in another spelling.
+    pub const SHARED: &str = "shared";
+}
+
 /// How the job wants its entries.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -46,8 +70,8 @@ pub struct Policy {
     pub preserve: bool,
     pub force: bool,
     pub capacity: usize,
-    /// Owned entries to remove even under `preserve` (their IOC is excluded: see
-    /// `policy`), as listed. They never count against capacity.
+    /// IOCs (in normal form) whose owned entries go even under `preserve`: an exclusion
+    /// list now matches them (see `policy`). Those entries never count against capacity.
     pub withdrawn: HashSet<Ioc>,
 }
 
@@ -75,6 +99,17 @@ impl UpdateReason {
 pub struct Brake {
     pub would_remove: usize,
     pub owned: usize,
+    /// The source gave no IOC of the chosen types: it engages for any number of removals.
+    pub empty_source: bool,
+}
+
+/// An owned entry to delete, named by its content exactly as listed (the DELETE must match
+/// that entry, not the IOC's normal form).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Removal {
+    pub kind: IocKind,
+    /// As listed.
+    pub content: String,
 }
 
 /// The writes of one run, and what was left out and why.
@@ -82,12 +117,14 @@ pub struct Brake {
 pub struct Plan {
     pub adds: Vec<UdsoWrite>,
     pub updates: Vec<(UdsoWrite, UpdateReason)>,
-    pub removals: Vec<Ioc>,
+    pub removals: Vec<Removal>,
     /// Owned entries already as desired.
     pub unchanged: usize,
     /// Owned entries no longer desired, kept by `preserve`.
     pub preserved: usize,
-    /// Desired IOCs an entry without our tag already holds.
+    /// Owned entries left alone whatever the source says, by reason ([`untouched`]).
+    pub untouched: BTreeMap<&'static str, usize>,
+    /// Desired IOCs an entry without our tag already holds (in any spelling).
     pub skipped_foreign: Vec<Ioc>,
     /// Desired IOCs left out because the list is full (the oldest).
     pub skipped_capacity: Vec<Ioc>,
@@ -99,6 +136,12 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.adds.is_empty() && self.updates.is_empty() && self.removals.is_empty()
     }
+}
+
+/// The owned entries holding one IOC: the one writes go to, and other spellings of it.
+struct Held<'a> {
+    primary: &'a UdsoEntry,
+    others: Vec<&'a UdsoEntry>,
 }
 
 /// Plans the writes that make the entries `policy.tag` owns equal to `desired`.
@@ -114,19 +157,62 @@ pub fn plan(
         .map(|days| now + Duration::days(i64::from(days)));
     let mut plan = Plan::default();
     let mut owned_total = 0;
+    let mut untouched: BTreeMap<&'static str, usize> = BTreeMap::new();
     for &kind in &policy.types {
-        let mut owned: HashMap<&str, &UdsoEntry> = HashMap::new();
-        let mut foreign: HashSet<&str> = HashSet::new();
-        for entry in listed.iter().filter(|e| e.kind == kind.udso_type()) {
+        // Both sides by normal form.
+        let mut foreign_entries = 0;
+        let mut foreign: HashSet<String> = HashSet::new();
+        let mut owned: BTreeMap<String, Vec<&UdsoEntry>> = BTreeMap::new();
+        let mut unreadable = 0;
+        for entry in listed.iter().filter(|e| e.ioc_kind() == Some(kind)) {
+            let ioc = entry.ioc();
             if entry.owner_tag() == Some(policy.tag.as_str()) {
-                owned.insert(&entry.content, entry);
+                owned_total += 1;
+                match ioc {
+                    Some(ioc) => owned.entry(ioc.value).or_default().push(entry),
+                    None => unreadable += 1,
+                }
             } else {
-                foreign.insert(&entry.content);
+                foreign_entries += 1;
+                if let Some(ioc) = ioc {
+                    foreign.insert(ioc.value);
+                }
             }
         }
-        owned_total += owned.len();
+        // Owned entries whose IOC a foreign entry also holds are never written.
+        let mut shared = 0;
+        owned.retain(|value, entries| {
+            let keep = !foreign.contains(value);
+            if !keep {
+                shared += entries.len();
+            }
+            keep
+        });
+        if unreadable > 0 {
+            *untouched.entry(untouched::UNREADABLE).or_default() += unreadable;
+        }
+        if shared > 0 {
+            *untouched.entry(untouched::SHARED).or_default() += shared;
+        }
+        let held: BTreeMap<String, Held> = owned
+            .into_iter()
+            .map(|(value, mut entries)| {
+                // The entry in normal form, else the first by content, takes the writes.
+                entries.sort_by(|a, b| {
+                    (a.content != value, &a.content).cmp(&(b.content != value, &b.content))
+                });
+                let primary = entries.remove(0);
+                (
+                    value,
+                    Held {
+                        primary,
+                        others: entries,
+                    },
+                )
+            })
+            .collect();
 
-        // One desired entry per content; the caller's set is deduplicated, this is a guard.
+        // One desired entry per IOC; the caller's set is deduplicated, this is a guard.
         let mut wanted: BTreeMap<&str, &Desired> = BTreeMap::new();
         for d in desired.iter().filter(|d| d.ioc.kind == kind) {
             if foreign.contains(d.ioc.value.as_str()) {
@@ -142,68 +228,110 @@ pub fn plan(
                     .or_insert(d);
             }
         }
-        let withdrawn = |content: &str| {
+
+        // What stays whatever is kept: foreign and untouched entries, and with `preserve`
+        // every owned entry. The rest of the capacity goes to the newest desired IOCs.
+        let withdrawn = |value: &str| {
             policy.withdrawn.contains(&Ioc {
                 kind,
-                value: content.to_owned(),
+                value: value.to_owned(),
             })
         };
-        let preserved: Vec<&str> = if policy.preserve {
-            owned
-                .keys()
-                .copied()
-                .filter(|c| !wanted.contains_key(c) && !withdrawn(c))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        plan.preserved += preserved.len();
-
-        // Newest first when capacity binds.
-        let room = policy
-            .capacity
-            .saturating_sub(foreign.len() + preserved.len());
+        let mut stays = foreign_entries + unreadable + shared;
+        if policy.preserve {
+            let kept_by_preserve = || held.iter().filter(|(value, _)| !withdrawn(value));
+            stays += kept_by_preserve()
+                .map(|(_, h)| 1 + h.others.len())
+                .sum::<usize>();
+            plan.preserved += kept_by_preserve()
+                .filter(|(value, _)| !wanted.contains_key(value.as_str()))
+                .map(|(_, h)| 1 + h.others.len())
+                .sum::<usize>();
+        }
+        let mut room = policy.capacity.saturating_sub(stays);
         let mut candidates: Vec<&Desired> = wanted.into_values().collect();
         candidates.sort_by(|a, b| b.seen.cmp(&a.seen).then_with(|| a.ioc.cmp(&b.ioc)));
-        let overflow = candidates.split_off(room.min(candidates.len()));
-        plan.skipped_capacity
-            .extend(overflow.into_iter().map(|d| d.ioc.clone()));
-
-        let kept: HashSet<&str> = candidates.iter().map(|d| d.ioc.value.as_str()).collect();
+        let mut kept: HashSet<&str> = HashSet::new();
+        let mut full = false;
         for d in candidates {
-            let write = UdsoWrite {
-                kind,
-                content: d.ioc.value.clone(),
-                notes: make_notes(&policy.tag, &d.reason),
-                scan_action: d.scan_action,
-                expiration,
-            };
-            match owned.get(d.ioc.value.as_str()) {
-                None => plan.adds.push(write),
-                Some(entry) => {
-                    match update_reason(entry, d.scan_action, policy.expiration_days, now) {
-                        Some(reason) => plan.updates.push((write, reason)),
-                        None => plan.unchanged += 1,
+            let existing = held.get(&d.ioc.value);
+            // An owned entry kept by `preserve` already has its place.
+            let costs_room = !(policy.preserve && existing.is_some());
+            if costs_room {
+                if full || room == 0 {
+                    full = true;
+                    plan.skipped_capacity.push(d.ioc.clone());
+                    continue;
+                }
+                room -= 1;
+            }
+            kept.insert(&d.ioc.value);
+            match existing {
+                None => plan.adds.push(UdsoWrite {
+                    kind,
+                    content: d.ioc.value.clone(),
+                    notes: make_notes(&policy.tag, &d.reason),
+                    scan_action: d.scan_action,
+                    expiration,
+                }),
+                Some(held) => {
+                    // Other spellings are removed below, or with `preserve` kept as they
+                    // are and so kept up to date too.
+                    let others = if policy.preserve {
+                        &held.others[..]
+                    } else {
+                        &[]
+                    };
+                    for entry in std::iter::once(held.primary).chain(others.iter().copied()) {
+                        match update_reason(entry, d.scan_action, policy.expiration_days, now) {
+                            // The listed spelling, so the write lands on that entry.
+                            Some(reason) => plan.updates.push((
+                                UdsoWrite {
+                                    kind,
+                                    content: entry.content.clone(),
+                                    notes: make_notes(&policy.tag, &d.reason),
+                                    scan_action: d.scan_action,
+                                    expiration,
+                                },
+                                reason,
+                            )),
+                            None => plan.unchanged += 1,
+                        }
                     }
                 }
             }
         }
-        let mut gone: Vec<Ioc> = owned
-            .keys()
-            .filter(|c| !kept.contains(*c) && (!policy.preserve || withdrawn(c)))
-            .map(|c| Ioc {
-                kind,
-                value: (*c).to_owned(),
-            })
-            .collect();
-        gone.sort();
-        plan.removals.extend(gone);
+        {
+            let mut gone: Vec<Removal> = Vec::new();
+            for (value, held) in &held {
+                if policy.preserve && !withdrawn(value) {
+                    continue;
+                }
+                let entries: Vec<&UdsoEntry> = if kept.contains(value.as_str()) {
+                    held.others.clone()
+                } else {
+                    std::iter::once(held.primary)
+                        .chain(held.others.iter().copied())
+                        .collect()
+                };
+                gone.extend(entries.into_iter().map(|e| Removal {
+                    kind,
+                    content: e.content.clone(),
+                }));
+            }
+            gone.sort();
+            plan.removals.extend(gone);
+        }
     }
+    plan.untouched = untouched;
     let removing = plan.removals.len();
-    if !policy.force && removing > BRAKE_MIN_REMOVALS && removing * 2 > owned_total {
+    let empty_source = !desired.iter().any(|d| policy.types.contains(&d.ioc.kind));
+    let too_many = removing > BRAKE_MIN_REMOVALS && removing * 2 > owned_total;
+    if !policy.force && removing > 0 && (empty_source || too_many) {
         plan.brake = Some(Brake {
             would_remove: removing,
             owned: owned_total,
+            empty_source,
         });
         plan.removals.clear();
     }
@@ -247,29 +375,45 @@ mod tests {
     use crate::source::Pulled;
     use proptest::prelude::*;
 
-    /// The listed entries after a plan is applied, as the simulator or Apex would hold them:
-    /// for tests of the planner's guarantees.
-    fn apply_to_list(listed: &[UdsoEntry], plan: &Plan) -> Vec<UdsoEntry> {
-        let mut by_key: BTreeMap<(String, String), UdsoEntry> = listed
-            .iter()
-            .map(|e| ((e.kind.clone(), e.content.clone()), e.clone()))
-            .collect();
+    /// The listed entries after a plan is applied, as Apex would hold them: matching
+    /// content byte for byte, or (`case_insensitive`) ignoring case, as a server with a
+    /// case-insensitive collation does, where a put updates the entry it matches (keeping
+    /// that entry's content) and a delete removes it. For tests of the planner's guarantees.
+    fn apply_to_list(listed: &[UdsoEntry], plan: &Plan, case_insensitive: bool) -> Vec<UdsoEntry> {
+        let mut after: Vec<UdsoEntry> = listed.to_vec();
+        let matches = |e: &UdsoEntry, kind: IocKind, content: &str| {
+            e.ioc_kind() == Some(kind)
+                && if case_insensitive {
+                    e.content.to_lowercase() == content.to_lowercase()
+                } else {
+                    e.content == content
+                }
+        };
         for write in plan.adds.iter().chain(plan.updates.iter().map(|(w, _)| w)) {
-            by_key.insert(
-                (write.kind.udso_type().to_owned(), write.content.clone()),
-                UdsoEntry {
-                    kind: write.kind.udso_type().to_owned(),
-                    content: write.content.clone(),
-                    notes: write.notes.clone(),
-                    scan_action: write.scan_action.as_str().to_owned(),
-                    expiration_utc_date: write.expiration.map(|e| e.naive_utc()),
-                },
-            );
+            let written = |content: String| UdsoEntry {
+                kind: write.kind.udso_type().to_owned(),
+                content,
+                notes: write.notes.clone(),
+                scan_action: write.scan_action.as_str().to_owned(),
+                expiration_utc_date: write.expiration.map(|e| e.naive_utc()),
+            };
+            match after
+                .iter_mut()
+                .find(|e| matches(e, write.kind, &write.content))
+            {
+                Some(e) => *e = written(e.content.clone()),
+                None => after.push(written(write.content.clone())),
+            }
         }
-        for ioc in &plan.removals {
-            by_key.remove(&(ioc.kind.udso_type().to_owned(), ioc.value.clone()));
+        for removal in &plan.removals {
+            if let Some(i) = after
+                .iter()
+                .position(|e| matches(e, removal.kind, &removal.content))
+            {
+                after.remove(i);
+            }
         }
-        by_key.into_values().collect()
+        after
     }
 
     fn now() -> DateTime<Utc> {
@@ -315,6 +459,71 @@ mod tests {
 
     fn contents(iocs: &[Ioc]) -> Vec<&str> {
         iocs.iter().map(|i| i.value.as_str()).collect()
+    }
+
+    fn removed(removals: &[Removal]) -> Vec<&str> {
+        removals.iter().map(|r| r.content.as_str()).collect()
+    }
+
+    #[test]
+    fn withdrawn_entries_go_even_when_preserved_and_free_their_room() {
+        let owned = |v: &str| listed(IocKind::Ip, v, "apex-ioc-sync:lumu", "block", Some(20));
+        let l = [
+            owned("8.8.8.8"),
+            owned("1.1.1.1"),
+            listed(IocKind::Ip, "9.9.9.9", "manual", "block", None),
+        ];
+        let withdrawn: HashSet<Ioc> = [
+            Ioc::new(IocKind::Ip, "8.8.8.8").unwrap(),
+            // Not owned: never touched.
+            Ioc::new(IocKind::Ip, "9.9.9.9").unwrap(),
+        ]
+        .into();
+        let preserving = Policy {
+            preserve: true,
+            capacity: 3,
+            withdrawn,
+            ..policy()
+        };
+        let d = [
+            desired(IocKind::Ip, "2.2.2.2", 0),
+            desired(IocKind::Ip, "3.3.3.3", 1),
+        ];
+        let p = plan(&d, &l, &preserving, now());
+        assert_eq!(removed(&p.removals), ["8.8.8.8"]);
+        assert_eq!(p.preserved, 1);
+        // Room: 3 less the foreign and the preserved entry; the withdrawn one takes none.
+        assert_eq!(p.adds.len(), 1);
+        assert_eq!(contents(&p.skipped_capacity), ["3.3.3.3"]);
+    }
+
+    #[test]
+    fn a_withdrawn_ioc_goes_in_every_listed_spelling() {
+        let owned = |v: &str| listed(IocKind::Domain, v, "apex-ioc-sync:lumu", "block", Some(20));
+        let l = [
+            owned("Evil.Example."),
+            owned("evil.example"),
+            owned("kept.example"),
+        ];
+        let preserving = Policy {
+            preserve: true,
+            withdrawn: [Ioc::new(IocKind::Domain, "evil.example").unwrap()].into(),
+            ..policy()
+        };
+        let p = plan(&[], &l, &preserving, now());
+        // The brake holds removals back on an empty source; forced, both spellings go.
+        assert!(p.brake.is_some());
+        let p = plan(
+            &[],
+            &l,
+            &Policy {
+                force: true,
+                ..preserving
+            },
+            now(),
+        );
+        assert_eq!(removed(&p.removals), ["Evil.Example.", "evil.example"]);
+        assert_eq!(p.preserved, 1);
     }
 
     #[test]
@@ -436,7 +645,7 @@ mod tests {
         ];
         let d = [desired(IocKind::Ip, "1.1.1.1", 0)];
         let p = plan(&d, &l, &policy(), now());
-        assert_eq!(contents(&p.removals), ["2.2.2.2"]);
+        assert_eq!(removed(&p.removals), ["2.2.2.2"]);
         let p = plan(
             &d,
             &l,
@@ -448,38 +657,6 @@ mod tests {
         );
         assert!(p.removals.is_empty());
         assert_eq!(p.preserved, 1);
-    }
-
-    #[test]
-    fn withdrawn_entries_go_even_when_preserved_and_free_their_room() {
-        let owned = |v: &str| listed(IocKind::Ip, v, "apex-ioc-sync:lumu", "block", Some(20));
-        let l = [
-            owned("8.8.8.8"),
-            owned("1.1.1.1"),
-            listed(IocKind::Ip, "9.9.9.9", "manual", "block", None),
-        ];
-        let withdrawn: HashSet<Ioc> = [
-            Ioc::new(IocKind::Ip, "8.8.8.8").unwrap(),
-            // Not owned: never touched.
-            Ioc::new(IocKind::Ip, "9.9.9.9").unwrap(),
-        ]
-        .into();
-        let preserving = Policy {
-            preserve: true,
-            capacity: 3,
-            withdrawn,
-            ..policy()
-        };
-        let d = [
-            desired(IocKind::Ip, "2.2.2.2", 0),
-            desired(IocKind::Ip, "3.3.3.3", 1),
-        ];
-        let p = plan(&d, &l, &preserving, now());
-        assert_eq!(contents(&p.removals), ["8.8.8.8"]);
-        assert_eq!(p.preserved, 1);
-        // Room: 3 less the foreign and the preserved entry; the withdrawn one takes none.
-        assert_eq!(p.adds.len(), 1);
-        assert_eq!(contents(&p.skipped_capacity), ["3.3.3.3"]);
     }
 
     #[test]
@@ -543,7 +720,7 @@ mod tests {
             ),
         ];
         let p = plan(&d, &l, &cap, now());
-        assert_eq!(contents(&p.removals), ["1.1.1.1"]);
+        assert_eq!(removed(&p.removals), ["1.1.1.1"]);
     }
 
     #[test]
@@ -567,7 +744,8 @@ mod tests {
             p.brake,
             Some(Brake {
                 would_remove: 16,
-                owned: 30
+                owned: 30,
+                empty_source: false
             })
         );
         assert!(p.removals.is_empty());
@@ -586,7 +764,46 @@ mod tests {
             .map(|i| desired(IocKind::Ip, &format!("10.0.0.{i}"), 0))
             .collect();
         assert!(plan(&half, &l, &policy(), now()).brake.is_none());
-        assert!(plan(&[], &l[..10], &policy(), now()).brake.is_none());
+        let one_kept = [desired(IocKind::Ip, "10.0.0.0", 0)];
+        assert!(plan(&one_kept, &l[..10], &policy(), now()).brake.is_none());
+    }
+
+    #[test]
+    fn an_empty_source_removes_nothing_unless_forced_however_few_are_owned() {
+        let l = [listed(
+            IocKind::Ip,
+            "10.0.0.1",
+            "apex-ioc-sync:lumu",
+            "block",
+            Some(29),
+        )];
+        let p = plan(&[], &l, &policy(), now());
+        assert_eq!(
+            p.brake,
+            Some(Brake {
+                would_remove: 1,
+                owned: 1,
+                empty_source: true
+            })
+        );
+        assert!(p.removals.is_empty());
+        // IOCs of other types only are no IOCs of the chosen types.
+        let ip_only = Policy {
+            types: [IocKind::Ip].into(),
+            ..policy()
+        };
+        let other = [desired(IocKind::Domain, "a.example", 0)];
+        assert!(plan(&other, &l, &ip_only, now()).brake.is_some());
+        let forced = Policy {
+            force: true,
+            ..policy()
+        };
+        assert_eq!(
+            removed(&plan(&[], &l, &forced, now()).removals),
+            ["10.0.0.1"]
+        );
+        // Nothing owned, nothing to hold back.
+        assert!(plan(&[], &[], &policy(), now()).brake.is_none());
     }
 
     #[test]
@@ -611,10 +828,217 @@ mod tests {
         assert!(p.removals.is_empty());
     }
 
-    fn arb_entries() -> impl Strategy<Value = (Vec<Desired>, Vec<UdsoEntry>)> {
-        // Small value spaces so desired and listed overlap often.
-        let kind = prop::sample::select(vec![IocKind::Ip, IocKind::Domain]);
-        let value = 0u8..12;
+    #[test]
+    fn a_foreign_entry_holds_the_ioc_in_any_spelling() {
+        let l = [
+            listed(IocKind::Domain, "Evil.Example.", "by hand", "log", None),
+            listed(
+                IocKind::Url,
+                "HTTP://Evil.Example/Path",
+                "by hand",
+                "log",
+                None,
+            ),
+        ];
+        let d = [
+            desired(IocKind::Domain, "evil.example", 0),
+            desired(IocKind::Url, "http://evil.example/Path", 0),
+        ];
+        let p = plan(&d, &l, &policy(), now());
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(
+            contents(&p.skipped_foreign),
+            ["evil.example", "http://evil.example/Path"]
+        );
+    }
+
+    #[test]
+    fn an_owned_entry_in_another_spelling_is_ours_and_written_as_listed() {
+        let l = [listed(
+            IocKind::Domain,
+            "EVIL.Example",
+            "apex-ioc-sync:lumu",
+            "log",
+            Some(29),
+        )];
+        let d = [desired(IocKind::Domain, "evil.example", 0)];
+        let p = plan(&d, &l, &policy(), now());
+        assert!(p.adds.is_empty() && p.removals.is_empty());
+        assert_eq!(p.updates.len(), 1);
+        assert_eq!(p.updates[0].0.content, "EVIL.Example");
+        assert_eq!(p.updates[0].1, UpdateReason::ScanAction);
+        // Not desired any more: removed by its listed content.
+        let p = plan(
+            &[desired(IocKind::Domain, "x.example", 0)],
+            &l,
+            &policy(),
+            now(),
+        );
+        assert_eq!(removed(&p.removals), ["EVIL.Example"]);
+    }
+
+    #[test]
+    fn entries_listed_as_file_are_file_sha1() {
+        let upper = "73D95A30C812D9CFF0EAF37A686FDFEF8F9CA531";
+        let mut e = listed(
+            IocKind::FileSha1,
+            upper,
+            "apex-ioc-sync:lumu",
+            "block",
+            Some(29),
+        );
+        e.kind = "file".into();
+        let d = [desired(IocKind::FileSha1, &upper.to_lowercase(), 0)];
+        let p = plan(&d, std::slice::from_ref(&e), &policy(), now());
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(p.unchanged, 1);
+        let p = plan(
+            &[desired(IocKind::Ip, "1.1.1.1", 0)],
+            &[e],
+            &policy(),
+            now(),
+        );
+        assert_eq!(
+            p.removals,
+            [Removal {
+                kind: IocKind::FileSha1,
+                content: upper.into()
+            }]
+        );
+    }
+
+    #[test]
+    fn of_two_owned_spellings_the_normal_form_stays() {
+        let l = [
+            listed(
+                IocKind::Domain,
+                "A.Example",
+                "apex-ioc-sync:lumu",
+                "block",
+                Some(29),
+            ),
+            listed(
+                IocKind::Domain,
+                "a.example",
+                "apex-ioc-sync:lumu",
+                "block",
+                Some(29),
+            ),
+        ];
+        let p = plan(
+            &[desired(IocKind::Domain, "a.example", 0)],
+            &l,
+            &policy(),
+            now(),
+        );
+        assert_eq!(removed(&p.removals), ["A.Example"]);
+        assert_eq!(p.unchanged, 1);
+        assert!(p.adds.is_empty() && p.updates.is_empty());
+    }
+
+    #[test]
+    fn unreadable_and_shared_owned_entries_are_left_alone_but_take_room() {
+        let l = [
+            listed(
+                IocKind::Ip,
+                "10.0.0.0/24",
+                "apex-ioc-sync:lumu",
+                "block",
+                None,
+            ),
+            listed(IocKind::Domain, "Shared.Example", "by hand", "log", None),
+            listed(
+                IocKind::Domain,
+                "shared.example",
+                "apex-ioc-sync:lumu",
+                "block",
+                None,
+            ),
+        ];
+        // Neither is desired, and neither is removed, even with --force.
+        let forced = Policy {
+            force: true,
+            ..policy()
+        };
+        let p = plan(&[desired(IocKind::Ip, "1.1.1.1", 0)], &l, &forced, now());
+        assert!(p.removals.is_empty(), "{p:?}");
+        assert_eq!(
+            p.untouched,
+            BTreeMap::from([(untouched::SHARED, 1), (untouched::UNREADABLE, 1)])
+        );
+        // Capacity counts them: one ip slot is taken by the unreadable entry.
+        let cap = Policy {
+            capacity: 1,
+            ..forced
+        };
+        let p = plan(&[desired(IocKind::Ip, "1.1.1.1", 0)], &l, &cap, now());
+        assert!(p.adds.is_empty());
+        assert_eq!(contents(&p.skipped_capacity), ["1.1.1.1"]);
+    }
+
+    /// One listed or desired IOC of a small value space, so that both sides overlap often,
+    /// in several spellings, some of which do not normalise.
+    #[derive(Debug, Clone, Copy)]
+    struct Spelled {
+        kind: IocKind,
+        value: u8,
+        /// 0 is the normal form; 1.. other spellings of the same IOC.
+        spelling: u8,
+        /// Content that does not normalise.
+        unreadable: bool,
+    }
+
+    impl Spelled {
+        fn content(self) -> String {
+            let v = self.value;
+            let sha1 = format!("{v:x}{}", "abcdef0123".repeat(4))[..40].to_owned();
+            let sha256 = format!("{v:x}{}", "abcdef0123".repeat(7))[..64].to_owned();
+            if self.unreadable {
+                return match self.kind {
+                    IocKind::Ip => format!("10.0.0.{v}/24"),
+                    IocKind::Domain => format!("*.d{v}.example"),
+                    IocKind::Url => format!("ftp://u{v}.example/P"),
+                    IocKind::FileSha1 | IocKind::FileSha256 => format!("{v}-not-a-hash"),
+                };
+            }
+            match (self.kind, self.spelling % 4) {
+                (IocKind::Ip, _) => format!("10.0.0.{v}"),
+                (IocKind::Domain, 0) => format!("d{v}.example"),
+                (IocKind::Domain, 1) => format!("D{v}.Example"),
+                (IocKind::Domain, 2) => format!("D{v}.EXAMPLE."),
+                (IocKind::Domain, _) => format!("d{v}.example."),
+                (IocKind::Url, 0) => format!("http://u{v}.example/P"),
+                (IocKind::Url, 1) => format!("HTTP://U{v}.Example/P"),
+                (IocKind::Url, _) => format!("http://u{v}.EXAMPLE/P"),
+                (IocKind::FileSha1, 0) => sha1,
+                (IocKind::FileSha1, _) => sha1.to_uppercase(),
+                (IocKind::FileSha256, 0) => sha256,
+                (IocKind::FileSha256, _) => sha256.to_uppercase(),
+            }
+        }
+    }
+
+    fn arb_spelled() -> impl Strategy<Value = Spelled> {
+        (
+            prop::sample::select(IocKind::ALL.to_vec()),
+            0u8..6,
+            0u8..4,
+            prop::bool::weighted(0.1),
+        )
+            .prop_map(|(kind, value, spelling, unreadable)| Spelled {
+                kind,
+                value,
+                spelling,
+                unreadable,
+            })
+    }
+
+    /// Desired IOCs, and a listing in other spellings (`file` for some SHA-1 entries) as a
+    /// server holds it: byte for byte distinct, or (`case_insensitive`) distinct ignoring
+    /// case.
+    fn arb_entries(
+        case_insensitive: bool,
+    ) -> impl Strategy<Value = (Vec<Desired>, Vec<UdsoEntry>)> {
         let owner = prop::sample::select(vec![
             "apex-ioc-sync:lumu",
             "apex-ioc-sync:lumu x",
@@ -624,32 +1048,42 @@ mod tests {
         ]);
         let action = prop::sample::select(vec![ScanAction::Log, ScanAction::Block]);
         let expiry = prop::option::of(-5i64..40);
-        let desired = prop::collection::vec(
-            (kind.clone(), value.clone(), action.clone(), 0i64..100),
-            0..20,
-        );
-        let listed = prop::collection::vec((kind, value, owner, action, expiry), 0..20);
-        (desired, listed).prop_map(|(d, l)| {
-            let content = |k: IocKind, v: u8| match k {
-                IocKind::Ip => format!("10.0.0.{v}"),
-                _ => format!("d{v}.example"),
-            };
+        let desired = prop::collection::vec((arb_spelled(), action.clone(), 0i64..100), 0..24);
+        let listed =
+            prop::collection::vec((arb_spelled(), owner, action, expiry, any::<bool>()), 0..24);
+        (desired, listed).prop_map(move |(d, l)| {
             let desired = d
                 .into_iter()
-                .map(|(k, v, a, age)| Desired {
-                    ioc: Ioc::new(k, &content(k, v)).unwrap(),
-                    scan_action: a,
-                    reason: "r".into(),
-                    seen: now() - Duration::minutes(age),
+                .filter_map(|(s, a, age)| {
+                    Some(Desired {
+                        ioc: Ioc::new(s.kind, &s.content()).ok()?,
+                        scan_action: a,
+                        reason: "r".into(),
+                        seen: now() - Duration::minutes(age),
+                    })
                 })
                 .collect();
             let mut seen = HashSet::new();
             let listed = l
                 .into_iter()
-                .filter(|(k, v, ..)| seen.insert((*k, *v)))
-                .map(|(k, v, owner, a, exp)| UdsoEntry {
-                    kind: k.udso_type().into(),
-                    content: content(k, v),
+                .filter(|(s, ..)| {
+                    let content = s.content();
+                    seen.insert((
+                        s.kind,
+                        if case_insensitive {
+                            content.to_lowercase()
+                        } else {
+                            content
+                        },
+                    ))
+                })
+                .map(|(s, owner, a, exp, file_label)| UdsoEntry {
+                    kind: if s.kind == IocKind::FileSha1 && file_label {
+                        "file".into()
+                    } else {
+                        s.kind.udso_type().into()
+                    },
+                    content: s.content(),
                     notes: owner.into(),
                     scan_action: a.as_str().into(),
                     expiration_utc_date: exp.map(|d| (now() + Duration::days(d)).naive_utc()),
@@ -659,68 +1093,170 @@ mod tests {
         })
     }
 
-    proptest! {
-        #[test]
-        fn applying_a_plan_yields_the_desired_owned_set_and_spares_foreign_entries(
-            (desired, listed) in arb_entries(),
-            preserve in any::<bool>(),
-        ) {
-            let policy = Policy { preserve, force: true, ..policy() };
-            let mut pulled = Pulled { iocs: desired, ..Pulled::default() };
-            pulled.dedupe();
-            let desired = pulled.iocs;
-            let p = plan(&desired, &listed, &policy, now());
-            let after = apply_to_list(&listed, &p);
+    fn ours(e: &UdsoEntry) -> bool {
+        e.owner_tag() == Some("lumu")
+    }
 
-            // Foreign entries are exactly as they were.
-            let foreign = |l: &[UdsoEntry]| -> Vec<UdsoEntry> {
-                let mut f: Vec<UdsoEntry> = l.iter().filter(|e| e.owner_tag() != Some("lumu")).cloned().collect();
-                f.sort_by(|a, b| (&a.kind, &a.content).cmp(&(&b.kind, &b.content)));
-                f
-            };
-            prop_assert_eq!(foreign(&after), foreign(&listed));
+    /// `(type, normal form)` of the IOCs entries hold.
+    fn normal_forms<'a>(
+        entries: impl Iterator<Item = &'a UdsoEntry>,
+    ) -> BTreeSet<(IocKind, String)> {
+        entries
+            .filter_map(|e| e.ioc().map(|i| (i.kind, i.value)))
+            .collect()
+    }
 
-            // The owned set is the desired set minus what foreign entries hold
-            // (plus what preserve keeps).
-            let foreign_held: HashSet<(String, String)> = listed.iter()
-                .filter(|e| e.owner_tag() != Some("lumu"))
-                .map(|e| (e.kind.clone(), e.content.clone())).collect();
-            let mut want: BTreeSet<(String, String)> = desired.iter()
-                .map(|d| (d.ioc.kind.udso_type().to_owned(), d.ioc.value.clone()))
+    /// The guarantees of a plan, on a server that matches content byte for byte or ignoring
+    /// case.
+    fn check_plan(
+        desired: Vec<Desired>,
+        listed: &[UdsoEntry],
+        preserve: bool,
+        case_insensitive: bool,
+    ) -> Result<(), TestCaseError> {
+        let policy = Policy {
+            preserve,
+            force: true,
+            ..policy()
+        };
+        let mut pulled = Pulled {
+            iocs: desired,
+            ..Pulled::default()
+        };
+        pulled.dedupe();
+        let desired = pulled.iocs;
+        let p = plan(&desired, listed, &policy, now());
+        let foreign_held = normal_forms(listed.iter().filter(|e| !ours(e)));
+
+        // No write takes a foreign entry over: nothing put holds an IOC a foreign entry
+        // holds, in any spelling; an update names an owned entry exactly as listed.
+        for w in p.adds.iter().chain(p.updates.iter().map(|(w, _)| w)) {
+            let ioc = Ioc::new(w.kind, &w.content).unwrap();
+            prop_assert!(
+                !foreign_held.contains(&(ioc.kind, ioc.value)),
+                "takes over {}",
+                w.content
+            );
+        }
+        for (w, _) in &p.updates {
+            prop_assert!(
+                listed
+                    .iter()
+                    .any(|e| ours(e) && e.ioc_kind() == Some(w.kind) && e.content == w.content),
+                "update of {} names no listed entry",
+                w.content
+            );
+        }
+        // Removals name owned entries exactly as listed.
+        for r in &p.removals {
+            prop_assert!(
+                listed
+                    .iter()
+                    .any(|e| ours(e) && e.ioc_kind() == Some(r.kind) && e.content == r.content),
+                "removal of {} names no owned listed entry",
+                r.content
+            );
+        }
+
+        let after = apply_to_list(listed, &p, case_insensitive);
+        // Foreign entries are exactly as they were.
+        let foreign = |l: &[UdsoEntry]| -> Vec<UdsoEntry> {
+            let mut f: Vec<UdsoEntry> = l.iter().filter(|e| !ours(e)).cloned().collect();
+            f.sort_by(|a, b| (&a.kind, &a.content).cmp(&(&b.kind, &b.content)));
+            f
+        };
+        prop_assert_eq!(foreign(&after), foreign(listed));
+
+        // The owned IOCs are the desired ones that no foreign entry holds (plus, with
+        // preserve, what was owned), whatever the spelling.
+        let mut want: BTreeSet<(IocKind, String)> = desired
+            .iter()
+            .map(|d| (d.ioc.kind, d.ioc.value.clone()))
+            .filter(|k| !foreign_held.contains(k))
+            .collect();
+        if preserve {
+            want.extend(
+                normal_forms(listed.iter().filter(|e| ours(e)))
+                    .into_iter()
+                    .filter(|k| !foreign_held.contains(k)),
+            );
+        }
+        let owned_after: BTreeSet<(IocKind, String)> =
+            normal_forms(after.iter().filter(|e| ours(e)))
+                .into_iter()
                 .filter(|k| !foreign_held.contains(k))
                 .collect();
-            if preserve {
-                want.extend(listed.iter().filter(|e| e.owner_tag() == Some("lumu")).map(|e| (e.kind.clone(), e.content.clone())));
-            }
-            let owned_after: BTreeSet<(String, String)> = after.iter()
-                .filter(|e| e.owner_tag() == Some("lumu"))
-                .map(|e| (e.kind.clone(), e.content.clone())).collect();
-            prop_assert_eq!(owned_after, want);
-
-            // Every desired entry we own now has the desired scan action.
-            for e in after.iter().filter(|e| e.owner_tag() == Some("lumu")) {
-                if let Some(d) = desired.iter().find(|d| d.ioc.value == e.content && d.ioc.kind.udso_type() == e.kind) {
-                    prop_assert_eq!(e.scan_action.as_str(), d.scan_action.as_str());
+        prop_assert_eq!(owned_after, want);
+        if !preserve {
+            // One owned entry per IOC (but for the ones left alone, shared with a foreign
+            // entry).
+            let mut count: BTreeMap<(IocKind, String), usize> = BTreeMap::new();
+            for e in after.iter().filter(|e| ours(e)) {
+                if let Some(i) = e
+                    .ioc()
+                    .filter(|i| !foreign_held.contains(&(i.kind, i.value.clone())))
+                {
+                    *count.entry((i.kind, i.value)).or_default() += 1;
                 }
             }
+            prop_assert!(count.values().all(|&n| n == 1), "{count:?}");
+        }
 
-            // A second plan against the result is empty: the sync converges in one run.
-            let again = plan(&desired, &after, &policy, now());
-            prop_assert!(again.is_empty(), "second plan not empty: {:?}", again);
+        // Every desired entry we own now has the desired scan action.
+        for e in after.iter().filter(|e| ours(e)) {
+            if let Some(d) = desired.iter().find(|d| Some(&d.ioc) == e.ioc().as_ref())
+                && !foreign_held.contains(&(d.ioc.kind, d.ioc.value.clone()))
+            {
+                prop_assert_eq!(e.scan_action.as_str(), d.scan_action.as_str());
+            }
+        }
+
+        // A second plan against the result is empty: the sync converges in one run.
+        let again = plan(&desired, &after, &policy, now());
+        prop_assert!(again.is_empty(), "second plan not empty: {:?}", again);
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn plans_compare_by_normal_form_and_converge_on_a_byte_matching_server(
+            (desired, listed) in arb_entries(false),
+            preserve in any::<bool>(),
+        ) {
+            check_plan(desired, &listed, preserve, false)?;
+        }
+
+        #[test]
+        fn plans_compare_by_normal_form_and_converge_on_a_case_insensitive_server(
+            (desired, listed) in arb_entries(true),
+            preserve in any::<bool>(),
+        ) {
+            check_plan(desired, &listed, preserve, true)?;
         }
 
         #[test]
         fn capacity_is_never_exceeded_by_a_plan(
-            (desired, listed) in arb_entries(),
+            (desired, listed) in arb_entries(false),
             capacity in 0usize..8,
+            preserve in any::<bool>(),
         ) {
-            let policy = Policy { capacity, force: true, ..policy() };
+            let policy = Policy { capacity, preserve, force: true, ..policy() };
             let p = plan(&desired, &listed, &policy, now());
-            let after = apply_to_list(&listed, &p);
-            for kind in [IocKind::Ip, IocKind::Domain] {
-                let foreign = listed.iter().filter(|e| e.kind == kind.udso_type() && e.owner_tag() != Some("lumu")).count();
-                let total = after.iter().filter(|e| e.kind == kind.udso_type()).count();
-                prop_assert!(total <= capacity.max(foreign), "{kind}: {total} entries, capacity {capacity}");
+            let after = apply_to_list(&listed, &p, false);
+            for kind in IocKind::ALL {
+                let of_kind = |l: &[UdsoEntry]| -> Vec<UdsoEntry> {
+                    l.iter().filter(|e| e.ioc_kind() == Some(kind)).cloned().collect()
+                };
+                let before = of_kind(&listed);
+                let owned_held = normal_forms(before.iter().filter(|e| ours(e)));
+                let foreign_held = normal_forms(before.iter().filter(|e| !ours(e)));
+                // What stays whatever the plan: foreign and untouched owned entries (and
+                // with preserve, every owned entry).
+                let stays = before.iter().filter(|e| {
+                    !ours(e) || preserve || e.ioc().is_none_or(|i| foreign_held.contains(&(i.kind, i.value)))
+                }).count();
+                let total = of_kind(&after).len();
+                prop_assert!(total <= capacity.max(stays), "{kind}: {total} entries, capacity {capacity}, {stays} stay; owned {owned_held:?}");
             }
         }
     }

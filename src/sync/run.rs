@@ -79,6 +79,9 @@ pub struct RunReport {
     pub plan: PlanCounts,
     /// Desired IOCs left out: held by an entry without our tag, or no room on the list.
     pub skipped: BTreeMap<&'static str, usize>,
+    /// Owned entries left alone, by reason: `unreadable` (content that does not
+    /// normalise), `shared` (a foreign entry holds the same IOC in another spelling).
+    pub untouched: BTreeMap<&'static str, usize>,
     pub brake: Option<Brake>,
     /// Set when the source could not read everything and the plan therefore removed
     /// nothing: why.
@@ -171,14 +174,35 @@ impl RunReport {
         if skipped > 0 {
             let _ = write!(s, "; skipped {skipped} ({})", counts(&self.skipped));
         }
+        let untouched: usize = self.untouched.values().sum();
+        if untouched > 0 {
+            let _ = write!(
+                s,
+                "; {untouched} owned left alone ({})",
+                counts(&self.untouched)
+            );
+        }
+        if self.applied.no_longer_ours > 0 {
+            let _ = write!(
+                s,
+                "; {} not removed (edited meanwhile)",
+                self.applied.no_longer_ours
+            );
+        }
         if !self.dry_run {
             let _ = write!(s, "; {} failed", self.applied.failed.len());
         }
         if let Some(b) = &self.brake {
             let _ = write!(
                 s,
-                "; BRAKE: would remove {} of {} owned, removed none",
-                b.would_remove, b.owned
+                "; BRAKE: would remove {} of {} owned{}, removed none",
+                b.would_remove,
+                b.owned,
+                if b.empty_source {
+                    " with an empty source"
+                } else {
+                    ""
+                }
             );
         }
         if !self.warnings.is_empty() {
@@ -239,13 +263,13 @@ pub async fn run(
             .chain(plan.updates.iter().map(|(w, _)| w))
             .cloned()
             .map(Write::Put)
-            .chain(plan.removals.iter().map(|ioc| Write::Delete {
-                kind: ioc.kind,
-                content: ioc.value.clone(),
+            .chain(plan.removals.iter().map(|r| Write::Delete {
+                kind: r.kind,
+                content: r.content.clone(),
             }))
             .collect();
         progress.set_length(writes.len() as u64);
-        let applied = apply(apex, writes, job.threads, progress).await;
+        let applied = apply(apex, writes, job.threads, progress, Some(&job.policy.tag)).await;
         progress.finish_and_clear();
         applied
     };
@@ -275,6 +299,7 @@ pub async fn run(
             preserved: plan.preserved,
         },
         skipped,
+        untouched: plan.untouched.clone(),
         brake: plan.brake.clone(),
         removals_withheld: pulled.partial.clone(),
         lumu: pulled.lumu.clone(),
@@ -282,11 +307,9 @@ pub async fn run(
         changes: if job.dry_run {
             let mut changes = changes(&plan);
             for c in changes.iter_mut().filter(|c| c.op == "remove") {
-                let ioc = Ioc {
-                    kind: c.kind,
-                    value: c.content.clone(),
-                };
-                if policy.withdrawn.contains(&ioc) {
+                let excluded =
+                    Ioc::new(c.kind, &c.content).is_ok_and(|ioc| policy.withdrawn.contains(&ioc));
+                if excluded {
                     c.why = Some("excluded: an exclusion list matches it");
                 }
             }
@@ -321,9 +344,9 @@ fn take_kinds(
     left_out
 }
 
-/// The entries `tag` owns whose IOC the exclusions match, as listed: they go, even under
-/// `--preserve-iocs`. Contents are compared in normal form; one that is not an IOC is left
-/// to the planner.
+/// The IOCs (normal form) of entries `tag` owns that the exclusions now match: those entries
+/// go, in every listed spelling, even under `--preserve-iocs`. An entry whose content is
+/// not an IOC is left to the planner.
 fn withdrawn(listed: &[UdsoEntry], tag: &str, exclusions: &Exclusions) -> HashSet<Ioc> {
     if exclusions.is_empty() {
         return HashSet::new();
@@ -331,14 +354,8 @@ fn withdrawn(listed: &[UdsoEntry], tag: &str, exclusions: &Exclusions) -> HashSe
     listed
         .iter()
         .filter(|e| e.owner_tag() == Some(tag))
-        .filter_map(|e| {
-            let kind = IocKind::from_udso_type(&e.kind)?;
-            let normal = Ioc::new(kind, &e.content).ok()?;
-            exclusions.excludes(&normal).then(|| Ioc {
-                kind,
-                value: e.content.clone(),
-            })
-        })
+        .filter_map(UdsoEntry::ioc)
+        .filter(|ioc| exclusions.excludes(ioc))
         .collect()
 }
 
@@ -351,10 +368,10 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
         scan_action: Some(w.scan_action.as_str()),
         why,
     };
-    let other = |op, ioc: &crate::ioc::Ioc, why| Change {
+    let other = |op, kind: IocKind, content: &str, why| Change {
         op,
-        kind: ioc.kind,
-        content: ioc.value.clone(),
+        kind,
+        content: content.to_owned(),
         scan_action: None,
         why: Some(why),
     };
@@ -369,18 +386,24 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
         .chain(
             plan.removals
                 .iter()
-                .map(|i| other("remove", i, "no longer in the source")),
+                .map(|r| other("remove", r.kind, &r.content, "no longer in the source")),
         )
-        .chain(
-            plan.skipped_foreign
-                .iter()
-                .map(|i| other("skip", i, "an entry without this tag holds it")),
-        )
-        .chain(
-            plan.skipped_capacity
-                .iter()
-                .map(|i| other("skip", i, "the list is full (oldest left out)")),
-        )
+        .chain(plan.skipped_foreign.iter().map(|i| {
+            other(
+                "skip",
+                i.kind,
+                &i.value,
+                "an entry without this tag holds it",
+            )
+        }))
+        .chain(plan.skipped_capacity.iter().map(|i| {
+            other(
+                "skip",
+                i.kind,
+                &i.value,
+                "the list is full (oldest left out)",
+            )
+        }))
         .collect()
 }
 

@@ -212,7 +212,7 @@ fn a_server_that_keeps_failing_gives_up_after_the_policy() {
 #[test]
 fn string_result_codes_are_understood() {
     let apex = crate::common::start_apex_with(ApexSimConfig {
-        string_codes: true,
+        string_numbers: true,
         ..ApexSimConfig::random()
     });
     let client = client(&apex);

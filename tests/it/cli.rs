@@ -5,7 +5,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::common::{apex_cmd, apex_config, bin, entry, output_text, start_apex};
+use crate::common::{TestPki, apex_cmd, apex_config, bin, entry, output_text, start_apex};
 use apex_ioc_sync::lock::InstanceLock;
 use apex_ioc_sync::sim::BackgroundApex;
 use apex_ioc_sync::sim::apex::ApexSimConfig;
@@ -444,38 +444,6 @@ fn a_second_instance_exits_3_and_a_stale_lock_file_does_not_block() {
         .code(3);
 }
 
-struct TestPki {
-    dir: tempfile::TempDir,
-}
-
-impl TestPki {
-    /// A CA and a certificate for 127.0.0.1 and localhost signed by it.
-    fn new() -> Self {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-        let dir = tempfile::tempdir().unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "apex-ioc-sync test CA");
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let key = KeyPair::generate().unwrap();
-        let params =
-            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
-        std::fs::write(dir.path().join("server.pem"), cert.pem()).unwrap();
-        std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
-        TestPki { dir }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).to_str().unwrap().to_owned()
-    }
-}
-
 #[test]
 fn tls_is_verified_unless_insecure_and_ca_cert_adds_a_root() {
     let pki = TestPki::new();
@@ -511,7 +479,7 @@ fn tls_is_verified_unless_insecure_and_ca_cert_adds_a_root() {
         .success();
     let (_, stderr) = output_text(out.get_output());
     assert!(
-        stderr.contains("TLS certificates are NOT verified"),
+        stderr.contains("Apex Central's TLS certificate is NOT verified"),
         "{stderr}"
     );
 

@@ -142,3 +142,73 @@ pub fn taxii_cmd(dir: &Path, apex: &BackgroundApex, taxii: &BackgroundTaxii) -> 
     cmd.args(["--source", "taxii", "--taxii-url", &taxii.discovery_url()]);
     cmd
 }
+
+/// A test CA and a server certificate it signed, as PEM files in a temporary folder.
+pub struct TestPki {
+    dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    /// A CA and a certificate for 127.0.0.1 and localhost signed by it.
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "apex-ioc-sync test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
+        std::fs::write(dir.path().join("server.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
+        TestPki { dir }
+    }
+
+    /// `ca.pem`, `server.pem` or `server.key`.
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().unwrap().to_owned()
+    }
+}
+
+impl TestPki {
+    /// A rustls server configuration with this certificate.
+    pub fn server_config(&self) -> std::sync::Arc<rustls::ServerConfig> {
+        apex_ioc_sync::sim::server::tls_config(
+            self.path("server.pem").as_ref(),
+            self.path("server.key").as_ref(),
+        )
+        .unwrap()
+    }
+}
+
+/// A simulator's router served over HTTPS on loopback, on a runtime of its own; stops when
+/// dropped.
+pub struct TlsServer {
+    pub server: apex_ioc_sync::sim::server::RunningServer,
+    pub control: apex_ioc_sync::sim::server::Control,
+    _runtime: tokio::runtime::Runtime,
+}
+
+pub fn serve_tls(router: axum::Router, pki: &TestPki) -> TlsServer {
+    use apex_ioc_sync::sim::server::{Control, bind_loopback, spawn};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let control = Control::default();
+    let server = runtime
+        .block_on(async {
+            let listener = bind_loopback(0).await?;
+            spawn(listener, router, Some(pki.server_config()), control.clone())
+        })
+        .unwrap();
+    TlsServer {
+        server,
+        control,
+        _runtime: runtime,
+    }
+}

@@ -194,7 +194,10 @@ fn owned_entries_that_become_excluded_are_removed_and_the_brake_still_applies() 
     assert_eq!(owned(&apex, "file").len(), 14);
     let out = run(&lists).assert().code(5);
     let report = json(&out);
-    assert_eq!(report["brake"], json!({"would_remove": 11, "owned": 14}));
+    assert_eq!(
+        report["brake"],
+        json!({"would_remove": 11, "owned": 14, "empty_source": false})
+    );
     assert_eq!(apex.sim.control.stats.count("DELETE"), 0);
     assert_eq!(owned(&apex, "file").len(), 14);
 

@@ -88,8 +88,8 @@ fn first_sync_pushes_the_expected_set_and_a_second_run_writes_nothing() {
     );
     assert_eq!(
         apex.sim.control.stats.count("GET") - gets,
-        4,
-        "one list call per type"
+        5,
+        "one access check, then one list call per type"
     );
 }
 
@@ -246,10 +246,16 @@ fn two_tags_live_side_by_side() {
         owned(&apex, "company-b"),
         ["domain b1.example", "ip 203.0.113.77"]
     );
-    // A's incident closes: only A's entries go.
+    // A's incident closes: A's source is empty, so its removals wait for --force; then
+    // only A's entries go.
     a.sim.set_status("a-1", "closed");
     lumu_cmd(dir.path(), &apex, &a)
         .args(["--tag", "company-a"])
+        .assert()
+        .code(5);
+    assert_eq!(owned(&apex, "company-a").len(), 2);
+    lumu_cmd(dir.path(), &apex, &a)
+        .args(["--tag", "company-a", "--force"])
         .assert()
         .success();
     assert!(owned(&apex, "company-a").is_empty());

@@ -2,15 +2,21 @@
 //! the library's clients against the simulators in `src/sim/` over loopback HTTP.
 
 mod apex_client;
+mod apex_forms;
+mod bounded;
 mod cli;
 mod common;
+mod credentials;
 mod exclusions;
 mod lumu_cache;
 mod lumu_sync;
+mod missing;
 mod normal_form;
 mod openioc;
 mod openioc_corpus;
+mod ownership;
 mod plain_lists;
+mod preflight;
 mod sim_auth;
 mod taxii_cases;
 mod taxii_state;

@@ -152,8 +152,9 @@ fn sha256_is_unsupported_by_apex_and_never_sent() {
         report["unsupported_by_destination"],
         serde_json::json!({"file_sha256": 1})
     );
-    // Two types listed (the simulator, like Apex, refuses `type=file_sha256`), two adds.
-    assert_eq!(apex.sim.control.stats.count("GET"), 2);
+    // The access check, then two types listed (the simulator, like Apex, refuses
+    // `type=file_sha256`), two adds.
+    assert_eq!(apex.sim.control.stats.count("GET"), 3);
     assert_eq!(
         owned(&apex, "file"),
         ["domain evil.example", &format!("file_sha1 {SHA1}")]

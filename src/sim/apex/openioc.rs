@@ -57,12 +57,14 @@ impl ApexSim {
                             extracted: false,
                         });
                     infos.push(
-                        json!({"FileName": name, "FileHashID": hash_id, "UploadedStatus": 1}),
+                        json!({"FileName": name, "FileHashID": hash_id, "UploadedStatus": self.number(1)}),
                     );
                 }
                 Err(why) => {
-                    infos.push(json!({"FileName": name, "FileHashID": "", "UploadedStatus": 0}));
-                    messages.push(json!({"MessageType": 2, "Message": format!("{name}: {why}")}));
+                    infos.push(json!({"FileName": name, "FileHashID": self.optional_text(""), "UploadedStatus": self.number(0)}));
+                    messages.push(
+                        json!({"MessageType": self.number(2), "Message": format!("{name}: {why}")}),
+                    );
                 }
             }
         }
@@ -107,10 +109,10 @@ impl ApexSim {
             let outcome = self.extract_one(id, &actions);
             results.push(match outcome {
                 Ok(()) => {
-                    json!({"FileHashID": id, "ExtractingStatus": 1, "ExtractionErrorMessage": ""})
+                    json!({"FileHashID": id, "ExtractingStatus": self.number(1), "ExtractionErrorMessage": self.optional_text("")})
                 }
                 Err(why) => {
-                    json!({"FileHashID": id, "ExtractingStatus": 0, "ExtractionErrorMessage": why})
+                    json!({"FileHashID": id, "ExtractingStatus": self.number(0), "ExtractionErrorMessage": why})
                 }
             });
         }
@@ -136,6 +138,7 @@ impl ApexSim {
                 notes: notes.clone(),
                 scan_action: action.as_str().to_owned(),
                 expiration: None,
+                listed_type: None,
             };
             self.store(item.ioc.kind, &item.ioc.value, stored)
                 .map_err(|()| "Maximum exceeded".to_owned())?;
@@ -180,14 +183,14 @@ impl ApexSim {
                     "FileHashID": id,
                     "FileName": f.name,
                     "FileAddedDatetime": f.added.format(ADDED_FORMAT).to_string(),
-                    "ExtractingStatus": if f.extracted { 1 } else { 0 },
-                    "ShortDesc": f.short_description,
+                    "ExtractingStatus": self.number(i64::from(f.extracted)),
+                    "ShortDesc": self.optional_text(&f.short_description),
                     "UploadedBy": self.config.app_id,
                     "UploadedFrom": "Automation API",
                 })
             })
             .collect();
-        self.ok(json!({"FilingCabinet": page, "TotalIOCCount": files.len()}))
+        self.ok(json!({"FilingCabinet": page, "TotalIOCCount": self.number(files.len() as i64)}))
     }
 
     pub(super) fn delete_files(&self, query: &HashMap<String, String>) -> axum::response::Response {
@@ -204,7 +207,7 @@ impl ApexSim {
             .map(|id| {
                 let id = id.as_str().unwrap_or_default();
                 let status = if cabinet.remove(id).is_some() { 1 } else { -1 };
-                json!({"FileHashID": id, "DeletedStatus": status})
+                json!({"FileHashID": id, "DeletedStatus": self.number(status)})
             })
             .collect();
         self.ok(Value::Array(results))
