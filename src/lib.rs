@@ -13,6 +13,7 @@ pub mod http;
 pub mod ioc;
 pub mod lock;
 pub mod logging;
+pub mod output;
 pub mod secret;
 pub mod settings;
 pub mod sim;

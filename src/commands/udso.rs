@@ -9,6 +9,7 @@ use crate::apex::client::ApexClient;
 use crate::apex::udso::UdsoEntry;
 use crate::exit::Failure;
 use crate::ioc::IocKind;
+use crate::{out, outln};
 
 #[derive(Debug, Serialize)]
 struct Listed<'a> {
@@ -33,9 +34,9 @@ pub async fn list(client: &ApexClient, kind: Option<IocKind>, json: bool) -> Res
                 owner_tag: entry.owner_tag(),
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&listed)?);
+        outln!("{}", serde_json::to_string_pretty(&listed)?)?;
     } else {
-        print!("{}", table(&entries));
+        out!("{}", table(&entries))?;
     }
     Ok(())
 }

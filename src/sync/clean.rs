@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use super::apply::{Applied, Write, apply};
 use crate::apex::client::{ApexClient, ApexError};
+use crate::exit::Failure;
 use crate::ioc::IocKind;
+use crate::outln;
 
 /// What a clean run found and did.
 #[derive(Debug, Serialize)]
@@ -72,7 +74,7 @@ pub async fn clean(
     threads: usize,
     dry_run: bool,
     quiet: bool,
-) -> Result<CleanReport, ApexError> {
+) -> Result<CleanReport, Failure> {
     let started = Instant::now();
     let deletes = owned_entries(client, tag).await?;
     let mut owned: BTreeMap<IocKind, usize> = IocKind::ALL.into_iter().map(|k| (k, 0)).collect();
@@ -83,7 +85,7 @@ pub async fn clean(
     let applied = if dry_run {
         if !quiet {
             for d in &deletes {
-                println!("- {:<9}  {}", d.kind().udso_type(), d.content());
+                outln!("- {:<9}  {}", d.kind().udso_type(), d.content())?;
             }
         }
         Applied::default()

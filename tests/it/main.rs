@@ -7,6 +7,8 @@ mod common;
 mod lumu_sync;
 mod openioc;
 mod openioc_corpus;
+mod output;
+mod service;
 mod sim_auth;
 mod taxii_sync;
 mod vision_one;
