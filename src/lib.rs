@@ -14,6 +14,7 @@ pub mod ioc;
 pub mod lock;
 pub mod logging;
 pub mod output;
+pub mod permissions;
 pub mod secret;
 pub mod settings;
 pub mod sim;

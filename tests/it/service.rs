@@ -1,13 +1,14 @@
-//! The binary as a service manager runs it (contrib/systemd): the config file in a
-//! read-only folder (systemd's `LoadCredential=`), the job's files in the folders
-//! `$STATE_DIRECTORY` and `$LOGS_DIRECTORY` name.
+//! The files of an unattended job: as a service manager runs it (contrib/systemd: the config
+//! file in a read-only folder, systemd's `LoadCredential=`, the job's files in the folders
+//! `$STATE_DIRECTORY` and `$LOGS_DIRECTORY` name), and the log file's rotation.
 
 use std::path::Path;
 
 use apex_ioc_sync::lock::InstanceLock;
+use apex_ioc_sync::logging::{LOG_FILE_NAME, LOG_KEEP_FILES, LOG_ROTATE_BYTES};
 use apex_ioc_sync::sim::taxii::{TaxiiSimConfig, indicator};
 
-use crate::common::{apex_config, bin, output_text, start_apex, start_taxii};
+use crate::common::{apex_cmd, apex_config, bin, output_text, start_apex, start_taxii};
 
 /// The names in `dir`, sorted.
 fn names(dir: &Path) -> Vec<String> {
@@ -114,4 +115,48 @@ fn state_lock_and_log_go_to_the_service_folders_and_nothing_beside_the_config() 
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
+}
+
+/// `--logging file` writes `apex-ioc-sync.log`; past 10 MiB it moves to `.1`, the older ones
+/// one up, and only five old files stay.
+#[test]
+fn the_log_file_rotates_past_its_size_and_keeps_five_old_files() {
+    let apex = start_apex();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join(LOG_FILE_NAME);
+    let old = |n: usize| dir.path().join(format!("{LOG_FILE_NAME}.{n}"));
+    std::fs::write(&log, vec![b'x'; LOG_ROTATE_BYTES + 1]).unwrap();
+    for n in 1..=LOG_KEEP_FILES {
+        std::fs::write(old(n), format!("run {n} ago\n")).unwrap();
+    }
+    apex_cmd(dir.path(), &apex)
+        .args(["--clean", "--logging", "file"])
+        .assert()
+        .success();
+    let now = std::fs::read_to_string(&log).unwrap();
+    assert!(now.contains("clean tag=lumu"), "{now}");
+    assert!(!now.contains('x'), "a new file");
+    assert_eq!(
+        std::fs::metadata(old(1)).unwrap().len(),
+        LOG_ROTATE_BYTES as u64 + 1
+    );
+    for n in 2..=LOG_KEEP_FILES {
+        assert_eq!(
+            std::fs::read_to_string(old(n)).unwrap(),
+            format!("run {} ago\n", n - 1)
+        );
+    }
+    assert!(!old(LOG_KEEP_FILES + 1).exists(), "the oldest is gone");
+
+    // Under the size, the next run appends.
+    apex_cmd(dir.path(), &apex)
+        .args(["--clean", "--logging", "file"])
+        .assert()
+        .success();
+    let again = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(again.matches("clean tag=lumu").count(), 2, "{again}");
+    assert_eq!(
+        std::fs::metadata(old(1)).unwrap().len(),
+        LOG_ROTATE_BYTES as u64 + 1
+    );
 }
