@@ -8,7 +8,8 @@ use crate::commands;
 use crate::config::{LoadError, parse_with_config};
 use crate::exit::{ExitCode, Failure};
 use crate::logging::{self, LogTarget};
-use crate::settings::Settings;
+use crate::output;
+use crate::settings::{ServiceDirs, Settings};
 
 /// Runs the program on `args` (the first is the program name) and returns the exit code.
 pub fn main<I, T>(args: I) -> std::process::ExitCode
@@ -28,7 +29,7 @@ where
             return exit(ExitCode::Usage);
         }
     };
-    let settings = Settings::new(cli.opts, config);
+    let settings = Settings::new(cli.opts, config).with_service_dirs(ServiceDirs::from_env());
     let log_target = settings.log_target();
     if let Err(e) = logging::init(&log_target, settings.opts.verbose) {
         eprintln!("Error: {e:#}");
@@ -93,6 +94,8 @@ where
     });
     match outcome {
         Ok(code) => exit(code),
+        // The reader of standard output went away: nothing more to say, and no failure.
+        Err(failure) if output::is_closed(&failure.error) => exit(ExitCode::Ok),
         Err(failure) => {
             // The last gate: whatever a server sent back into an error, no secret of this
             // run leaves in it.

@@ -149,7 +149,7 @@ pub struct SimulateArgs {
 pub enum LoggingMode {
     /// Standard error.
     Screen,
-    /// `apex-ioc-sync.log` (size-rotated) beside the config file, or --log-file.
+    /// `apex-ioc-sync.log` (size-rotated) in $LOGS_DIRECTORY, else beside the config file, or --log-file.
     File,
 }
 
@@ -322,7 +322,7 @@ pub struct GlobalOpts {
     /// More detail in the log; twice for the most.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Log file for --logging file [default: apex-ioc-sync.log beside the config file, else here].
+    /// Log file for --logging file [default: apex-ioc-sync.log in $LOGS_DIRECTORY, else beside the config file, else here].
     #[arg(
         long = "log-file",
         alias = "log_file",
@@ -394,7 +394,7 @@ pub struct GlobalOpts {
     /// Writes at once [default: 4; 20 with --threaded].
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: Option<u16>,
-    /// Single-instance lock file [default: apex-ioc-sync-<tag>.lock beside the config file, else here].
+    /// Single-instance lock file [default: apex-ioc-sync-<tag>.lock in $STATE_DIRECTORY, else beside the config file, else here].
     #[arg(
         long = "lock-file",
         alias = "lock_file",
@@ -527,7 +527,7 @@ pub struct GlobalOpts {
         value_parser = clap::value_parser!(u8).range(0..=100)
     )]
     pub min_confidence: Option<u8>,
-    /// State of incremental sources [default: apex-ioc-sync-<tag>.db beside the config file].
+    /// State of incremental sources [default: apex-ioc-sync-<tag>.db in $STATE_DIRECTORY, else beside the config file, else here].
     #[arg(
         long = "state-file",
         alias = "state_file",

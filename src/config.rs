@@ -15,6 +15,7 @@ use clap::parser::ValueSource;
 use clap::{Arg, CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, SECRET_OPTIONS};
+use crate::permissions::other_readers;
 
 /// Where `.config` is looked up when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = ".config";
@@ -152,17 +153,20 @@ impl ConfigFile {
             .collect()
     }
 
-    /// A warning when this file holds a secret and others can read it.
+    /// A warning when this file holds a secret and others can read it (Unix mode bits,
+    /// Windows access list: see [`crate::permissions`]).
     pub fn permission_warning(&self) -> Option<String> {
         let secrets = self.secrets();
-        if secrets.is_empty() || !readable_by_others(&self.path) {
+        if secrets.is_empty() {
             return None;
         }
+        let others = other_readers(&self.path)?;
         Some(format!(
-            "{} holds {} and can be read by other users; restrict it with `chmod 600 {}`",
+            "{} holds {} and can be read by {}; restrict it with {}",
             self.path.display(),
             secrets.join(", "),
-            self.path.display()
+            others.who,
+            others.fix
         ))
     }
 }
@@ -255,18 +259,6 @@ fn clap_message(e: &clap::Error) -> String {
     let rendered = e.render().to_string();
     let first = rendered.lines().next().unwrap_or_default();
     first.strip_prefix("error: ").unwrap_or(first).to_owned()
-}
-
-#[cfg(unix)]
-fn readable_by_others(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
-}
-
-#[cfg(not(unix))]
-fn readable_by_others(_path: &Path) -> bool {
-    // Windows ACLs are not mode bits; there is no cheap, reliable check.
-    false
 }
 
 impl fmt::Debug for Entry {

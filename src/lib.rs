@@ -15,6 +15,8 @@ pub mod ioc;
 pub mod lock;
 pub mod logging;
 pub mod openioc;
+pub mod output;
+pub mod permissions;
 pub mod policy;
 pub mod secret;
 pub mod settings;

@@ -3,6 +3,7 @@
 //! pieces the commands need built from them.
 
 use std::collections::{BTreeSet, HashSet};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -40,11 +41,63 @@ pub const DEFAULT_MAX_RUN_MINUTES: f64 = 25.0;
 pub struct Settings {
     pub opts: GlobalOpts,
     pub config: Option<ConfigFile>,
+    /// The service manager's folders for this job's files, when it gives them.
+    pub service_dirs: ServiceDirs,
+}
+
+/// The folders a service manager gives a job for its files: systemd's `StateDirectory=` and
+/// `LogsDirectory=` arrive as `$STATE_DIRECTORY` and `$LOGS_DIRECTORY` (systemd.exec(5),
+/// "Environment variables in spawned processes"). With them the job needs no write access
+/// beside its config file, which systemd's `LoadCredential=` hands over read-only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceDirs {
+    /// Where the lock and state files go by default.
+    pub state: Option<PathBuf>,
+    /// Where the log file goes by default.
+    pub logs: Option<PathBuf>,
+}
+
+impl ServiceDirs {
+    /// From `$STATE_DIRECTORY` and `$LOGS_DIRECTORY`.
+    pub fn from_env() -> Self {
+        Self::from_values(
+            std::env::var_os("STATE_DIRECTORY").as_deref(),
+            std::env::var_os("LOGS_DIRECTORY").as_deref(),
+        )
+    }
+
+    /// From the two variables' values. systemd joins several folders with `:` (one for each
+    /// path given to `StateDirectory=`); the first is used. `std::env::split_paths` splits
+    /// on `:`, and on Windows on `;` as in `PATH`, so a `C:\...` path stays whole. An empty
+    /// value is no folder.
+    pub fn from_values(state: Option<&OsStr>, logs: Option<&OsStr>) -> Self {
+        let first = |value: Option<&OsStr>| {
+            std::env::split_paths(value?)
+                .next()
+                .filter(|p| !p.as_os_str().is_empty())
+        };
+        ServiceDirs {
+            state: first(state),
+            logs: first(logs),
+        }
+    }
 }
 
 impl Settings {
     pub fn new(opts: GlobalOpts, config: Option<ConfigFile>) -> Self {
-        Settings { opts, config }
+        Settings {
+            opts,
+            config,
+            service_dirs: ServiceDirs::default(),
+        }
+    }
+
+    /// These settings with the service manager's folders (see [`ServiceDirs`]).
+    pub fn with_service_dirs(self, service_dirs: ServiceDirs) -> Self {
+        Settings {
+            service_dirs,
+            ..self
+        }
     }
 
     /// The folder of the config file, where the lock and log files go by default.
@@ -54,17 +107,21 @@ impl Settings {
         Some(dir.map_or_else(|| PathBuf::from("."), Path::to_path_buf))
     }
 
-    /// A file of this job's (lock, state, log): beside the config file, else in the
-    /// current folder.
-    fn beside_config(&self, name: &str) -> PathBuf {
-        match self.config_dir() {
+    /// Where a file of this job's (lock, state, log) goes unless a flag names it: in the
+    /// service manager's folder for it (`service_dir`, see [`ServiceDirs`]), else beside the
+    /// config file, else in the current folder. The one place of this rule.
+    fn default_file(&self, service_dir: Option<&Path>, name: &str) -> PathBuf {
+        match service_dir
+            .map(Path::to_path_buf)
+            .or_else(|| self.config_dir())
+        {
             Some(dir) => dir.join(name),
             None => PathBuf::from(name),
         }
     }
 
-    /// `apex-ioc-sync-<tag>.<extension>` beside the config file, so that jobs with different
-    /// tags never share one.
+    /// `apex-ioc-sync-<tag>.<extension>` in the state folder (see [`Self::default_file`]), so
+    /// that jobs with different tags never share one.
     fn job_file(&self, tag: &str, extension: &str) -> PathBuf {
         // Tags are checked to be file-name safe; this keeps the name portable regardless.
         let tag: String = tag
@@ -77,11 +134,14 @@ impl Settings {
                 }
             })
             .collect();
-        self.beside_config(&format!("apex-ioc-sync-{tag}.{extension}"))
+        self.default_file(
+            self.service_dirs.state.as_deref(),
+            &format!("apex-ioc-sync-{tag}.{extension}"),
+        )
     }
 
     /// `--logging` (`--log-file` alone means file logging); the file is `--log-file`, else
-    /// `apex-ioc-sync.log` beside the config file.
+    /// `apex-ioc-sync.log` in `$LOGS_DIRECTORY`, else beside the config file, else here.
     pub fn log_target(&self) -> LogTarget {
         let default = if self.opts.log_file.is_some() {
             LoggingMode::File
@@ -90,12 +150,9 @@ impl Settings {
         };
         match self.opts.logging.unwrap_or(default) {
             LoggingMode::Screen => LogTarget::Stderr,
-            LoggingMode::File => LogTarget::File(
-                self.opts
-                    .log_file
-                    .clone()
-                    .unwrap_or_else(|| self.beside_config(LOG_FILE_NAME)),
-            ),
+            LoggingMode::File => LogTarget::File(self.opts.log_file.clone().unwrap_or_else(|| {
+                self.default_file(self.service_dirs.logs.as_deref(), LOG_FILE_NAME)
+            })),
         }
     }
 
@@ -130,6 +187,8 @@ impl Settings {
         Ok(tag)
     }
 
+    /// `--lock-file`, else `apex-ioc-sync-<tag>.lock` in `$STATE_DIRECTORY`, else beside the
+    /// config file, else here.
     pub fn lock_path(&self, tag: &str) -> PathBuf {
         self.opts
             .lock_file
@@ -358,7 +417,8 @@ impl Settings {
         })
     }
 
-    /// `--state-file`, else `apex-ioc-sync-<tag>.db` beside the config file, else here.
+    /// `--state-file`, else `apex-ioc-sync-<tag>.db` in `$STATE_DIRECTORY`, else beside the
+    /// config file, else here.
     pub fn state_path(&self, tag: &str) -> PathBuf {
         self.opts
             .state_file
@@ -748,5 +808,88 @@ mod tests {
         assert_eq!(l.max_run, Duration::from_secs(30));
         assert_eq!(l.state_file, Path::new("/var/lib/x.db"));
         assert!(l.dry_run);
+    }
+
+    #[test]
+    fn service_dirs_take_the_first_folder_and_no_empty_one() {
+        let dirs = |state: &str, logs: &str| {
+            ServiceDirs::from_values(Some(OsStr::new(state)), Some(OsStr::new(logs)))
+        };
+        let two = std::env::join_paths(["/var/lib/a/lumu", "/var/lib/b"]).unwrap();
+        let d = ServiceDirs::from_values(Some(&two), None);
+        assert_eq!(d.state.as_deref(), Some(Path::new("/var/lib/a/lumu")));
+        assert_eq!(d.logs, None);
+        // systemd's own form, on the platform systemd runs on.
+        #[cfg(unix)]
+        assert_eq!(
+            dirs("/var/lib/a:/var/lib/b", "/var/log/a").state.as_deref(),
+            Some(Path::new("/var/lib/a"))
+        );
+        // A drive letter's colon is not a separator on Windows.
+        #[cfg(windows)]
+        assert_eq!(
+            dirs(r"C:\ProgramData\a", "").state.as_deref(),
+            Some(Path::new(r"C:\ProgramData\a"))
+        );
+        assert_eq!(dirs("", ""), ServiceDirs::default());
+        assert_eq!(ServiceDirs::from_values(None, None), ServiceDirs::default());
+    }
+
+    #[test]
+    fn service_dirs_hold_lock_state_and_log_and_flags_still_win() {
+        let config = Some(ConfigFile {
+            path: "/run/credentials/apex-ioc-sync@lumu.service/config".into(),
+            entries: vec![],
+        });
+        let file_logging = GlobalOpts {
+            logging: Some(LoggingMode::File),
+            ..Default::default()
+        };
+        let dirs = ServiceDirs {
+            state: Some("/var/lib/apex-ioc-sync/lumu".into()),
+            logs: Some("/var/log/apex-ioc-sync/lumu".into()),
+        };
+        let s = Settings::new(file_logging.clone(), config.clone()).with_service_dirs(dirs.clone());
+        assert_eq!(
+            s.lock_path("lumu"),
+            Path::new("/var/lib/apex-ioc-sync/lumu/apex-ioc-sync-lumu.lock")
+        );
+        assert_eq!(
+            s.state_path("lumu"),
+            Path::new("/var/lib/apex-ioc-sync/lumu/apex-ioc-sync-lumu.db")
+        );
+        assert_eq!(
+            s.log_target(),
+            LogTarget::File("/var/log/apex-ioc-sync/lumu/apex-ioc-sync.log".into())
+        );
+
+        // One folder without the other: the other file stays beside the config.
+        let state_only = ServiceDirs {
+            logs: None,
+            ..dirs.clone()
+        };
+        let s = Settings::new(file_logging.clone(), config.clone()).with_service_dirs(state_only);
+        assert_eq!(
+            s.log_target(),
+            LogTarget::File("/run/credentials/apex-ioc-sync@lumu.service/apex-ioc-sync.log".into())
+        );
+        let logs_only = ServiceDirs {
+            state: None,
+            ..dirs.clone()
+        };
+        let s = Settings::new(file_logging, None).with_service_dirs(logs_only);
+        assert_eq!(s.lock_path("lumu"), Path::new("apex-ioc-sync-lumu.lock"));
+
+        // Flags name the files whatever the folders.
+        let named = GlobalOpts {
+            lock_file: Some("/srv/x.lock".into()),
+            state_file: Some("/srv/x.db".into()),
+            log_file: Some("/srv/x.log".into()),
+            ..Default::default()
+        };
+        let s = Settings::new(named, config).with_service_dirs(dirs);
+        assert_eq!(s.lock_path("lumu"), Path::new("/srv/x.lock"));
+        assert_eq!(s.state_path("lumu"), Path::new("/srv/x.db"));
+        assert_eq!(s.log_target(), LogTarget::File("/srv/x.log".into()));
     }
 }

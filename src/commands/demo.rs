@@ -10,8 +10,25 @@ use crate::secret::Secret;
 use crate::settings::Settings;
 use crate::sim::apex::{ApexSim, ApexSimConfig};
 use crate::sim::lumu::{Endpoint, LumuSim, SimIncident, sample_incidents};
+use crate::{out, outln};
 
 pub async fn run() -> Result<(), Failure> {
+    let lock_file =
+        std::env::temp_dir().join(format!("apex-ioc-sync-demo-{}.lock", std::process::id()));
+    // The job's context cache, gone with the demo.
+    let state_file =
+        std::env::temp_dir().join(format!("apex-ioc-sync-demo-{}.db", std::process::id()));
+    let outcome = runs(&lock_file, &state_file).await;
+    let _ = std::fs::remove_file(lock_file);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = state_file.clone().into_os_string();
+        path.push(suffix);
+        let _ = std::fs::remove_file(path);
+    }
+    outcome
+}
+
+async fn runs(lock_file: &std::path::Path, state_file: &std::path::Path) -> Result<(), Failure> {
     let apex = ApexSim::new(ApexSimConfig::random());
     let apex_server = apex.serve(0, None).await?;
     let lumu = LumuSim::new(&LumuSim::random_key());
@@ -37,11 +54,6 @@ pub async fn run() -> Result<(), Failure> {
             expiration_utc_date: None,
         });
     }
-    let lock_file =
-        std::env::temp_dir().join(format!("apex-ioc-sync-demo-{}.lock", std::process::id()));
-    // The job's context cache, gone with the demo.
-    let state_file =
-        std::env::temp_dir().join(format!("apex-ioc-sync-demo-{}.db", std::process::id()));
     let c = apex.config();
     let settings = Settings::new(
         GlobalOpts {
@@ -56,25 +68,25 @@ pub async fn run() -> Result<(), Failure> {
                 IocTypeArg::Url,
                 IocTypeArg::Hash,
             ],
-            lock_file: Some(lock_file.clone()),
-            state_file: Some(state_file.clone()),
+            lock_file: Some(lock_file.to_owned()),
+            state_file: Some(state_file.to_owned()),
             ..GlobalOpts::default()
         },
         None,
     );
-    println!("Simulated Apex Central:  {}", apex_server.url());
-    println!("Simulated Lumu Defender: {}", lumu_server.url());
-    println!("Each run is what a scheduled job does:");
-    println!(
+    outln!("Simulated Apex Central:  {}", apex_server.url())?;
+    outln!("Simulated Lumu Defender: {}", lumu_server.url())?;
+    outln!("Each run is what a scheduled job does:")?;
+    outln!(
         "  apex-ioc-sync --host {} --application-id ... --api-key ... \\\n    --lumu-url {} --company-key ... --ioc-types ip,domain,url,hash",
         apex_server.url(),
         lumu_server.url()
-    );
+    )?;
 
-    println!(
+    outln!(
         "\n== Run 1: first push ({} open incidents)",
         incidents.len()
-    );
+    )?;
     let outcome = sync::run(&settings).await;
     show(&apex, outcome)?;
 
@@ -98,11 +110,11 @@ pub async fn run() -> Result<(), Failure> {
         &["203.0.113.99"],
         &["Spam"],
     ));
-    println!("\n== Run 2: two incidents closed, two new ones opened");
+    outln!("\n== Run 2: two incidents closed, two new ones opened")?;
     let outcome = sync::run(&settings).await;
     show(&apex, outcome)?;
 
-    println!("\n== Run 3: nothing changed");
+    outln!("\n== Run 3: nothing changed")?;
     let before = apex.control.stats.counts();
     lumu.reset_calls();
     let outcome = sync::run(&settings).await;
@@ -112,29 +124,24 @@ pub async fn run() -> Result<(), Failure> {
         .iter()
         .map(|m| after.get(*m).unwrap_or(&0) - before.get(*m).unwrap_or(&0))
         .sum::<u64>();
-    println!(
-        "Apex: {} list calls and {writes} writes. Lumu: {} incident page and {} contexts \
-         (unchanged incidents keep the context cached in the state file).",
+    outln!(
+        "Apex: {} GET requests (the access check, then one list per type) and {writes} writes. \
+         Lumu: {} incident page and {} contexts (unchanged incidents keep the context cached in \
+         the state file).",
         after.get("GET").unwrap_or(&0) - before.get("GET").unwrap_or(&0),
         lumu.calls(Endpoint::Incidents),
         lumu.calls(Endpoint::Context)
-    );
-    println!(
+    )?;
+    outln!(
         "\nEntries without an apex-ioc-sync tag (the SOC's) were never touched, even the one whose \
          content Lumu reports too. Tear this job's entries down with --clean."
-    );
-    let _ = std::fs::remove_file(lock_file);
-    for suffix in ["", "-wal", "-shm"] {
-        let mut path = state_file.clone().into_os_string();
-        path.push(suffix);
-        let _ = std::fs::remove_file(path);
-    }
+    )?;
     Ok(())
 }
 
 fn show(apex: &ApexSim, outcome: Result<ExitCode, Failure>) -> Result<(), Failure> {
     outcome?;
-    println!();
-    print!("{}", udso::table(&apex.all_entries()));
+    outln!()?;
+    out!("{}", udso::table(&apex.all_entries()))?;
     Ok(())
 }

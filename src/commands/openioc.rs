@@ -14,7 +14,9 @@ use crate::apex::openioc::{
 use crate::apex::udso::ScanAction;
 use crate::exit::{ExitCode, Failure};
 use crate::openioc;
+use crate::output::settle;
 use crate::source::file_name;
+use crate::{out, outln};
 
 #[derive(Debug, Default, Serialize)]
 struct UploadReport {
@@ -150,31 +152,34 @@ pub async fn upload(
             anyhow!("{e:#}").context("nothing was uploaded"),
         ));
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let printed = if json {
+        outln!("{}", serde_json::to_string_pretty(&report)?)
     } else {
-        print!("{}", upload_table(&report, action));
-    }
-    if let Some(e) = stopped {
-        return Err(Failure::new(
+        out!("{}", upload_table(&report, action))
+    };
+    let outcome = if let Some(e) = stopped {
+        Err(Failure::new(
             ExitCode::PartialWrites,
             anyhow!("{e:#}").context(format!(
                 "stopped after {} of {} files were uploaded (listed above)",
                 ids.len(),
                 files.len()
             )),
-        ));
-    }
-    // Every file uploaded (Apex may answer for fewer than were sent), and extracted if asked.
-    let extracted_all = report.extracted.as_ref().is_none_or(|extracted| {
-        ids.iter()
-            .all(|id| extracted.iter().any(|e| &e.hash_id == id && e.ok()))
-    });
-    Ok(if ids.len() == files.len() && extracted_all {
-        ExitCode::Ok
+        ))
     } else {
-        ExitCode::PartialWrites
-    })
+        // Every file uploaded (Apex may answer for fewer than were sent), and extracted if
+        // asked.
+        let extracted_all = report.extracted.as_ref().is_none_or(|extracted| {
+            ids.iter()
+                .all(|id| extracted.iter().any(|e| &e.hash_id == id && e.ok()))
+        });
+        Ok(if ids.len() == files.len() && extracted_all {
+            ExitCode::Ok
+        } else {
+            ExitCode::PartialWrites
+        })
+    };
+    settle(printed, outcome)
 }
 
 fn upload_table(report: &UploadReport, action: ScanAction) -> String {
@@ -231,9 +236,9 @@ fn upload_table(report: &UploadReport, action: ScanAction) -> String {
 pub async fn list(client: &ApexClient, json: bool) -> Result<ExitCode, Failure> {
     let files = client.list_openioc().await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&files)?);
+        outln!("{}", serde_json::to_string_pretty(&files)?)?;
     } else {
-        print!("{}", cabinet_table(&files));
+        out!("{}", cabinet_table(&files))?;
     }
     Ok(ExitCode::Ok)
 }
@@ -278,8 +283,8 @@ pub async fn delete(
         )));
     }
     let deleted: Vec<DeletedFile> = client.delete_openioc(hash_ids).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&deleted)?);
+    let printed = if json {
+        outln!("{}", serde_json::to_string_pretty(&deleted)?)
     } else {
         let rows: Vec<[String; 2]> = hash_ids
             .iter()
@@ -293,16 +298,19 @@ pub async fn delete(
                 [id.clone(), result]
             })
             .collect();
-        print!("{}", aligned(["FILE HASH ID", "RESULT"], &rows, &[]));
-    }
+        out!("{}", aligned(["FILE HASH ID", "RESULT"], &rows, &[]))
+    };
     let all_deleted = hash_ids
         .iter()
         .all(|id| deleted.iter().any(|d| &d.hash_id == id && d.status == 1));
-    Ok(if all_deleted {
-        ExitCode::Ok
-    } else {
-        ExitCode::PartialWrites
-    })
+    settle(
+        printed,
+        Ok(if all_deleted {
+            ExitCode::Ok
+        } else {
+            ExitCode::PartialWrites
+        }),
+    )
 }
 
 #[cfg(test)]

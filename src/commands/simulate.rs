@@ -2,11 +2,11 @@
 //! servers on loopback until Ctrl-C, for rehearsing a job and its `.config` without touching
 //! production.
 
-use std::io::Write;
 use std::time::Duration;
 
 use crate::cli::SimulateArgs;
 use crate::exit::Failure;
+use crate::output::OutputError;
 use crate::sim::apex::{ApexSim, ApexSimConfig};
 use crate::sim::lumu::{LumuSim, RateLimit, sample_incidents};
 use crate::sim::taxii::{TaxiiSim, TaxiiSimConfig, indicator};
@@ -46,13 +46,12 @@ const SAMPLE_V1_OBJECTS: &[(ObjectType, &str, &str)] = &[
 ];
 
 /// The banner goes to standard output; whoever started the simulators may stop reading it
-/// (a closed pipe), and that must not stop them.
+/// (a closed pipe), and that must not stop them. Another write error is a warning.
 macro_rules! say {
-    () => {
-        let _ = writeln!(std::io::stdout());
-    };
     ($($arg:tt)*) => {
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        if let Err(OutputError::Write(e)) = crate::outln!($($arg)*) {
+            tracing::warn!("cannot write to standard output: {e}");
+        }
     };
 }
 

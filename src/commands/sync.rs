@@ -14,6 +14,7 @@ use crate::exit::{ExitCode, Failure};
 use crate::http::HttpSettings;
 use crate::lock::{InstanceLock, LockError};
 use crate::logging::LogTarget;
+use crate::output::{OutputError, settle};
 use crate::policy::Exclusions;
 use crate::settings::Settings;
 use crate::source::Pulled;
@@ -23,6 +24,7 @@ use crate::source::openioc;
 use crate::source::taxii::{self, TaxiiSettings};
 use crate::sync::clean::clean;
 use crate::sync::run::{Job, changes_table, excluded_table, run as run_job};
+use crate::{out, outln};
 
 /// A source, set up, with the HTTP settings of its server.
 enum Source {
@@ -66,13 +68,19 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
 
     let Some(source) = source else {
         let report = clean(&client, &tag, settings.threads(), opts.dry_run, opts.json).await?;
-        if opts.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        }
-        emit_summary(&report.summary(), to_screen && !opts.json);
-        return finish(
-            report.applied.failed.len(),
-            report.applied.deleted + report.applied.already_gone,
+        let printed = if opts.json {
+            outln!("{}", serde_json::to_string_pretty(&report)?)
+        } else {
+            Ok(())
+        };
+        // Eager `and`: the summary reaches the log even when standard output is closed.
+        let printed = printed.and(emit_summary(&report.summary(), to_screen && !opts.json));
+        return settle(
+            printed,
+            finish(
+                report.applied.failed.len(),
+                report.applied.deleted + report.applied.already_gone,
+            ),
         );
     };
 
@@ -111,20 +119,22 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
     };
     let progress = progress_bar(to_screen && !opts.json);
     let (report, _plan) = run_job(&job, pulled, &client, Utc::now(), &progress).await?;
-    if opts.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let printed = if opts.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?)
     } else if opts.dry_run {
-        print!("{}", changes_table(&report.changes));
-        print!("{}", excluded_table(&report.excluded_iocs));
-    }
-    emit_summary(&report.summary(), to_screen && !opts.json);
+        out!("{}", changes_table(&report.changes))
+            .and_then(|()| out!("{}", excluded_table(&report.excluded_iocs)))
+    } else {
+        Ok(())
+    };
+    let printed = printed.and(emit_summary(&report.summary(), to_screen && !opts.json));
     if let Some(brake) = &report.brake {
         let why = if brake.empty_source {
             "the source gave no IOC of the chosen types"
         } else {
             "more than half"
         };
-        return Err(Failure::new(
+        let brake = Failure::new(
             ExitCode::Brake,
             anyhow!(
                 "removal brake: this run would remove {} of the {} entries tag `{tag}` owns ({why}); \
@@ -132,19 +142,24 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
                 brake.would_remove,
                 brake.owned
             ),
-        ));
+        );
+        return settle(printed, Err(brake));
     }
     let a = &report.applied;
-    finish(a.failed.len(), a.put + a.deleted + a.already_gone)
+    settle(
+        printed,
+        finish(a.failed.len(), a.put + a.deleted + a.already_gone),
+    )
 }
 
 /// The summary line goes to standard output on screen runs, and to the log file otherwise
 /// (a cron job stays quiet unless something is wrong).
-fn emit_summary(summary: &str, to_stdout: bool) {
+fn emit_summary(summary: &str, to_stdout: bool) -> Result<(), OutputError> {
     if to_stdout {
-        println!("{summary}");
+        outln!("{summary}")
     } else {
         tracing::info!("{summary}");
+        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@ use crate::apex::udso::UdsoEntry;
 use crate::exit::Failure;
 use crate::ioc::IocKind;
 use crate::sync::plan::APEX_KINDS;
+use crate::{out, outln};
 
 #[derive(Debug, Serialize)]
 struct Listed<'a> {
@@ -34,9 +35,9 @@ pub async fn list(client: &ApexClient, kind: Option<IocKind>, json: bool) -> Res
                 owner_tag: entry.owner_tag(),
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&listed)?);
+        outln!("{}", serde_json::to_string_pretty(&listed)?)?;
     } else {
-        print!("{}", table(&entries));
+        out!("{}", table(&entries))?;
     }
     Ok(())
 }

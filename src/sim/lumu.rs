@@ -129,6 +129,8 @@ pub struct LumuSim {
     broken_body: Mutex<Option<(StatusCode, String)>>,
     /// Answer every context with this body instead.
     broken_context: Mutex<Option<(StatusCode, String)>>,
+    /// How long an admitted context request waits before its answer (a busy server).
+    context_delay: Mutex<Duration>,
     /// Requests received by endpoint (refused ones included), and those refused with 429.
     calls: Mutex<BTreeMap<Endpoint, u64>>,
     rate_limited: Mutex<u64>,
@@ -153,6 +155,7 @@ impl LumuSim {
             }),
             broken_body: Mutex::default(),
             broken_context: Mutex::default(),
+            context_delay: Mutex::default(),
             calls: Mutex::default(),
             rate_limited: Mutex::default(),
             echo_url: Mutex::default(),
@@ -203,6 +206,12 @@ impl LumuSim {
 
     pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
         *self.rate_limit.lock().unwrap() = limit;
+    }
+
+    /// Admitted context requests are answered after `delay` (refused ones at once), as a busy
+    /// server does: a 429 can then overtake an earlier request's answer.
+    pub fn delay_contexts(&self, delay: Duration) {
+        *self.context_delay.lock().unwrap() = delay;
     }
 
     /// A new day: the daily quota is whole again.
@@ -512,6 +521,10 @@ async fn context(
 ) -> Response {
     if let Err(denied) = sim.admit(Endpoint::Context, &query) {
         return denied.into_response();
+    }
+    let delay = *sim.context_delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     if let Some((status, body)) = sim.broken_context.lock().unwrap().clone() {
         return (status, body).into_response();

@@ -19,7 +19,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -577,16 +577,26 @@ async fn pull_with(
         );
     }
 
+    // Once reading stops (deadline, quota, failures), no new context is asked for, but the
+    // answers already on their way are still taken: the server counted them, and dropping
+    // them would spend quota for nothing.
+    let stop = AtomicBool::new(false);
     let mut reads = futures::stream::iter(due[..budget].iter().copied())
         .map(|i| {
             let incident = &incidents[i];
+            let stop = &stop;
             async move {
+                if stop.load(Ordering::Relaxed) {
+                    return (i, None);
+                }
                 let read = tokio::time::timeout_at(deadline, client.context(&incident.id)).await;
-                (i, read)
+                (i, Some(read))
             }
         })
         .buffer_unordered(CONTEXT_CONCURRENCY);
     while let Some((i, read)) = reads.next().await {
+        // Not asked for: reading had stopped (it stays due for a later run).
+        let Some(read) = read else { continue };
         let incident = &incidents[i];
         match read {
             Ok(Ok(context)) => {
@@ -605,34 +615,38 @@ async fn pull_with(
                 report.contexts_read += 1;
             }
             Err(_) => {
-                report.stopped = Some("deadline");
-                tracing::warn!(
-                    "the run's deadline (--max-run-minutes {minutes}) has passed: stopped reading \
-                     Lumu incident contexts after {} of {budget}; syncing what is known",
-                    report.contexts_read
-                );
-                break;
+                if report.stopped.is_none() {
+                    report.stopped = Some("deadline");
+                    tracing::warn!(
+                        "the run's deadline (--max-run-minutes {minutes}) has passed: stopped \
+                         reading Lumu incident contexts after {} of {budget}; syncing what is known",
+                        report.contexts_read
+                    );
+                }
+                stop.store(true, Ordering::Relaxed);
             }
             Ok(Err(e)) if e.downcast_ref::<RateLimitSpent>().is_some() => {
-                report.stopped = Some("quota");
-                tracing::warn!(
-                    "{e:#}. Stopped reading Lumu incident contexts after {} of {budget}; syncing \
-                     what is known; the rest are read on a later run",
-                    report.contexts_read
-                );
-                break;
+                if report.stopped.is_none() {
+                    report.stopped = Some("quota");
+                    tracing::warn!(
+                        "{e:#}. Stopped reading Lumu incident contexts after {} of {budget}; \
+                         syncing what is known; the rest are read on a later run",
+                        report.contexts_read
+                    );
+                }
+                stop.store(true, Ordering::Relaxed);
             }
             Ok(Err(e)) => {
                 report.contexts_failed += 1;
                 tracing::warn!("{e:#}; read again on a later run");
-                if report.contexts_failed >= MAX_CONTEXT_FAILURES {
+                if report.contexts_failed >= MAX_CONTEXT_FAILURES && report.stopped.is_none() {
                     report.stopped = Some("failures");
                     tracing::warn!(
                         "{} Lumu incident contexts could not be read: stopped reading contexts; \
                          syncing what is known",
                         report.contexts_failed
                     );
-                    break;
+                    stop.store(true, Ordering::Relaxed);
                 }
             }
         }

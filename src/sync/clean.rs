@@ -8,7 +8,9 @@ use serde::Serialize;
 use super::apply::{Applied, Write, apply};
 use super::plan::APEX_KINDS;
 use crate::apex::client::{ApexClient, ApexError};
+use crate::exit::Failure;
 use crate::ioc::IocKind;
+use crate::outln;
 
 /// What a clean run found and did.
 #[derive(Debug, Serialize)]
@@ -74,7 +76,7 @@ pub async fn clean(
     threads: usize,
     dry_run: bool,
     quiet: bool,
-) -> Result<CleanReport, ApexError> {
+) -> Result<CleanReport, Failure> {
     let started = Instant::now();
     let deletes = owned_entries(client, tag).await?;
     let mut owned: BTreeMap<IocKind, usize> = APEX_KINDS.into_iter().map(|k| (k, 0)).collect();
@@ -85,7 +87,7 @@ pub async fn clean(
     let applied = if dry_run {
         if !quiet {
             for d in &deletes {
-                println!("- {:<9}  {}", d.kind().udso_type(), d.content());
+                outln!("- {:<9}  {}", d.kind().udso_type(), d.content())?;
             }
         }
         Applied::default()

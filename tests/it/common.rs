@@ -35,7 +35,12 @@ pub fn start_apex_with(config: ApexSimConfig) -> BackgroundApex {
 
 /// The binary, run in `dir` (so no stray `.config` is read and lock files stay there).
 pub fn bin(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("apex-ioc-sync").expect("binary built");
+    Command::from_std(std_bin(dir))
+}
+
+/// [`bin`] as a `std::process::Command`, for tests that wire its pipes themselves.
+pub fn std_bin(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("apex-ioc-sync"));
     cmd.current_dir(dir);
     for var in CLEARED_ENV {
         cmd.env_remove(var);
@@ -43,18 +48,23 @@ pub fn bin(dir: &Path) -> Command {
     cmd
 }
 
+/// The options that point the binary at the simulator: host and credentials.
+pub fn apex_args(apex: &BackgroundApex) -> Vec<String> {
+    let c = apex.sim.config();
+    vec![
+        "--host".into(),
+        apex.url(),
+        "--application-id".into(),
+        c.app_id.clone(),
+        "--api-key".into(),
+        c.api_key.clone(),
+    ]
+}
+
 /// The binary with the simulator's host and credentials.
 pub fn apex_cmd(dir: &Path, apex: &BackgroundApex) -> Command {
     let mut cmd = bin(dir);
-    let c = apex.sim.config();
-    cmd.args([
-        "--host",
-        &apex.url(),
-        "--application-id",
-        &c.app_id,
-        "--api-key",
-        &c.api_key,
-    ]);
+    cmd.args(apex_args(apex));
     cmd
 }
 

@@ -176,6 +176,40 @@ fn a_closed_incidents_iocs_go_and_its_cached_context_is_forgotten() {
     assert_eq!(owned(&apex, "lumu").len(), 9);
 }
 
+/// The quota runs out while an earlier context request is still being answered: that
+/// answer (which the server counted) is kept, and no new context is asked for.
+#[test]
+fn a_context_answered_while_the_quota_runs_out_is_kept() {
+    let (apex, lumu) = (start_apex(), start_lumu());
+    for (id, age) in [("inc-a", 2), ("inc-b", 1)] {
+        lumu.sim.add(
+            SimIncident::open(id, hours(age), &[&format!("{id}.example")], &["C2C"])
+                .with_triggers(&[&format!("https://{id}.example/x")]),
+        );
+    }
+    // The incident page and one context are left; the context's answer takes a while, so
+    // the other context's 429 arrives first.
+    lumu.sim.set_rate_limit(Some(RateLimit {
+        per_window: 100,
+        window: Duration::from_secs(60),
+        per_day: 2,
+    }));
+    lumu.sim.delay_contexts(Duration::from_millis(800));
+    let dir = tempfile::tempdir().unwrap();
+    let out = lumu_cmd(dir.path(), &apex, &lumu)
+        .arg("--json")
+        .assert()
+        .code(0);
+    let l = &json(&out)["lumu"];
+    assert_eq!(l["stopped"], "quota");
+    assert_eq!(l["contexts_read"], 1, "{l}");
+    assert!(
+        has(&apex, "url https://inc-a.example/x") ^ has(&apex, "url https://inc-b.example/x"),
+        "{:?}",
+        owned(&apex, "lumu")
+    );
+}
+
 #[test]
 fn a_quota_spent_mid_run_exits_0_removes_nothing_and_the_next_run_completes() {
     let (apex, lumu) = (start_apex(), start_lumu());

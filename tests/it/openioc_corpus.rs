@@ -55,7 +55,14 @@ fn render(files: &[PathBuf]) -> String {
     let mut by_action = BTreeMap::new();
     let mut skipped = BTreeMap::new();
     for path in files {
-        let relative = path.strip_prefix(CORPUS).unwrap().display().to_string();
+        // `/` on every platform, as the snapshot has it.
+        let relative = path
+            .strip_prefix(CORPUS)
+            .unwrap()
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(path).unwrap();
         let doc =
