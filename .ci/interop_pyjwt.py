@@ -2,7 +2,8 @@
 that Trend's documented Python recipe computes for the same request.
 
 A capture server on loopback plays Apex Central (a small UDSO list in memory) and Lumu
-Defender (two incidents). The real binary runs a Lumu sync (PUTs with Unicode bodies),
+Defender (two incidents). The real binary runs a Lumu sync (an internationalised domain
+goes out as its A-label; the recipe's Unicode known answer covers UTF-8 bodies),
 then --clean (DELETEs of percent-encoded content), then the OpenIOC filing cabinet calls
 (upload with extraction, list, delete); every Apex request it made is checked.
 The reference token of reference/apex-central.md, which the crate's unit tests pin to the
@@ -239,7 +240,8 @@ def main():
     by_method = {}
     for r in captured:
         by_method[r["method"]] = by_method.get(r["method"], 0) + 1
-    if by_method != {"GET": 9, "PUT": EXPECTED_IOCS + 1, "DELETE": EXPECTED_IOCS + 1, "POST": 1}:
+    # GET: the sync's access check and 4 lists, --clean's 4 lists, openioc list.
+    if by_method != {"GET": 10, "PUT": EXPECTED_IOCS + 1, "DELETE": EXPECTED_IOCS + 1, "POST": 1}:
         fail(f"unexpected requests {by_method}")
     extraction = [r for r in captured if r["raw_url"] == OPENIOC_EXTRACTION]
     expected_body = ('{"param":{"FileHashIDList":["%s"],"ScanType":{"File":1,"IP":1,"URL":1,"Domain":1}}}'
@@ -276,8 +278,9 @@ def main():
             fail(f"{what}: Content-Type {r['content_type']!r}")
 
     puts = [r for r in captured if r["method"] == "PUT"]
-    if not any("bücher.example".encode() in r["body"] for r in puts):
-        fail("no PUT carried the Unicode domain as UTF-8")
+    # The Unicode adversary goes out in its normal form, the A-label.
+    if not any(b'"xn--bcher-kva.example"' in r["body"] for r in puts):
+        fail("no PUT carried the domain bücher.example as its A-label xn--bcher-kva.example")
     encoded = UDSO + "?type=url&content=https%3A%2F%2Fevil.example.com%2FPath%3Fq%3D1%26x%3Da%2Bb%2520c%23frag"
     deletes = [r["raw_url"] for r in captured if r["method"] == "DELETE"]
     if encoded not in deletes:

@@ -81,7 +81,9 @@ def run(binary, apex, server, work, *extra, dry_run=True):
     args = [binary, "--host", apex["host"], "--application-id", apex["application-id"],
             "--api-key", apex["api-key"], "--source", "taxii", "--taxii-url", server.url,
             "--state-file", os.path.join(work, server.mode + ".db"),
-            "--lock-file", os.path.join(work, server.mode + ".lock"), "--json"]
+            "--lock-file", os.path.join(work, server.mode + ".lock"), "--json",
+            # A tag per case: each case owns its own entries on the one simulated Apex.
+            "--tag", "case-" + server.mode]
     if dry_run:
         args.append("--dry-run")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAXII_", "APEX_"))}
