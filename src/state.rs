@@ -24,7 +24,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::apex::udso::ScanAction;
+use crate::sync::model::ScanAction;
 use crate::ioc::{Ioc, IocKind};
 use crate::source::Desired;
 pub use crate::stix::indicator::IndicatorRecord;

@@ -11,7 +11,7 @@ use crate::apex::client::ApexClient;
 use crate::apex::openioc::{
     CabinetFile, DeletedFile, Extraction, MAX_FILES_PER_UPLOAD, UploadFile, UploadMessage, Uploaded,
 };
-use crate::apex::udso::ScanAction;
+use crate::sync::model::ScanAction;
 use crate::exit::{ExitCode, Failure};
 use crate::openioc;
 use crate::source::file_name;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 
 use super::{Document, MAX_FILE_BYTES, read, too_large};
-use crate::apex::udso::ScanAction;
+use crate::sync::model::ScanAction;
 use crate::source::utf8_text;
 
 /// The files some `--file`s name: each file itself, and each folder's `*.ioc` and `*.ioc.xml`

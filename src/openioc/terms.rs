@@ -167,7 +167,7 @@ pub fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apex::udso::ScanAction;
+    use crate::sync::model::ScanAction;
     use crate::openioc::test_docs::*;
 
     const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/cases/openioc");

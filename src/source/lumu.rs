@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Pulled;
-use crate::apex::udso::ScanAction;
+use crate::sync::model::ScanAction;
 use crate::http::{HttpSettings, RateLimitSpent, RetryPolicy, encode_component, send_retrying};
 use crate::ioc::{Ioc, IocKind};
 use crate::secret::Secret;

@@ -50,7 +50,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::apex::udso::ScanAction;
+    use crate::sync::model::ScanAction;
     use crate::openioc::test_docs::*;
     use crate::openioc::{MAX_FILE_BYTES, MD5};
 

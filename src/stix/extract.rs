@@ -34,7 +34,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::pattern::{
     CompExpr, Comparison, ObjectPath, ObservationExpr, Op, PathStep, Pattern, Qualifier,
 };
-use crate::apex::udso::ScanAction;
+use crate::sync::model::ScanAction;
 use crate::ioc::{Invalid, Ioc, IocKind};
 
 /// Skip reasons this module adds to [`Invalid::code`]'s.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{extract::extract, pattern::parse};
-use crate::apex::udso::ScanAction;
+use crate::sync::model::ScanAction;
 use crate::ioc::Ioc;
 use crate::source::Pulled;
 

@@ -1,11 +1,12 @@
-//! The planner: a pure function of the desired IOCs, the listed UDSO entries, the policy
-//! and the time, returning the writes that make this job's entries equal to the desired set.
+//! The planner: a pure function of the desired IOCs, the entries a destination listed
+//! ([`Listed`], destination-neutral), the policy and the time, returning the writes that make
+//! this job's entries equal to the desired set.
 //!
 //! Both sides are compared by the IOC's normal form (`ioc.rs`), never by spelling: a listed
-//! `Evil.Example.` holds the IOC `evil.example`, an entry listed as `type: "file"` holds a
-//! `file_sha1` IOC. A write names the entry by its content exactly as listed, so an update
-//! or a delete lands on that very entry whether Apex matches content byte for byte or
-//! case-insensitively.
+//! `Evil.Example.` holds the IOC `evil.example` (the sink reads each entry's kind and normal
+//! form: an Apex entry listed as `type: "file"` holds a `file_sha1` IOC). A write names the
+//! entry by its content exactly as listed, so an update or a delete lands on that very entry
+//! whether the destination matches content byte for byte or case-insensitively.
 //!
 //! Rules (DESIGN.md, Sync semantics):
 //! - add what is desired and not listed at all, in any spelling;
@@ -32,21 +33,10 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::apex::udso::{ScanAction, UdsoEntry, UdsoWrite, make_notes};
+use super::model::{Listed, Put, ScanAction, make_notes};
 use crate::ioc::{Ioc, IocKind};
 use crate::source::Desired;
 
-/// Apex's capacity per type.
-pub const UDSO_CAPACITY: usize = 10_000;
-/// The kinds Apex's UDSO list holds (its `type` field: `reference/apex-central.md`, UDSO
-/// list). A run skips IOCs of other kinds (`file_sha256`) and counts them as
-/// `unsupported-by-destination`; `--clean` and `udso list` look at these types only.
-pub const APEX_KINDS: [IocKind; 4] = [
-    IocKind::Ip,
-    IocKind::Domain,
-    IocKind::Url,
-    IocKind::FileSha1,
-];
 /// The brake engages above this many removals (and above half of what is owned).
 pub const BRAKE_MIN_REMOVALS: usize = 10;
 
@@ -69,6 +59,8 @@ pub struct Policy {
     pub expiration_days: Option<u32>,
     pub preserve: bool,
     pub force: bool,
+    /// Entries each type's list holds at most (the destination's, see
+    /// [`crate::sink::Sink::capacity_per_kind`]).
     pub capacity: usize,
     /// IOCs (in normal form) whose owned entries go even under `preserve`: an exclusion
     /// list now matches them (see `policy`). Those entries never count against capacity.
@@ -115,8 +107,8 @@ pub struct Removal {
 /// The writes of one run, and what was left out and why.
 #[derive(Debug, Default, Clone)]
 pub struct Plan {
-    pub adds: Vec<UdsoWrite>,
-    pub updates: Vec<(UdsoWrite, UpdateReason)>,
+    pub adds: Vec<Put>,
+    pub updates: Vec<(Put, UpdateReason)>,
     pub removals: Vec<Removal>,
     /// Owned entries already as desired.
     pub unchanged: usize,
@@ -140,14 +132,14 @@ impl Plan {
 
 /// The owned entries holding one IOC: the one writes go to, and other spellings of it.
 struct Held<'a> {
-    primary: &'a UdsoEntry,
-    others: Vec<&'a UdsoEntry>,
+    primary: &'a Listed,
+    others: Vec<&'a Listed>,
 }
 
 /// Plans the writes that make the entries `policy.tag` owns equal to `desired`.
 pub fn plan(
     desired: &[Desired],
-    listed: &[UdsoEntry],
+    listed: &[Listed],
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Plan {
@@ -162,10 +154,10 @@ pub fn plan(
         // Both sides by normal form.
         let mut foreign_entries = 0;
         let mut foreign: HashSet<String> = HashSet::new();
-        let mut owned: BTreeMap<String, Vec<&UdsoEntry>> = BTreeMap::new();
+        let mut owned: BTreeMap<String, Vec<&Listed>> = BTreeMap::new();
         let mut unreadable = 0;
-        for entry in listed.iter().filter(|e| e.ioc_kind() == Some(kind)) {
-            let ioc = entry.ioc();
+        for entry in listed.iter().filter(|e| e.kind == kind) {
+            let ioc = entry.ioc.clone();
             if entry.owner_tag() == Some(policy.tag.as_str()) {
                 owned_total += 1;
                 match ioc {
@@ -198,9 +190,7 @@ pub fn plan(
             .into_iter()
             .map(|(value, mut entries)| {
                 // The entry in normal form, else the first by content, takes the writes.
-                entries.sort_by(|a, b| {
-                    (a.content != value, &a.content).cmp(&(b.content != value, &b.content))
-                });
+                entries.sort_by(|a, b| (a.raw != value, &a.raw).cmp(&(b.raw != value, &b.raw)));
                 let primary = entries.remove(0);
                 (
                     value,
@@ -267,7 +257,7 @@ pub fn plan(
             }
             kept.insert(&d.ioc.value);
             match existing {
-                None => plan.adds.push(UdsoWrite {
+                None => plan.adds.push(Put {
                     kind,
                     content: d.ioc.value.clone(),
                     notes: make_notes(&policy.tag, &d.reason),
@@ -286,9 +276,9 @@ pub fn plan(
                         match update_reason(entry, d.scan_action, policy.expiration_days, now) {
                             // The listed spelling, so the write lands on that entry.
                             Some(reason) => plan.updates.push((
-                                UdsoWrite {
+                                Put {
                                     kind,
-                                    content: entry.content.clone(),
+                                    content: entry.raw.clone(),
                                     notes: make_notes(&policy.tag, &d.reason),
                                     scan_action: d.scan_action,
                                     expiration,
@@ -307,7 +297,7 @@ pub fn plan(
                 if policy.preserve && !withdrawn(value) {
                     continue;
                 }
-                let entries: Vec<&UdsoEntry> = if kept.contains(value.as_str()) {
+                let entries: Vec<&Listed> = if kept.contains(value.as_str()) {
                     held.others.clone()
                 } else {
                     std::iter::once(held.primary)
@@ -316,7 +306,7 @@ pub fn plan(
                 };
                 gone.extend(entries.into_iter().map(|e| Removal {
                     kind,
-                    content: e.content.clone(),
+                    content: e.raw.clone(),
                 }));
             }
             gone.sort();
@@ -340,7 +330,7 @@ pub fn plan(
 
 /// Whether an owned entry needs rewriting, and why.
 fn update_reason(
-    entry: &UdsoEntry,
+    entry: &Listed,
     scan_action: ScanAction,
     expiration_days: Option<u32>,
     now: DateTime<Utc>,
@@ -348,12 +338,12 @@ fn update_reason(
     if entry.scan_action != scan_action.as_str() {
         return Some(UpdateReason::ScanAction);
     }
-    match (expiration_days, entry.expiration_utc_date) {
+    match (expiration_days, entry.expires) {
         (None, None) => None,
         (None, Some(_)) | (Some(_), None) => Some(UpdateReason::ExpirationPolicy),
         (Some(days), Some(expires)) => {
             let half = Duration::seconds(i64::from(days) * 86_400 / 2);
-            (expires < now.naive_utc() + half).then_some(UpdateReason::Renewal)
+            (expires < now + half).then_some(UpdateReason::Renewal)
         }
     }
 }
@@ -363,7 +353,8 @@ trait NanosecondZero {
 }
 
 impl NanosecondZero for DateTime<Utc> {
-    /// Apex stores seconds; whole seconds keep a plan's dates equal to what is listed later.
+    /// Destinations store seconds; whole seconds keep a plan's dates equal to what is
+    /// listed later.
     fn with_nanosecond_zero(self) -> Self {
         DateTime::from_timestamp(self.timestamp(), 0).expect("a valid time")
     }
@@ -372,8 +363,16 @@ impl NanosecondZero for DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apex::udso::UdsoEntry;
+    use crate::sink::apex::{UDSO_CAPACITY, listed_entries};
     use crate::source::Pulled;
     use proptest::prelude::*;
+
+    /// The planner on entries as Apex lists them, read the way the Apex sink reads them
+    /// (kinds from `type`, `file` as `file_sha1`, unknown types left out).
+    fn plan(desired: &[Desired], listed: &[UdsoEntry], policy: &Policy, now: DateTime<Utc>) -> Plan {
+        super::plan(desired, &listed_entries(listed.to_vec()), policy, now)
+    }
 
     /// The listed entries after a plan is applied, as Apex would hold them: matching
     /// content byte for byte, or (`case_insensitive`) ignoring case, as a server with a

@@ -91,7 +91,7 @@ fn serialized_len<T: Serialize>(item: &T) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apex::udso::ScanAction;
+    use crate::sync::model::ScanAction;
     use crate::ioc::{IocKind, MAX_URL_LEN};
     use crate::sink::vision_one::model::{NewObject, RiskLevel};
 
