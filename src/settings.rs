@@ -9,10 +9,6 @@ use std::time::Duration;
 use anyhow::anyhow;
 
 use crate::apex::client::ApexClient;
-use crate::secret::Secret;
-use crate::sink::apex::ApexSink;
-use crate::sink::vision_one::{Region, RiskLevel, VisionOneClient, VisionOneSink};
-use crate::sync::model::{ScanAction, validate_tag};
 use crate::cli::{GlobalOpts, IncidentStatus, IocTypeArg, LoggingMode, SinkKind, SourceKind};
 use crate::config::ConfigFile;
 use crate::exit::Failure;
@@ -20,9 +16,13 @@ use crate::http::{HttpSettings, ProxySettings};
 use crate::ioc::IocKind;
 use crate::logging::{LOG_FILE_NAME, LogTarget};
 use crate::policy::Exclusions;
+use crate::secret::Secret;
+use crate::sink::apex::ApexSink;
+use crate::sink::vision_one::{Region, RiskLevel, VisionOneClient, VisionOneSink};
 use crate::source::file::FileSettings;
 use crate::source::lumu::{DEFAULT_MAX_CONTEXT_CALLS, LumuSettings};
 use crate::source::taxii::{DEFAULT_PAGE_SIZE, TaxiiAuth, TaxiiSettings};
+use crate::sync::model::{ScanAction, validate_tag};
 use crate::sync::plan::Policy;
 
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;

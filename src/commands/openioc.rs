@@ -11,10 +11,10 @@ use crate::apex::client::ApexClient;
 use crate::apex::openioc::{
     CabinetFile, DeletedFile, Extraction, MAX_FILES_PER_UPLOAD, UploadFile, UploadMessage, Uploaded,
 };
-use crate::sync::model::ScanAction;
 use crate::exit::{ExitCode, Failure};
 use crate::openioc;
 use crate::source::file_name;
+use crate::sync::model::ScanAction;
 
 #[derive(Debug, Default, Serialize)]
 struct UploadReport {

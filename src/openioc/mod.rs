@@ -30,8 +30,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::sync::model::ScanAction;
 use crate::ioc::Ioc;
+use crate::sync::model::ScanAction;
 
 pub use files::{expand_paths, read_bytes, read_file};
 pub use reader::read;

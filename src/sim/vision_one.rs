@@ -43,8 +43,7 @@ use serde_json::{Value, json};
 use super::server::{Control, RunningServer, bind_loopback, spawn};
 use crate::ioc::normalize_host;
 use crate::sink::vision_one::model::{
-    DELETE_PATH, FILTER_HEADER, LIST_FULL_ERROR, NEVER_EXPIRES, ObjectType,
-    SUSPICIOUS_OBJECTS_PATH,
+    DELETE_PATH, FILTER_HEADER, LIST_FULL_ERROR, NEVER_EXPIRES, ObjectType, SUSPICIOUS_OBJECTS_PATH,
 };
 use crate::sink::vision_one::{CAPACITY_PER_TYPE, MAX_BODY_BYTES};
 
@@ -516,9 +515,10 @@ impl VisionOneSim {
             None | Some(Value::Null) => self.config.default_days_to_expiration,
             Some(d) => match d.as_i64() {
                 Some(NEVER_EXPIRES_DAYS) => None,
-                Some(d) if d > 0 => Some(u32::try_from(d).map_err(|_| {
-                    format!("Invalid daysToExpiration `{d}`: too many days.")
-                })?),
+                Some(d) if d > 0 => Some(
+                    u32::try_from(d)
+                        .map_err(|_| format!("Invalid daysToExpiration `{d}`: too many days."))?,
+                ),
                 _ => {
                     return Err(format!(
                         "Invalid daysToExpiration `{d}`: a positive number of days, or -1 for never."

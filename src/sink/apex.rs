@@ -118,15 +118,13 @@ impl Sink for ApexSink {
                         .put_udso(&udso_write(put.clone()))
                         .await
                         .map(|()| Written::Done),
-                    Write::Delete { kind, content } => {
-                        client
-                            .delete_udso(*kind, content)
-                            .await
-                            .map(|deleted| match deleted {
-                                Deleted::Removed => Written::Done,
-                                Deleted::AlreadyGone => Written::AlreadyGone,
-                            })
-                    }
+                    Write::Delete { kind, content } => client
+                        .delete_udso(*kind, content)
+                        .await
+                        .map(|deleted| match deleted {
+                            Deleted::Removed => Written::Done,
+                            Deleted::AlreadyGone => Written::AlreadyGone,
+                        }),
                 };
                 let result = result.map_err(|e| WriteError {
                     list_full: e.is_capacity(),

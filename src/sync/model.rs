@@ -141,7 +141,10 @@ pub struct Put {
 pub enum Write {
     Put(Put),
     /// Removes the entry listed with this content (as listed).
-    Delete { kind: IocKind, content: String },
+    Delete {
+        kind: IocKind,
+        content: String,
+    },
 }
 
 impl Write {

@@ -137,12 +137,7 @@ struct Held<'a> {
 }
 
 /// Plans the writes that make the entries `policy.tag` owns equal to `desired`.
-pub fn plan(
-    desired: &[Desired],
-    listed: &[Listed],
-    policy: &Policy,
-    now: DateTime<Utc>,
-) -> Plan {
+pub fn plan(desired: &[Desired], listed: &[Listed], policy: &Policy, now: DateTime<Utc>) -> Plan {
     let now = now.with_nanosecond_zero();
     let expiration = policy
         .expiration_days
@@ -370,7 +365,12 @@ mod tests {
 
     /// The planner on entries as Apex lists them, read the way the Apex sink reads them
     /// (kinds from `type`, `file` as `file_sha1`, unknown types left out).
-    fn plan(desired: &[Desired], listed: &[UdsoEntry], policy: &Policy, now: DateTime<Utc>) -> Plan {
+    fn plan(
+        desired: &[Desired],
+        listed: &[UdsoEntry],
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> Plan {
         super::plan(desired, &listed_entries(listed.to_vec()), policy, now)
     }
 

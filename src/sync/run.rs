@@ -16,8 +16,8 @@ use super::model::{Listed, Put, Write};
 use super::plan::{Brake, Plan, Policy, plan};
 use crate::ioc::{Ioc, IocKind};
 use crate::policy::{Excluded, ExcludedCounts, Exclusions};
-use crate::source::lumu::LumuReport;
 use crate::sink::Sink;
+use crate::source::lumu::LumuReport;
 use crate::source::{Desired, Pulled};
 
 /// How a run applies its plan.

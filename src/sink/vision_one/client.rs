@@ -23,10 +23,10 @@ use super::model::{
     SUSPICIOUS_OBJECTS_PATH, error_fields, parse_listed, parse_multi_status,
 };
 use super::region::{Region, parse_base_url};
-use crate::sync::model::ScanAction;
 use crate::http::{Answer, HttpSettings, RetryPolicy, send_retrying};
 use crate::ioc::IocKind;
 use crate::secret::Secret;
+use crate::sync::model::ScanAction;
 
 /// The server's name in errors and logs.
 pub const SERVER: &str = "Vision One";
@@ -277,7 +277,12 @@ impl VisionOneClient {
 
     /// One list page as JSON: `GET url` with the token and the filter header, retried by
     /// [`send_retrying`]; any status but 200 is the typed error of that answer.
-    async fn get_page(&self, url: &Url, filter: &str, request: &str) -> Result<Value, VisionOneError> {
+    async fn get_page(
+        &self,
+        url: &Url,
+        filter: &str,
+        request: &str,
+    ) -> Result<Value, VisionOneError> {
         let answer = send_retrying(
             || {
                 self.http

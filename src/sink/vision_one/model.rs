@@ -29,8 +29,8 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::Value;
 
-use crate::sync::model::ScanAction;
 use crate::ioc::{Invalid, Ioc, IocKind};
+use crate::sync::model::ScanAction;
 
 /// The list, add and delete path (`GET` lists, `POST` adds).
 pub const SUSPICIOUS_OBJECTS_PATH: &str = "/v3.0/threatintel/suspiciousObjects";

@@ -24,7 +24,6 @@ use tokio::sync::oneshot;
 use url::Url;
 
 use super::Pulled;
-use crate::sync::model::ScanAction;
 use crate::http::HttpSettings;
 use crate::policy::Exclusions;
 use crate::state::{FeedId, StateStore};
@@ -32,6 +31,7 @@ use crate::stix::indicator::{
     IndicatorRecord, Reading, StixObject, clamped_warning, indicator_records,
 };
 use crate::sync::model::MAX_ENTRIES_PER_KIND;
+use crate::sync::model::ScanAction;
 pub use client::{Collection, MAX_ANSWER_BYTES, TAXII_MEDIA_TYPE, TaxiiAuth, choose_collections};
 use client::{Task, TaxiiClient, objects_url};
 pub use paging::DEFAULT_PAGE_SIZE;
