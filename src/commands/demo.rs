@@ -122,6 +122,7 @@ impl Destination {
                             notes: o.description,
                             scan_action: o.scan_action,
                             expires: o.expires,
+                            settings_differ: false,
                         })
                     })
                     .collect();

@@ -162,6 +162,7 @@ mod tests {
             notes: notes.into(),
             scan_action: "block".into(),
             expires: expires.map(|d| d.parse().unwrap()),
+            settings_differ: false,
         };
         let t = table(&[
             entry(

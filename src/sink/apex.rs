@@ -55,6 +55,8 @@ pub fn listed_entries(entries: Vec<UdsoEntry>) -> Vec<Listed> {
                 raw: e.content,
                 notes: e.notes,
                 scan_action: e.scan_action,
+                // Apex has no setting beside scan action and expiration.
+                settings_differ: false,
             })
         })
         .collect()

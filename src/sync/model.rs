@@ -114,6 +114,9 @@ pub struct Listed {
     pub scan_action: String,
     /// When the destination drops the entry; `None` never.
     pub expires: Option<DateTime<Utc>>,
+    /// A setting of the destination's own differs from what this job writes (Vision One:
+    /// the risk level): an owned entry is rewritten.
+    pub settings_differ: bool,
 }
 
 impl Listed {

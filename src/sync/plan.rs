@@ -10,8 +10,9 @@
 //!
 //! Rules (DESIGN.md, Sync semantics):
 //! - add what is desired and not listed at all, in any spelling;
-//! - update owned entries whose scan action or expiration policy differs, or whose
-//!   expiration is less than half the period away;
+//! - update owned entries whose scan action or expiration policy differs, whose
+//!   expiration is less than half the period away, or whose destination settings differ
+//!   (Vision One's risk level);
 //! - remove owned entries that are no longer desired, unless `preserve` (entries whose IOC
 //!   is `withdrawn`, now excluded, go even then, and take no room); of two owned
 //!   entries holding one IOC in different spellings, keep the one in normal form (else the
@@ -74,6 +75,8 @@ pub enum UpdateReason {
     ScanAction,
     ExpirationPolicy,
     Renewal,
+    /// A setting of the destination's own ([`Listed::settings_differ`]).
+    DestinationSettings,
 }
 
 impl UpdateReason {
@@ -82,6 +85,7 @@ impl UpdateReason {
             UpdateReason::ScanAction => "scan action changed",
             UpdateReason::ExpirationPolicy => "expiration policy changed",
             UpdateReason::Renewal => "expiry renewed",
+            UpdateReason::DestinationSettings => "destination settings changed (risk level)",
         }
     }
 }
@@ -333,14 +337,17 @@ fn update_reason(
     if entry.scan_action != scan_action.as_str() {
         return Some(UpdateReason::ScanAction);
     }
-    match (expiration_days, entry.expires) {
+    let expiry = match (expiration_days, entry.expires) {
         (None, None) => None,
         (None, Some(_)) | (Some(_), None) => Some(UpdateReason::ExpirationPolicy),
         (Some(days), Some(expires)) => {
             let half = Duration::seconds(i64::from(days) * 86_400 / 2);
             (expires < now + half).then_some(UpdateReason::Renewal)
         }
-    }
+    };
+    expiry.or(entry
+        .settings_differ
+        .then_some(UpdateReason::DestinationSettings))
 }
 
 trait NanosecondZero {
@@ -523,6 +530,27 @@ mod tests {
         );
         assert_eq!(removed(&p.removals), ["Evil.Example.", "evil.example"]);
         assert_eq!(p.preserved, 1);
+    }
+
+    #[test]
+    fn owned_entries_whose_destination_settings_differ_are_rewritten() {
+        let record = |notes: &str| Listed {
+            kind: IocKind::Domain,
+            raw: "a.example".into(),
+            ioc: Ioc::new(IocKind::Domain, "a.example").ok(),
+            notes: notes.into(),
+            scan_action: "block".into(),
+            expires: Some(now() + Duration::days(29)),
+            settings_differ: true,
+        };
+        let d = [desired(IocKind::Domain, "a.example", 0)];
+        let p = super::plan(&d, &[record("apex-ioc-sync:lumu")], &policy(), now());
+        assert_eq!(p.updates.len(), 1);
+        assert_eq!(p.updates[0].1, UpdateReason::DestinationSettings);
+        assert_eq!(p.updates[0].0.content, "a.example");
+        // Never someone else's.
+        let p = super::plan(&d, &[record("by hand")], &policy(), now());
+        assert!(p.is_empty() && p.skipped_foreign.len() == 1, "{p:?}");
     }
 
     #[test]

@@ -887,3 +887,41 @@ fn demo_runs_against_either_destination() {
         "{stdout}"
     );
 }
+
+/// A changed `--risk-level` rewrites the objects the job owns (and only those) once.
+#[test]
+fn a_changed_risk_level_rewrites_owned_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("iocs.txt");
+    std::fs::write(&list, "a.example\nb.example\n").unwrap();
+    let v1 = v1();
+    v1.sim
+        .insert(SimObject::new(ObjectType::Domain, "c.example", "by hand"));
+    let run = |risk: &str| {
+        json(
+            &v1_cmd(dir.path(), &v1)
+                .args(["--source", "file", "--file", list.to_str().unwrap()])
+                .args(["--risk-level", risk, "--json"])
+                .assert()
+                .success(),
+        )
+    };
+    assert_eq!(run("high")["put"], 2);
+    let report = run("medium");
+    assert_eq!(report["plan"]["update"], 2, "{report:#}");
+    let risk: Vec<(String, String)> = v1
+        .sim
+        .objects(ObjectType::Domain)
+        .into_iter()
+        .map(|o| (o.value, o.risk_level))
+        .collect();
+    assert_eq!(
+        risk,
+        [
+            ("a.example".into(), "medium".into()),
+            ("b.example".into(), "medium".into()),
+            ("c.example".into(), "high".into())
+        ]
+    );
+    assert_eq!(run("medium")["plan"]["unchanged"], 2);
+}

@@ -67,10 +67,12 @@ pub fn days_to_expiration(expiration: Option<DateTime<Utc>>, now: DateTime<Utc>)
     }
 }
 
-/// The sync model's record of a listed object.
-fn listed(object: super::ListedObject) -> Listed {
+/// The sync model's record of a listed object; its settings differ when it is listed with
+/// another risk level than `risk_level`.
+fn listed(object: super::ListedObject, risk_level: RiskLevel) -> Listed {
     Listed {
         kind: object.kind,
+        settings_differ: object.risk_level != risk_level.as_str(),
         raw: object.raw,
         ioc: object.ioc.ok(),
         notes: object.description,
@@ -146,7 +148,7 @@ impl Sink for VisionOneSink {
             .list(kind)
             .await?
             .into_iter()
-            .map(listed)
+            .map(|o| listed(o, self.risk_level))
             .collect())
     }
 
