@@ -119,7 +119,10 @@ fn vision_one(iocs: usize, runtime: &tokio::runtime::Runtime) {
             assert!(matches!(outcome, Ok(ExitCode::Ok)), "{name}: {outcome:?}");
             let after = v1.sim.endpoint_counts();
             let delta = |e: &str| after.get(e).unwrap_or(&0) - before.get(e).unwrap_or(&0);
-            let total: u64 = ["list", "add", "delete", "other"].iter().map(|e| delta(e)).sum();
+            let total: u64 = ["list", "add", "delete", "other"]
+                .iter()
+                .map(|e| delta(e))
+                .sum();
             println!(
                 "{threads:>7}  {name:<10}  {:>5}  {:>5}  {:>7}  {total:>8}  {wall:>9.2}",
                 delta("list"),

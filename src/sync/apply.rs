@@ -33,8 +33,8 @@ pub struct FailedWrite {
 pub struct Applied {
     pub put: usize,
     pub deleted: usize,
-    /// Deletes of entries that were already gone (500/8, or missing when listed again
-    /// right before the removals): done all the same.
+    /// Deletes of entries that were already gone (Apex 500/8, Vision One 404, or missing
+    /// when listed again right before the removals): done all the same.
     pub already_gone: usize,
     /// Removals dropped because, listed again right before the removals, the entry no
     /// longer carried this job's tag (someone edited it meanwhile).
