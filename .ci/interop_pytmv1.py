@@ -4,6 +4,11 @@ failures in 207 answers, the per-type capacity (error 4000018), the 1 MB body li
 wrong token. Every assertion is on what pytmv1 itself parsed, so a simulator that strays
 from the protocol Trend's SDK expects fails here.
 
+Before that, the binary itself syncs to the simulator (`--sink vision-one`): pytmv1 lists
+what it pushed (one object of each type, its description, scan action, risk level, a
+30-day expiry, then none), sees an unchanged run write nothing, and sees `--clean` take
+exactly those objects away: proof that what the binary writes is readable by Trend's SDK.
+
 It also records the requests pytmv1 builds (method, path, query, the headers that matter,
 the JSON body with values reduced to their kind) and compares them with
 tests/data/vision-one/pytmv1-requests.json, which the crate's integration tests check the
@@ -20,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from urllib.parse import parse_qsl, urlsplit
 
 import pytmv1
@@ -144,14 +150,85 @@ def listed(client):
 def main():
     if len(sys.argv) < 2:
         fail("usage: interop_pytmv1.py PATH/TO/apex-ioc-sync [--write-shapes]")
-    binary, write_shapes = sys.argv[1], "--write-shapes" in sys.argv[2:]
+    binary, write_shapes = os.path.abspath(sys.argv[1]), "--write-shapes" in sys.argv[2:]
     check(pytmv1.__version__ == PYTMV1_VERSION, f"pytmv1 {pytmv1.__version__}, expected {PYTMV1_VERSION}")
     proc, url, token = start_simulator(binary)
     try:
+        binary_writes(binary, url, token)
         run(url, token, write_shapes)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# One object of each type, written by the binary from a plain list (values not in TYPED).
+BINARY_TAG = "interop-bin"
+BINARY_IOCS = [
+    (ObjectType.IP, "198.51.100.44"),
+    (ObjectType.DOMAIN, "stealer.interop.example"),
+    (ObjectType.URL, "https://stealer.interop.example/up"),
+    (ObjectType.FILE_SHA1, "3395856ce81f2b7382dee72602f798b642f14140"),
+    (ObjectType.FILE_SHA256, "aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdfb0019f"),
+]
+
+
+def sync(binary, url, token, folder, *extra):
+    """Runs the binary's sync to the simulated Vision One; its --json report."""
+    args = [binary, "--sink", "vision-one", "--v1-url", url, "--source", "file", "--file", "iocs.txt",
+            "--ioc-types", "ip,domain,url,hash,sha256", "--tag", BINARY_TAG, "--json", *extra]
+    env = dict(os.environ, V1_API_TOKEN=token)
+    done = subprocess.run(args, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+    check(done.returncode == 0, f"{' '.join(args[1:])} exited {done.returncode}: {done.stderr}")
+    check(token not in done.stdout + done.stderr, "the binary printed the API token")
+    return json.loads(done.stdout)
+
+
+def binary_writes(binary, url, token):
+    with tempfile.TemporaryDirectory(prefix="apex-ioc-sync-interop-") as folder:
+        binary_writes_in(binary, url, token, folder)
+
+
+def binary_writes_in(binary, url, token, folder):
+    client = pytmv1.init("apex-ioc-sync-interop", token, url)
+    with open(os.path.join(folder, "iocs.txt"), "w") as f:
+        f.write("".join(value + "\n" for _, value in BINARY_IOCS))
+
+    def ours():
+        return {(o.type, o.value): o for o in listed(client)
+                if (o.description or "").startswith("apex-ioc-sync:" + BINARY_TAG)}
+
+    report = sync(binary, url, token, folder, "--risk-level", "medium")
+    check(report["put"] == len(BINARY_IOCS) and not report["failed"], f"the binary's push: {report}")
+    objects = ours()
+    check(set(objects) == set(BINARY_IOCS), f"pytmv1 lists {sorted(objects)} of the binary's objects")
+    for o in objects.values():
+        check(o.description.startswith(f"apex-ioc-sync:{BINARY_TAG} iocs.txt line "),
+              f"description {o.description!r}")
+        check(o.scan_action == ScanAction.BLOCK and o.risk_level == RiskLevel.MEDIUM
+              and o.in_exception_list is False, f"{o.type.value} {o.value} listed as {o}")
+        expires = datetime.datetime.fromisoformat(o.expired_date_time.replace("Z", "+00:00"))
+        days = (expires - datetime.datetime.now(datetime.timezone.utc)).days
+        check(days in (29, 30), f"{o.type.value} {o.value} expires in {days} days, not 30")
+    print(f"binary: --sink vision-one pushed {len(objects)} objects (ip, domain, url, fileSha1, fileSha256); "
+          "pytmv1 reads their description, scanAction block, riskLevel medium, 30-day expiry")
+
+    report = sync(binary, url, token, folder, "--risk-level", "medium")
+    check(report["put"] == 0 and report["plan"]["unchanged"] == len(BINARY_IOCS), f"an unchanged run: {report}")
+    report = sync(binary, url, token, folder, "--risk-level", "medium", "--no-expiration-date")
+    check(report["plan"]["update"] == len(BINARY_IOCS), f"--no-expiration-date: {report}")
+    for o in ours().values():
+        check(o.expired_date_time.startswith("9999-"), f"{o.value} expires {o.expired_date_time}, not never")
+    print("binary: an unchanged run writes nothing; --no-expiration-date (daysToExpiration -1) reads as never")
+
+    before = {(o.type, o.value) for o in listed(client)} - set(BINARY_IOCS)
+    args = [binary, "--sink", "vision-one", "--v1-url", url, "--clean", "--tag", BINARY_TAG, "--json"]
+    done = subprocess.run(args, cwd=folder, env=dict(os.environ, V1_API_TOKEN=token), capture_output=True,
+                          text=True, timeout=120)
+    check(done.returncode == 0 and json.loads(done.stdout)["deleted"] == len(BINARY_IOCS),
+          f"--clean exited {done.returncode}: {done.stdout} {done.stderr}")
+    after = {(o.type, o.value) for o in listed(client)}
+    check(after == before, f"after --clean pytmv1 lists {sorted(after)}, expected {sorted(before)}")
+    print(f"binary: --clean removed its {len(BINARY_IOCS)} objects; pytmv1 lists the others unchanged")
 
 
 def run(url, token, write_shapes):

@@ -1,21 +1,25 @@
-//! Apex round trips of the Lumu job, against the simulators on loopback with injected
-//! latency: a cold push of 10,000 IOCs, an unchanged run, and 10% churn, at 4 and 16
-//! concurrent writes. Target (DESIGN.md): the cold push at 16 within 1.2x of the ideal
-//! 10,000 x 20 ms / 16 = 12.5 s; an unchanged run makes list calls only.
+//! Destination round trips of the Lumu job, against the simulators on loopback with
+//! injected latency: a cold push of 10,000 IOCs, an unchanged run, and 10% churn, at 4 and
+//! 16 concurrent writes, to Apex Central and to Vision One. Targets (DESIGN.md): Apex's
+//! cold push at 16 within 1.2x of the ideal 10,000 x 20 ms / 16 = 12.5 s; an unchanged run
+//! makes list calls only; Vision One's cold push in at least 50 times fewer requests than
+//! Apex's.
 //!
-//! `cargo bench --bench sync` (set APEX_BENCH_IOCS to change the size).
+//! `cargo bench --bench sync` (set APEX_BENCH_IOCS to change the size, and
+//! SYNC_BENCH_SINKS=apex or vision-one to run one destination only).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use apex_ioc_sync::cli::{GlobalOpts, IocTypeArg};
+use apex_ioc_sync::cli::{GlobalOpts, IocTypeArg, SinkKind};
 use apex_ioc_sync::commands::sync;
 use apex_ioc_sync::exit::ExitCode;
 use apex_ioc_sync::secret::Secret;
 use apex_ioc_sync::settings::Settings;
 use apex_ioc_sync::sim::apex::ApexSimConfig;
 use apex_ioc_sync::sim::lumu::{LumuSim, generated_incidents};
-use apex_ioc_sync::sim::{BackgroundApex, BackgroundLumu};
+use apex_ioc_sync::sim::vision_one::VisionOneSimConfig;
+use apex_ioc_sync::sim::{BackgroundApex, BackgroundLumu, BackgroundVisionOne};
 
 const LATENCY: Duration = Duration::from_millis(20);
 const IOCS_PER_INCIDENT: usize = 4;
@@ -25,11 +29,116 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
+    let sinks = std::env::var("SYNC_BENCH_SINKS").unwrap_or_else(|_| "apex,vision-one".into());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    if sinks.split(',').any(|s| s == "apex") {
+        apex(iocs, &runtime);
+    }
+    if sinks.split(',').any(|s| s == "vision-one") {
+        vision_one(iocs, &runtime);
+    }
+}
+
+/// A Lumu simulator with `iocs` IOCs in incidents of [`IOCS_PER_INCIDENT`].
+fn lumu_with(iocs: usize) -> BackgroundLumu {
+    let lumu = BackgroundLumu::start(&LumuSim::random_key()).unwrap();
+    for incident in generated_incidents(0, iocs / IOCS_PER_INCIDENT, IOCS_PER_INCIDENT) {
+        lumu.sim.add(incident);
+    }
+    lumu
+}
+
+/// The options of the Lumu job (every IOC type Lumu gives), with `threads` writes at once.
+fn job_options(lumu: &BackgroundLumu, dir: &std::path::Path, threads: u16) -> GlobalOpts {
+    GlobalOpts {
+        company_key: Some(Secret::new(lumu.sim.company_key())),
+        lumu_url: Some(lumu.url()),
+        ioc_types: vec![
+            IocTypeArg::Ip,
+            IocTypeArg::Domain,
+            IocTypeArg::Url,
+            IocTypeArg::Hash,
+        ],
+        threads: Some(threads),
+        // Every context in the cold push (no rate limit here to budget for).
+        max_context_calls: Some(10_000),
+        lock_file: Some(dir.join("bench.lock")),
+        state_file: Some(dir.join("bench.db")),
+        logging: Some(apex_ioc_sync::cli::LoggingMode::File),
+        log_file: Some(dir.join("bench.log")),
+        ..GlobalOpts::default()
+    }
+}
+
+/// 10% churn: a tenth of the incidents close, as many new ones open.
+fn churn(lumu: &BackgroundLumu, iocs: usize) {
+    let incidents = iocs / IOCS_PER_INCIDENT;
+    let churn = incidents / 10;
+    for incident in lumu.sim.incidents().iter().take(churn) {
+        lumu.sim.set_status(&incident.id, "closed");
+    }
+    for incident in generated_incidents(incidents, churn, IOCS_PER_INCIDENT) {
+        lumu.sim.add(incident);
+    }
+}
+
+/// The same job against the simulated Vision One: requests by endpoint and wall time.
+fn vision_one(iocs: usize, runtime: &tokio::runtime::Runtime) {
+    println!(
+        "\n{iocs} IOCs ({} incidents x {IOCS_PER_INCIDENT}), Vision One latency {} ms per request",
+        iocs / IOCS_PER_INCIDENT,
+        LATENCY.as_millis()
+    );
+    println!(
+        "{:>7}  {:<10}  {:>5}  {:>5}  {:>7}  {:>8}  {:>9}",
+        "threads", "run", "list", "add", "delete", "requests", "wall (s)"
+    );
+    for threads in [4u16, 16] {
+        let v1 = BackgroundVisionOne::start(VisionOneSimConfig::random()).unwrap();
+        v1.sim.control.faults.set_latency(LATENCY);
+        let lumu = lumu_with(iocs);
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::new(
+            GlobalOpts {
+                sink: Some(SinkKind::VisionOne),
+                v1_url: Some(v1.url()),
+                v1_token: Some(Secret::new(&v1.sim.config().token)),
+                ..job_options(&lumu, dir.path(), threads)
+            },
+            None,
+        );
+        let measure = |name: &str| {
+            let before = v1.sim.endpoint_counts();
+            let started = Instant::now();
+            let outcome = runtime.block_on(sync::run(&settings));
+            let wall = started.elapsed().as_secs_f64();
+            assert!(matches!(outcome, Ok(ExitCode::Ok)), "{name}: {outcome:?}");
+            let after = v1.sim.endpoint_counts();
+            let delta = |e: &str| after.get(e).unwrap_or(&0) - before.get(e).unwrap_or(&0);
+            let total: u64 = ["list", "add", "delete", "other"]
+                .iter()
+                .map(|e| delta(e))
+                .sum();
+            println!(
+                "{threads:>7}  {name:<10}  {:>5}  {:>5}  {:>7}  {total:>8}  {wall:>9.2}",
+                delta("list"),
+                delta("add"),
+                delta("delete")
+            );
+        };
+        measure("cold push");
+        measure("unchanged");
+        churn(&lumu, iocs);
+        measure("10% churn");
+    }
+}
+
+/// The job against the simulated Apex Central.
+fn apex(iocs: usize, runtime: &tokio::runtime::Runtime) {
     println!(
         "{iocs} IOCs ({} incidents x {IOCS_PER_INCIDENT}), Apex latency {} ms per request",
         iocs / IOCS_PER_INCIDENT,
@@ -42,11 +151,7 @@ fn main() {
     for threads in [4u16, 16] {
         let apex = BackgroundApex::start(ApexSimConfig::random()).unwrap();
         apex.sim.control.faults.set_latency(LATENCY);
-        let lumu = BackgroundLumu::start(&LumuSim::random_key()).unwrap();
-        let incidents = iocs / IOCS_PER_INCIDENT;
-        for incident in generated_incidents(0, incidents, IOCS_PER_INCIDENT) {
-            lumu.sim.add(incident);
-        }
+        let lumu = lumu_with(iocs);
         let dir = tempfile::tempdir().unwrap();
         let c = apex.sim.config();
         let settings = Settings::new(
@@ -54,22 +159,7 @@ fn main() {
                 host: Some(apex.url()),
                 application_id: Some(c.app_id.clone()),
                 api_key: Some(Secret::new(&c.api_key)),
-                company_key: Some(Secret::new(lumu.sim.company_key())),
-                lumu_url: Some(lumu.url()),
-                ioc_types: vec![
-                    IocTypeArg::Ip,
-                    IocTypeArg::Domain,
-                    IocTypeArg::Url,
-                    IocTypeArg::Hash,
-                ],
-                threads: Some(threads),
-                // Every context in the cold push (no rate limit here to budget for).
-                max_context_calls: Some(10_000),
-                lock_file: Some(dir.path().join("bench.lock")),
-                state_file: Some(dir.path().join("bench.db")),
-                logging: Some(apex_ioc_sync::cli::LoggingMode::File),
-                log_file: Some(dir.path().join("bench.log")),
-                ..GlobalOpts::default()
+                ..job_options(&lumu, dir.path(), threads)
             },
             None,
         );
@@ -93,14 +183,7 @@ fn main() {
         };
         let cold = measure("cold push");
         measure("unchanged");
-        // 10% churn: a tenth of the incidents close, as many new ones open.
-        let churn = incidents / 10;
-        for incident in lumu.sim.incidents().iter().take(churn) {
-            lumu.sim.set_status(&incident.id, "closed");
-        }
-        for incident in generated_incidents(incidents, churn, IOCS_PER_INCIDENT) {
-            lumu.sim.add(incident);
-        }
+        churn(&lumu, iocs);
         measure("10% churn");
         println!(
             "{threads:>7}  cold push / ideal = {:.2}x",

@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 
-use crate::cli::{Command, OpenIocCommand, UdsoCommand};
+use crate::cli::{Command, IocTypeArg, OpenIocCommand, SinkKind, UdsoCommand};
 use crate::commands;
 use crate::config::{LoadError, parse_with_config};
 use crate::exit::{ExitCode, Failure};
@@ -55,7 +55,12 @@ where
     };
     let outcome = runtime.block_on(async {
         match &cli.command {
+            Some(Command::List(args)) => {
+                commands::list::run(&settings, args.kind.map(IocTypeArg::kind)).await?;
+                Ok(ExitCode::Ok)
+            }
             Some(Command::Udso(UdsoCommand::List(args))) => {
+                apex_only(&settings, "udso list", "; `list --sink vision-one` lists Vision One")?;
                 let client = settings.apex_client()?;
                 commands::udso::list(&client, args.kind, settings.opts.json).await?;
                 Ok(ExitCode::Ok)
@@ -67,6 +72,7 @@ where
                          `--source openioc --file PATH --dry-run` shows what a sync of the files would write"
                     )));
                 }
+                apex_only(&settings, "openioc", "")?;
                 let client = settings.apex_client()?;
                 let json = settings.opts.json;
                 match command {
@@ -86,7 +92,7 @@ where
                 Ok(ExitCode::Ok)
             }
             Some(Command::Demo) => {
-                commands::demo::run().await?;
+                commands::demo::run(settings.sink()).await?;
                 Ok(ExitCode::Ok)
             }
             None => commands::sync::run(&settings).await,
@@ -107,6 +113,18 @@ where
             exit(failure.code)
         }
     }
+}
+
+/// Commands of Apex Central's own API: `--sink vision-one` (or a Vision One option) is a
+/// usage error naming the command.
+fn apex_only(settings: &Settings, command: &str, hint: &str) -> Result<(), Failure> {
+    if settings.sink() != SinkKind::Apex {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "`{command}` talks to Apex Central only; it cannot run with --sink {}{hint}",
+            settings.sink().name()
+        )));
+    }
+    settings.only_options_of(SinkKind::Apex)
 }
 
 fn exit(code: ExitCode) -> std::process::ExitCode {

@@ -8,18 +8,20 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::apex::udso::ScanAction;
 use crate::ioc::IocKind;
 use crate::secret::Secret;
+use crate::sink::vision_one::{Region, RiskLevel};
+use crate::sync::model::ScanAction;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "apex-ioc-sync",
     version,
-    about = "Push indicators of compromise into Trend Micro Apex Central's User-Defined Suspicious Objects list",
-    long_about = "Push indicators of compromise (IPs, domains, URLs, SHA-1 hashes) into Trend Micro Apex \
-Central's User-Defined Suspicious Objects (UDSO) list and keep the entries this job owns equal to \
-its source.\n\nOptions can also come from a .config file (one name=value per line, see --config); \
+    about = "Push indicators of compromise into Trend Micro Apex Central's User-Defined Suspicious Objects list or Trend Vision One's suspicious-object list",
+    long_about = "Push indicators of compromise (IPs, domains, URLs, SHA-1 and SHA-256 hashes) into Trend \
+Micro Apex Central's User-Defined Suspicious Objects (UDSO) list (--sink apex, the default) or Trend \
+Vision One's suspicious-object list (--sink vision-one), and keep the entries this job owns equal \
+to its source.\n\nOptions can also come from a .config file (one name=value per line, see --config); \
 the command line wins over the environment, which wins over the file.\nEvery option that Lumu's \
 script spells with '_' is accepted in that spelling too.",
     after_help = "Exit codes: 0 done, 1 failed, 2 usage or config error, 3 another instance running, \
@@ -36,7 +38,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show or manage the User-Defined Suspicious Objects list.
+    /// Print the destination's list (--sink apex or vision-one), marking the entries that
+    /// carry an `apex-ioc-sync:` ownership tag.
+    List(ListArgs),
+    /// Show or manage Apex Central's User-Defined Suspicious Objects list.
     #[command(subcommand)]
     Udso(UdsoCommand),
     /// Apex Central's own OpenIOC path: upload files to its filing cabinet and have Apex
@@ -45,8 +50,9 @@ pub enum Command {
     Openioc(OpenIocCommand),
     /// Serve simulated Apex Central, Lumu and TAXII servers on loopback for rehearsals.
     Simulate(SimulateArgs),
-    /// Two real syncs against simulated Lumu and Apex Central servers on loopback: a first
-    /// push, then a changed incident set. Needs no credentials and no network.
+    /// Three real syncs against a simulated Lumu Defender and a simulated Apex Central (or,
+    /// with --sink vision-one, Vision One) on loopback: a first push, a changed incident set,
+    /// an unchanged one. Needs no credentials and no network.
     Demo,
 }
 
@@ -91,6 +97,13 @@ pub struct UdsoListArgs {
     /// Only this type (default: ip, domain, url and file_sha1).
     #[arg(long = "type", value_enum)]
     pub kind: Option<IocKind>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this type (default: every type the destination holds).
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: Option<IocTypeArg>,
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +228,39 @@ pub enum IocTypeArg {
     Sha256,
 }
 
+impl IocTypeArg {
+    /// The kind of IOC this type names.
+    pub fn kind(self) -> IocKind {
+        match self {
+            IocTypeArg::Ip => IocKind::Ip,
+            IocTypeArg::Domain => IocKind::Domain,
+            IocTypeArg::Url => IocKind::Url,
+            IocTypeArg::Hash => IocKind::FileSha1,
+            IocTypeArg::Sha256 => IocKind::FileSha256,
+        }
+    }
+}
+
+/// Where a sync job writes its IOCs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum SinkKind {
+    /// Apex Central's User-Defined Suspicious Objects list.
+    #[default]
+    Apex,
+    /// Trend Vision One's suspicious-object list.
+    VisionOne,
+}
+
+impl SinkKind {
+    /// The name `--sink` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            SinkKind::Apex => "apex",
+            SinkKind::VisionOne => "vision-one",
+        }
+    }
+}
+
 /// Where a sync job reads its IOCs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SourceKind {
@@ -242,6 +288,11 @@ pub struct GlobalOpts {
     /// Read options from this file (default: ./.config when it exists).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
+
+    // --- The destination ---
+    /// Where IOCs go: Apex Central's UDSO list or Trend Vision One's suspicious-object list [default: apex].
+    #[arg(long, global = true, value_enum)]
+    pub sink: Option<SinkKind>,
 
     // --- Apex Central ---
     /// Apex Central server: a host name (https assumed) or a URL with scheme and port.
@@ -277,6 +328,34 @@ pub struct GlobalOpts {
     /// Seconds before one HTTP request times out [default: 60].
     #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: Option<u64>,
+
+    // --- Trend Vision One ---
+    /// Vision One region whose API host to use (--sink vision-one; or --v1-url).
+    #[arg(
+        long = "v1-region",
+        alias = "v1_region",
+        global = true,
+        value_enum,
+        value_name = "REGION"
+    )]
+    pub v1_region: Option<Region>,
+    /// Vision One API base URL, scheme and host (instead of --v1-region; http only for loopback).
+    #[arg(long = "v1-url", alias = "v1_url", global = true, value_name = "URL")]
+    pub v1_url: Option<String>,
+    /// Vision One API token (a Bearer token with "Suspicious Object Management").
+    #[arg(
+        long = "v1-token",
+        alias = "v1_token",
+        global = true,
+        env = "V1_API_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = parse_secret
+    )]
+    pub v1_token: Option<Secret>,
+    /// Risk level of the objects this job adds to Vision One [default: high].
+    #[arg(long = "risk-level", alias = "risk_level", global = true, value_enum)]
+    pub risk_level: Option<RiskLevel>,
 
     // --- Proxy ---
     /// HTTP proxy host (else HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment).
@@ -563,4 +642,5 @@ pub const SECRET_OPTIONS: &[&str] = &[
     "proxy-password",
     "taxii-token",
     "taxii-password",
+    "v1-token",
 ];

@@ -33,7 +33,7 @@ const MAX_LABEL_LEN: usize = 63;
 /// The kinds of IOC.
 ///
 /// Apex's UDSO list holds every kind but [`IocKind::FileSha256`] (see
-/// `sync::plan::APEX_KINDS`).
+/// `sink::apex::APEX_KINDS`).
 #[derive(
     Debug,
     Clone,
@@ -83,7 +83,7 @@ impl IocKind {
     }
 
     /// The kind named `s` by [`IocKind::udso_type`]; whether Apex holds it is the caller's
-    /// question (`sync::plan::APEX_KINDS`).
+    /// question (`sink::apex::APEX_KINDS`).
     pub fn from_udso_type(s: &str) -> Option<IocKind> {
         IocKind::ALL.into_iter().find(|k| k.udso_type() == s)
     }

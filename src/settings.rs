@@ -10,19 +10,21 @@ use std::time::Duration;
 use anyhow::anyhow;
 
 use crate::apex::client::ApexClient;
-use crate::apex::udso::ScanAction;
-use crate::apex::udso::validate_tag;
-use crate::cli::{GlobalOpts, IncidentStatus, IocTypeArg, LoggingMode, SourceKind};
+use crate::cli::{GlobalOpts, IncidentStatus, IocTypeArg, LoggingMode, SinkKind, SourceKind};
 use crate::config::ConfigFile;
 use crate::exit::Failure;
 use crate::http::{HttpSettings, ProxySettings};
 use crate::ioc::IocKind;
 use crate::logging::{LOG_FILE_NAME, LogTarget};
 use crate::policy::Exclusions;
+use crate::secret::Secret;
+use crate::sink::apex::ApexSink;
+use crate::sink::vision_one::{Region, RiskLevel, VisionOneClient, VisionOneSink};
 use crate::source::file::FileSettings;
 use crate::source::lumu::{DEFAULT_MAX_CONTEXT_CALLS, LumuSettings};
 use crate::source::taxii::{DEFAULT_PAGE_SIZE, TaxiiAuth, TaxiiSettings};
-use crate::sync::plan::{Policy, UDSO_CAPACITY};
+use crate::sync::model::{ScanAction, validate_tag};
+use crate::sync::plan::Policy;
 
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_PROXY_PORT: u16 = 8080;
@@ -157,7 +159,7 @@ impl Settings {
     }
 
     /// `text` with every secret of these options (API key, company key, TAXII token and
-    /// password, proxy password) redacted, in any form a URL carries it.
+    /// password, proxy password, Vision One token) redacted, in any form a URL carries it.
     pub fn redact(&self, text: &str) -> String {
         let o = &self.opts;
         [
@@ -166,6 +168,7 @@ impl Settings {
             &o.taxii_token,
             &o.taxii_password,
             &o.proxy_password,
+            &o.v1_token,
         ]
         .into_iter()
         .flatten()
@@ -174,6 +177,11 @@ impl Settings {
 
     pub fn source(&self) -> SourceKind {
         self.opts.source.unwrap_or(SourceKind::Lumu)
+    }
+
+    /// `--sink`, default `apex`.
+    pub fn sink(&self) -> SinkKind {
+        self.opts.sink.unwrap_or_default()
     }
 
     /// `--tag`, else the source's name.
@@ -289,24 +297,16 @@ impl Settings {
         } else {
             self.opts.ioc_types.clone()
         };
-        chosen
-            .into_iter()
-            .map(|t| match t {
-                IocTypeArg::Ip => IocKind::Ip,
-                IocTypeArg::Domain => IocKind::Domain,
-                IocTypeArg::Url => IocKind::Url,
-                IocTypeArg::Hash => IocKind::FileSha1,
-                IocTypeArg::Sha256 => IocKind::FileSha256,
-            })
-            .collect()
+        chosen.into_iter().map(IocTypeArg::kind).collect()
     }
 
     pub fn scan_action(&self) -> ScanAction {
         self.opts.scan_action.unwrap_or(ScanAction::Block)
     }
 
-    /// The planner's policy for this job.
-    pub fn policy(&self, tag: &str) -> Policy {
+    /// The planner's policy for this job, against a destination whose lists hold
+    /// `capacity` entries per type ([`crate::sink::Sink::capacity_per_kind`]).
+    pub fn policy(&self, tag: &str, capacity: usize) -> Policy {
         let o = &self.opts;
         Policy {
             tag: tag.to_owned(),
@@ -315,7 +315,7 @@ impl Settings {
                 .then(|| o.expiration_days.unwrap_or(DEFAULT_EXPIRATION_DAYS)),
             preserve: o.preserve_iocs,
             force: o.force,
-            capacity: UDSO_CAPACITY,
+            capacity,
             // Known only once the list is read (see `sync::run`).
             withdrawn: HashSet::new(),
         }
@@ -504,6 +504,139 @@ impl Settings {
             .clone()
             .ok_or_else(|| missing("api-key", "API key", Some("APEX_API_KEY")))?;
         ApexClient::new(host, app_id, api_key, &self.apex_http()?).map_err(Failure::usage)
+    }
+}
+
+impl Settings {
+    /// The options that belong to one destination and were given (on the command line or in
+    /// the `.config` file; a secret the environment holds is not "given": the same shell may
+    /// run jobs for both destinations), as `(option, destination)`.
+    fn destination_options(&self) -> Vec<(&'static str, SinkKind)> {
+        let o = &self.opts;
+        let given_secret = |secret: &Option<Secret>, env: &str| {
+            secret
+                .as_ref()
+                .is_some_and(|s| std::env::var(env).ok().as_deref() != Some(s.expose()))
+        };
+        [
+            ("host", o.host.is_some(), SinkKind::Apex),
+            ("application-id", o.application_id.is_some(), SinkKind::Apex),
+            (
+                "api-key",
+                given_secret(&o.api_key, "APEX_API_KEY"),
+                SinkKind::Apex,
+            ),
+            ("ca-cert", o.ca_cert.is_some(), SinkKind::Apex),
+            ("insecure", o.insecure, SinkKind::Apex),
+            ("v1-url", o.v1_url.is_some(), SinkKind::VisionOne),
+            ("v1-region", o.v1_region.is_some(), SinkKind::VisionOne),
+            (
+                "v1-token",
+                given_secret(&o.v1_token, "V1_API_TOKEN"),
+                SinkKind::VisionOne,
+            ),
+            ("risk-level", o.risk_level.is_some(), SinkKind::VisionOne),
+        ]
+        .into_iter()
+        .filter(|(_, given, _)| *given)
+        .map(|(option, _, sink)| (option, sink))
+        .collect()
+    }
+
+    /// A usage error for the first option of another destination than `sink`, naming it
+    /// (and the `.config` line that set it, if one did): a job writes to one destination,
+    /// and an option that cannot apply is a mistake, not something to ignore.
+    pub fn only_options_of(&self, sink: SinkKind) -> Result<(), Failure> {
+        let Some((option, other)) = self
+            .destination_options()
+            .into_iter()
+            .find(|(_, s)| *s != sink)
+        else {
+            return Ok(());
+        };
+        let name = |k: SinkKind| match k {
+            SinkKind::Apex => "Apex Central",
+            SinkKind::VisionOne => "Vision One",
+        };
+        Err(Failure::usage(anyhow!(
+            "--{option}{} is an option of {} (--sink {}), and this job writes to {} (--sink {}); \
+             remove it, or choose the other destination with --sink",
+            self.config_entry(option),
+            name(other),
+            other.name(),
+            name(sink),
+            sink.name()
+        )))
+    }
+
+    /// ` (file:line)` of the last `.config` line that sets option `long`, if one does.
+    fn config_entry(&self, long: &str) -> String {
+        self.config
+            .as_ref()
+            .and_then(|c| {
+                c.entries
+                    .iter()
+                    .rfind(|e| e.long == long)
+                    .map(|e| format!(" ({}:{})", c.path.display(), e.line))
+            })
+            .unwrap_or_default()
+    }
+
+    /// Apex Central as the destination: [`Settings::apex_client`], after checking that no
+    /// Vision One option was given.
+    pub fn apex_sink(&self) -> Result<ApexSink, Failure> {
+        self.only_options_of(SinkKind::Apex)?;
+        Ok(ApexSink::new(self.apex_client()?))
+    }
+
+    /// The client settings for Vision One: the time-out and the proxy; TLS verified against
+    /// the system's roots (a public service); no redirects (the API answers where it is
+    /// asked, and the token must go to that host only).
+    pub fn vision_one_http(&self) -> Result<HttpSettings, Failure> {
+        Ok(HttpSettings {
+            follow_redirects: false,
+            ..self.base_http()?
+        })
+    }
+
+    /// A Vision One client: the host of `--v1-region` or `--v1-url` (one of them), and
+    /// `--v1-token` (or `V1_API_TOKEN`).
+    pub fn vision_one_client(&self) -> Result<VisionOneClient, Failure> {
+        let o = &self.opts;
+        let base = match (&o.v1_url, o.v1_region) {
+            (Some(_), Some(_)) => {
+                return Err(Failure::usage(anyhow!(
+                    "give either --v1-url{} or --v1-region{}, not both",
+                    self.config_entry("v1-url"),
+                    self.config_entry("v1-region")
+                )));
+            }
+            (Some(url), None) => url.clone(),
+            (None, Some(region)) => region.base_url(),
+            (None, None) => {
+                let regions: Vec<&str> = Region::ALL.iter().map(|r| r.name()).collect();
+                return Err(Failure::usage(anyhow!(
+                    "no Vision One server: give --v1-region ({}) or --v1-url, or `v1-region=...` in the .config file",
+                    regions.join(", ")
+                )));
+            }
+        };
+        let token = o.v1_token.clone().ok_or_else(|| {
+            Failure::usage(anyhow!(
+                "no Vision One API token: give --v1-token, or `v1-token=...` in the .config file, or V1_API_TOKEN in the environment"
+            ))
+        })?;
+        VisionOneClient::new(&base, &token, &self.vision_one_http()?).map_err(Failure::usage)
+    }
+
+    /// Vision One as the destination, after checking that no Apex Central option was given.
+    pub fn vision_one_sink(&self) -> Result<VisionOneSink, Failure> {
+        self.only_options_of(SinkKind::VisionOne)?;
+        let client = self.vision_one_client()?;
+        Ok(VisionOneSink::new(
+            client,
+            self.opts.risk_level.unwrap_or(RiskLevel::High),
+        ))
     }
 }
 

@@ -24,10 +24,10 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::apex::udso::ScanAction;
 use crate::ioc::{Ioc, IocKind};
 use crate::source::Desired;
 pub use crate::stix::indicator::IndicatorRecord;
+use crate::sync::model::ScanAction;
 
 /// The layout this version writes; schemas 1 and 2 are upgraded, a newer store is refused,
 /// not guessed at.

@@ -1,52 +1,24 @@
-//! The User-Defined Suspicious Objects list: its entries, the ownership tag in their notes,
-//! and the list / add-or-update / delete calls.
-
-use std::fmt;
+//! The User-Defined Suspicious Objects list: its entries as Apex lists them, the write
+//! Apex takes, and the list / add-or-update / delete calls. What a sync makes of them (the
+//! ownership tag, the scan action) is the sync model's (`sync::model`); the Apex sink
+//! (`sink::apex`) translates.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::client::{ApexClient, ApexError, decode, text};
 use crate::ioc::{Ioc, IocKind};
+/// UDSO's `scan_action` takes the sync model's scan actions (Apex also lists `quarantine`
+/// for file objects).
+pub use crate::sync::model::ScanAction;
 
 /// The path of every UDSO call.
 pub const UDSO_PATH: &str = "/WebApp/api/SuspiciousObjects/UserDefinedSO/";
 /// The `contentFilter` of [`ApexClient::check_access`]: no IPv4 address contains it, so the
 /// answer is small.
 pub const ACCESS_CHECK_FILTER: &str = "apex-ioc-sync-access-check";
-/// Every note this tool writes begins with this, then the tag.
-pub const TAG_PREFIX: &str = "apex-ioc-sync:";
-/// Apex's limit on `notes`, in characters.
+/// Apex's limit on `notes`, in characters (Automation API guide, "Add UDSO").
 pub const MAX_NOTES_CHARS: usize = 256;
-/// The longest tag, so that a reason still fits in the notes.
-pub const MAX_TAG_LEN: usize = 64;
-
-/// What an Apex One agent does with a match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ScanAction {
-    Log,
-    Block,
-    /// Listed for file objects only; this tool never writes it.
-    #[value(skip)]
-    Quarantine,
-}
-
-impl ScanAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScanAction::Log => "log",
-            ScanAction::Block => "block",
-            ScanAction::Quarantine => "quarantine",
-        }
-    }
-}
-
-impl fmt::Display for ScanAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One entry as Apex lists it. Every field is read leniently (see
 /// [`Loose`](super::client::Loose)): a number where text is expected is its text, `null` is
@@ -77,7 +49,7 @@ pub struct UdsoEntry {
 impl UdsoEntry {
     /// The ownership tag in this entry's notes, if any tool run of ours made it.
     pub fn owner_tag(&self) -> Option<&str> {
-        owner_tag(&self.notes)
+        crate::sync::model::owner_tag(&self.notes)
     }
 
     /// The kind of IOC this entry holds: its `type`, where `file` (as some Apex versions
@@ -96,46 +68,6 @@ impl UdsoEntry {
     /// not normalise.
     pub fn ioc(&self) -> Option<Ioc> {
         Ioc::new(self.ioc_kind()?, &self.content).ok()
-    }
-}
-
-/// The tag of notes written by this tool: `apex-ioc-sync:<tag>` then a space or the end.
-pub fn owner_tag(notes: &str) -> Option<&str> {
-    let rest = notes.strip_prefix(TAG_PREFIX)?;
-    let tag = rest.split(' ').next().unwrap_or_default();
-    (!tag.is_empty()).then_some(tag)
-}
-
-/// Notes for an entry this job owns: the tag, then a short reason, cut to Apex's limit.
-pub fn make_notes(tag: &str, reason: &str) -> String {
-    let notes = if reason.is_empty() {
-        format!("{TAG_PREFIX}{tag}")
-    } else {
-        format!("{TAG_PREFIX}{tag} {reason}")
-    };
-    cut_chars(&notes, MAX_NOTES_CHARS).to_owned()
-}
-
-/// A tag is one word: letters, digits, `.`, `_`, `-`; it ends at the first space in notes.
-pub fn validate_tag(tag: &str) -> Result<(), String> {
-    if tag.is_empty() || tag.len() > MAX_TAG_LEN {
-        return Err(format!("a tag has 1 to {MAX_TAG_LEN} characters"));
-    }
-    if let Some(c) = tag
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
-            "`{c}` is not allowed in a tag (use letters, digits, `.`, `_` and `-`)"
-        ));
-    }
-    Ok(())
-}
-
-fn cut_chars(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
     }
 }
 
@@ -424,36 +356,6 @@ mod tests {
             "evil.example"
         );
         assert_eq!(e("domain", "*.evil.example").ioc(), None);
-    }
-
-    #[test]
-    fn ownership_tags() {
-        assert_eq!(owner_tag("apex-ioc-sync:lumu C2C incident 1"), Some("lumu"));
-        assert_eq!(owner_tag("apex-ioc-sync:lumu"), Some("lumu"));
-        assert_eq!(owner_tag("apex-ioc-sync: x"), None);
-        assert_eq!(owner_tag("added by hand; apex-ioc-sync:lumu"), None);
-        assert_eq!(owner_tag(""), None);
-        assert_eq!(make_notes("lumu", ""), "apex-ioc-sync:lumu");
-        assert_eq!(
-            make_notes("soc", "Malware 1f2e"),
-            "apex-ioc-sync:soc Malware 1f2e"
-        );
-    }
-
-    #[test]
-    fn notes_are_cut_to_256_characters_not_bytes() {
-        let notes = make_notes("t", &"ü".repeat(400));
-        assert_eq!(notes.chars().count(), MAX_NOTES_CHARS);
-        assert!(notes.starts_with("apex-ioc-sync:t ü"));
-    }
-
-    #[test]
-    fn tags_are_one_word() {
-        assert!(validate_tag("lumu").is_ok());
-        assert!(validate_tag("soc-feed_2.a").is_ok());
-        assert!(validate_tag("").is_err());
-        assert!(validate_tag("two words").unwrap_err().contains("` `"));
-        assert!(validate_tag(&"a".repeat(65)).is_err());
     }
 
     fn write(kind: IocKind, content: &str) -> UdsoWrite {

@@ -1,24 +1,176 @@
-//! `apex-ioc-sync demo`: two real syncs over HTTP against simulated Lumu Defender and Apex
-//! Central servers on loopback, printing the UDSO list after each. Same code path as a
-//! scheduled run; no credentials, no network.
+//! `apex-ioc-sync demo`: three real syncs over HTTP against a simulated Lumu Defender and a
+//! simulated destination on loopback (Apex Central, or with `--sink vision-one` Vision One),
+//! printing the destination's list after each. Same code path as a scheduled run; no
+//! credentials, no network.
+
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::apex::udso::UdsoEntry;
-use crate::cli::{GlobalOpts, IocTypeArg};
-use crate::commands::{sync, udso};
-use crate::exit::{ExitCode, Failure};
+use crate::cli::{GlobalOpts, IocTypeArg, SinkKind};
+use crate::commands::{list, sync, udso};
+use crate::exit::Failure;
+use crate::output::OutputError;
 use crate::secret::Secret;
 use crate::settings::Settings;
 use crate::sim::apex::{ApexSim, ApexSimConfig};
 use crate::sim::lumu::{Endpoint, LumuSim, SimIncident, sample_incidents};
+use crate::sim::server::RunningServer;
+use crate::sim::vision_one::{SimObject, VisionOneSim, VisionOneSimConfig};
+use crate::sink::vision_one::ObjectType;
+use crate::sync::model::Listed;
 use crate::{out, outln};
 
-pub async fn run() -> Result<(), Failure> {
+/// The SOC's own entries: one equals an IOC Lumu reports. Neither is ever touched.
+const SOC_ENTRIES: [(ObjectType, &str, &str); 2] = [
+    (
+        ObjectType::Domain,
+        "login-paypa1.example",
+        "blocked by the SOC (ticket 4711)",
+    ),
+    (ObjectType::Ip, "192.0.2.77", "manual block"),
+];
+
+/// The simulated destination of the demo.
+enum Destination {
+    Apex(Arc<ApexSim>, RunningServer),
+    VisionOne(Arc<VisionOneSim>, RunningServer),
+}
+
+impl Destination {
+    async fn start(sink: SinkKind) -> Result<Self, Failure> {
+        Ok(match sink {
+            SinkKind::Apex => {
+                let apex = ApexSim::new(ApexSimConfig::random());
+                let server = apex.serve(0, None).await?;
+                for (object_type, content, notes) in SOC_ENTRIES {
+                    apex.insert(UdsoEntry {
+                        kind: object_type.key().into(),
+                        content: content.into(),
+                        notes: notes.into(),
+                        scan_action: "block".into(),
+                        expiration_utc_date: None,
+                    });
+                }
+                Destination::Apex(apex, server)
+            }
+            SinkKind::VisionOne => {
+                let v1 = VisionOneSim::new(VisionOneSimConfig::random());
+                let server = v1.serve(0, None).await?;
+                for (object_type, value, description) in SOC_ENTRIES {
+                    v1.insert(SimObject::new(object_type, value, description));
+                }
+                Destination::VisionOne(v1, server)
+            }
+        })
+    }
+
+    /// The options that point a job at it.
+    fn options(&self) -> GlobalOpts {
+        match self {
+            Destination::Apex(apex, server) => {
+                let c = apex.config();
+                GlobalOpts {
+                    host: Some(server.url()),
+                    application_id: Some(c.app_id.clone()),
+                    api_key: Some(Secret::new(&c.api_key)),
+                    ..GlobalOpts::default()
+                }
+            }
+            Destination::VisionOne(v1, server) => GlobalOpts {
+                sink: Some(SinkKind::VisionOne),
+                v1_url: Some(server.url()),
+                v1_token: Some(Secret::new(&v1.config().token)),
+                ..GlobalOpts::default()
+            },
+        }
+    }
+
+    fn banner(&self, lumu_url: &str) -> Result<(), OutputError> {
+        match self {
+            Destination::Apex(_, server) => {
+                outln!("Simulated Apex Central:  {}", server.url())?;
+                outln!("Simulated Lumu Defender: {lumu_url}")?;
+                outln!("Each run is what a scheduled job does:")?;
+                outln!(
+                    "  apex-ioc-sync --host {} --application-id ... --api-key ... \\\n    --lumu-url {lumu_url} --company-key ... --ioc-types ip,domain,url,hash",
+                    server.url(),
+                )
+            }
+            Destination::VisionOne(_, server) => {
+                outln!("Simulated Trend Vision One: {}", server.url())?;
+                outln!("Simulated Lumu Defender:    {lumu_url}")?;
+                outln!("Each run is what a scheduled job does:")?;
+                outln!(
+                    "  apex-ioc-sync --sink vision-one --v1-url {} --v1-token ... \\\n    --lumu-url {lumu_url} --company-key ... --ioc-types ip,domain,url,hash",
+                    server.url(),
+                )
+            }
+        }
+    }
+
+    /// The list as it stands, as a table.
+    fn table(&self) -> String {
+        match self {
+            Destination::Apex(apex, _) => udso::table(&apex.all_entries()),
+            Destination::VisionOne(v1, _) => {
+                let records: Vec<Listed> = v1
+                    .all_objects()
+                    .into_iter()
+                    .filter_map(|o| {
+                        let kind = o.object_type.ioc_kind()?;
+                        Some(Listed {
+                            kind,
+                            ioc: crate::ioc::Ioc::new(kind, &o.value).ok(),
+                            raw: o.value,
+                            notes: o.description,
+                            scan_action: o.scan_action,
+                            expires: o.expires,
+                            settings_differ: false,
+                        })
+                    })
+                    .collect();
+                list::table(&records)
+            }
+        }
+    }
+
+    /// Requests answered so far: (list calls, writes).
+    fn calls(&self) -> (u64, u64) {
+        match self {
+            Destination::Apex(apex, _) => {
+                let counts = apex.control.stats.counts();
+                let count = |m: &str| counts.get(m).copied().unwrap_or(0);
+                (count("GET"), count("PUT") + count("DELETE"))
+            }
+            Destination::VisionOne(v1, _) => (
+                v1.endpoint_count("list"),
+                v1.endpoint_count("add") + v1.endpoint_count("delete"),
+            ),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Destination::Apex(..) => "Apex",
+            Destination::VisionOne(..) => "Vision One",
+        }
+    }
+
+    fn stop(self) {
+        match self {
+            Destination::Apex(_, server) | Destination::VisionOne(_, server) => server.stop(),
+        }
+    }
+}
+
+pub async fn run(sink: SinkKind) -> Result<(), Failure> {
     let lock_file =
         std::env::temp_dir().join(format!("apex-ioc-sync-demo-{}.lock", std::process::id()));
     // The job's context cache, gone with the demo.
     let state_file =
         std::env::temp_dir().join(format!("apex-ioc-sync-demo-{}.db", std::process::id()));
-    let outcome = runs(&lock_file, &state_file).await;
+    let outcome = runs(sink, &lock_file, &state_file).await;
     let _ = std::fs::remove_file(lock_file);
     for suffix in ["", "-wal", "-shm"] {
         let mut path = state_file.clone().into_os_string();
@@ -28,38 +180,16 @@ pub async fn run() -> Result<(), Failure> {
     outcome
 }
 
-async fn runs(lock_file: &std::path::Path, state_file: &std::path::Path) -> Result<(), Failure> {
-    let apex = ApexSim::new(ApexSimConfig::random());
-    let apex_server = apex.serve(0, None).await?;
+async fn runs(sink: SinkKind, lock_file: &Path, state_file: &Path) -> Result<(), Failure> {
+    let destination = Destination::start(sink).await?;
     let lumu = LumuSim::new(&LumuSim::random_key());
     let lumu_server = lumu.serve(0).await?;
     let incidents = sample_incidents();
     for incident in &incidents {
         lumu.add(incident.clone());
     }
-    // The SOC's own entries: one equals an IOC Lumu reports. Neither is ever touched.
-    for (kind, content, notes) in [
-        (
-            "domain",
-            "login-paypa1.example",
-            "blocked by the SOC (ticket 4711)",
-        ),
-        ("ip", "192.0.2.77", "manual block"),
-    ] {
-        apex.insert(UdsoEntry {
-            kind: kind.into(),
-            content: content.into(),
-            notes: notes.into(),
-            scan_action: "block".into(),
-            expiration_utc_date: None,
-        });
-    }
-    let c = apex.config();
     let settings = Settings::new(
         GlobalOpts {
-            host: Some(apex_server.url()),
-            application_id: Some(c.app_id.clone()),
-            api_key: Some(Secret::new(&c.api_key)),
             company_key: Some(Secret::new(lumu.company_key())),
             lumu_url: Some(lumu_server.url()),
             ioc_types: vec![
@@ -70,25 +200,19 @@ async fn runs(lock_file: &std::path::Path, state_file: &std::path::Path) -> Resu
             ],
             lock_file: Some(lock_file.to_owned()),
             state_file: Some(state_file.to_owned()),
-            ..GlobalOpts::default()
+            ..destination.options()
         },
         None,
     );
-    outln!("Simulated Apex Central:  {}", apex_server.url())?;
-    outln!("Simulated Lumu Defender: {}", lumu_server.url())?;
-    outln!("Each run is what a scheduled job does:")?;
-    outln!(
-        "  apex-ioc-sync --host {} --application-id ... --api-key ... \\\n    --lumu-url {} --company-key ... --ioc-types ip,domain,url,hash",
-        apex_server.url(),
-        lumu_server.url()
-    )?;
+    destination.banner(&lumu_server.url())?;
 
     outln!(
         "\n== Run 1: first push ({} open incidents)",
         incidents.len()
     )?;
-    let outcome = sync::run(&settings).await;
-    show(&apex, outcome)?;
+    sync::run(&settings).await?;
+    outln!()?;
+    out!("{}", destination.table())?;
 
     let closed = [&incidents[0].id, &incidents[1].id];
     for id in closed {
@@ -111,24 +235,21 @@ async fn runs(lock_file: &std::path::Path, state_file: &std::path::Path) -> Resu
         &["Spam"],
     ));
     outln!("\n== Run 2: two incidents closed, two new ones opened")?;
-    let outcome = sync::run(&settings).await;
-    show(&apex, outcome)?;
+    sync::run(&settings).await?;
+    outln!()?;
+    out!("{}", destination.table())?;
 
     outln!("\n== Run 3: nothing changed")?;
-    let before = apex.control.stats.counts();
+    let (lists_before, writes_before) = destination.calls();
     lumu.reset_calls();
-    let outcome = sync::run(&settings).await;
-    let after = apex.control.stats.counts();
-    outcome?;
-    let writes = ["PUT", "DELETE"]
-        .iter()
-        .map(|m| after.get(*m).unwrap_or(&0) - before.get(*m).unwrap_or(&0))
-        .sum::<u64>();
+    sync::run(&settings).await?;
+    let (lists_after, writes_after) = destination.calls();
     outln!(
-        "Apex: {} GET requests (the access check, then one list per type) and {writes} writes. \
-         Lumu: {} incident page and {} contexts (unchanged incidents keep the context cached in \
-         the state file).",
-        after.get("GET").unwrap_or(&0) - before.get("GET").unwrap_or(&0),
+        "{}: {} list calls and {} writes. Lumu: {} incident page and {} contexts \
+         (unchanged incidents keep the context cached in the state file).",
+        destination.name(),
+        lists_after - lists_before,
+        writes_after - writes_before,
         lumu.calls(Endpoint::Incidents),
         lumu.calls(Endpoint::Context)
     )?;
@@ -136,12 +257,7 @@ async fn runs(lock_file: &std::path::Path, state_file: &std::path::Path) -> Resu
         "\nEntries without an apex-ioc-sync tag (the SOC's) were never touched, even the one whose \
          content Lumu reports too. Tear this job's entries down with --clean."
     )?;
-    Ok(())
-}
-
-fn show(apex: &ApexSim, outcome: Result<ExitCode, Failure>) -> Result<(), Failure> {
-    outcome?;
-    outln!()?;
-    out!("{}", udso::table(&apex.all_entries()))?;
+    destination.stop();
+    lumu_server.stop();
     Ok(())
 }

@@ -139,6 +139,18 @@ pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
         c.app_id,
         c.api_key
     );
+    say!(
+        "  apex-ioc-sync --sink vision-one --v1-url {} --v1-token {} --lumu-url {} --company-key {}",
+        v1_server.url(),
+        v1.config().token,
+        lumu_server.url(),
+        lumu.company_key()
+    );
+    say!(
+        "  apex-ioc-sync list --sink vision-one --v1-url {} --v1-token {}",
+        v1_server.url(),
+        v1.config().token
+    );
     say!();
     say!("The simulators keep their data in memory. Press Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;

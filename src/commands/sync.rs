@@ -1,5 +1,6 @@
-//! The default run: take the lock, pull the source, and make this job's UDSO entries equal
-//! to it (or, with `--clean`, remove them all).
+//! The default run: take the lock, pull the source, and make this job's entries on the
+//! destination equal to it (or, with `--clean`, remove them all). The job is assembled here
+//! from the options: one line per destination, one per source; the rest is generic.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -9,45 +10,45 @@ use anyhow::anyhow;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::SourceKind;
+use crate::cli::{SinkKind, SourceKind};
 use crate::exit::{ExitCode, Failure};
-use crate::http::HttpSettings;
 use crate::lock::{InstanceLock, LockError};
 use crate::logging::LogTarget;
 use crate::output::{OutputError, settle};
 use crate::policy::Exclusions;
 use crate::settings::Settings;
-use crate::source::Pulled;
-use crate::source::file::{self, FileSettings};
-use crate::source::lumu::{self, LumuSettings};
-use crate::source::openioc;
-use crate::source::taxii::{self, TaxiiSettings};
+use crate::sink::Sink;
+use crate::source::{Pulled, Source};
 use crate::sync::clean::clean;
 use crate::sync::run::{Job, changes_table, excluded_table, run as run_job};
 use crate::{out, outln};
 
-/// A source, set up, with the HTTP settings of its server.
-enum Source {
-    Lumu(LumuSettings, HttpSettings),
-    Taxii(TaxiiSettings, HttpSettings),
-    File(FileSettings),
-    OpenIoc(FileSettings),
-}
-
 pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
     // The run's time, and its deadline, count from here.
     let started = Instant::now();
-    let opts = &settings.opts;
     let tag = settings.tag()?;
-    let client = settings.apex_client()?;
+    match settings.sink() {
+        SinkKind::Apex => run_with(settings, &settings.apex_sink()?, &tag, started).await,
+        SinkKind::VisionOne => {
+            run_with(settings, &settings.vision_one_sink()?, &tag, started).await
+        }
+    }
+}
+
+/// The run against one destination.
+async fn run_with<S: Sink>(
+    settings: &Settings,
+    sink: &S,
+    tag: &str,
+    started: Instant,
+) -> Result<ExitCode, Failure> {
+    let opts = &settings.opts;
     // Every usage error comes before the lock and before any request.
     let source = match (opts.clean, settings.source()) {
         (true, _) => None,
-        (false, SourceKind::Lumu) => {
-            Some(Source::Lumu(settings.lumu(&tag)?, settings.lumu_http()?))
-        }
+        (false, SourceKind::Lumu) => Some(Source::Lumu(settings.lumu(tag)?, settings.lumu_http()?)),
         (false, SourceKind::Taxii) => {
-            Some(Source::Taxii(settings.taxii(&tag)?, settings.taxii_http()?))
+            Some(Source::Taxii(settings.taxii(tag)?, settings.taxii_http()?))
         }
         (false, SourceKind::File) => Some(Source::File(settings.files()?)),
         (false, SourceKind::Openioc) => Some(Source::OpenIoc(settings.files()?)),
@@ -58,7 +59,7 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
         Some(_) => Arc::new(settings.exclusions()?),
         None => Arc::new(Exclusions::none()),
     };
-    let lock_path = settings.lock_path(&tag);
+    let lock_path = settings.lock_path(tag);
     let _lock = InstanceLock::acquire(&lock_path).map_err(|e| match e {
         LockError::Held { .. } => Failure::new(ExitCode::Locked, e),
         LockError::Io { .. } => Failure::new(ExitCode::Failed, e),
@@ -67,7 +68,7 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
     let to_screen = matches!(settings.log_target(), LogTarget::Stderr);
 
     let Some(source) = source else {
-        let report = clean(&client, &tag, settings.threads(), opts.dry_run, opts.json).await?;
+        let report = clean(sink, tag, settings.threads(), opts.dry_run, opts.json).await?;
         let printed = if opts.json {
             outln!("{}", serde_json::to_string_pretty(&report)?)
         } else {
@@ -86,39 +87,35 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
 
     // The destination first: a wrong key or a skewed clock fails now, in one call, not after
     // a long pull that spent the source's quota.
-    client.check_access().await.map_err(|e| {
-        Failure::new(
-            ExitCode::Failed,
-            anyhow!(e).context(
-                "the access check of Apex Central failed; the source was not read and nothing was written",
-            ),
-        )
-    })?;
-    let name = settings.source().name();
-    let pulled: Pulled = match &source {
-        Source::Lumu(s, http) => lumu::pull(s, http, started + s.max_run).await,
-        Source::Taxii(s, http) => taxii::pull(s, http, &exclusions).await,
-        Source::File(s) => file::pull(s, &exclusions),
-        Source::OpenIoc(s) => openioc::pull(s),
-    }
-    .map_err(|e| {
+    sink.healthcheck().await.map_err(|e| {
         Failure::new(
             ExitCode::Failed,
             e.context(format!(
-                "the {name} source failed; nothing was written to Apex Central"
+                "the access check of {} failed; the source was not read and nothing was written",
+                sink.name()
+            )),
+        )
+    })?;
+    let name = source.name();
+    let pulled: Pulled = source.pull(started, &exclusions).await.map_err(|e| {
+        Failure::new(
+            ExitCode::Failed,
+            e.context(format!(
+                "the {name} source failed; nothing was written to {}",
+                sink.name()
             )),
         )
     })?;
     let job = Job {
-        source: settings.source().name(),
-        policy: settings.policy(&tag),
+        source: name,
+        policy: settings.policy(tag, sink.capacity_per_kind()),
         exclusions,
         threads: settings.threads(),
         dry_run: opts.dry_run,
         started,
     };
     let progress = progress_bar(to_screen && !opts.json);
-    let (report, _plan) = run_job(&job, pulled, &client, Utc::now(), &progress).await?;
+    let (report, _plan) = run_job(&job, pulled, sink, Utc::now(), &progress).await?;
     let printed = if opts.json {
         outln!("{}", serde_json::to_string_pretty(&report)?)
     } else if opts.dry_run {

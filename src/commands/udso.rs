@@ -9,7 +9,7 @@ use crate::apex::client::ApexClient;
 use crate::apex::udso::UdsoEntry;
 use crate::exit::Failure;
 use crate::ioc::IocKind;
-use crate::sync::plan::APEX_KINDS;
+use crate::sink::apex::APEX_KINDS;
 use crate::{out, outln};
 
 #[derive(Debug, Serialize)]

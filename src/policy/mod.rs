@@ -351,7 +351,7 @@ impl fmt::Display for Excluded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apex::udso::ScanAction;
+    use crate::sync::model::ScanAction;
 
     const MISP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/misp-warninglists");
 

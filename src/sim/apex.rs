@@ -30,7 +30,7 @@ use crate::apex::udso::{
     LIST_DATE_FORMAT, MAX_NOTES_CHARS, UDSO_PATH, UdsoEntry, parse_expiration,
 };
 use crate::ioc::{Ioc, IocKind};
-use crate::sync::plan::APEX_KINDS;
+use crate::sink::apex::APEX_KINDS;
 
 /// Entries per type a real server holds.
 pub const DEFAULT_CAPACITY: usize = 10_000;

@@ -9,7 +9,8 @@
 //! - add and delete: a JSON array body of at most 1 MB (else 413), answered 207 with one
 //!   result per item in order: 201 added (or updated: adding a listed object replaces its
 //!   fields), 204 deleted, 404 `NotFound` for a delete of a missing object, 400 `BadRequest`
-//!   for an invalid item;
+//!   for an invalid item; `daysToExpiration` -1 for an object that never expires, left out
+//!   for the tenant's default ([`VisionOneSimConfig::default_days_to_expiration`]);
 //! - a capacity per type (10,000 by default). Past it the real Vision One silently drops the
 //!   objects closest to expiry (online help, "Suspicious Object List"); this simulator
 //!   instead refuses each item that does not fit with 400 and error number 4000018 (the
@@ -23,7 +24,7 @@
 //! ([`VisionOneSim::endpoint_count`]) and, when asked, journaled with the headers that
 //! matter ([`VisionOneSim::journal`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -42,10 +43,12 @@ use serde_json::{Value, json};
 use super::server::{Control, RunningServer, bind_loopback, spawn};
 use crate::ioc::normalize_host;
 use crate::sink::vision_one::model::{
-    DELETE_PATH, FILTER_HEADER, LIST_FULL_ERROR, ObjectType, SUSPICIOUS_OBJECTS_PATH,
+    DELETE_PATH, FILTER_HEADER, LIST_FULL_ERROR, NEVER_EXPIRES, ObjectType, SUSPICIOUS_OBJECTS_PATH,
 };
 use crate::sink::vision_one::{CAPACITY_PER_TYPE, MAX_BODY_BYTES};
 
+/// `daysToExpiration` for "never expires", as an `i64` pattern.
+const NEVER_EXPIRES_DAYS: i64 = NEVER_EXPIRES as i64;
 /// The longest `TMV1-Filter` the API takes.
 pub const MAX_FILTER_CHARS: usize = 4_000;
 /// The `top` values the list takes, and the one used when none is given.
@@ -169,6 +172,8 @@ pub struct VisionOneSim {
     scheme: OnceLock<&'static str>,
     /// Answer every n-th valid add or delete item with a 500 entry (0: never).
     item_5xx_every: AtomicU64,
+    /// Values whose add items are answered 400 (see [`VisionOneSim::refuse_value`]).
+    refused: Mutex<HashSet<String>>,
     items_seen: AtomicU64,
     pub control: Control,
 }
@@ -182,6 +187,7 @@ impl VisionOneSim {
             journal: Mutex::default(),
             scheme: OnceLock::new(),
             item_5xx_every: AtomicU64::new(0),
+            refused: Mutex::default(),
             items_seen: AtomicU64::new(0),
             control: Control::default(),
         })
@@ -238,6 +244,13 @@ impl VisionOneSim {
     /// server has such entries (`add_suspicious_207_500_internal_server_error.json`).
     pub fn item_5xx_every(&self, n: u64) {
         self.item_5xx_every.store(n, Ordering::Relaxed);
+    }
+
+    /// Answers every add item of `value` with 400 `BadRequest`, as Trend's mock server's
+    /// `add_suspicious_207_400_bad_request.json` answers a refused item, leaving the list
+    /// unchanged for it: a failed item beside others that are done.
+    pub fn refuse_value(&self, value: &str) {
+        self.refused.lock().unwrap().insert(value.to_owned());
     }
 
     /// True when the next valid item is to fail with 500.
@@ -442,6 +455,12 @@ impl VisionOneSim {
             .iter()
             .map(|item| match self.new_object(item, now) {
                 Err(message) => item_error(400, "BadRequest", &message, None),
+                Ok(object) if self.refused.lock().unwrap().contains(&object.value) => item_error(
+                    400,
+                    "BadRequest",
+                    &format!("The object `{}` cannot be added.", object.value),
+                    None,
+                ),
                 Ok(_) if self.item_fault() => internal_error(),
                 Ok(object) => self.store(object),
             })
@@ -494,11 +513,15 @@ impl VisionOneSim {
         };
         let days = match item.get("daysToExpiration") {
             None | Some(Value::Null) => self.config.default_days_to_expiration,
-            Some(d) => match d.as_u64().and_then(|d| u32::try_from(d).ok()) {
-                Some(d) if d > 0 => Some(d),
+            Some(d) => match d.as_i64() {
+                Some(NEVER_EXPIRES_DAYS) => None,
+                Some(d) if d > 0 => Some(
+                    u32::try_from(d)
+                        .map_err(|_| format!("Invalid daysToExpiration `{d}`: too many days."))?,
+                ),
                 _ => {
                     return Err(format!(
-                        "Invalid daysToExpiration `{d}`: a positive number of days."
+                        "Invalid daysToExpiration `{d}`: a positive number of days, or -1 for never."
                     ));
                 }
             },

@@ -20,13 +20,13 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
 use super::{Pulled, file_name, modified_time, utf8_text};
-use crate::apex::udso::ScanAction;
 use crate::ioc::skip::{CIDR_RANGE, MD5, UNSUPPORTED_HASH};
 use crate::ioc::{Invalid, Ioc, IocKind, looks_like_ipv4, normalize_host};
 use crate::policy::Exclusions;
 use crate::state::{FeedId, StateStore};
 use crate::stix::indicator::{Reading, clamped_warning, indicator_records, parse_objects};
-use crate::sync::plan::UDSO_CAPACITY;
+use crate::sync::model::MAX_ENTRIES_PER_KIND;
+use crate::sync::model::ScanAction;
 
 /// What to read.
 #[derive(Debug, Clone)]
@@ -277,7 +277,7 @@ pub fn pull(settings: &FileSettings, exclusions: &Exclusions) -> anyhow::Result<
     let (desired, _) = bundles.desired(
         &[feed],
         Utc::now(),
-        UDSO_CAPACITY,
+        MAX_ENTRIES_PER_KIND,
         settings.min_confidence,
         |ioc| exclusions.excludes(ioc),
     )?;

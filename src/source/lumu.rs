@@ -30,12 +30,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Pulled;
-use crate::apex::udso::ScanAction;
 use crate::http::{HttpSettings, RateLimitSpent, RetryPolicy, encode_component, send_retrying};
 use crate::ioc::{Ioc, IocKind};
 use crate::secret::Secret;
 use crate::state::StateStore;
 use crate::state::lumu::CachedContext;
+use crate::sync::model::ScanAction;
 
 /// Lumu's largest page.
 pub const PAGE_ITEMS: usize = 100;

@@ -1,7 +1,7 @@
 //! Sources: where a sync job's IOCs come from. Each source module turns its feed into
 //! [`Pulled`]: the desired IOCs with their scan action, a reason for the notes and when they
 //! were last seen, plus the values it had to skip, counted by reason. Sources know nothing
-//! of Apex.
+//! of destinations. [`Source`] puts the four behind one interface.
 
 pub mod file;
 pub mod lumu;
@@ -10,12 +10,57 @@ pub mod taxii;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::apex::udso::ScanAction;
+use crate::http::HttpSettings;
 use crate::ioc::{Invalid, Ioc, IocKind};
+use crate::policy::Exclusions;
+use crate::sync::model::ScanAction;
+
+/// A source, set up: what to read and the HTTP settings of its server.
+///
+/// An enum rather than a trait: the set of sources is closed (each has its own flags in
+/// `cli.rs`), they need different things from the run (the Lumu source a deadline, the
+/// stateful ones the exclusions, to keep excluded IOCs from taking room), and one `match`
+/// here is the whole dispatch.
+#[derive(Debug)]
+pub enum Source {
+    /// Lumu Defender incidents.
+    Lumu(lumu::LumuSettings, HttpSettings),
+    /// TAXII 2.1 collections.
+    Taxii(taxii::TaxiiSettings, HttpSettings),
+    /// STIX 2.1 bundles and plain IOC lists.
+    File(file::FileSettings),
+    /// OpenIOC 1.0 and 1.1 files.
+    OpenIoc(file::FileSettings),
+}
+
+impl Source {
+    /// The source's name (`--source`), for reports and messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Source::Lumu(..) => "lumu",
+            Source::Taxii(..) => "taxii",
+            Source::File(_) => "file",
+            Source::OpenIoc(_) => "openioc",
+        }
+    }
+
+    /// Reads the source. `started`: when the run began (the Lumu source stops reading
+    /// contexts at `started + --max-run-minutes`); `exclusions`: what must never be pushed.
+    /// Any error means nothing may be written: the caller stops the run.
+    pub async fn pull(&self, started: Instant, exclusions: &Exclusions) -> anyhow::Result<Pulled> {
+        match self {
+            Source::Lumu(s, http) => lumu::pull(s, http, started + s.max_run).await,
+            Source::Taxii(s, http) => taxii::pull(s, http, exclusions).await,
+            Source::File(s) => file::pull(s, exclusions),
+            Source::OpenIoc(s) => openioc::pull(s),
+        }
+    }
+}
 
 /// A file's name for notes and tables (its path when it has no name).
 pub fn file_name(path: &Path) -> String {

@@ -34,8 +34,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::pattern::{
     CompExpr, Comparison, ObjectPath, ObservationExpr, Op, PathStep, Pattern, Qualifier,
 };
-use crate::apex::udso::ScanAction;
 use crate::ioc::{Invalid, Ioc, IocKind};
+use crate::sync::model::ScanAction;
 
 /// Skip reasons this module adds to [`Invalid::code`]'s.
 pub use crate::ioc::skip::{CIDR_RANGE, MD5, NEGATION, UNSUPPORTED_HASH};

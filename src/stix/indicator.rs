@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{extract::extract, pattern::parse};
-use crate::apex::udso::ScanAction;
 use crate::ioc::Ioc;
 use crate::source::Pulled;
+use crate::sync::model::ScanAction;
 
 /// Skip code of an indicator whose `confidence` is below `--min-confidence`.
 pub const LOW_CONFIDENCE: &str = "low-confidence";

@@ -1,7 +1,8 @@
-//! Applying writes to the UDSO list: adds and updates first, removals last (so protection
-//! never has a gap), each phase with bounded concurrency. Every request is retried by the
-//! client; a write that still fails is reported and the others go on. A put refused because
-//! the list is full (413/12) is tried once more after the removals have made room.
+//! Applying writes to a destination ([`Sink`]): adds and updates first, removals last (so
+//! protection never has a gap), each phase with bounded concurrency. Every request is
+//! retried by the destination's client; a write that still fails is reported and the others
+//! go on. A put refused because the list is full (Apex 413/12, Vision One 4000018) is tried
+//! once more after the removals have made room.
 //!
 //! Right before the removals, the types they touch are listed again (when the caller names
 //! its tag): an entry someone edited meanwhile (its notes no longer carry the tag) is not
@@ -9,36 +10,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use futures::StreamExt;
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use crate::apex::client::{ApexClient, ApexError};
-use crate::apex::udso::{Deleted, UdsoWrite};
+pub use super::model::Write;
+use super::model::{WriteResult, Written};
 use crate::ioc::IocKind;
-
-/// One change to the list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Write {
-    Put(UdsoWrite),
-    Delete { kind: IocKind, content: String },
-}
-
-impl Write {
-    pub fn kind(&self) -> IocKind {
-        match self {
-            Write::Put(w) => w.kind,
-            Write::Delete { kind, .. } => *kind,
-        }
-    }
-
-    pub fn content(&self) -> &str {
-        match self {
-            Write::Put(w) => &w.content,
-            Write::Delete { content, .. } => content,
-        }
-    }
-}
+use crate::sink::Sink;
 
 /// A write that failed after its retries.
 #[derive(Debug, Clone, Serialize)]
@@ -55,8 +33,8 @@ pub struct FailedWrite {
 pub struct Applied {
     pub put: usize,
     pub deleted: usize,
-    /// Deletes of entries that were already gone (500/8, or missing when listed again
-    /// right before the removals): done all the same.
+    /// Deletes of entries that were already gone (Apex 500/8, Vision One 404, or missing
+    /// when listed again right before the removals): done all the same.
     pub already_gone: usize,
     /// Removals dropped because, listed again right before the removals, the entry no
     /// longer carried this job's tag (someone edited it meanwhile).
@@ -67,9 +45,9 @@ pub struct Applied {
 /// Applies `writes` with at most `threads` requests at once: every put, then every delete,
 /// then the puts that found the list full. With `recheck` (the job's tag), the types the
 /// deletes touch are listed again right before them, and only entries still listed with
-/// that tag are deleted. `progress` ticks once per write.
-pub async fn apply(
-    client: &ApexClient,
+/// that tag are deleted. `progress` ticks once per write, as each completes.
+pub async fn apply<S: Sink>(
+    sink: &S,
     writes: Vec<Write>,
     threads: usize,
     progress: &ProgressBar,
@@ -79,28 +57,29 @@ pub async fn apply(
         writes.into_iter().partition(|w| matches!(w, Write::Put(_)));
     let mut applied = Applied::default();
     let mut full = Vec::new();
-    for (write, result) in run_phase(client, puts, threads).await {
-        match result {
-            Err(e) if e.is_capacity() => full.push(write),
-            result => record(&mut applied, write, result, progress),
-        }
-    }
+    sink.apply(puts, threads, &mut |write, result| match result {
+        Err(e) if e.list_full => full.push(write),
+        result => record(&mut applied, write, result, progress),
+    })
+    .await;
     let deletes = match recheck {
-        Some(tag) => still_ours(client, deletes, tag, &mut applied, progress).await,
+        Some(tag) => still_ours(sink, deletes, tag, &mut applied, progress).await,
         None => deletes,
     };
-    for (write, result) in run_phase(client, deletes, threads).await {
-        record(&mut applied, write, result, progress);
-    }
+    sink.apply(deletes, threads, &mut |write, result| {
+        record(&mut applied, write, result, progress)
+    })
+    .await;
     if !full.is_empty() {
         tracing::debug!(
             "{} puts found the list full; trying them after the removals",
             full.len()
         );
     }
-    for (write, result) in run_phase(client, full, threads).await {
-        record(&mut applied, write, result, progress);
-    }
+    sink.apply(full, threads, &mut |write, result| {
+        record(&mut applied, write, result, progress)
+    })
+    .await;
     applied
 }
 
@@ -108,8 +87,8 @@ pub async fn apply(
 /// once more. The others are counted (gone: done; retagged: spared). When a type cannot be
 /// listed, none of its deletes is made: each is reported as failed, and the next run tries
 /// again.
-async fn still_ours(
-    client: &ApexClient,
+async fn still_ours<S: Sink>(
+    sink: &S,
     deletes: Vec<Write>,
     tag: &str,
     applied: &mut Applied,
@@ -119,17 +98,16 @@ async fn still_ours(
     // Per type: content as listed -> whether it carries the tag; or why it cannot be listed.
     let mut listed: BTreeMap<IocKind, Result<HashMap<String, bool>, String>> = BTreeMap::new();
     for kind in kinds {
-        let entries = client.list_udso(kind).await.map(|entries| {
+        let entries = sink.list(kind).await.map(|entries| {
             entries
                 .into_iter()
-                .filter(|e| e.ioc_kind() == Some(kind))
                 .map(|e| {
                     let ours = e.owner_tag() == Some(tag);
-                    (e.content, ours)
+                    (e.raw, ours)
                 })
                 .collect()
         });
-        listed.insert(kind, entries.map_err(|e| e.to_string()));
+        listed.insert(kind, entries.map_err(|e| format!("{e:#}")));
     }
     let mut keep = Vec::new();
     for write in deletes {
@@ -169,45 +147,21 @@ async fn still_ours(
     keep
 }
 
-type Outcome = (Write, Result<Option<Deleted>, ApexError>);
-
-async fn run_phase(client: &ApexClient, writes: Vec<Write>, threads: usize) -> Vec<Outcome> {
-    futures::stream::iter(writes)
-        .map(|write| async move {
-            let result = match &write {
-                Write::Put(w) => client.put_udso(w).await.map(|()| None),
-                Write::Delete { kind, content } => {
-                    client.delete_udso(*kind, content).await.map(Some)
-                }
-            };
-            (write, result)
-        })
-        .buffer_unordered(threads.max(1))
-        .collect()
-        .await
-}
-
-fn record(
-    applied: &mut Applied,
-    write: Write,
-    result: Result<Option<Deleted>, ApexError>,
-    progress: &ProgressBar,
-) {
+fn record(applied: &mut Applied, write: Write, result: WriteResult, progress: &ProgressBar) {
     progress.inc(1);
     match result {
-        Ok(None) => applied.put += 1,
-        Ok(Some(Deleted::Removed)) => applied.deleted += 1,
-        Ok(Some(Deleted::AlreadyGone)) => applied.already_gone += 1,
+        Ok(Written::Done) => match write {
+            Write::Put(_) => applied.put += 1,
+            Write::Delete { .. } => applied.deleted += 1,
+        },
+        Ok(Written::AlreadyGone) => applied.already_gone += 1,
         Err(e) => {
             tracing::error!("{e}");
             applied.failed.push(FailedWrite {
                 kind: write.kind(),
                 content: write.content().to_owned(),
-                action: match write {
-                    Write::Put(_) => "put",
-                    Write::Delete { .. } => "delete",
-                },
-                error: e.to_string(),
+                action: write.action(),
+                error: e.message,
             });
         }
     }

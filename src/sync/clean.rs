@@ -1,16 +1,17 @@
-//! `--clean`: remove every entry this job's tag owns, of every type, and nothing else.
+//! `--clean`: remove every entry this job's tag owns, of every kind the destination holds,
+//! and nothing else.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use super::apply::{Applied, Write, apply};
-use super::plan::APEX_KINDS;
-use crate::apex::client::{ApexClient, ApexError};
+use super::apply::{Applied, apply};
+use super::model::Write;
 use crate::exit::Failure;
 use crate::ioc::IocKind;
 use crate::outln;
+use crate::sink::Sink;
 
 /// What a clean run found and did.
 #[derive(Debug, Serialize)]
@@ -52,16 +53,16 @@ impl CleanReport {
     }
 }
 
-/// The entries `tag` owns, by listing every type; any listing failure aborts before a write.
-pub async fn owned_entries(client: &ApexClient, tag: &str) -> Result<Vec<Write>, ApexError> {
+/// The entries `tag` owns, by listing every kind the sink holds; any listing failure aborts
+/// before a write.
+pub async fn owned_entries<S: Sink>(sink: &S, tag: &str) -> anyhow::Result<Vec<Write>> {
     let mut owned = Vec::new();
-    for kind in APEX_KINDS {
-        for entry in client.list_udso(kind).await? {
-            // A server that ignores the type filter may list other types too.
-            if entry.owner_tag() == Some(tag) && entry.ioc_kind() == Some(kind) {
+    for &kind in sink.kinds() {
+        for entry in sink.list(kind).await? {
+            if entry.owner_tag() == Some(tag) {
                 owned.push(Write::Delete {
                     kind,
-                    content: entry.content,
+                    content: entry.raw,
                 });
             }
         }
@@ -70,16 +71,16 @@ pub async fn owned_entries(client: &ApexClient, tag: &str) -> Result<Vec<Write>,
 }
 
 /// Removes every entry `tag` owns (or, with `dry_run`, lists them on standard output).
-pub async fn clean(
-    client: &ApexClient,
+pub async fn clean<S: Sink>(
+    sink: &S,
     tag: &str,
     threads: usize,
     dry_run: bool,
     quiet: bool,
 ) -> Result<CleanReport, Failure> {
     let started = Instant::now();
-    let deletes = owned_entries(client, tag).await?;
-    let mut owned: BTreeMap<IocKind, usize> = APEX_KINDS.into_iter().map(|k| (k, 0)).collect();
+    let deletes = owned_entries(sink, tag).await?;
+    let mut owned: BTreeMap<IocKind, usize> = sink.kinds().iter().map(|&k| (k, 0)).collect();
     for d in &deletes {
         *owned.entry(d.kind()).or_default() += 1;
     }
@@ -93,7 +94,7 @@ pub async fn clean(
         Applied::default()
     } else {
         apply(
-            client,
+            sink,
             deletes,
             threads,
             &indicatif::ProgressBar::hidden(),

@@ -1,16 +1,18 @@
-//! The planner: a pure function of the desired IOCs, the listed UDSO entries, the policy
-//! and the time, returning the writes that make this job's entries equal to the desired set.
+//! The planner: a pure function of the desired IOCs, the entries a destination listed
+//! ([`Listed`], destination-neutral), the policy and the time, returning the writes that make
+//! this job's entries equal to the desired set.
 //!
 //! Both sides are compared by the IOC's normal form (`ioc.rs`), never by spelling: a listed
-//! `Evil.Example.` holds the IOC `evil.example`, an entry listed as `type: "file"` holds a
-//! `file_sha1` IOC. A write names the entry by its content exactly as listed, so an update
-//! or a delete lands on that very entry whether Apex matches content byte for byte or
-//! case-insensitively.
+//! `Evil.Example.` holds the IOC `evil.example` (the sink reads each entry's kind and normal
+//! form: an Apex entry listed as `type: "file"` holds a `file_sha1` IOC). A write names the
+//! entry by its content exactly as listed, so an update or a delete lands on that very entry
+//! whether the destination matches content byte for byte or case-insensitively.
 //!
 //! Rules (DESIGN.md, Sync semantics):
 //! - add what is desired and not listed at all, in any spelling;
-//! - update owned entries whose scan action or expiration policy differs, or whose
-//!   expiration is less than half the period away;
+//! - update owned entries whose scan action or expiration policy differs, whose
+//!   expiration is less than half the period away, or whose destination settings differ
+//!   (Vision One's risk level);
 //! - remove owned entries that are no longer desired, unless `preserve` (entries whose IOC
 //!   is `withdrawn`, now excluded, go even then, and take no room); of two owned
 //!   entries holding one IOC in different spellings, keep the one in normal form (else the
@@ -32,21 +34,10 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::apex::udso::{ScanAction, UdsoEntry, UdsoWrite, make_notes};
+use super::model::{Listed, Put, ScanAction, make_notes};
 use crate::ioc::{Ioc, IocKind};
 use crate::source::Desired;
 
-/// Apex's capacity per type.
-pub const UDSO_CAPACITY: usize = 10_000;
-/// The kinds Apex's UDSO list holds (its `type` field: `reference/apex-central.md`, UDSO
-/// list). A run skips IOCs of other kinds (`file_sha256`) and counts them as
-/// `unsupported-by-destination`; `--clean` and `udso list` look at these types only.
-pub const APEX_KINDS: [IocKind; 4] = [
-    IocKind::Ip,
-    IocKind::Domain,
-    IocKind::Url,
-    IocKind::FileSha1,
-];
 /// The brake engages above this many removals (and above half of what is owned).
 pub const BRAKE_MIN_REMOVALS: usize = 10;
 
@@ -69,6 +60,8 @@ pub struct Policy {
     pub expiration_days: Option<u32>,
     pub preserve: bool,
     pub force: bool,
+    /// Entries each type's list holds at most (the destination's, see
+    /// [`crate::sink::Sink::capacity_per_kind`]).
     pub capacity: usize,
     /// IOCs (in normal form) whose owned entries go even under `preserve`: an exclusion
     /// list now matches them (see `policy`). Those entries never count against capacity.
@@ -82,6 +75,8 @@ pub enum UpdateReason {
     ScanAction,
     ExpirationPolicy,
     Renewal,
+    /// A setting of the destination's own ([`Listed::settings_differ`]).
+    DestinationSettings,
 }
 
 impl UpdateReason {
@@ -90,6 +85,7 @@ impl UpdateReason {
             UpdateReason::ScanAction => "scan action changed",
             UpdateReason::ExpirationPolicy => "expiration policy changed",
             UpdateReason::Renewal => "expiry renewed",
+            UpdateReason::DestinationSettings => "destination settings changed (risk level)",
         }
     }
 }
@@ -115,8 +111,8 @@ pub struct Removal {
 /// The writes of one run, and what was left out and why.
 #[derive(Debug, Default, Clone)]
 pub struct Plan {
-    pub adds: Vec<UdsoWrite>,
-    pub updates: Vec<(UdsoWrite, UpdateReason)>,
+    pub adds: Vec<Put>,
+    pub updates: Vec<(Put, UpdateReason)>,
     pub removals: Vec<Removal>,
     /// Owned entries already as desired.
     pub unchanged: usize,
@@ -140,17 +136,12 @@ impl Plan {
 
 /// The owned entries holding one IOC: the one writes go to, and other spellings of it.
 struct Held<'a> {
-    primary: &'a UdsoEntry,
-    others: Vec<&'a UdsoEntry>,
+    primary: &'a Listed,
+    others: Vec<&'a Listed>,
 }
 
 /// Plans the writes that make the entries `policy.tag` owns equal to `desired`.
-pub fn plan(
-    desired: &[Desired],
-    listed: &[UdsoEntry],
-    policy: &Policy,
-    now: DateTime<Utc>,
-) -> Plan {
+pub fn plan(desired: &[Desired], listed: &[Listed], policy: &Policy, now: DateTime<Utc>) -> Plan {
     let now = now.with_nanosecond_zero();
     let expiration = policy
         .expiration_days
@@ -162,10 +153,10 @@ pub fn plan(
         // Both sides by normal form.
         let mut foreign_entries = 0;
         let mut foreign: HashSet<String> = HashSet::new();
-        let mut owned: BTreeMap<String, Vec<&UdsoEntry>> = BTreeMap::new();
+        let mut owned: BTreeMap<String, Vec<&Listed>> = BTreeMap::new();
         let mut unreadable = 0;
-        for entry in listed.iter().filter(|e| e.ioc_kind() == Some(kind)) {
-            let ioc = entry.ioc();
+        for entry in listed.iter().filter(|e| e.kind == kind) {
+            let ioc = entry.ioc.clone();
             if entry.owner_tag() == Some(policy.tag.as_str()) {
                 owned_total += 1;
                 match ioc {
@@ -198,9 +189,7 @@ pub fn plan(
             .into_iter()
             .map(|(value, mut entries)| {
                 // The entry in normal form, else the first by content, takes the writes.
-                entries.sort_by(|a, b| {
-                    (a.content != value, &a.content).cmp(&(b.content != value, &b.content))
-                });
+                entries.sort_by(|a, b| (a.raw != value, &a.raw).cmp(&(b.raw != value, &b.raw)));
                 let primary = entries.remove(0);
                 (
                     value,
@@ -267,7 +256,7 @@ pub fn plan(
             }
             kept.insert(&d.ioc.value);
             match existing {
-                None => plan.adds.push(UdsoWrite {
+                None => plan.adds.push(Put {
                     kind,
                     content: d.ioc.value.clone(),
                     notes: make_notes(&policy.tag, &d.reason),
@@ -286,9 +275,9 @@ pub fn plan(
                         match update_reason(entry, d.scan_action, policy.expiration_days, now) {
                             // The listed spelling, so the write lands on that entry.
                             Some(reason) => plan.updates.push((
-                                UdsoWrite {
+                                Put {
                                     kind,
-                                    content: entry.content.clone(),
+                                    content: entry.raw.clone(),
                                     notes: make_notes(&policy.tag, &d.reason),
                                     scan_action: d.scan_action,
                                     expiration,
@@ -307,7 +296,7 @@ pub fn plan(
                 if policy.preserve && !withdrawn(value) {
                     continue;
                 }
-                let entries: Vec<&UdsoEntry> = if kept.contains(value.as_str()) {
+                let entries: Vec<&Listed> = if kept.contains(value.as_str()) {
                     held.others.clone()
                 } else {
                     std::iter::once(held.primary)
@@ -316,7 +305,7 @@ pub fn plan(
                 };
                 gone.extend(entries.into_iter().map(|e| Removal {
                     kind,
-                    content: e.content.clone(),
+                    content: e.raw.clone(),
                 }));
             }
             gone.sort();
@@ -340,7 +329,7 @@ pub fn plan(
 
 /// Whether an owned entry needs rewriting, and why.
 fn update_reason(
-    entry: &UdsoEntry,
+    entry: &Listed,
     scan_action: ScanAction,
     expiration_days: Option<u32>,
     now: DateTime<Utc>,
@@ -348,14 +337,17 @@ fn update_reason(
     if entry.scan_action != scan_action.as_str() {
         return Some(UpdateReason::ScanAction);
     }
-    match (expiration_days, entry.expiration_utc_date) {
+    let expiry = match (expiration_days, entry.expires) {
         (None, None) => None,
         (None, Some(_)) | (Some(_), None) => Some(UpdateReason::ExpirationPolicy),
         (Some(days), Some(expires)) => {
             let half = Duration::seconds(i64::from(days) * 86_400 / 2);
-            (expires < now.naive_utc() + half).then_some(UpdateReason::Renewal)
+            (expires < now + half).then_some(UpdateReason::Renewal)
         }
-    }
+    };
+    expiry.or(entry
+        .settings_differ
+        .then_some(UpdateReason::DestinationSettings))
 }
 
 trait NanosecondZero {
@@ -363,7 +355,8 @@ trait NanosecondZero {
 }
 
 impl NanosecondZero for DateTime<Utc> {
-    /// Apex stores seconds; whole seconds keep a plan's dates equal to what is listed later.
+    /// Destinations store seconds; whole seconds keep a plan's dates equal to what is
+    /// listed later.
     fn with_nanosecond_zero(self) -> Self {
         DateTime::from_timestamp(self.timestamp(), 0).expect("a valid time")
     }
@@ -372,8 +365,21 @@ impl NanosecondZero for DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apex::udso::UdsoEntry;
+    use crate::sink::apex::{UDSO_CAPACITY, listed_entries};
     use crate::source::Pulled;
     use proptest::prelude::*;
+
+    /// The planner on entries as Apex lists them, read the way the Apex sink reads them
+    /// (kinds from `type`, `file` as `file_sha1`, unknown types left out).
+    fn plan(
+        desired: &[Desired],
+        listed: &[UdsoEntry],
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> Plan {
+        super::plan(desired, &listed_entries(listed.to_vec()), policy, now)
+    }
 
     /// The listed entries after a plan is applied, as Apex would hold them: matching
     /// content byte for byte, or (`case_insensitive`) ignoring case, as a server with a
@@ -524,6 +530,27 @@ mod tests {
         );
         assert_eq!(removed(&p.removals), ["Evil.Example.", "evil.example"]);
         assert_eq!(p.preserved, 1);
+    }
+
+    #[test]
+    fn owned_entries_whose_destination_settings_differ_are_rewritten() {
+        let record = |notes: &str| Listed {
+            kind: IocKind::Domain,
+            raw: "a.example".into(),
+            ioc: Ioc::new(IocKind::Domain, "a.example").ok(),
+            notes: notes.into(),
+            scan_action: "block".into(),
+            expires: Some(now() + Duration::days(29)),
+            settings_differ: true,
+        };
+        let d = [desired(IocKind::Domain, "a.example", 0)];
+        let p = super::plan(&d, &[record("apex-ioc-sync:lumu")], &policy(), now());
+        assert_eq!(p.updates.len(), 1);
+        assert_eq!(p.updates[0].1, UpdateReason::DestinationSettings);
+        assert_eq!(p.updates[0].0.content, "a.example");
+        // Never someone else's.
+        let p = super::plan(&d, &[record("by hand")], &policy(), now());
+        assert!(p.is_empty() && p.skipped_foreign.len() == 1, "{p:?}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! One sync run against Apex: the pulled IOCs of the chosen types, the listed entries of
-//! those types, the plan, and (unless a dry run) its application; and the run's report.
+//! One sync run against a destination ([`Sink`]): the pulled IOCs of the chosen types that
+//! the destination holds, its listed entries of those types, the plan, and (unless a dry
+//! run) its application; and the run's report.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -10,12 +11,12 @@ use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use super::apply::{Applied, Write, apply};
-use super::plan::{APEX_KINDS, Brake, Plan, Policy, plan};
-use crate::apex::client::{ApexClient, ApexError};
-use crate::apex::udso::UdsoEntry;
+use super::apply::{Applied, apply};
+use super::model::{Listed, Put, Write};
+use super::plan::{Brake, Plan, Policy, plan};
 use crate::ioc::{Ioc, IocKind};
 use crate::policy::{Excluded, ExcludedCounts, Exclusions};
+use crate::sink::Sink;
 use crate::source::lumu::LumuReport;
 use crate::source::{Desired, Pulled};
 
@@ -60,6 +61,8 @@ pub struct Change {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub source: &'static str,
+    /// The destination: `apex` or `vision-one`.
+    pub destination: &'static str,
     pub tag: String,
     pub dry_run: bool,
     /// Items the source read (incidents, indicators, files).
@@ -223,24 +226,26 @@ fn counts<K: std::fmt::Display>(map: &BTreeMap<K, usize>) -> String {
         .join(", ")
 }
 
-/// Lists the chosen types, plans against them, and applies the plan (unless a dry run).
-pub async fn run(
+/// Lists the chosen types the sink holds, plans against them, and applies the plan (unless
+/// a dry run).
+pub async fn run<S: Sink>(
     job: &Job,
     mut pulled: Pulled,
-    apex: &ApexClient,
+    sink: &S,
     now: DateTime<Utc>,
     progress: &ProgressBar,
-) -> Result<(RunReport, Plan), ApexError> {
+) -> anyhow::Result<(RunReport, Plan)> {
     pulled.renormalize();
     let not_selected = take_kinds(&mut pulled.iocs, |k| !job.policy.types.contains(&k));
-    let unsupported_by_destination = take_kinds(&mut pulled.iocs, |k| !APEX_KINDS.contains(&k));
-    // Only the types Apex holds are listed and planned.
+    let held_by_sink = |k: &IocKind| sink.kinds().contains(k);
+    let unsupported_by_destination = take_kinds(&mut pulled.iocs, |k| !held_by_sink(&k));
+    // Only the types the destination holds are listed and planned.
     let mut policy = job.policy.clone();
-    policy.types.retain(|k| APEX_KINDS.contains(k));
+    policy.types.retain(held_by_sink);
     let held = job.exclusions.screen(&mut pulled.iocs);
     let mut listed = Vec::new();
     for &kind in &policy.types {
-        listed.extend(apex.list_udso(kind).await?);
+        listed.extend(sink.list(kind).await?);
     }
     // What a partial pull lacks may still be in the source: keep every owned entry. An
     // owned entry whose IOC is now excluded goes all the same.
@@ -269,7 +274,7 @@ pub async fn run(
             }))
             .collect();
         progress.set_length(writes.len() as u64);
-        let applied = apply(apex, writes, job.threads, progress, Some(&job.policy.tag)).await;
+        let applied = apply(sink, writes, job.threads, progress, Some(&job.policy.tag)).await;
         progress.finish_and_clear();
         applied
     };
@@ -282,6 +287,7 @@ pub async fn run(
     }
     let report = RunReport {
         source: job.source,
+        destination: sink.id(),
         tag: job.policy.tag.clone(),
         dry_run: job.dry_run,
         items: pulled.items,
@@ -347,21 +353,21 @@ fn take_kinds(
 /// The IOCs (normal form) of entries `tag` owns that the exclusions now match: those entries
 /// go, in every listed spelling, even under `--preserve-iocs`. An entry whose content is
 /// not an IOC is left to the planner.
-fn withdrawn(listed: &[UdsoEntry], tag: &str, exclusions: &Exclusions) -> HashSet<Ioc> {
+fn withdrawn(listed: &[Listed], tag: &str, exclusions: &Exclusions) -> HashSet<Ioc> {
     if exclusions.is_empty() {
         return HashSet::new();
     }
     listed
         .iter()
         .filter(|e| e.owner_tag() == Some(tag))
-        .filter_map(UdsoEntry::ioc)
+        .filter_map(|e| e.ioc.clone())
         .filter(|ioc| exclusions.excludes(ioc))
         .collect()
 }
 
 /// Every change of a plan, adds, updates and removals, then what was skipped.
 pub fn changes(plan: &Plan) -> Vec<Change> {
-    let put = |op, w: &crate::apex::udso::UdsoWrite, why| Change {
+    let put = |op, w: &Put, why| Change {
         op,
         kind: w.kind,
         content: w.content.clone(),

@@ -15,6 +15,7 @@ const CLEARED_ENV: &[&str] = &[
     "TAXII_TOKEN",
     "TAXII_PASSWORD",
     "PROXY_PASSWORD",
+    "V1_API_TOKEN",
     "HTTP_PROXY",
     "HTTPS_PROXY",
     "ALL_PROXY",
@@ -221,4 +222,89 @@ pub fn serve_tls(router: axum::Router, pki: &TestPki) -> TlsServer {
         control,
         _runtime: runtime,
     }
+}
+
+use apex_ioc_sync::sim::vision_one::RecordedRequest;
+use serde_json::{Value, json};
+
+/// A recorded request in the form of tests/data/vision-one/pytmv1-requests.json.
+pub fn shape(r: &RecordedRequest) -> Value {
+    let mut query: Vec<&str> = r.query.iter().map(|(k, _)| k.as_str()).collect();
+    query.sort();
+    let body = r.body.as_ref().map(|b| {
+        b.as_array()
+            .unwrap()
+            .iter()
+            .map(|item| {
+                item.as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| {
+                        let kind = match (k.as_str(), v) {
+                            ("scanAction" | "riskLevel", v) => v.clone(),
+                            (_, Value::String(_)) => json!("<string>"),
+                            (_, Value::Number(n)) if n.is_i64() || n.is_u64() => json!("<integer>"),
+                            (_, other) => json!(format!("<{other}>")),
+                        };
+                        (k.clone(), kind)
+                    })
+                    .collect::<serde_json::Map<_, _>>()
+            })
+            .collect::<Vec<_>>()
+    });
+    json!({
+        "method": r.method,
+        "path": r.path,
+        "query": query,
+        "headers": {
+            "Authorization": r.authorization,
+            "Content-Type": r.content_type,
+            "TMV1-Filter": r.filter,
+        },
+        "body": body,
+    })
+}
+
+/// The item of a recorded pytmv1 body whose object sits under `key`.
+pub fn item_with_key<'a>(body: &'a Value, key: &str) -> &'a Value {
+    body.as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item.get(key).is_some())
+        .unwrap_or_else(|| panic!("pytmv1 recorded no {key} item"))
+}
+
+/// The requests pytmv1 builds, as `.ci/interop_pytmv1.py` recorded them: `list`,
+/// `list-next`, `add`, `delete`.
+pub fn pytmv1_request(operation: &str) -> Value {
+    let recorded: Value =
+        serde_json::from_str(include_str!("../data/vision-one/pytmv1-requests.json")).unwrap();
+    recorded["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["operation"] == operation)
+        .unwrap_or_else(|| panic!("no {operation} in the recording"))
+        .clone()
+}
+
+use apex_ioc_sync::sim::BackgroundVisionOne;
+use apex_ioc_sync::sim::vision_one::VisionOneSimConfig;
+
+pub fn start_v1(config: VisionOneSimConfig) -> BackgroundVisionOne {
+    BackgroundVisionOne::start(config).expect("simulator starts")
+}
+
+/// The binary writing to the simulated Vision One: `--sink vision-one`, its URL and token.
+pub fn v1_cmd(dir: &Path, v1: &BackgroundVisionOne) -> Command {
+    let mut cmd = bin(dir);
+    cmd.args([
+        "--sink",
+        "vision-one",
+        "--v1-url",
+        &v1.url(),
+        "--v1-token",
+        &v1.sim.config().token,
+    ]);
+    cmd
 }

@@ -24,3 +24,4 @@ mod taxii_cases;
 mod taxii_state;
 mod taxii_sync;
 mod vision_one;
+mod vision_one_sync;

@@ -9,14 +9,14 @@ use apex_ioc_sync::http::{HttpSettings, RetryPolicy};
 use apex_ioc_sync::ioc::{IocKind, MAX_URL_LEN};
 use apex_ioc_sync::secret::Secret;
 use apex_ioc_sync::sim::BackgroundVisionOne;
-use apex_ioc_sync::sim::vision_one::{
-    NeverExpiresAs, RecordedRequest, SimObject, VisionOneSimConfig,
-};
+use apex_ioc_sync::sim::vision_one::{NeverExpiresAs, SimObject, VisionOneSimConfig};
 use apex_ioc_sync::sink::vision_one::{
     BatchLimits, ItemError, ItemOutcome, MAX_BODY_BYTES, NewObject, ObjectRef, ObjectType,
     RiskLevel, VisionOneClient, VisionOneError,
 };
 use serde_json::{Value, json};
+
+use crate::common::{item_with_key, shape};
 
 fn start(config: VisionOneSimConfig) -> BackgroundVisionOne {
     BackgroundVisionOne::start(config).expect("simulator starts")
@@ -444,53 +444,6 @@ fn bodies_over_one_megabyte_are_refused_with_413() {
         assert_eq!(v1.sim.control.stats.total(), requests);
     });
     assert!(v1.sim.all_objects().is_empty());
-}
-
-/// A recorded request in the form of tests/data/vision-one/pytmv1-requests.json.
-fn shape(r: &RecordedRequest) -> Value {
-    let mut query: Vec<&str> = r.query.iter().map(|(k, _)| k.as_str()).collect();
-    query.sort();
-    let body = r.body.as_ref().map(|b| {
-        b.as_array()
-            .unwrap()
-            .iter()
-            .map(|item| {
-                item.as_object()
-                    .unwrap()
-                    .iter()
-                    .map(|(k, v)| {
-                        let kind = match (k.as_str(), v) {
-                            ("scanAction" | "riskLevel", v) => v.clone(),
-                            (_, Value::String(_)) => json!("<string>"),
-                            (_, Value::Number(n)) if n.is_i64() || n.is_u64() => json!("<integer>"),
-                            (_, other) => json!(format!("<{other}>")),
-                        };
-                        (k.clone(), kind)
-                    })
-                    .collect::<serde_json::Map<_, _>>()
-            })
-            .collect::<Vec<_>>()
-    });
-    json!({
-        "method": r.method,
-        "path": r.path,
-        "query": query,
-        "headers": {
-            "Authorization": r.authorization,
-            "Content-Type": r.content_type,
-            "TMV1-Filter": r.filter,
-        },
-        "body": body,
-    })
-}
-
-/// The item of a recorded pytmv1 body whose object sits under `key`.
-fn item_with_key<'a>(body: &'a Value, key: &str) -> &'a Value {
-    body.as_array()
-        .unwrap()
-        .iter()
-        .find(|item| item.get(key).is_some())
-        .unwrap_or_else(|| panic!("pytmv1 recorded no {key} item"))
 }
 
 #[test]

@@ -91,9 +91,9 @@ fn serialized_len<T: Serialize>(item: &T) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apex::udso::ScanAction;
     use crate::ioc::{IocKind, MAX_URL_LEN};
     use crate::sink::vision_one::model::{NewObject, RiskLevel};
+    use crate::sync::model::ScanAction;
 
     fn url_object(i: usize, len: usize) -> NewObject {
         let prefix = format!("https://evil.example/{i}/");

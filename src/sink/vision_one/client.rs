@@ -23,10 +23,10 @@ use super::model::{
     SUSPICIOUS_OBJECTS_PATH, error_fields, parse_listed, parse_multi_status,
 };
 use super::region::{Region, parse_base_url};
-use crate::apex::udso::ScanAction;
 use crate::http::{Answer, HttpSettings, RetryPolicy, send_retrying};
 use crate::ioc::IocKind;
 use crate::secret::Secret;
+use crate::sync::model::ScanAction;
 
 /// The server's name in errors and logs.
 pub const SERVER: &str = "Vision One";
@@ -36,6 +36,8 @@ pub const SERVER: &str = "Vision One";
 pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 /// Objects per list page (`top`): the largest of the values the API takes (50, 100, 200).
 pub const PAGE_SIZE: u32 = 200;
+/// Objects the access check asks for: the smallest page the API takes.
+pub const ACCESS_CHECK_PAGE_SIZE: u32 = 50;
 /// Pages read for one type before giving up: 200,000 objects, far past the 10,000 (25,000
 /// from Sandbox) a type can hold; a server whose `nextLink` never ends is stopped here.
 pub const MAX_PAGES: usize = 1_000;
@@ -205,29 +207,11 @@ impl VisionOneClient {
         let mut objects = Vec::new();
         for page in 1..=MAX_PAGES {
             let request = format!("GET {SUSPICIOUS_OBJECTS_PATH} ({filter}, page {page})");
-            let answer = send_retrying(
-                || {
-                    self.http
-                        .get(url.clone())
-                        .header(AUTHORIZATION, self.authorization.clone())
-                        .header(FILTER_HEADER, &filter)
-                },
-                &self.retry,
-                SERVER,
-                &request,
-                MAX_ANSWER_BYTES,
-            )
-            .await
-            .map_err(|e| transport(&request, e))?;
-            if answer.status != StatusCode::OK {
-                return Err(answer_error(&request, &answer));
-            }
             let bad = |detail: String| VisionOneError::BadResponse {
                 request: request.clone(),
                 detail,
             };
-            let body: Value = serde_json::from_slice(&answer.body)
-                .map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+            let body = self.get_page(&url, &filter, &request).await?;
             let items = match body.get("items") {
                 Some(Value::Array(items)) => items.as_slice(),
                 Some(Value::Null) => &[],
@@ -267,6 +251,58 @@ impl VisionOneClient {
         Err(VisionOneError::BadResponse {
             request: format!("GET {SUSPICIOUS_OBJECTS_PATH} ({filter})"),
             detail: format!("more than {MAX_PAGES} pages; stopped"),
+        })
+    }
+
+    /// One cheap call, before a source is read: the first page of at most 50 `ip` objects
+    /// (`GET /v3.0/threatintel/suspiciousObjects?top=50`, `TMV1-Filter: type eq 'ip'`,
+    /// nothing followed). A wrong or expired token, a token of another region, a role
+    /// without "Suspicious Object Management" or a wrong `--v1-url` fails here in one
+    /// request; the answer must carry its `items` array.
+    pub async fn check_access(&self) -> Result<(), VisionOneError> {
+        let filter = format!("type eq '{}'", ObjectType::Ip.key());
+        let mut url = self.url(SUSPICIOUS_OBJECTS_PATH);
+        url.query_pairs_mut()
+            .append_pair("top", &ACCESS_CHECK_PAGE_SIZE.to_string());
+        let request = format!("GET {SUSPICIOUS_OBJECTS_PATH} ({filter}, access check)");
+        let body = self.get_page(&url, &filter, &request).await?;
+        match body.get("items") {
+            Some(Value::Array(_)) => Ok(()),
+            _ => Err(VisionOneError::BadResponse {
+                request,
+                detail: "the body has no `items` array".into(),
+            }),
+        }
+    }
+
+    /// One list page as JSON: `GET url` with the token and the filter header, retried by
+    /// [`send_retrying`]; any status but 200 is the typed error of that answer.
+    async fn get_page(
+        &self,
+        url: &Url,
+        filter: &str,
+        request: &str,
+    ) -> Result<Value, VisionOneError> {
+        let answer = send_retrying(
+            || {
+                self.http
+                    .get(url.clone())
+                    .header(AUTHORIZATION, self.authorization.clone())
+                    .header(FILTER_HEADER, filter)
+            },
+            &self.retry,
+            SERVER,
+            request,
+            MAX_ANSWER_BYTES,
+        )
+        .await
+        .map_err(|e| transport(request, e))?;
+        if answer.status != StatusCode::OK {
+            return Err(answer_error(request, &answer));
+        }
+        serde_json::from_slice(&answer.body).map_err(|e| VisionOneError::BadResponse {
+            request: request.to_owned(),
+            detail: format!("the body is not JSON: {e}"),
         })
     }
 

@@ -1,6 +1,6 @@
-//! Trend Vision One's Suspicious Object List as a destination: the API client
-//! ([`client`]), its wire forms ([`model`]), request batching ([`batch`]) and regions
-//! ([`region`]).
+//! Trend Vision One's Suspicious Object List as a destination: the [`crate::sink::Sink`]
+//! ([`sink`]), the API client ([`client`]), its wire forms ([`model`]), request batching
+//! ([`batch`]) and regions ([`region`]).
 //!
 //! The API, as relied on here (details and sources in each module):
 //! - list: `GET /v3.0/threatintel/suspiciousObjects?top=200`, header `TMV1-Filter: type eq
@@ -25,6 +25,7 @@ pub mod batch;
 pub mod client;
 pub mod model;
 pub mod region;
+pub mod sink;
 
 pub use batch::{BatchLimits, MAX_BODY_BYTES, MAX_ITEMS_PER_REQUEST};
 pub use client::{VisionOneClient, VisionOneError};
@@ -32,6 +33,7 @@ pub use model::{
     ItemError, ItemOutcome, ItemResult, ListedObject, NewObject, ObjectRef, ObjectType, RiskLevel,
 };
 pub use region::Region;
+pub use sink::VisionOneSink;
 
 /// Objects per type a Vision One tenant holds (added by hand or through the API; Sandbox
 /// objects have their own 25,000). Past it Vision One silently drops the objects closest to

@@ -29,8 +29,8 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::Value;
 
-use crate::apex::udso::ScanAction;
 use crate::ioc::{Invalid, Ioc, IocKind};
+use crate::sync::model::ScanAction;
 
 /// The list, add and delete path (`GET` lists, `POST` adds).
 pub const SUSPICIOUS_OBJECTS_PATH: &str = "/v3.0/threatintel/suspiciousObjects";
@@ -38,6 +38,8 @@ pub const SUSPICIOUS_OBJECTS_PATH: &str = "/v3.0/threatintel/suspiciousObjects";
 pub const DELETE_PATH: &str = "/v3.0/threatintel/suspiciousObjects/delete";
 /// The header that carries a list filter (`type eq 'url'`), at most 4,000 characters.
 pub const FILTER_HEADER: &str = "TMV1-Filter";
+/// `daysToExpiration` of an object that never expires (see [`NewObject`]).
+pub const NEVER_EXPIRES: i32 = -1;
 /// The error number Vision One gives an item that does not fit: the list of its type is
 /// full (`shared/reference/vision-one.md`).
 pub const LIST_FULL_ERROR: i64 = 4_000_018;
@@ -136,6 +138,12 @@ impl fmt::Display for RiskLevel {
 /// Serialises as pytmv1 builds it: `{"<type>": value, "description": ..., "riskLevel":
 /// ..., "scanAction": ..., "daysToExpiration": n}`, `daysToExpiration` left out when
 /// `None` (then the tenant's default expiry applies).
+///
+/// `daysToExpiration` of [`NEVER_EXPIRES`] (-1) adds an object without an expiration date:
+/// "If daysToExpiration is -1, the object does not have an expiration date" (Trend's own
+/// Vision One plugin for Rapid7 InsightConnect, `plugins/trendmicro_visionone/plugin.spec.yaml`,
+/// type `suspicious_block_objects`; pytmv1 passes the number through, and leaves out only
+/// `None`, `""` and `0`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewObject {
     pub kind: IocKind,
@@ -146,8 +154,9 @@ pub struct NewObject {
     /// `block` or `log` (Vision One has no quarantine; it is refused before sending).
     pub scan_action: ScanAction,
     pub risk_level: RiskLevel,
-    /// Days until Vision One drops the object; `None` leaves it to the tenant's default.
-    pub days_to_expiration: Option<u32>,
+    /// Days until Vision One drops the object; [`NEVER_EXPIRES`] never; `None` leaves it
+    /// to the tenant's default.
+    pub days_to_expiration: Option<i32>,
 }
 
 impl Serialize for NewObject {

@@ -24,14 +24,14 @@ use tokio::sync::oneshot;
 use url::Url;
 
 use super::Pulled;
-use crate::apex::udso::ScanAction;
 use crate::http::HttpSettings;
 use crate::policy::Exclusions;
 use crate::state::{FeedId, StateStore};
 use crate::stix::indicator::{
     IndicatorRecord, Reading, StixObject, clamped_warning, indicator_records,
 };
-use crate::sync::plan::UDSO_CAPACITY;
+use crate::sync::model::MAX_ENTRIES_PER_KIND;
+use crate::sync::model::ScanAction;
 pub use client::{Collection, MAX_ANSWER_BYTES, TAXII_MEDIA_TYPE, TaxiiAuth, choose_collections};
 use client::{Task, TaxiiClient, objects_url};
 pub use paging::DEFAULT_PAGE_SIZE;
@@ -403,7 +403,7 @@ pub async fn pull(
     let (desired, _) = state.desired(
         &feeds,
         Utc::now(),
-        UDSO_CAPACITY,
+        MAX_ENTRIES_PER_KIND,
         settings.min_confidence,
         |ioc| exclusions.excludes(ioc),
     )?;
