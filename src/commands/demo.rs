@@ -245,8 +245,8 @@ async fn runs(sink: SinkKind, lock_file: &Path, state_file: &Path) -> Result<(),
     sync::run(&settings).await?;
     let (lists_after, writes_after) = destination.calls();
     outln!(
-        "{}: {} list calls and {} writes. Lumu: {} incident page and {} contexts \
-         (unchanged incidents keep the context cached in the state file).",
+        "{}: {} list calls (the access check included) and {} writes. Lumu: {} incident \
+         page and {} contexts (unchanged incidents keep the context cached in the state file).",
         destination.name(),
         lists_after - lists_before,
         writes_after - writes_before,

@@ -869,7 +869,7 @@ fn demo_runs_against_either_destination() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("Vision One: 5 list calls and 0 writes."),
+        stdout.contains("Vision One: 5 list calls (the access check included) and 0 writes."),
         "{stdout}"
     );
     assert!(
@@ -883,7 +883,7 @@ fn demo_runs_against_either_destination() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("Apex: 5 list calls and 0 writes."),
+        stdout.contains("Apex: 5 list calls (the access check included) and 0 writes."),
         "{stdout}"
     );
 }
