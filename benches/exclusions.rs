@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use apex_ioc_sync::apex::udso::ScanAction;
-use apex_ioc_sync::cli::{GlobalOpts, IocTypeArg, LoggingMode, SourceKind};
+use apex_ioc_sync::cli::{
+    ApexOpts, ExclusionOpts, FileOpts, IocTypeArg, LoggingMode, LoggingOpts, Options, SourceKind,
+    SyncOpts,
+};
 use apex_ioc_sync::commands::sync;
 use apex_ioc_sync::exit::ExitCode;
 use apex_ioc_sync::policy::Exclusions;
@@ -151,23 +154,37 @@ fn main() {
         .unwrap();
     let settings = |exclude: Vec<PathBuf>| {
         Settings::new(
-            GlobalOpts {
-                host: Some(apex.url()),
-                application_id: Some(c.app_id.clone()),
-                api_key: Some(Secret::new(&c.api_key)),
-                source: Some(SourceKind::File),
-                file: vec![feed.clone()],
-                ioc_types: vec![
-                    IocTypeArg::Ip,
-                    IocTypeArg::Domain,
-                    IocTypeArg::Url,
-                    IocTypeArg::Hash,
-                ],
-                exclude,
-                lock_file: Some(dir.path().join("bench.lock")),
-                logging: Some(LoggingMode::File),
-                log_file: Some(dir.path().join("bench.log")),
-                ..GlobalOpts::default()
+            Options {
+                apex: ApexOpts {
+                    host: Some(apex.url()),
+                    application_id: Some(c.app_id.clone()),
+                    api_key: Some(Secret::new(&c.api_key)),
+                    ..ApexOpts::default()
+                },
+                files: FileOpts {
+                    file: vec![feed.clone()],
+                },
+                sync: SyncOpts {
+                    source: SourceKind::File,
+                    ioc_types: vec![
+                        IocTypeArg::Ip,
+                        IocTypeArg::Domain,
+                        IocTypeArg::Url,
+                        IocTypeArg::Hash,
+                    ],
+                    lock_file: Some(dir.path().join("bench.lock")),
+                    ..SyncOpts::default()
+                },
+                exclusions: ExclusionOpts {
+                    exclude,
+                    ..ExclusionOpts::default()
+                },
+                logging: LoggingOpts {
+                    logging: Some(LoggingMode::File),
+                    log_file: Some(dir.path().join("bench.log")),
+                    ..LoggingOpts::default()
+                },
+                ..Options::default()
             },
             None,
         )

@@ -13,7 +13,9 @@
 
 use std::time::{Duration, Instant};
 
-use apex_ioc_sync::cli::{GlobalOpts, IocTypeArg, LoggingMode};
+use apex_ioc_sync::cli::{
+    ApexOpts, IocTypeArg, LoggingMode, LoggingOpts, LumuOpts, Options, SyncOpts,
+};
 use apex_ioc_sync::commands::sync;
 use apex_ioc_sync::exit::ExitCode;
 use apex_ioc_sync::secret::Secret;
@@ -21,6 +23,7 @@ use apex_ioc_sync::settings::Settings;
 use apex_ioc_sync::sim::apex::ApexSimConfig;
 use apex_ioc_sync::sim::lumu::{Endpoint, LumuSim, RateLimit, generated_incidents};
 use apex_ioc_sync::sim::{BackgroundApex, BackgroundLumu};
+use apex_ioc_sync::source::lumu::DEFAULT_MAX_CONTEXT_CALLS;
 
 const INCIDENTS: usize = 2_500;
 const IOCS_PER_INCIDENT: usize = 4;
@@ -81,7 +84,8 @@ impl Rig {
         }
     }
 
-    /// One sync run. `today`: with an empty state file and no budget, as before the cache.
+    /// One sync run (`max_context_calls`: `None` for the default). `today`: with an empty
+    /// state file and no budget, as before the cache.
     fn run(&self, max_context_calls: Option<u32>, today: bool) -> Cost {
         let state = self.dir.path().join("bench.db");
         if today {
@@ -91,29 +95,41 @@ impl Rig {
         }
         let c = self.apex.sim.config();
         let settings = Settings::new(
-            GlobalOpts {
-                host: Some(self.apex.url()),
-                application_id: Some(c.app_id.clone()),
-                api_key: Some(Secret::new(&c.api_key)),
-                company_key: Some(Secret::new(self.lumu.sim.company_key())),
-                lumu_url: Some(self.lumu.url()),
-                ioc_types: vec![
-                    IocTypeArg::Ip,
-                    IocTypeArg::Domain,
-                    IocTypeArg::Url,
-                    IocTypeArg::Hash,
-                ],
-                threads: Some(16),
-                max_context_calls: if today {
-                    Some(10_000)
-                } else {
-                    max_context_calls
+            Options {
+                apex: ApexOpts {
+                    host: Some(self.apex.url()),
+                    application_id: Some(c.app_id.clone()),
+                    api_key: Some(Secret::new(&c.api_key)),
+                    ..ApexOpts::default()
                 },
-                lock_file: Some(self.dir.path().join("bench.lock")),
-                state_file: Some(state),
-                logging: Some(LoggingMode::File),
-                log_file: Some(self.dir.path().join("bench.log")),
-                ..GlobalOpts::default()
+                lumu: LumuOpts {
+                    company_key: Some(Secret::new(self.lumu.sim.company_key())),
+                    lumu_url: self.lumu.url(),
+                    max_context_calls: if today {
+                        10_000
+                    } else {
+                        max_context_calls.unwrap_or(DEFAULT_MAX_CONTEXT_CALLS)
+                    },
+                    ..LumuOpts::default()
+                },
+                sync: SyncOpts {
+                    ioc_types: vec![
+                        IocTypeArg::Ip,
+                        IocTypeArg::Domain,
+                        IocTypeArg::Url,
+                        IocTypeArg::Hash,
+                    ],
+                    threads: Some(16),
+                    lock_file: Some(self.dir.path().join("bench.lock")),
+                    state_file: Some(state),
+                    ..SyncOpts::default()
+                },
+                logging: LoggingOpts {
+                    logging: Some(LoggingMode::File),
+                    log_file: Some(self.dir.path().join("bench.log")),
+                    ..LoggingOpts::default()
+                },
+                ..Options::default()
             },
             None,
         );

@@ -11,7 +11,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use apex_ioc_sync::cli::{GlobalOpts, IocTypeArg, SinkKind};
+use apex_ioc_sync::cli::{
+    ApexOpts, DestinationOpts, IocTypeArg, LoggingMode, LoggingOpts, LumuOpts, Options, SinkKind,
+    SyncOpts, VisionOneOpts,
+};
 use apex_ioc_sync::commands::sync;
 use apex_ioc_sync::exit::ExitCode;
 use apex_ioc_sync::secret::Secret;
@@ -53,24 +56,33 @@ fn lumu_with(iocs: usize) -> BackgroundLumu {
 }
 
 /// The options of the Lumu job (every IOC type Lumu gives), with `threads` writes at once.
-fn job_options(lumu: &BackgroundLumu, dir: &std::path::Path, threads: u16) -> GlobalOpts {
-    GlobalOpts {
-        company_key: Some(Secret::new(lumu.sim.company_key())),
-        lumu_url: Some(lumu.url()),
-        ioc_types: vec![
-            IocTypeArg::Ip,
-            IocTypeArg::Domain,
-            IocTypeArg::Url,
-            IocTypeArg::Hash,
-        ],
-        threads: Some(threads),
-        // Every context in the cold push (no rate limit here to budget for).
-        max_context_calls: Some(10_000),
-        lock_file: Some(dir.join("bench.lock")),
-        state_file: Some(dir.join("bench.db")),
-        logging: Some(apex_ioc_sync::cli::LoggingMode::File),
-        log_file: Some(dir.join("bench.log")),
-        ..GlobalOpts::default()
+fn job_options(lumu: &BackgroundLumu, dir: &std::path::Path, threads: u16) -> Options {
+    Options {
+        lumu: LumuOpts {
+            company_key: Some(Secret::new(lumu.sim.company_key())),
+            lumu_url: lumu.url(),
+            // Every context in the cold push (no rate limit here to budget for).
+            max_context_calls: 10_000,
+            ..LumuOpts::default()
+        },
+        sync: SyncOpts {
+            ioc_types: vec![
+                IocTypeArg::Ip,
+                IocTypeArg::Domain,
+                IocTypeArg::Url,
+                IocTypeArg::Hash,
+            ],
+            threads: Some(threads),
+            lock_file: Some(dir.join("bench.lock")),
+            state_file: Some(dir.join("bench.db")),
+            ..SyncOpts::default()
+        },
+        logging: LoggingOpts {
+            logging: Some(LoggingMode::File),
+            log_file: Some(dir.join("bench.log")),
+            ..LoggingOpts::default()
+        },
+        ..Options::default()
     }
 }
 
@@ -103,10 +115,15 @@ fn vision_one(iocs: usize, runtime: &tokio::runtime::Runtime) {
         let lumu = lumu_with(iocs);
         let dir = tempfile::tempdir().unwrap();
         let settings = Settings::new(
-            GlobalOpts {
-                sink: Some(SinkKind::VisionOne),
-                v1_url: Some(v1.url()),
-                v1_token: Some(Secret::new(&v1.sim.config().token)),
+            Options {
+                destination: DestinationOpts {
+                    sink: SinkKind::VisionOne,
+                },
+                vision_one: VisionOneOpts {
+                    v1_url: Some(v1.url()),
+                    v1_token: Some(Secret::new(&v1.sim.config().token)),
+                    ..VisionOneOpts::default()
+                },
                 ..job_options(&lumu, dir.path(), threads)
             },
             None,
@@ -155,10 +172,13 @@ fn apex(iocs: usize, runtime: &tokio::runtime::Runtime) {
         let dir = tempfile::tempdir().unwrap();
         let c = apex.sim.config();
         let settings = Settings::new(
-            GlobalOpts {
-                host: Some(apex.url()),
-                application_id: Some(c.app_id.clone()),
-                api_key: Some(Secret::new(&c.api_key)),
+            Options {
+                apex: ApexOpts {
+                    host: Some(apex.url()),
+                    application_id: Some(c.app_id.clone()),
+                    api_key: Some(Secret::new(&c.api_key)),
+                    ..ApexOpts::default()
+                },
                 ..job_options(&lumu, dir.path(), threads)
             },
             None,

@@ -3,10 +3,10 @@
 
 use std::ffi::OsString;
 
-use crate::cli::{Command, IocTypeArg, OpenIocCommand, SinkKind, UdsoCommand};
+use crate::cli::{Command, IocTypeArg, OpenIocCommand, UdsoCommand};
 use crate::commands;
-use crate::config::{LoadError, parse_with_config};
-use crate::exit::{ExitCode, Failure};
+use crate::config::{LoadError, Parsed, parse_with_config};
+use crate::exit::ExitCode;
 use crate::logging::{self, LogTarget};
 use crate::output;
 use crate::settings::{ServiceDirs, Settings};
@@ -17,7 +17,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let (cli, config) = match parse_with_config(args) {
+    let Parsed {
+        cli,
+        options,
+        config,
+    } = match parse_with_config(args) {
         Ok(parsed) => parsed,
         Err(LoadError::Usage(e)) => {
             // Help and version print to stdout and exit 0; usage errors exit 2.
@@ -29,9 +33,9 @@ where
             return exit(ExitCode::Usage);
         }
     };
-    let settings = Settings::new(cli.opts, config).with_service_dirs(ServiceDirs::from_env());
+    let settings = Settings::new(options, config).with_service_dirs(ServiceDirs::from_env());
     let log_target = settings.log_target();
-    if let Err(e) = logging::init(&log_target, settings.opts.verbose) {
+    if let Err(e) = logging::init(&log_target, settings.opts.logging.verbose) {
         eprintln!("Error: {e:#}");
         return exit(ExitCode::Usage);
     }
@@ -54,34 +58,26 @@ where
         }
     };
     let outcome = runtime.block_on(async {
+        let json = settings.opts.output.json;
         match &cli.command {
             Some(Command::List(args)) => {
                 commands::list::run(&settings, args.kind.map(IocTypeArg::kind)).await?;
                 Ok(ExitCode::Ok)
             }
             Some(Command::Udso(UdsoCommand::List(args))) => {
-                apex_only(&settings, "udso list", "; `list --sink vision-one` lists Vision One")?;
                 let client = settings.apex_client()?;
-                commands::udso::list(&client, args.kind, settings.opts.json).await?;
+                commands::udso::list(&client, args.kind, json).await?;
                 Ok(ExitCode::Ok)
             }
             Some(Command::Openioc(command)) => {
-                if settings.opts.dry_run {
-                    return Err(Failure::usage(anyhow::anyhow!(
-                        "the openioc commands act at once and have no --dry-run; \
-                         `--source openioc --file PATH --dry-run` shows what a sync of the files would write"
-                    )));
-                }
-                apex_only(&settings, "openioc", "")?;
                 let client = settings.apex_client()?;
-                let json = settings.opts.json;
                 match command {
                     OpenIocCommand::Upload(args) => {
                         let action = settings.scan_action();
                         commands::openioc::upload(&client, &args.files, args.extract, action, json)
                             .await
                     }
-                    OpenIocCommand::List => commands::openioc::list(&client, json).await,
+                    OpenIocCommand::List(_) => commands::openioc::list(&client, json).await,
                     OpenIocCommand::Delete(args) => {
                         commands::openioc::delete(&client, &args.hash_ids, json).await
                     }
@@ -91,8 +87,12 @@ where
                 commands::simulate::run(args).await?;
                 Ok(ExitCode::Ok)
             }
-            Some(Command::Demo) => {
+            Some(Command::Demo(_)) => {
                 commands::demo::run(settings.sink()).await?;
+                Ok(ExitCode::Ok)
+            }
+            Some(Command::Help(args)) => {
+                commands::help::print(&args.command)?;
                 Ok(ExitCode::Ok)
             }
             None => commands::sync::run(&settings).await,
@@ -113,18 +113,6 @@ where
             exit(failure.code)
         }
     }
-}
-
-/// Commands of Apex Central's own API: `--sink vision-one` (or a Vision One option) is a
-/// usage error naming the command.
-fn apex_only(settings: &Settings, command: &str, hint: &str) -> Result<(), Failure> {
-    if settings.sink() != SinkKind::Apex {
-        return Err(Failure::usage(anyhow::anyhow!(
-            "`{command}` talks to Apex Central only; it cannot run with --sink {}{hint}",
-            settings.sink().name()
-        )));
-    }
-    settings.only_options_of(SinkKind::Apex)
 }
 
 fn exit(code: ExitCode) -> std::process::ExitCode {

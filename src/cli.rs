@@ -1,36 +1,89 @@
-//! Command-line definitions. Every flag is defined here once, with its documentation;
-//! the `.config` file is validated against these same definitions (see `config.rs`).
+//! Command-line definitions. Every option is defined here once, with its documentation and
+//! its default; the `.config` file is validated against these same definitions (see
+//! `config.rs`).
+//!
+//! The options come in groups (`#[derive(Args)]` structs, each under its own help heading),
+//! and each command flattens the groups that apply to it: the sync job (the run without a
+//! subcommand) takes every group, `udso list` takes Apex Central, Proxy and HTTP, Output and
+//! Logging, and so on. An option goes after the command it belongs to, as with cargo
+//! (`apex-ioc-sync udso list --host ...`); one written before a subcommand's name is the sync
+//! job's, a usage error there ([`check_before_subcommand`]).
+//!
+//! Whatever the command, the options become one merged view, [`Options`]: the sync job's
+//! groups, where a command that lacks a group has that group's defaults ([`Cli::options`]).
 //!
 //! Flags of Lumu's `lumu_apex_ioc.py` are accepted in both spellings (`--company-key` and
 //! `--company_key`); the snake spelling is a hidden alias.
+//!
+//! Help texts are full sentences. clap's derive drops the last period of a one-paragraph doc
+//! comment, so every documented argument carries `verbatim_doc_comment` and its help stays on
+//! one line of the doc comment; a help that names a constant is built with `help = format!`.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
+use clap::{
+    Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
 
 use crate::ioc::IocKind;
+use crate::logging::LOG_FILE_NAME;
 use crate::secret::Secret;
+use crate::settings::{
+    DEFAULT_DAYS, DEFAULT_EXPIRATION_DAYS, DEFAULT_INCIDENT_STATUSES, DEFAULT_IOC_TYPES,
+    DEFAULT_LUMU_URL, DEFAULT_MAX_RUN_MINUTES, DEFAULT_PROXY_PORT, DEFAULT_SCAN_ACTION,
+    DEFAULT_SOURCE, DEFAULT_THREADS, DEFAULT_TIMEOUT_SECS, MAX_LUMU_DAYS, THREADED_THREADS,
+};
 use crate::sink::vision_one::{Region, RiskLevel};
+use crate::source::lumu::DEFAULT_MAX_CONTEXT_CALLS;
+use crate::source::taxii::{DEFAULT_PAGE_SIZE, MAX_DAYS};
 use crate::sync::model::ScanAction;
 
+/// The help headings the option groups appear under, in the order `--help` shows them.
+pub mod heading {
+    pub const DESTINATION: &str = "Destination";
+    pub const APEX: &str = "Apex Central";
+    pub const VISION_ONE: &str = "Vision One";
+    pub const LUMU: &str = "Lumu";
+    pub const TAXII: &str = "TAXII";
+    pub const FILES: &str = "Files";
+    pub const SYNC: &str = "Sync";
+    pub const EXCLUSIONS: &str = "Exclusions";
+    pub const HTTP: &str = "Proxy and HTTP";
+    pub const OUTPUT: &str = "Output";
+    pub const LOGGING: &str = "Logging";
+}
+
+/// The program's name, as usage lines and error messages show it.
+pub const PROGRAM: &str = "apex-ioc-sync";
+
+/// The command line: the sync job's options, or a subcommand with its own.
 #[derive(Debug, Parser)]
 #[command(
-    name = "apex-ioc-sync",
+    name = PROGRAM,
     version,
-    about = "Push indicators of compromise into Trend Micro Apex Central's User-Defined Suspicious Objects list or Trend Vision One's suspicious-object list",
+    about = "Push indicators of compromise into Trend Micro Apex Central's User-Defined Suspicious Objects list or Trend Vision One's suspicious-object list.",
     long_about = "Push indicators of compromise (IPs, domains, URLs, SHA-1 and SHA-256 hashes) into Trend \
 Micro Apex Central's User-Defined Suspicious Objects (UDSO) list (--sink apex, the default) or Trend \
 Vision One's suspicious-object list (--sink vision-one), and keep the entries this job owns equal \
-to its source.\n\nOptions can also come from a .config file (one name=value per line, see --config); \
-the command line wins over the environment, which wins over the file.\nEvery option that Lumu's \
-script spells with '_' is accepted in that spelling too.",
+to its source.\n\nWithout a subcommand, apex-ioc-sync runs the sync job and takes the options below. \
+A subcommand takes only the options that apply to it, written after its name \
+(apex-ioc-sync udso list --host ...); see its --help.\n\nOptions can also come from a .config file \
+(one name=value a line, see --config); the command line wins over the environment, which wins over \
+the file. Every option that Lumu's script spells with '_' is accepted in that spelling too.",
     after_help = "Exit codes: 0 done, 1 failed, 2 usage or config error, 3 another instance running, \
 4 some writes failed, 5 removal brake engaged.",
-    args_override_self = true
+    args_override_self = true,
+    disable_help_flag = true,
+    disable_version_flag = true,
+    disable_help_subcommand = true
 )]
 pub struct Cli {
+    // The sync job's options (also the merged view of every command's options).
     #[command(flatten)]
-    pub opts: GlobalOpts,
+    pub sync: Options,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -38,122 +91,205 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the destination's list (--sink apex or vision-one), marking the entries that
-    /// carry an `apex-ioc-sync:` ownership tag.
+    /// Print the destination's list (--sink apex or vision-one), marking the entries that carry an apex-ioc-sync ownership tag.
+    #[command(verbatim_doc_comment, args_override_self = true)]
     List(ListArgs),
-    /// Show or manage Apex Central's User-Defined Suspicious Objects list.
-    #[command(subcommand)]
+    /// Show Apex Central's User-Defined Suspicious Objects list as Apex Central lists it.
+    #[command(subcommand, verbatim_doc_comment)]
     Udso(UdsoCommand),
-    /// Apex Central's own OpenIOC path: upload files to its filing cabinet and have Apex
-    /// extract them into the UDSO list; list and delete the cabinet's files.
-    #[command(subcommand)]
+    /// Apex Central's own OpenIOC path: upload files to its filing cabinet, have Apex Central extract them into the UDSO list, list and delete the cabinet's files.
+    ///
+    /// These commands act at once. To see what a sync of the same files would write, run apex-ioc-sync --source openioc --file PATH --dry-run.
+    #[command(subcommand, verbatim_doc_comment)]
     Openioc(OpenIocCommand),
-    /// Serve simulated Apex Central, Lumu and TAXII servers on loopback for rehearsals.
+    /// Serve a simulated Apex Central, Lumu Defender, TAXII server and Vision One on loopback, for rehearsals.
+    #[command(verbatim_doc_comment, args_override_self = true)]
     Simulate(SimulateArgs),
-    /// Three real syncs against a simulated Lumu Defender and a simulated Apex Central (or,
-    /// with --sink vision-one, Vision One) on loopback: a first push, a changed incident set,
-    /// an unchanged one. Needs no credentials and no network.
-    Demo,
+    /// Run three real syncs against a simulated Lumu Defender and a simulated Apex Central (or Vision One) on loopback: a first push, a changed incident set, an unchanged one.
+    ///
+    /// Needs no credentials and no network.
+    #[command(verbatim_doc_comment, args_override_self = true)]
+    Demo(DemoArgs),
+    /// Print the help of the program, or of the command named (help udso list).
+    #[command(verbatim_doc_comment)]
+    Help(HelpArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum UdsoCommand {
-    /// Print the UDSO list, marking entries that carry an `apex-ioc-sync:` ownership tag.
+    /// Print the UDSO list with Apex Central's own type names, marking the entries that carry an apex-ioc-sync ownership tag.
+    #[command(verbatim_doc_comment, args_override_self = true)]
     List(UdsoListArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum OpenIocCommand {
-    /// Upload OpenIOC 1.0 files (a folder: its *.ioc and *.ioc.xml files) to the filing
-    /// cabinet and print each file's FileHashID. Every file is checked first; if one is
-    /// unreadable, malformed, OpenIOC 1.1 or over 10 MB, nothing is uploaded.
+    /// Upload OpenIOC 1.0 files to the filing cabinet and print each file's FileHashID.
+    ///
+    /// Every file is checked first: if one is unreadable, malformed, OpenIOC 1.1 or over 10 MB, nothing is uploaded.
+    #[command(verbatim_doc_comment, args_override_self = true)]
     Upload(OpenIocUploadArgs),
-    /// List the filing cabinet: hash id, date added, whether extracted, name.
-    List,
-    /// Delete files from the filing cabinet (the UDSO entries Apex extracted stay).
+    /// List the filing cabinet: hash ID, date added, whether extracted, name.
+    #[command(verbatim_doc_comment, args_override_self = true)]
+    List(ApexCommandArgs),
+    /// Delete files from the filing cabinet; the UDSO entries Apex Central extracted from them stay.
+    #[command(verbatim_doc_comment, args_override_self = true)]
     Delete(OpenIocDeleteArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct OpenIocUploadArgs {
-    /// OpenIOC 1.0 files or folders.
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-    /// Then ask Apex to extract the uploaded files into the UDSO list, with --scan-action
-    /// for every type (Apex logs what sits under an AND).
-    #[arg(long)]
-    pub extract: bool,
+/// `help [COMMAND]...`.
+#[derive(Debug, Clone, Args)]
+pub struct HelpArgs {
+    /// The command whose help to print, such as udso list.
+    #[arg(value_name = "COMMAND", verbatim_doc_comment)]
+    pub command: Vec<String>,
 }
 
-#[derive(Debug, Args)]
-pub struct OpenIocDeleteArgs {
-    /// FileHashIDs, as `openioc upload` and `openioc list` print them.
-    #[arg(required = true, value_name = "HASHID")]
-    pub hash_ids: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct UdsoListArgs {
-    /// Only this type (default: ip, domain, url and file_sha1).
-    #[arg(long = "type", value_enum)]
-    pub kind: Option<IocKind>,
-}
-
-#[derive(Debug, Args)]
+/// `list`: the destination's list.
+#[derive(Debug, Clone, Args)]
 pub struct ListArgs {
-    /// Only this type (default: every type the destination holds).
-    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    /// Only this type. Default: every type the destination holds.
+    #[arg(long = "type", value_enum, value_name = "TYPE", verbatim_doc_comment)]
     pub kind: Option<IocTypeArg>,
+    #[command(flatten)]
+    pub config: ConfigOpt,
+    #[command(flatten)]
+    pub destination: DestinationOpts,
+    #[command(flatten)]
+    pub apex: ApexOpts,
+    #[command(flatten)]
+    pub vision_one: VisionOneOpts,
+    #[command(flatten)]
+    pub http: HttpOpts,
+    #[command(flatten)]
+    pub output: OutputOpts,
+    #[command(flatten)]
+    pub logging: LoggingOpts,
 }
 
-#[derive(Debug, Args)]
+/// The options of a command of Apex Central's own API (`udso list`, `openioc ...`).
+#[derive(Debug, Clone, Args)]
+pub struct ApexCommandArgs {
+    #[command(flatten)]
+    pub config: ConfigOpt,
+    #[command(flatten)]
+    pub apex: ApexOpts,
+    #[command(flatten)]
+    pub http: HttpOpts,
+    #[command(flatten)]
+    pub output: OutputOpts,
+    #[command(flatten)]
+    pub logging: LoggingOpts,
+}
+
+impl ApexCommandArgs {
+    /// These groups in the merged view, the others at their defaults.
+    fn options(&self) -> Options {
+        Options {
+            config: self.config.clone(),
+            apex: self.apex.clone(),
+            http: self.http.clone(),
+            output: self.output.clone(),
+            logging: self.logging.clone(),
+            ..Options::default()
+        }
+    }
+}
+
+/// `udso list`.
+#[derive(Debug, Clone, Args)]
+pub struct UdsoListArgs {
+    /// Only this UDSO type. Default: every type in the list of possible values.
+    #[arg(long = "type", value_enum, value_name = "TYPE", verbatim_doc_comment)]
+    pub kind: Option<IocKind>,
+    #[command(flatten)]
+    pub apex: ApexCommandArgs,
+}
+
+/// `openioc upload`.
+#[derive(Debug, Clone, Args)]
+pub struct OpenIocUploadArgs {
+    /// OpenIOC 1.0 files, or folders whose *.ioc and *.ioc.xml files to upload.
+    #[arg(required = true, value_name = "FILE", verbatim_doc_comment)]
+    pub files: Vec<PathBuf>,
+    /// Then have Apex Central extract the uploaded files into the UDSO list, with --scan-action for every type (Apex Central logs what sits under an AND).
+    #[arg(long, verbatim_doc_comment)]
+    pub extract: bool,
+    #[command(flatten)]
+    pub action: ScanActionOpt,
+    #[command(flatten)]
+    pub apex: ApexCommandArgs,
+}
+
+/// `openioc delete`.
+#[derive(Debug, Clone, Args)]
+pub struct OpenIocDeleteArgs {
+    /// FileHashIDs of the files to delete, as openioc upload and openioc list print them.
+    #[arg(required = true, value_name = "HASHID", verbatim_doc_comment)]
+    pub hash_ids: Vec<String>,
+    #[command(flatten)]
+    pub apex: ApexCommandArgs,
+}
+
+/// `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub destination: DestinationOpts,
+}
+
+/// `simulate`.
+#[derive(Debug, Clone, Args)]
 pub struct SimulateArgs {
-    /// Loopback port to listen on (0 picks a free one).
-    #[arg(long, default_value_t = 0)]
+    /// Loopback port of the simulated Apex Central; 0 picks a free one.
+    #[arg(long, default_value_t = 0, verbatim_doc_comment)]
     pub port: u16,
-    /// Loopback port of the simulated Lumu Defender (0 picks a free one).
-    #[arg(long, default_value_t = 0)]
+    /// Loopback port of the simulated Lumu Defender; 0 picks a free one.
+    #[arg(long, default_value_t = 0, verbatim_doc_comment)]
     pub lumu_port: u16,
-    /// Loopback port of the simulated TAXII 2.1 server (0 picks a free one).
-    #[arg(long, default_value_t = 0)]
+    /// Loopback port of the simulated TAXII 2.1 server; 0 picks a free one.
+    #[arg(long, default_value_t = 0, verbatim_doc_comment)]
     pub taxii_port: u16,
-    /// Loopback port of the simulated Trend Vision One (0 picks a free one).
-    #[arg(long, default_value_t = 0)]
+    /// Loopback port of the simulated Trend Vision One; 0 picks a free one.
+    #[arg(long, default_value_t = 0, verbatim_doc_comment)]
     pub v1_port: u16,
-    /// Capacity of each UDSO type, as on a real server.
-    #[arg(long, default_value_t = crate::sim::apex::DEFAULT_CAPACITY)]
+    /// Entries each UDSO type holds, as on a real server.
+    #[arg(long, default_value_t = crate::sim::apex::DEFAULT_CAPACITY, verbatim_doc_comment)]
     pub capacity: usize,
-    /// Reject tokens whose `iat` is older than this many seconds (Apex's "Communication time-out").
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    /// Seconds a token's iat may be away from the server's clock before the token is refused (Apex Central's Communication time-out).
+    #[arg(
+        long,
+        default_value_t = crate::sim::apex::DEFAULT_TOKEN_TIMEOUT_SECS,
+        value_name = "SECS",
+        verbatim_doc_comment
+    )]
     pub token_timeout: u64,
-    /// Delay every Apex answer by this many milliseconds.
-    #[arg(long, default_value_t = 0, value_name = "MS")]
+    /// Milliseconds to delay every Apex Central answer by.
+    #[arg(long, default_value_t = 0, value_name = "MS", verbatim_doc_comment)]
     pub latency_ms: u64,
-    /// Answer every N-th Apex request with 503 (0: never).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// Answer every N-th Apex Central request with 503; 0 never does.
+    #[arg(long, default_value_t = 0, value_name = "N", verbatim_doc_comment)]
     pub fail_5xx_every: u64,
-    /// Answer every N-th Apex request with 429 and Retry-After (0: never).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// Answer every N-th Apex Central request with 429 and a Retry-After; 0 never does.
+    #[arg(long, default_value_t = 0, value_name = "N", verbatim_doc_comment)]
     pub fail_429_every: u64,
-    /// The Retry-After of those 429 answers.
-    #[arg(long, default_value_t = 1, value_name = "SECS")]
+    /// Seconds of the Retry-After of those 429 answers.
+    #[arg(long, default_value_t = 1, value_name = "SECS", verbatim_doc_comment)]
     pub retry_after: u64,
-    /// Close the connection without an answer on every N-th Apex request (0: never).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// Close the connection without an answer on every N-th Apex Central request; 0 never does.
+    #[arg(long, default_value_t = 0, value_name = "N", verbatim_doc_comment)]
     pub drop_every: u64,
-    /// Match UDSO content case-insensitively, as an Apex Central on a case-insensitive
-    /// database collation may (a put of `evil.example` updates a listed `Evil.Example`).
-    #[arg(long)]
+    /// Match UDSO content case-insensitively, as an Apex Central on a case-insensitive database collation may (a put of evil.example updates a listed Evil.Example).
+    #[arg(long, verbatim_doc_comment)]
     pub case_insensitive_content: bool,
-    /// Send every number in Apex answers as a string and empty optional texts as null, as
-    /// some Apex Central versions do.
-    #[arg(long)]
+    /// Send every number in Apex Central's answers as a string and empty optional texts as null, as some Apex Central versions do.
+    #[arg(long, verbatim_doc_comment)]
     pub string_numbers: bool,
     /// Serve HTTPS with this certificate chain (PEM) instead of HTTP; needs --tls-key.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    #[arg(long, value_name = "PEM", requires = "tls_key", verbatim_doc_comment)]
     pub tls_cert: Option<PathBuf>,
-    /// Private key (PEM) for --tls-cert.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert", verbatim_doc_comment)]
     pub tls_key: Option<PathBuf>,
 }
 
@@ -162,7 +298,7 @@ pub struct SimulateArgs {
 pub enum LoggingMode {
     /// Standard error.
     Screen,
-    /// `apex-ioc-sync.log` (size-rotated) in $LOGS_DIRECTORY, else beside the config file, or --log-file.
+    /// The log file (size-rotated): --log-file, else apex-ioc-sync.log in $LOGS_DIRECTORY, else beside the config file, else in the current folder.
     File,
 }
 
@@ -264,9 +400,13 @@ impl SinkKind {
 /// Where a sync job reads its IOCs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SourceKind {
+    /// Lumu Defender's incidents.
     Lumu,
+    /// A TAXII 2.1 feed.
     Taxii,
+    /// OpenIOC files (--file).
     Openioc,
+    /// STIX 2.1 bundles or plain IOC lists (--file).
     File,
 }
 
@@ -281,344 +421,732 @@ impl SourceKind {
     }
 }
 
-/// Options shared by the sync run and every subcommand. All are optional here so that the
-/// `.config` file can supply them; `settings.rs` applies defaults and checks what is required.
+/// Every option of the sync job (the run without a subcommand), by group; and the merged
+/// view of any command's options, where a command that lacks a group has that group's
+/// defaults (see [`Cli::options`]).
+#[derive(Debug, Clone, Args)]
+pub struct Options {
+    #[command(flatten)]
+    pub config: ConfigOpt,
+    #[command(flatten)]
+    pub destination: DestinationOpts,
+    #[command(flatten)]
+    pub apex: ApexOpts,
+    #[command(flatten)]
+    pub vision_one: VisionOneOpts,
+    /// Risk level Vision One records for the objects this job adds.
+    #[arg(
+        long = "risk-level",
+        alias = "risk_level",
+        value_enum,
+        default_value_t = RiskLevel::default(),
+        help_heading = heading::VISION_ONE,
+        verbatim_doc_comment
+    )]
+    pub risk_level: RiskLevel,
+    #[command(flatten)]
+    pub lumu: LumuOpts,
+    #[command(flatten)]
+    pub taxii: TaxiiOpts,
+    #[command(flatten)]
+    pub files: FileOpts,
+    #[command(flatten)]
+    pub sync: SyncOpts,
+    #[command(flatten)]
+    pub exclusions: ExclusionOpts,
+    #[command(flatten)]
+    pub http: HttpOpts,
+    #[command(flatten)]
+    pub output: OutputOpts,
+    // `--metrics-file` (written at the end of every sync run) belongs here, as a group of its
+    // own (`MetricsOpts`, under a "Metrics" heading) flattened into the sync job only.
+    #[command(flatten)]
+    pub logging: LoggingOpts,
+    /// The ids of the options given on the command line or in the `.config` file (not by
+    /// the environment, not by default), for the checks that depend on whether an option
+    /// was given rather than on its value (`--proxy-port` without `--proxy-host`).
+    #[arg(skip)]
+    pub given: BTreeSet<String>,
+}
+
+impl Options {
+    /// Whether the option of arg id `id` (the field's name, e.g. `proxy_port`) was given on
+    /// the command line or in the `.config` file.
+    pub fn given(&self, id: &str) -> bool {
+        self.given.contains(id)
+    }
+}
+
+/// `--config`.
 #[derive(Debug, Clone, Default, Args)]
-pub struct GlobalOpts {
-    /// Read options from this file (default: ./.config when it exists).
-    #[arg(long, global = true, value_name = "PATH")]
+pub struct ConfigOpt {
+    /// Read options from this file, one name=value a line as in .config_sample; a command uses the lines of the options it takes and leaves the others. Default: ./.config when it exists.
+    #[arg(long, value_name = "PATH", verbatim_doc_comment)]
     pub config: Option<PathBuf>,
+}
 
-    // --- The destination ---
-    /// Where IOCs go: Apex Central's UDSO list or Trend Vision One's suspicious-object list [default: apex].
-    #[arg(long, global = true, value_enum)]
-    pub sink: Option<SinkKind>,
+/// `--sink`: the sync job, `list` and `demo`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = heading::DESTINATION)]
+pub struct DestinationOpts {
+    /// Where IOCs go: Apex Central's UDSO list or Trend Vision One's suspicious-object list; the options of the other destination are refused.
+    #[arg(long, value_enum, default_value_t = SinkKind::default(), verbatim_doc_comment)]
+    pub sink: SinkKind,
+}
 
-    // --- Apex Central ---
-    /// Apex Central server: a host name (https assumed) or a URL with scheme and port.
-    #[arg(long, global = true, value_name = "HOST|URL")]
+/// Apex Central: the server and the Automation API application.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = heading::APEX)]
+pub struct ApexOpts {
+    /// Apex Central server: a host name (https assumed) or a URL with scheme and port, such as https://apex.corp:8443. Required to talk to Apex Central.
+    #[arg(long, value_name = "HOST|URL", verbatim_doc_comment)]
     pub host: Option<String>,
-    /// Application ID of the Automation API application.
+    /// Application ID of the Automation API application. Required to talk to Apex Central.
     #[arg(
         long = "application-id",
         alias = "application_id",
-        global = true,
-        value_name = "ID"
+        value_name = "ID",
+        verbatim_doc_comment
     )]
     pub application_id: Option<String>,
-    /// API key of the Automation API application.
+    /// API key of the Automation API application; it signs the requests and is never sent. Required to talk to Apex Central.
     #[arg(
         long = "api-key",
         alias = "api_key",
-        global = true,
         env = "APEX_API_KEY",
         hide_env_values = true,
         value_name = "KEY",
-        value_parser = parse_secret
+        value_parser = parse_secret,
+        verbatim_doc_comment
     )]
     pub api_key: Option<Secret>,
-    /// Trust this CA certificate bundle (PEM) for Apex Central, besides the system's roots.
-    /// Applies to Apex Central only (TAXII has --taxii-ca-cert).
-    #[arg(long = "ca-cert", alias = "ca_cert", global = true, value_name = "PEM")]
+    /// Also trust the CA certificates of this PEM file for Apex Central, besides the system's roots (the TAXII server has --taxii-ca-cert).
+    #[arg(
+        long = "ca-cert",
+        alias = "ca_cert",
+        value_name = "PEM",
+        verbatim_doc_comment
+    )]
     pub ca_cert: Option<PathBuf>,
-    /// Do not verify Apex Central's TLS certificate (prints a warning; for lab use only).
-    /// Applies to Apex Central only (TAXII has --taxii-insecure).
-    #[arg(long, global = true)]
+    /// Do not verify Apex Central's TLS certificate; every run warns about it (for lab use only; the TAXII server has --taxii-insecure).
+    #[arg(long, verbatim_doc_comment)]
     pub insecure: bool,
-    /// Seconds before one HTTP request times out [default: 60].
-    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub timeout: Option<u64>,
+}
 
-    // --- Trend Vision One ---
-    /// Vision One region whose API host to use (--sink vision-one; or --v1-url).
+/// Trend Vision One: the API host and token.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = heading::VISION_ONE)]
+pub struct VisionOneOpts {
+    /// Vision One region whose API host to use; give this or --v1-url with --sink vision-one.
     #[arg(
         long = "v1-region",
         alias = "v1_region",
-        global = true,
         value_enum,
-        value_name = "REGION"
+        value_name = "REGION",
+        verbatim_doc_comment
     )]
     pub v1_region: Option<Region>,
-    /// Vision One API base URL, scheme and host (instead of --v1-region; http only for loopback).
-    #[arg(long = "v1-url", alias = "v1_url", global = true, value_name = "URL")]
+    /// Vision One API base URL, scheme and host, instead of --v1-region (plain http:// for loopback only).
+    #[arg(
+        long = "v1-url",
+        alias = "v1_url",
+        value_name = "URL",
+        verbatim_doc_comment
+    )]
     pub v1_url: Option<String>,
-    /// Vision One API token (a Bearer token with "Suspicious Object Management").
+    /// Vision One API key, sent as a Bearer token to that host only (its role needs Suspicious Object Management). Required with --sink vision-one.
     #[arg(
         long = "v1-token",
         alias = "v1_token",
-        global = true,
         env = "V1_API_TOKEN",
         hide_env_values = true,
         value_name = "TOKEN",
-        value_parser = parse_secret
+        value_parser = parse_secret,
+        verbatim_doc_comment
     )]
     pub v1_token: Option<Secret>,
-    /// Risk level of the objects this job adds to Vision One [default: high].
-    #[arg(long = "risk-level", alias = "risk_level", global = true, value_enum)]
-    pub risk_level: Option<RiskLevel>,
+}
 
-    // --- Proxy ---
-    /// HTTP proxy host (else HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment).
+/// What every server's client shares: the proxy and the time-out.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = heading::HTTP)]
+pub struct HttpOpts {
+    /// HTTP proxy for every server, a host name or http://host. Default: the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment variables.
     #[arg(
         long = "proxy-host",
         alias = "proxy_host",
-        global = true,
-        value_name = "HOST"
+        value_name = "HOST",
+        verbatim_doc_comment
     )]
     pub proxy_host: Option<String>,
-    /// HTTP proxy port [default: 8080].
+    /// Port of --proxy-host.
     #[arg(
         long = "proxy-port",
         alias = "proxy_port",
-        global = true,
-        value_name = "PORT"
+        value_name = "PORT",
+        default_value_t = DEFAULT_PROXY_PORT,
+        verbatim_doc_comment
     )]
-    pub proxy_port: Option<u16>,
-    /// HTTP proxy user name.
+    pub proxy_port: u16,
+    /// User name for the proxy's Basic authentication.
     #[arg(
         long = "proxy-user",
         alias = "proxy_user",
-        global = true,
-        value_name = "USER"
+        value_name = "USER",
+        verbatim_doc_comment
     )]
     pub proxy_user: Option<String>,
-    /// HTTP proxy password.
+    /// Password of --proxy-user.
     #[arg(
         long = "proxy-password",
         alias = "proxy_password",
-        global = true,
         env = "PROXY_PASSWORD",
         hide_env_values = true,
         value_name = "PASSWORD",
-        value_parser = parse_secret
+        value_parser = parse_secret,
+        verbatim_doc_comment
     )]
     pub proxy_password: Option<Secret>,
+    /// Seconds one HTTP request may take, 1-3600, for every server.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = DEFAULT_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        verbatim_doc_comment
+    )]
+    pub timeout: u64,
+}
 
-    // --- Logging ---
-    /// Where log lines go [default: screen].
-    #[arg(long, global = true, value_enum)]
-    pub logging: Option<LoggingMode>,
-    /// More detail in the log; twice for the most.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-    /// Log file for --logging file [default: apex-ioc-sync.log in $LOGS_DIRECTORY, else beside the config file, else here].
-    #[arg(
-        long = "log-file",
-        alias = "log_file",
-        global = true,
-        value_name = "PATH"
-    )]
-    pub log_file: Option<PathBuf>,
-
-    // --- The sync job ---
-    /// Where IOCs come from [default: lumu].
-    #[arg(long, global = true, value_enum)]
-    pub source: Option<SourceKind>,
-    /// Ownership tag written into the notes of every entry this job adds [default: the source name].
-    #[arg(long, global = true, value_name = "NAME")]
-    pub tag: Option<String>,
-    /// IOC types to push; repeat or separate with commas [default: ip, domain, url].
-    #[arg(long = "ioc-types", alias = "ioc_types", global = true, value_enum, num_args = 1.., value_delimiter = ',')]
-    pub ioc_types: Vec<IocTypeArg>,
-    /// Scan action for new entries [default: block].
-    #[arg(long = "scan-action", alias = "scan_action", global = true, value_enum)]
-    pub scan_action: Option<ScanAction>,
-    /// Add entries without an expiration date.
-    #[arg(
-        long = "no-expiration-date",
-        alias = "no_expiration_date",
-        global = true
-    )]
-    pub no_expiration_date: bool,
-    /// Days until an entry expires, renewed while its IOC stays in the source [default: 30].
-    #[arg(
-        long = "expiration-days",
-        alias = "expiration_days",
-        global = true,
-        value_name = "N",
-        value_parser = clap::value_parser!(u32).range(1..=3650)
-    )]
-    pub expiration_days: Option<u32>,
-    /// Keep owned entries whose IOC left the source (add and update only).
-    #[arg(long = "preserve-iocs", alias = "preserve_iocs", global = true)]
-    pub preserve_iocs: bool,
-    /// Remove every entry this job's tag owns (all types) and nothing else.
-    #[arg(long, global = true)]
-    pub clean: bool,
-    /// Show the plan and write nothing.
-    #[arg(long = "dry-run", alias = "dry_run", global = true)]
-    pub dry_run: bool,
-    /// Print the run's summary as JSON on standard output.
-    #[arg(long, global = true)]
-    pub json: bool,
-    /// Lift the removal brake (a run that would remove more than half of what it owns).
-    #[arg(long, global = true)]
-    pub force: bool,
-    /// Never push what this list matches: a plain list (IPv4 addresses and CIDR blocks,
-    /// domains, URL prefixes, SHA-1s), a MISP warninglist (JSON), or a folder of them
-    /// (*.txt, *.json); repeatable.
-    #[arg(long, global = true, value_name = "PATH")]
-    pub exclude: Vec<PathBuf>,
-    /// Lift the built-in guard (private, loopback, multicast and other special-purpose
-    /// IPv4 ranges; public suffixes; single-label and local names). --exclude lists still apply.
-    #[arg(
-        long = "no-default-exclusions",
-        alias = "no_default_exclusions",
-        global = true
-    )]
-    pub no_default_exclusions: bool,
-    /// Run up to 20 writes at once (or --threads).
-    #[arg(long, global = true)]
-    pub threaded: bool,
-    /// Writes at once [default: 4; 20 with --threaded].
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub threads: Option<u16>,
-    /// Single-instance lock file [default: apex-ioc-sync-<tag>.lock in $STATE_DIRECTORY, else beside the config file, else here].
-    #[arg(
-        long = "lock-file",
-        alias = "lock_file",
-        global = true,
-        value_name = "PATH"
-    )]
-    pub lock_file: Option<PathBuf>,
-
-    // --- Lumu source ---
-    /// Lumu Defender company key.
+/// The Lumu Defender source.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = heading::LUMU)]
+pub struct LumuOpts {
+    /// Lumu Defender company key. Required with --source lumu.
     #[arg(
         long = "company-key",
         alias = "company_key",
-        global = true,
         env = "LUMU_COMPANY_KEY",
         hide_env_values = true,
         value_name = "KEY",
-        value_parser = parse_secret
+        value_parser = parse_secret,
+        verbatim_doc_comment
     )]
     pub company_key: Option<Secret>,
-    /// Lumu Defender API [default: https://defender.lumu.io].
+    /// Lumu Defender API base URL.
     #[arg(
         long = "lumu-url",
         alias = "lumu_url",
-        global = true,
-        value_name = "URL"
+        value_name = "URL",
+        default_value = DEFAULT_LUMU_URL,
+        verbatim_doc_comment
     )]
-    pub lumu_url: Option<String>,
-    /// Incident adversary types to pull; repeat or separate with commas [default: all].
-    #[arg(long = "adversary-types", alias = "adversary_types", global = true, value_enum, num_args = 1.., value_delimiter = ',')]
+    pub lumu_url: String,
+    /// Incident adversary types to read; repeat or separate with commas. Default: every type.
+    #[arg(long = "adversary-types", alias = "adversary_types", value_enum, num_args = 1.., value_delimiter = ',', verbatim_doc_comment)]
     pub adversary_types: Vec<AdversaryType>,
-    /// Incident statuses to read; repeat or separate with commas [default: open].
-    #[arg(long = "incident-status", alias = "incident_status", global = true, value_enum, num_args = 1.., value_delimiter = ',')]
+    /// Incident statuses to read; repeat or separate with commas.
+    #[arg(long = "incident-status", alias = "incident_status", value_enum, num_args = 1.., value_delimiter = ',', default_values_t = DEFAULT_INCIDENT_STATUSES, verbatim_doc_comment)]
     pub incident_status: Vec<IncidentStatus>,
-    /// Days back from now to read: Lumu incidents, 1-30; a TAXII feed's first run, 1-3650 [default: 30].
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::source::taxii::MAX_DAYS)))]
-    pub days: Option<u32>,
-    /// Incident contexts read at most in one run, 0-10000; the others wait for later runs [default: 1000].
+    /// Incident contexts read at most in one run, 0-10000; the others wait for later runs.
     #[arg(
         long = "max-context-calls",
         alias = "max_context_calls",
-        global = true,
         value_name = "N",
-        value_parser = clap::value_parser!(u32).range(0..=10_000)
+        default_value_t = DEFAULT_MAX_CONTEXT_CALLS,
+        value_parser = clap::value_parser!(u32).range(0..=10_000),
+        verbatim_doc_comment
     )]
-    pub max_context_calls: Option<u32>,
-    /// Minutes the whole run may take (decimals allowed); past them, reading Lumu stops and the run syncs what it has [default: 25].
+    pub max_context_calls: u32,
+    /// Minutes the whole run may take, more than 0 and at most 1440, decimals allowed; past them, reading Lumu stops and the run syncs what it has.
     #[arg(
         long = "max-run-minutes",
         alias = "max_run_minutes",
-        global = true,
         value_name = "MINUTES",
-        value_parser = parse_minutes
+        default_value_t = DEFAULT_MAX_RUN_MINUTES,
+        value_parser = parse_minutes,
+        verbatim_doc_comment
     )]
-    pub max_run_minutes: Option<f64>,
+    pub max_run_minutes: f64,
+}
 
-    // --- TAXII source ---
-    /// TAXII 2.1 discovery URL or API root.
+/// The TAXII 2.1 source (and the STIX confidence threshold).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = heading::TAXII)]
+pub struct TaxiiOpts {
+    /// TAXII 2.1 discovery URL or API root. Required with --source taxii.
     #[arg(
         long = "taxii-url",
         alias = "taxii_url",
-        global = true,
-        value_name = "URL"
+        value_name = "URL",
+        verbatim_doc_comment
     )]
     pub taxii_url: Option<String>,
-    /// Collection id, alias or title; repeatable [default: every readable collection].
+    /// Collection to read, by id, alias or title; repeatable. Default: every readable collection.
     #[arg(
         long = "taxii-collection",
         alias = "taxii_collection",
-        global = true,
-        value_name = "ID"
+        value_name = "ID",
+        verbatim_doc_comment
     )]
     pub taxii_collection: Vec<String>,
     /// Bearer token for the TAXII server.
     #[arg(
         long = "taxii-token",
         alias = "taxii_token",
-        global = true,
         env = "TAXII_TOKEN",
         hide_env_values = true,
         value_name = "TOKEN",
-        value_parser = parse_secret
+        value_parser = parse_secret,
+        verbatim_doc_comment
     )]
     pub taxii_token: Option<Secret>,
-    /// User for HTTP Basic authentication to the TAXII server.
+    /// User for HTTP Basic authentication to the TAXII server, with --taxii-password.
     #[arg(
         long = "taxii-user",
         alias = "taxii_user",
-        global = true,
-        value_name = "USER"
+        value_name = "USER",
+        verbatim_doc_comment
     )]
     pub taxii_user: Option<String>,
-    /// Password for --taxii-user.
+    /// Password of --taxii-user.
     #[arg(
         long = "taxii-password",
         alias = "taxii_password",
-        global = true,
         env = "TAXII_PASSWORD",
         hide_env_values = true,
         value_name = "PASSWORD",
-        value_parser = parse_secret
+        value_parser = parse_secret,
+        verbatim_doc_comment
     )]
     pub taxii_password: Option<Secret>,
-    /// Trust this CA certificate bundle (PEM) for the TAXII server, besides the system's roots.
+    /// Also trust the CA certificates of this PEM file for the TAXII server, besides the system's roots.
     #[arg(
         long = "taxii-ca-cert",
         alias = "taxii_ca_cert",
-        global = true,
-        value_name = "PEM"
+        value_name = "PEM",
+        verbatim_doc_comment
     )]
     pub taxii_ca_cert: Option<PathBuf>,
-    /// Do not verify the TAXII server's TLS certificate (prints a warning; for lab use only).
-    #[arg(long = "taxii-insecure", alias = "taxii_insecure", global = true)]
+    /// Do not verify the TAXII server's TLS certificate; every run warns about it (for lab use only).
+    #[arg(
+        long = "taxii-insecure",
+        alias = "taxii_insecure",
+        verbatim_doc_comment
+    )]
     pub taxii_insecure: bool,
-    /// Objects a TAXII page, 1-10000 [default: 1000].
+    /// Objects asked for in one TAXII page, 1-10000.
     #[arg(
         long = "taxii-page-size",
         alias = "taxii_page_size",
-        global = true,
         value_name = "N",
-        value_parser = clap::value_parser!(u32).range(1..=10_000)
+        default_value_t = DEFAULT_PAGE_SIZE,
+        value_parser = clap::value_parser!(u32).range(1..=10_000),
+        verbatim_doc_comment
     )]
-    pub taxii_page_size: Option<u32>,
-    /// Skip STIX indicators (TAXII, and bundles of --source file) whose confidence is below N, 0-100; one without a confidence passes.
+    pub taxii_page_size: u32,
+    /// Skip STIX indicators (TAXII, and bundles of --source file) whose confidence is below N, 0-100; one without a confidence passes. Default: no threshold.
     #[arg(
         long = "min-confidence",
         alias = "min_confidence",
-        global = true,
         value_name = "N",
-        value_parser = clap::value_parser!(u8).range(0..=100)
+        value_parser = clap::value_parser!(u8).range(0..=100),
+        verbatim_doc_comment
     )]
     pub min_confidence: Option<u8>,
-    /// State of incremental sources [default: apex-ioc-sync-<tag>.db in $STATE_DIRECTORY, else beside the config file, else here].
+}
+
+/// The inputs of `--source openioc` and `--source file`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = heading::FILES)]
+pub struct FileOpts {
+    /// Input file or folder: OpenIOC files for --source openioc, a STIX 2.1 bundle or a plain IOC list for --source file; repeatable.
+    #[arg(long, value_name = "PATH", verbatim_doc_comment)]
+    pub file: Vec<PathBuf>,
+}
+
+/// `--scan-action`: the sync job and `openioc upload`.
+#[derive(Debug, Clone, Args)]
+pub struct ScanActionOpt {
+    /// What agents do on a match of an entry this command adds.
+    #[arg(
+        long = "scan-action",
+        alias = "scan_action",
+        value_enum,
+        default_value_t = DEFAULT_SCAN_ACTION,
+        verbatim_doc_comment
+    )]
+    pub scan_action: ScanAction,
+}
+
+/// The sync job: which source, which IOCs, how entries are written, the job's files.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = heading::SYNC)]
+pub struct SyncOpts {
+    /// Where IOCs come from.
+    #[arg(long, value_enum, default_value_t = DEFAULT_SOURCE, verbatim_doc_comment)]
+    pub source: SourceKind,
+    /// Ownership tag written into the notes of every entry this job adds; a job owns the entries of its tag only. Default: the source's name.
+    #[arg(long, value_name = "NAME", verbatim_doc_comment)]
+    pub tag: Option<String>,
+    /// IOC types to push; repeat or separate with commas.
+    #[arg(long = "ioc-types", alias = "ioc_types", value_enum, num_args = 1.., value_delimiter = ',', default_values_t = DEFAULT_IOC_TYPES, verbatim_doc_comment)]
+    pub ioc_types: Vec<IocTypeArg>,
+    #[command(flatten)]
+    pub action: ScanActionOpt,
+    /// Days until an entry expires, 1-3650, renewed while its IOC stays in the source.
+    #[arg(
+        long = "expiration-days",
+        alias = "expiration_days",
+        value_name = "N",
+        default_value_t = DEFAULT_EXPIRATION_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=3650),
+        verbatim_doc_comment
+    )]
+    pub expiration_days: u32,
+    /// Add entries that never expire, instead of --expiration-days.
+    #[arg(
+        long = "no-expiration-date",
+        alias = "no_expiration_date",
+        verbatim_doc_comment
+    )]
+    pub no_expiration_date: bool,
+    /// Keep owned entries whose IOC left the source (add and update only).
+    #[arg(long = "preserve-iocs", alias = "preserve_iocs", verbatim_doc_comment)]
+    pub preserve_iocs: bool,
+    /// Remove every entry this job's tag owns, of every type, and nothing else.
+    #[arg(long, verbatim_doc_comment)]
+    pub clean: bool,
+    /// Show the plan and write nothing.
+    #[arg(long = "dry-run", alias = "dry_run", verbatim_doc_comment)]
+    pub dry_run: bool,
+    /// Lift the removal brake: a run that would remove more than half of what its tag owns goes ahead.
+    #[arg(long, verbatim_doc_comment)]
+    pub force: bool,
+    /// Run several writes at once (see --threads).
+    #[arg(long, help = format!("Run {THREADED_THREADS} writes at once, unless --threads says otherwise."))]
+    pub threaded: bool,
+    /// Writes at once, 1-64.
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u16).range(1..=64),
+        help = format!("Writes at once, 1-64. Default: {THREADED_THREADS} with --threaded, else {DEFAULT_THREADS}.")
+    )]
+    pub threads: Option<u16>,
+    /// Days back to read: Lumu incidents, or a TAXII feed's first run.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_DAYS)),
+        help = format!("Days back to read: Lumu incidents of the last N days, 1-{MAX_LUMU_DAYS}; indicators added to a TAXII feed in the last N days on its first run, 1-{MAX_DAYS}.")
+    )]
+    pub days: u32,
+    /// State of the Lumu and TAXII sources (SQLite). Default: apex-ioc-sync-TAG.db in $STATE_DIRECTORY, else beside the config file, else in the current folder.
     #[arg(
         long = "state-file",
         alias = "state_file",
-        global = true,
-        value_name = "PATH"
+        value_name = "PATH",
+        verbatim_doc_comment
     )]
     pub state_file: Option<PathBuf>,
+    /// Single-instance lock file. Default: apex-ioc-sync-TAG.lock in $STATE_DIRECTORY, else beside the config file, else in the current folder.
+    #[arg(
+        long = "lock-file",
+        alias = "lock_file",
+        value_name = "PATH",
+        verbatim_doc_comment
+    )]
+    pub lock_file: Option<PathBuf>,
+}
 
-    // --- File sources ---
-    /// Input file or folder for --source openioc and --source file; repeatable.
-    #[arg(long, global = true, value_name = "PATH")]
-    pub file: Vec<PathBuf>,
+/// What must never be pushed.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = heading::EXCLUSIONS)]
+pub struct ExclusionOpts {
+    /// Never push what this list matches: a plain list (IPv4 addresses and CIDR blocks, domains, URL prefixes, SHA-1s), a MISP warninglist (JSON), or a folder of them (*.txt, *.json); repeatable.
+    #[arg(long, value_name = "PATH", verbatim_doc_comment)]
+    pub exclude: Vec<PathBuf>,
+    /// Lift the built-in guard (special-purpose IPv4 ranges, public suffixes, single-label and local names); --exclude lists still apply.
+    #[arg(
+        long = "no-default-exclusions",
+        alias = "no_default_exclusions",
+        verbatim_doc_comment
+    )]
+    pub no_default_exclusions: bool,
+}
+
+/// What a command prints on standard output.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = heading::OUTPUT)]
+pub struct OutputOpts {
+    /// Print the result as JSON on standard output: a sync's report, a list's entries, an openioc command's answer.
+    #[arg(long, verbatim_doc_comment)]
+    pub json: bool,
+}
+
+/// Where log lines go and how many.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = heading::LOGGING)]
+pub struct LoggingOpts {
+    /// Where log lines go. Default: file when --log-file is given, else screen.
+    #[arg(long, value_enum, verbatim_doc_comment)]
+    pub logging: Option<LoggingMode>,
+    /// More detail in the log: -v for debug, -vv for trace (this tool's own lines only).
+    #[arg(short, long, action = ArgAction::Count, verbatim_doc_comment)]
+    pub verbose: u8,
+    /// Log file for --logging file; given alone, it means --logging file.
+    #[arg(
+        long = "log-file",
+        alias = "log_file",
+        value_name = "PATH",
+        help = format!("Log file for --logging file; given alone, it means --logging file. Default: {LOG_FILE_NAME} in $LOGS_DIRECTORY, else beside the config file, else in the current folder.")
+    )]
+    pub log_file: Option<PathBuf>,
+}
+
+/// A group's values when none is given: clap's defaults (the one definition of each), and
+/// nothing from the environment (a group a command lacks reads no variable).
+fn clap_defaults<T: Args + FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new(PROGRAM)).mut_args(|a| a.env(None::<&str>));
+    let matches = command
+        .try_get_matches_from([PROGRAM])
+        .expect("an option group parses with no arguments");
+    T::from_arg_matches(&matches).expect("an option group parses with no arguments")
+}
+
+macro_rules! defaults_from_clap {
+    ($($group:ty),*) => {$(
+        impl Default for $group {
+            /// clap's defaults (see [`clap_defaults`]).
+            fn default() -> Self {
+                clap_defaults()
+            }
+        }
+    )*};
+}
+
+defaults_from_clap!(
+    Options,
+    DestinationOpts,
+    ApexOpts,
+    VisionOneOpts,
+    HttpOpts,
+    LumuOpts,
+    TaxiiOpts,
+    FileOpts,
+    ScanActionOpt,
+    SyncOpts,
+    ExclusionOpts,
+    OutputOpts,
+    LoggingOpts
+);
+
+impl Cli {
+    /// This command's options as the one merged view: its groups as given, the groups it
+    /// lacks at their defaults. (`given` is filled in by `config::parse_with_config`.)
+    pub fn options(&self) -> Options {
+        match &self.command {
+            None => self.sync.clone(),
+            Some(Command::List(a)) => Options {
+                config: a.config.clone(),
+                destination: a.destination.clone(),
+                apex: a.apex.clone(),
+                vision_one: a.vision_one.clone(),
+                http: a.http.clone(),
+                output: a.output.clone(),
+                logging: a.logging.clone(),
+                ..Options::default()
+            },
+            Some(Command::Udso(UdsoCommand::List(a))) => a.apex.options(),
+            Some(Command::Openioc(OpenIocCommand::Upload(a))) => Options {
+                sync: SyncOpts {
+                    action: a.action.clone(),
+                    ..SyncOpts::default()
+                },
+                ..a.apex.options()
+            },
+            Some(Command::Openioc(OpenIocCommand::List(a))) => a.options(),
+            Some(Command::Openioc(OpenIocCommand::Delete(a))) => a.apex.options(),
+            Some(Command::Demo(a)) => Options {
+                destination: a.destination.clone(),
+                ..Options::default()
+            },
+            Some(Command::Simulate(_) | Command::Help(_)) => Options::default(),
+        }
+    }
+
+    /// `Some(--config)` for a command that reads the job's `.config` file (`Some(None)`:
+    /// `./.config` when it exists), `None` for one that reads none (`simulate`, `demo`,
+    /// `help`).
+    pub fn config_option(&self) -> Option<Option<&PathBuf>> {
+        let config = match &self.command {
+            None => &self.sync.config,
+            Some(Command::List(a)) => &a.config,
+            Some(Command::Udso(UdsoCommand::List(a))) => &a.apex.config,
+            Some(Command::Openioc(OpenIocCommand::Upload(a))) => &a.apex.config,
+            Some(Command::Openioc(OpenIocCommand::List(a))) => &a.config,
+            Some(Command::Openioc(OpenIocCommand::Delete(a))) => &a.apex.config,
+            Some(Command::Simulate(_) | Command::Demo(_) | Command::Help(_)) => return None,
+        };
+        Some(config.config.as_ref())
+    }
+}
+
+/// The command-line definition: the derived one, with a help flag on every command and a
+/// version flag on the program whose texts are sentences like the others (clap's own say
+/// "Print help"). Parse with this, never with `Cli::command()`.
+pub fn command() -> clap::Command {
+    let version = Arg::new("version")
+        .short('V')
+        .long("version")
+        .action(ArgAction::Version)
+        .help("Print the version.")
+        .help_heading(None::<&str>);
+    with_help_flags(Cli::command().arg(version))
+}
+
+fn with_help_flags(command: clap::Command) -> clap::Command {
+    let help = Arg::new("help")
+        .short('h')
+        .long("help")
+        .action(ArgAction::Help)
+        .help("Print help: a summary with -h, all of it with --help.")
+        .help_heading(None::<&str>);
+    command.arg(help).mut_subcommands(with_help_flags)
+}
+
+/// The subcommand path of `matches` (`["udso", "list"]`; empty for the sync job) and the
+/// matches of its last command.
+pub fn leaf(matches: &ArgMatches) -> (Vec<String>, &ArgMatches) {
+    let mut path = Vec::new();
+    let mut current = matches;
+    while let Some((name, sub)) = current.subcommand() {
+        path.push(name.to_owned());
+        current = sub;
+    }
+    (path, current)
+}
+
+/// The command `path` names below `command`.
+pub fn find_command<'a>(command: &'a clap::Command, path: &[String]) -> Option<&'a clap::Command> {
+    path.iter()
+        .try_fold(command, |c, name| c.find_subcommand(name))
+}
+
+/// The ids of the options of `command` that `matches` (its matches) holds from the command
+/// line, and so from a `.config` file, whose entries are merged in as arguments. (The ids of
+/// the derive's argument groups, one for each struct, are left out.)
+pub fn given_ids(command: &clap::Command, matches: &ArgMatches) -> BTreeSet<String> {
+    command
+        .get_arguments()
+        .map(|a| a.get_id().as_str())
+        .filter(|id| matches.value_source(id) == Some(ValueSource::CommandLine))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Options go after the command they belong to: with a subcommand, an option written
+/// before its name (`apex-ioc-sync --host X udso list`) was parsed as the sync job's, and is
+/// a usage error that names it and says where it goes. `command` is the built command that
+/// produced `matches`.
+pub fn check_before_subcommand(
+    command: &mut clap::Command,
+    matches: &ArgMatches,
+) -> Result<(), clap::Error> {
+    let (path, _) = leaf(matches);
+    if path.is_empty() {
+        return Ok(());
+    }
+    let Some(id) = given_ids(command, matches)
+        .into_iter()
+        .min_by_key(|id| matches.index_of(id).unwrap_or(usize::MAX))
+    else {
+        return Ok(());
+    };
+    let flag = command
+        .get_arguments()
+        .find(|a| a.get_id() == id.as_str())
+        .map_or_else(|| id.clone(), flag_name);
+    let takes = find_command(command, &path)
+        .is_some_and(|c| c.get_arguments().any(|a| a.get_id() == id.as_str()));
+    let shown = path.join(" ");
+    let message = if takes {
+        format!(
+            "`{flag}` is written before the subcommand `{shown}`; options follow the command they belong to: `{PROGRAM} {shown} {flag} ...`"
+        )
+    } else {
+        format!(
+            "`{flag}` is an option of the sync job (`{PROGRAM} {flag} ...`, with no subcommand), and `{shown}` does not take it"
+        )
+    };
+    let mut target = &mut *command;
+    for name in &path {
+        target = target
+            .find_subcommand_mut(name)
+            .expect("the parsed subcommand path exists");
+    }
+    Err(target.error(ErrorKind::ArgumentConflict, message))
+}
+
+/// `--long`, else `-s`.
+fn flag_name(arg: &Arg) -> String {
+    match (arg.get_long(), arg.get_short()) {
+        (Some(long), _) => format!("--{long}"),
+        (None, Some(short)) => format!("-{short}"),
+        (None, None) => arg.get_id().to_string(),
+    }
+}
+
+/// An unknown-argument error gets a tip naming the commands that do take the option, so
+/// `udso list --company-key x` says that `--company-key` is the sync job's.
+pub fn with_owner_tip(mut error: clap::Error, command: &clap::Command) -> clap::Error {
+    if error.kind() != ErrorKind::UnknownArgument {
+        return error;
+    }
+    let Some(ContextValue::String(invalid)) = error.get(ContextKind::InvalidArg) else {
+        return error;
+    };
+    let Some(name) = invalid.strip_prefix("--") else {
+        return error;
+    };
+    let name = name.split('=').next().unwrap_or_default().to_owned();
+    let mut owners = Vec::new();
+    collect_owners(command, &name, &mut Vec::new(), &mut owners);
+    if owners.is_empty() {
+        return error;
+    }
+    let tip = format!("--{name} is an option of: {}", owners.join(", "));
+    let mut tips = vec![clap::builder::StyledStr::from(tip)];
+    if let Some(ContextValue::StyledStrs(existing)) = error.get(ContextKind::Suggested) {
+        tips.extend(existing.iter().cloned());
+    }
+    error.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+    error
+}
+
+fn collect_owners(
+    command: &clap::Command,
+    name: &str,
+    path: &mut Vec<String>,
+    owners: &mut Vec<String>,
+) {
+    let takes = command.get_arguments().any(|a| {
+        a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|all| all.contains(&name))
+    });
+    if takes {
+        owners.push(if path.is_empty() {
+            format!("{PROGRAM} (the sync job)")
+        } else {
+            format!("{PROGRAM} {}", path.join(" "))
+        });
+    }
+    for sub in command.get_subcommands() {
+        path.push(sub.get_name().to_owned());
+        collect_owners(sub, name, path, owners);
+        path.pop();
+    }
 }
 
 /// Minutes, more than 0 and at most a day; decimals allowed (`0.5`).
@@ -644,3 +1172,200 @@ pub const SECRET_OPTIONS: &[&str] = &[
     "taxii-password",
     "v1-token",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::DEFAULT_THREADS;
+
+    /// Every command of the tree, with its path (`["udso", "list"]`; empty for the program).
+    fn every_command() -> Vec<(String, clap::Command)> {
+        fn walk(command: &clap::Command, path: &str, into: &mut Vec<(String, clap::Command)>) {
+            into.push((path.to_owned(), command.clone()));
+            for sub in command.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name()).trim().to_owned();
+                walk(sub, &path, into);
+            }
+        }
+        let mut command = command();
+        command.build();
+        let mut all = Vec::new();
+        walk(&command, "", &mut all);
+        all
+    }
+
+    /// A full sentence: a capital letter first, a period last.
+    fn is_sentence(text: &str) -> bool {
+        let text = text.trim();
+        text.chars().next().is_some_and(char::is_uppercase) && text.ends_with('.')
+    }
+
+    #[test]
+    fn every_help_line_is_a_sentence() {
+        let mut checked = 0;
+        for (path, command) in every_command() {
+            if !path.is_empty() {
+                let about = command.get_about().map(ToString::to_string);
+                assert!(
+                    about.as_deref().is_some_and(is_sentence),
+                    "`{path}`: {about:?}"
+                );
+            }
+            for about in [command.get_long_about()].into_iter().flatten() {
+                for paragraph in about.to_string().split("\n\n") {
+                    assert!(is_sentence(paragraph), "`{path}`: {paragraph:?}");
+                }
+            }
+            for arg in command.get_arguments() {
+                let help = arg.get_help().map(ToString::to_string);
+                assert!(
+                    help.as_deref().is_some_and(is_sentence),
+                    "`{path}` {}: {help:?}",
+                    arg.get_id()
+                );
+                if let Some(long) = arg.get_long_help() {
+                    assert!(is_sentence(&long.to_string()), "`{path}` {}", arg.get_id());
+                }
+                checked += 1;
+            }
+        }
+        // The sync job alone has more than 50 options: the walk saw the tree.
+        assert!(checked > 100, "{checked}");
+    }
+
+    #[test]
+    fn every_default_shown_is_the_constant_the_code_uses() {
+        let names = |values: &[&str]| values.iter().map(|v| v.to_string()).collect::<Vec<_>>();
+        let expected = |id: &str| -> Option<Vec<String>> {
+            Some(match id {
+                "sink" => names(&[SinkKind::default().name()]),
+                "risk_level" => names(&[RiskLevel::default().as_str()]),
+                "proxy_port" => vec![DEFAULT_PROXY_PORT.to_string()],
+                "timeout" => vec![DEFAULT_TIMEOUT_SECS.to_string()],
+                "lumu_url" => names(&[DEFAULT_LUMU_URL]),
+                "incident_status" => DEFAULT_INCIDENT_STATUSES
+                    .iter()
+                    .map(|s| s.name().to_owned())
+                    .collect(),
+                "max_context_calls" => vec![DEFAULT_MAX_CONTEXT_CALLS.to_string()],
+                "max_run_minutes" => vec![DEFAULT_MAX_RUN_MINUTES.to_string()],
+                "taxii_page_size" => vec![DEFAULT_PAGE_SIZE.to_string()],
+                "scan_action" => names(&[DEFAULT_SCAN_ACTION.as_str()]),
+                "source" => names(&[DEFAULT_SOURCE.name()]),
+                "ioc_types" => DEFAULT_IOC_TYPES
+                    .iter()
+                    .map(|t| t.to_possible_value().unwrap().get_name().to_owned())
+                    .collect(),
+                "expiration_days" => vec![DEFAULT_EXPIRATION_DAYS.to_string()],
+                "days" => vec![DEFAULT_DAYS.to_string()],
+                "capacity" => vec![crate::sim::apex::DEFAULT_CAPACITY.to_string()],
+                "token_timeout" => vec![crate::sim::apex::DEFAULT_TOKEN_TIMEOUT_SECS.to_string()],
+                // The simulator's fault switches and ports: off, or a free port.
+                "port" | "lumu_port" | "taxii_port" | "v1_port" | "latency_ms"
+                | "fail_5xx_every" | "fail_429_every" | "drop_every" => vec!["0".to_owned()],
+                "retry_after" => vec!["1".to_owned()],
+                _ => return None,
+            })
+        };
+        for (path, command) in every_command() {
+            for arg in command.get_arguments() {
+                let shown: Vec<String> = arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .collect();
+                if shown.is_empty()
+                    || matches!(arg.get_action(), ArgAction::SetTrue | ArgAction::Count)
+                {
+                    continue;
+                }
+                let id = arg.get_id().as_str();
+                assert_eq!(
+                    Some(shown),
+                    expected(id),
+                    "`{path}` --{id}: a default shown in --help must be a constant the code uses"
+                );
+                // clap shows it; the help text does not repeat it.
+                let help = arg.get_help().unwrap().to_string();
+                assert!(!help.contains("Default"), "`{path}` --{id}: {help}");
+            }
+        }
+        // The defaults that depend on other options are rules, built from the constants.
+        let root = command();
+        let help = |id: &str| {
+            root.get_arguments()
+                .find(|a| a.get_id() == id)
+                .unwrap()
+                .get_help()
+                .unwrap()
+                .to_string()
+        };
+        assert!(help("threads").contains(&format!(
+            "{THREADED_THREADS} with --threaded, else {DEFAULT_THREADS}"
+        )));
+        assert!(help("log_file").contains(LOG_FILE_NAME));
+        assert!(help("days").contains(&format!("1-{MAX_LUMU_DAYS}")));
+    }
+
+    /// The defaults of a group a command lacks are clap's defaults of that group.
+    #[test]
+    fn absent_groups_have_the_defaults_of_the_sync_job() {
+        // Without the environment's secrets, as `Options::default()` reads none.
+        let root = command().mut_args(|a| a.env(None::<&str>));
+        let parsed = Cli::from_arg_matches(&root.get_matches_from([PROGRAM])).unwrap();
+        let defaults = Options::default();
+        assert_eq!(format!("{:?}", parsed.sync), format!("{defaults:?}"));
+        assert_eq!(defaults.http.timeout, DEFAULT_TIMEOUT_SECS);
+        assert_eq!(defaults.sync.ioc_types, DEFAULT_IOC_TYPES);
+        assert_eq!(defaults.lumu.lumu_url, DEFAULT_LUMU_URL);
+    }
+
+    /// The help headings each command shows: the groups it takes, and no other.
+    #[test]
+    fn each_command_takes_only_the_groups_that_apply() {
+        use heading::*;
+        let server = [APEX, HTTP, OUTPUT, LOGGING];
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "",
+                &[
+                    DESTINATION,
+                    APEX,
+                    VISION_ONE,
+                    LUMU,
+                    TAXII,
+                    FILES,
+                    SYNC,
+                    EXCLUSIONS,
+                    HTTP,
+                    OUTPUT,
+                    LOGGING,
+                ],
+            ),
+            (
+                "list",
+                &[DESTINATION, APEX, VISION_ONE, HTTP, OUTPUT, LOGGING],
+            ),
+            ("udso list", &server),
+            ("openioc upload", &server),
+            ("openioc list", &server),
+            ("openioc delete", &server),
+            ("demo", &[DESTINATION]),
+            ("simulate", &[]),
+            ("help", &[]),
+        ];
+        let all = every_command();
+        for (path, headings) in cases {
+            let command = &all.iter().find(|(p, _)| p == path).unwrap().1;
+            let mut shown: Vec<&str> = Vec::new();
+            for arg in command.get_arguments() {
+                if let Some(h) = arg.get_help_heading()
+                    && !shown.contains(&h)
+                {
+                    shown.push(h);
+                }
+            }
+            assert_eq!(&shown, headings, "`{path}`");
+        }
+    }
+}

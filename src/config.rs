@@ -12,9 +12,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
-use clap::{Arg, CommandFactory, FromArgMatches};
+use clap::{Arg, FromArgMatches};
 
-use crate::cli::{Cli, SECRET_OPTIONS};
+use crate::cli::{self, Cli, Options, SECRET_OPTIONS};
 use crate::permissions::other_readers;
 
 /// Where `.config` is looked up when `--config` is not given.
@@ -70,7 +70,7 @@ impl ConfigFile {
 
     /// Validates the text of a config file; `path` is used in error messages.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let command = Cli::command();
+        let command = cli::command();
         let mut entries = Vec::new();
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (index, raw) in text.lines().enumerate() {
@@ -171,47 +171,88 @@ impl ConfigFile {
     }
 }
 
-/// Parses the command line, finds and reads the config file, and returns the merged
-/// options (command line and environment over the file) and the file, if one was read.
-pub fn parse_with_config<I, T>(args: I) -> Result<(Cli, Option<ConfigFile>), LoadError>
+/// Parses the command line, finds and reads the config file (for a command that reads one),
+/// and returns the parsed command line, the merged options (command line and environment
+/// over the file; see [`Cli::options`]) and the file, if one was read.
+///
+/// The file is the job's: it is validated whole, and a command takes the entries of the
+/// options it has and leaves the others (`udso list --config job.config` reads only the
+/// Apex Central, proxy, output and logging lines).
+pub fn parse_with_config<I, T>(args: I) -> Result<Parsed, LoadError>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    let command = Cli::command();
-    let matches = command.clone().try_get_matches_from(&args)?;
+    let mut command = cli::command();
+    let matches = command
+        .try_get_matches_from_mut(&args)
+        .map_err(|e| cli::with_owner_tip(e, &command))?;
+    cli::check_before_subcommand(&mut command, &matches)?;
     let cli = Cli::from_arg_matches(&matches)?;
-    let path = match &cli.opts.config {
-        Some(path) => Some(path.clone()),
-        None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()),
+    let (path, leaf) = cli::leaf(&matches);
+    let config = match cli.config_option() {
+        None => None,
+        Some(Some(given)) => Some(given.clone()),
+        Some(None) => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()),
     };
-    let Some(path) = path else {
-        return Ok((cli, None));
+    let leaf_command = cli::find_command(&command, &path).expect("the parsed command exists");
+    let Some(config) = config else {
+        let mut options = cli.options();
+        options.given = cli::given_ids(leaf_command, leaf);
+        return Ok(Parsed {
+            cli,
+            options,
+            config: None,
+        });
     };
-    let file = ConfigFile::load(&path)?;
-    // The file's entries go first and the command line after them, so that with
-    // `args_override_self` a single value given on both lines ends as the command line's.
-    // Options the command line or environment already set are left out of the file's part
-    // entirely, so a list on the command line replaces the file's list.
+    let file = ConfigFile::load(&config)?;
+    let takes = |id: &str| leaf_command.get_arguments().any(|a| a.get_id() == id);
+    // The file's entries go right after the command's name and the command line's own
+    // options after them, so that with `args_override_self` a single value given on both
+    // lines ends as the command line's. Options the command line or environment already
+    // set are left out of the file's part entirely, so a list on the command line replaces
+    // the file's list; options the command does not take are left out too.
     let set_elsewhere = |id: &str| {
         matches!(
-            matches.value_source(id),
+            leaf.value_source(id),
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
         )
     };
-    let mut merged = vec![
-        args.first()
-            .cloned()
-            .unwrap_or_else(|| "apex-ioc-sync".into()),
-    ];
-    for entry in file.entries.iter().filter(|e| !set_elsewhere(&e.id)) {
+    // Nothing stands between the program's name and the subcommand's (see
+    // `check_before_subcommand`), so the command line is `program path... rest...`.
+    let rest = args.get(1 + path.len()..).unwrap_or_default();
+    let mut merged: Vec<OsString> =
+        vec![args.first().cloned().unwrap_or_else(|| cli::PROGRAM.into())];
+    merged.extend(path.iter().map(OsString::from));
+    for entry in file
+        .entries
+        .iter()
+        .filter(|e| takes(&e.id) && !set_elsewhere(&e.id))
+    {
         merged.extend(entry_args(entry).into_iter().skip(1).map(OsString::from));
     }
-    merged.extend(args.iter().skip(1).cloned());
-    let matches = command.try_get_matches_from(&merged)?;
+    merged.extend(rest.iter().cloned());
+    let matches = command.clone().try_get_matches_from(&merged)?;
     let cli = Cli::from_arg_matches(&matches)?;
-    Ok((cli, Some(file)))
+    let mut options = cli.options();
+    options.given = cli::given_ids(leaf_command, cli::leaf(&matches).1);
+    Ok(Parsed {
+        cli,
+        options,
+        config: Some(file),
+    })
+}
+
+/// A command line, parsed and merged with its `.config` file.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The command line after the merge (the command and its own arguments).
+    pub cli: Cli,
+    /// The command's options as the one merged view.
+    pub options: Options,
+    /// The `.config` file read, if one was.
+    pub config: Option<ConfigFile>,
 }
 
 /// Why options could not be loaded: a usage error on the command line, or a config error.
@@ -377,43 +418,87 @@ mod tests {
         assert_eq!(file.entries[1].value.as_deref(), Some("soc"));
     }
 
-    fn merged(config: &str, args: &[&str]) -> Cli {
+    /// `args`, then `--config` naming a file that holds `config`: the merged options.
+    fn merged(config: &str, args: &[&str]) -> Options {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("job.config");
         std::fs::write(&path, config).unwrap();
-        let mut argv = vec!["apex-ioc-sync".to_owned(), "--config".to_owned()];
-        argv.push(path.display().to_string());
+        let mut argv = vec!["apex-ioc-sync".to_owned()];
         argv.extend(args.iter().map(|s| s.to_string()));
-        parse_with_config(argv).unwrap().0
+        argv.extend(["--config".to_owned(), path.display().to_string()]);
+        parse_with_config(argv).unwrap().options
     }
 
     #[test]
     fn command_line_overrides_single_values_and_replaces_lists() {
-        let cli = merged(
+        let o = merged(
             "host=file.corp\ndays=7\nioc-types=url\nioc-types=hash\nlogging=file\n",
             &["--host", "cli.corp", "--ioc-types", "ip"],
         );
-        assert_eq!(cli.opts.host.as_deref(), Some("cli.corp"));
-        assert_eq!(cli.opts.days, Some(7));
-        assert_eq!(cli.opts.ioc_types, [IocTypeArg::Ip]);
-        assert_eq!(cli.opts.logging, Some(LoggingMode::File));
+        assert_eq!(o.apex.host.as_deref(), Some("cli.corp"));
+        assert_eq!(o.sync.days, 7);
+        assert_eq!(o.sync.ioc_types, [IocTypeArg::Ip]);
+        assert_eq!(o.logging.logging, Some(LoggingMode::File));
     }
 
     #[test]
     fn repeated_config_names_add_values() {
-        let cli = merged("ioc-types=url\nioc_types=hash,ip\n", &[]);
+        let o = merged("ioc-types=url\nioc_types=hash,ip\n", &[]);
         assert_eq!(
-            cli.opts.ioc_types,
+            o.sync.ioc_types,
             [IocTypeArg::Url, IocTypeArg::Hash, IocTypeArg::Ip]
         );
     }
 
+    /// The file is the job's: a subcommand takes the entries of the options it has, its own
+    /// command line wins, and the other entries are simply not used.
     #[test]
-    fn config_applies_under_a_subcommand_and_subcommand_flags_override() {
-        let cli = merged("host=file.corp\ntag=a\n", &["udso", "list", "--tag", "b"]);
-        assert_eq!(cli.opts.host.as_deref(), Some("file.corp"));
-        assert_eq!(cli.opts.tag.as_deref(), Some("b"));
-        assert!(cli.command.is_some());
+    fn a_subcommand_takes_the_entries_of_its_options_and_leaves_the_others() {
+        let config =
+            "host=file.corp\ntimeout=7\ntag=a\ncompany-key=k\nioc-types=hash\nsink=vision-one\n";
+        let o = merged(config, &["udso", "list", "--host", "cli.corp"]);
+        assert_eq!(o.apex.host.as_deref(), Some("cli.corp"));
+        assert_eq!(o.http.timeout, 7);
+        assert_eq!(o.sync.tag, None);
+        assert!(o.lumu.company_key.is_none());
+        assert_eq!(o.sync.ioc_types, crate::settings::DEFAULT_IOC_TYPES);
+        assert_eq!(o.destination.sink, crate::cli::SinkKind::Apex);
+        assert!(o.given("host") && o.given("timeout") && !o.given("tag"));
+        // The sync job takes them all.
+        let o = merged(config, &[]);
+        assert_eq!(o.sync.tag.as_deref(), Some("a"));
+        assert!(o.lumu.company_key.is_some());
+        assert_eq!(o.destination.sink, crate::cli::SinkKind::VisionOne);
+    }
+
+    /// A default is not "given" (the checks that depend on it stay quiet), and a `.config`
+    /// value wins over a default.
+    #[test]
+    fn defaults_are_not_given_and_the_file_wins_over_them() {
+        let o = merged("", &[]);
+        assert_eq!(o.http.timeout, crate::settings::DEFAULT_TIMEOUT_SECS);
+        assert_eq!(o.http.proxy_port, crate::settings::DEFAULT_PROXY_PORT);
+        assert_eq!(
+            o.given,
+            ["config".to_owned()].into(),
+            "only --config is given"
+        );
+        let o = merged("timeout=7\nproxy-port=3128\nrisk-level=low\n", &[]);
+        assert_eq!(o.http.timeout, 7);
+        assert_eq!(o.http.proxy_port, 3128);
+        assert_eq!(o.risk_level, crate::sink::vision_one::RiskLevel::Low);
+        assert!(o.given("timeout") && o.given("proxy_port") && o.given("risk_level"));
+        let o = merged("timeout=7\n", &["--timeout", "9"]);
+        assert_eq!(o.http.timeout, 9);
+    }
+
+    /// `demo` and `simulate` read no `.config`, not even `./.config`.
+    #[test]
+    fn demo_and_simulate_read_no_config() {
+        let parsed = parse_with_config(["apex-ioc-sync", "demo"]).unwrap();
+        assert!(parsed.config.is_none());
+        let err = parse_with_config(["apex-ioc-sync", "demo", "--config", "x"]).unwrap_err();
+        assert!(err.to_string().contains("--config"), "{err}");
     }
 
     #[test]
@@ -462,13 +547,14 @@ mod tests {
 mod sample_tests {
     use super::*;
 
-    /// `.config_sample` parses, and shows every option a config file may hold (set, or as a
-    /// commented example that parses once uncommented).
-    #[test]
-    fn the_sample_documents_every_key_and_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".config_sample");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let examples: String = text
+    fn sample_path() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".config_sample")
+    }
+
+    /// `.config_sample` with its commented examples uncommented: every option it shows, set.
+    fn sample_with_every_example() -> String {
+        std::fs::read_to_string(sample_path())
+            .unwrap()
             .lines()
             .map(|l| match l.strip_prefix('#') {
                 Some(rest) if !rest.is_empty() && !rest.starts_with([' ', '-']) => rest,
@@ -476,11 +562,20 @@ mod sample_tests {
                 None => l,
             })
             .collect::<Vec<_>>()
-            .join("\n");
+            .join("\n")
+    }
+
+    /// `.config_sample` parses, and shows every option a config file may hold (set, or as a
+    /// commented example that parses once uncommented).
+    #[test]
+    fn the_sample_documents_every_key_and_parses() {
+        let path = sample_path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let examples = sample_with_every_example();
         ConfigFile::parse(&path, &text).unwrap();
         let all = ConfigFile::parse(&path, &examples).unwrap();
         let named: Vec<&str> = all.entries.iter().map(|e| e.long.as_str()).collect();
-        let command = Cli::command();
+        let command = cli::command();
         for arg in command.get_arguments() {
             let Some(long) = arg.get_long() else { continue };
             if find_option(&command, long).is_some() {
@@ -489,6 +584,124 @@ mod sample_tests {
                     ".config_sample does not show `{long}`"
                 );
             }
+        }
+    }
+
+    /// A `.config` holding every option of `.config_sample` loads for every command that
+    /// reads one; each takes its own options from it and leaves the others.
+    #[test]
+    fn a_config_with_every_option_loads_for_every_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("job.config");
+        std::fs::write(&path, sample_with_every_example()).unwrap();
+        let path = path.to_str().unwrap();
+        for command in [
+            &[][..],
+            &["list"],
+            &["udso", "list"],
+            &["openioc", "list"],
+            &["openioc", "upload", "a.ioc"],
+            &["openioc", "delete", "0123"],
+        ] {
+            let mut argv = vec!["apex-ioc-sync"];
+            argv.extend(command);
+            argv.extend(["--config", path]);
+            let parsed = parse_with_config(argv)
+                .unwrap_or_else(|e| panic!("{command:?} with every option: {e}"));
+            let o = &parsed.options;
+            assert_eq!(
+                o.apex.host.as_deref(),
+                Some("apex.example.corp"),
+                "{command:?}"
+            );
+            assert!(o.logging.verbose > 0, "{command:?}");
+            assert_eq!(
+                o.lumu.company_key.is_some(),
+                command.is_empty(),
+                "{command:?}"
+            );
+            assert_eq!(o.sync.tag.is_some(), command.is_empty(), "{command:?}");
+            assert_eq!(
+                o.vision_one.v1_url.is_some(),
+                command.is_empty() || command == ["list"],
+                "{command:?}"
+            );
+        }
+    }
+
+    /// Every name a `.config` accepted before the options were grouped by command is still
+    /// accepted, in both spellings.
+    #[test]
+    fn every_name_accepted_before_is_still_accepted() {
+        const SWITCHES: &[&str] = &[
+            "insecure",
+            "verbose",
+            "no-expiration-date",
+            "preserve-iocs",
+            "clean",
+            "dry-run",
+            "json",
+            "force",
+            "no-default-exclusions",
+            "threaded",
+            "taxii-insecure",
+        ];
+        const VALUES: &[(&str, &str)] = &[
+            ("sink", "apex"),
+            ("host", "apex.corp"),
+            ("application-id", "a"),
+            ("api-key", "k"),
+            ("ca-cert", "/x.pem"),
+            ("timeout", "5"),
+            ("v1-region", "eu"),
+            ("v1-url", "https://v1.example"),
+            ("v1-token", "t"),
+            ("risk-level", "low"),
+            ("proxy-host", "p"),
+            ("proxy-port", "3128"),
+            ("proxy-user", "u"),
+            ("proxy-password", "pw"),
+            ("logging", "file"),
+            ("log-file", "/x.log"),
+            ("source", "taxii"),
+            ("tag", "t"),
+            ("ioc-types", "url"),
+            ("scan-action", "log"),
+            ("expiration-days", "9"),
+            ("exclude", "/x.txt"),
+            ("threads", "3"),
+            ("lock-file", "/x.lock"),
+            ("company-key", "c"),
+            ("lumu-url", "https://lumu.example"),
+            ("adversary-types", "C2C"),
+            ("incident-status", "muted"),
+            ("days", "9"),
+            ("max-context-calls", "9"),
+            ("max-run-minutes", "9"),
+            ("taxii-url", "https://taxii.example/"),
+            ("taxii-collection", "c"),
+            ("taxii-token", "t"),
+            ("taxii-user", "u"),
+            ("taxii-password", "p"),
+            ("taxii-ca-cert", "/x.pem"),
+            ("taxii-page-size", "9"),
+            ("min-confidence", "9"),
+            ("state-file", "/x.db"),
+            ("file", "/x.txt"),
+        ];
+        for kebab in SWITCHES {
+            let snake = kebab.replace('-', "_");
+            let text = format!("{kebab}\n{snake}\n");
+            let file =
+                ConfigFile::parse(Path::new("x"), &text).unwrap_or_else(|e| panic!("{kebab}: {e}"));
+            assert_eq!(file.entries.len(), 2, "{kebab}");
+        }
+        for (kebab, value) in VALUES {
+            let snake = kebab.replace('-', "_");
+            let text = format!("{kebab}={value}\n{snake}={value}\n");
+            let file =
+                ConfigFile::parse(Path::new("x"), &text).unwrap_or_else(|e| panic!("{kebab}: {e}"));
+            assert!(file.entries.iter().all(|e| e.long == *kebab), "{kebab}");
         }
     }
 }

@@ -10,38 +10,56 @@ use std::time::Duration;
 use anyhow::anyhow;
 
 use crate::apex::client::ApexClient;
-use crate::cli::{GlobalOpts, IncidentStatus, IocTypeArg, LoggingMode, SinkKind, SourceKind};
+use crate::cli::{IncidentStatus, IocTypeArg, LoggingMode, Options, SinkKind, SourceKind};
 use crate::config::ConfigFile;
 use crate::exit::Failure;
 use crate::http::{HttpSettings, ProxySettings};
 use crate::ioc::IocKind;
 use crate::logging::{LOG_FILE_NAME, LogTarget};
 use crate::policy::Exclusions;
-use crate::secret::Secret;
 use crate::sink::apex::ApexSink;
-use crate::sink::vision_one::{Region, RiskLevel, VisionOneClient, VisionOneSink};
+use crate::sink::vision_one::{Region, VisionOneClient, VisionOneSink};
 use crate::source::file::FileSettings;
-use crate::source::lumu::{DEFAULT_MAX_CONTEXT_CALLS, LumuSettings};
-use crate::source::taxii::{DEFAULT_PAGE_SIZE, TaxiiAuth, TaxiiSettings};
+use crate::source::lumu::LumuSettings;
+use crate::source::taxii::{TaxiiAuth, TaxiiSettings};
 use crate::sync::model::{ScanAction, validate_tag};
 use crate::sync::plan::Policy;
 
+// The defaults of the options. `cli.rs` gives each to clap (`default_value_t`), so `--help`
+// shows it and the code reads the parsed value; none is repeated in a help text.
+
+/// `--timeout`, seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+/// `--proxy-port`.
 pub const DEFAULT_PROXY_PORT: u16 = 8080;
+/// Writes at once without `--threads` or `--threaded`.
 pub const DEFAULT_THREADS: u16 = 4;
+/// Writes at once with `--threaded` (the Lumu script's flag) and no `--threads`.
 pub const THREADED_THREADS: u16 = 20;
+/// `--days`.
 pub const DEFAULT_DAYS: u32 = 30;
 /// `--days` for Lumu: incidents of at most the last 30 days.
 pub const MAX_LUMU_DAYS: u32 = 30;
+/// `--expiration-days`.
 pub const DEFAULT_EXPIRATION_DAYS: u32 = 30;
+/// `--lumu-url`.
 pub const DEFAULT_LUMU_URL: &str = "https://defender.lumu.io";
 /// `--max-run-minutes`: a run every 30 minutes keeps 5 for the sync after the deadline.
 pub const DEFAULT_MAX_RUN_MINUTES: f64 = 25.0;
+/// `--scan-action`.
+pub const DEFAULT_SCAN_ACTION: ScanAction = ScanAction::Block;
+/// `--source`.
+pub const DEFAULT_SOURCE: SourceKind = SourceKind::Lumu;
+/// `--ioc-types`: what Lumu's script pushed by default.
+pub const DEFAULT_IOC_TYPES: [IocTypeArg; 3] =
+    [IocTypeArg::Ip, IocTypeArg::Domain, IocTypeArg::Url];
+/// `--incident-status`.
+pub const DEFAULT_INCIDENT_STATUSES: [IncidentStatus; 1] = [IncidentStatus::Open];
 
 /// Merged options and the config file they came from.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub opts: GlobalOpts,
+    pub opts: Options,
     pub config: Option<ConfigFile>,
     /// The service manager's folders for this job's files, when it gives them.
     pub service_dirs: ServiceDirs,
@@ -86,7 +104,7 @@ impl ServiceDirs {
 }
 
 impl Settings {
-    pub fn new(opts: GlobalOpts, config: Option<ConfigFile>) -> Self {
+    pub fn new(opts: Options, config: Option<ConfigFile>) -> Self {
         Settings {
             opts,
             config,
@@ -145,14 +163,15 @@ impl Settings {
     /// `--logging` (`--log-file` alone means file logging); the file is `--log-file`, else
     /// `apex-ioc-sync.log` in `$LOGS_DIRECTORY`, else beside the config file, else here.
     pub fn log_target(&self) -> LogTarget {
-        let default = if self.opts.log_file.is_some() {
+        let logging = &self.opts.logging;
+        let default = if logging.log_file.is_some() {
             LoggingMode::File
         } else {
             LoggingMode::Screen
         };
-        match self.opts.logging.unwrap_or(default) {
+        match logging.logging.unwrap_or(default) {
             LoggingMode::Screen => LogTarget::Stderr,
-            LoggingMode::File => LogTarget::File(self.opts.log_file.clone().unwrap_or_else(|| {
+            LoggingMode::File => LogTarget::File(logging.log_file.clone().unwrap_or_else(|| {
                 self.default_file(self.service_dirs.logs.as_deref(), LOG_FILE_NAME)
             })),
         }
@@ -163,31 +182,33 @@ impl Settings {
     pub fn redact(&self, text: &str) -> String {
         let o = &self.opts;
         [
-            &o.api_key,
-            &o.company_key,
-            &o.taxii_token,
-            &o.taxii_password,
-            &o.proxy_password,
-            &o.v1_token,
+            &o.apex.api_key,
+            &o.lumu.company_key,
+            &o.taxii.taxii_token,
+            &o.taxii.taxii_password,
+            &o.http.proxy_password,
+            &o.vision_one.v1_token,
         ]
         .into_iter()
         .flatten()
         .fold(text.to_owned(), |text, secret| secret.redact_in(&text))
     }
 
+    /// `--source`.
     pub fn source(&self) -> SourceKind {
-        self.opts.source.unwrap_or(SourceKind::Lumu)
+        self.opts.sync.source
     }
 
-    /// `--sink`, default `apex`.
+    /// `--sink`.
     pub fn sink(&self) -> SinkKind {
-        self.opts.sink.unwrap_or_default()
+        self.opts.destination.sink
     }
 
     /// `--tag`, else the source's name.
     pub fn tag(&self) -> Result<String, Failure> {
         let tag = self
             .opts
+            .sync
             .tag
             .clone()
             .unwrap_or_else(|| self.source().name().to_owned());
@@ -199,6 +220,7 @@ impl Settings {
     /// config file, else here.
     pub fn lock_path(&self, tag: &str) -> PathBuf {
         self.opts
+            .sync
             .lock_file
             .clone()
             .unwrap_or_else(|| self.job_file(tag, "lock"))
@@ -206,7 +228,8 @@ impl Settings {
 
     /// Writes at once: `--threads`, else 20 with `--threaded`, else 4.
     pub fn threads(&self) -> usize {
-        usize::from(self.opts.threads.unwrap_or(if self.opts.threaded {
+        let sync = &self.opts.sync;
+        usize::from(sync.threads.unwrap_or(if sync.threaded {
             THREADED_THREADS
         } else {
             DEFAULT_THREADS
@@ -216,7 +239,7 @@ impl Settings {
     /// What every server's client shares: the time-out and the proxy. No TLS options: those
     /// belong to one server each (below).
     fn base_http(&self) -> Result<HttpSettings, Failure> {
-        let o = &self.opts;
+        let o = &self.opts.http;
         let proxy = match (&o.proxy_host, &o.proxy_user, &o.proxy_password) {
             (Some(host), user, password) => {
                 // A password alone may just be a PROXY_PASSWORD left in the environment.
@@ -227,7 +250,7 @@ impl Settings {
                 }
                 Some(ProxySettings {
                     host: host.clone(),
-                    port: o.proxy_port.unwrap_or(DEFAULT_PROXY_PORT),
+                    port: o.proxy_port,
                     user: user.clone(),
                     password: user.as_ref().and(password.clone()),
                 })
@@ -236,13 +259,13 @@ impl Settings {
                 return Err(Failure::usage(anyhow!("--proxy-user needs --proxy-host")));
             }
             // A proxy password from the environment alone is not a proxy setting.
-            (None, None, _) if o.proxy_port.is_some() => {
+            (None, None, _) if self.opts.given("proxy_port") => {
                 return Err(Failure::usage(anyhow!("--proxy-port needs --proxy-host")));
             }
             (None, None, _) => None,
         };
         Ok(HttpSettings {
-            timeout: Duration::from_secs(o.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS)),
+            timeout: Duration::from_secs(o.timeout),
             proxy,
             ..HttpSettings::default()
         })
@@ -250,7 +273,7 @@ impl Settings {
 
     /// The client settings for Apex Central: `--ca-cert` and `--insecure` apply here only.
     pub fn apex_http(&self) -> Result<HttpSettings, Failure> {
-        let o = &self.opts;
+        let o = &self.opts.apex;
         if o.insecure {
             tracing::warn!(
                 "--insecure: Apex Central's TLS certificate is NOT verified; anyone on the path can read and change what is sent"
@@ -276,7 +299,7 @@ impl Settings {
 
     /// The client settings for the TAXII server: `--taxii-ca-cert` and `--taxii-insecure`.
     pub fn taxii_http(&self) -> Result<HttpSettings, Failure> {
-        let o = &self.opts;
+        let o = &self.opts.taxii;
         if o.taxii_insecure {
             tracing::warn!(
                 "--taxii-insecure: the TAXII server's TLS certificate is NOT verified; anyone on the path can read its credentials and change what it sends"
@@ -290,29 +313,24 @@ impl Settings {
         })
     }
 
-    /// `--ioc-types`, default ip, domain, url.
+    /// `--ioc-types`.
     pub fn ioc_types(&self) -> BTreeSet<IocKind> {
-        let chosen = if self.opts.ioc_types.is_empty() {
-            vec![IocTypeArg::Ip, IocTypeArg::Domain, IocTypeArg::Url]
-        } else {
-            self.opts.ioc_types.clone()
-        };
-        chosen.into_iter().map(IocTypeArg::kind).collect()
+        self.opts.sync.ioc_types.iter().map(|t| t.kind()).collect()
     }
 
+    /// `--scan-action`.
     pub fn scan_action(&self) -> ScanAction {
-        self.opts.scan_action.unwrap_or(ScanAction::Block)
+        self.opts.sync.action.scan_action
     }
 
     /// The planner's policy for this job, against a destination whose lists hold
     /// `capacity` entries per type ([`crate::sink::Sink::capacity_per_kind`]).
     pub fn policy(&self, tag: &str, capacity: usize) -> Policy {
-        let o = &self.opts;
+        let o = &self.opts.sync;
         Policy {
             tag: tag.to_owned(),
             types: self.ioc_types(),
-            expiration_days: (!o.no_expiration_date)
-                .then(|| o.expiration_days.unwrap_or(DEFAULT_EXPIRATION_DAYS)),
+            expiration_days: (!o.no_expiration_date).then_some(o.expiration_days),
             preserve: o.preserve_iocs,
             force: o.force,
             capacity,
@@ -323,56 +341,48 @@ impl Settings {
 
     /// What to read from Lumu Defender, for the job of `tag`.
     pub fn lumu(&self, tag: &str) -> Result<LumuSettings, Failure> {
-        let o = &self.opts;
+        let o = &self.opts.lumu;
         let key = o.company_key.clone().ok_or_else(|| {
             Failure::usage(anyhow!(
                 "no Lumu company key: give --company-key, or `company-key=...` in the .config file, or LUMU_COMPANY_KEY in the environment"
             ))
         })?;
-        let statuses = if o.incident_status.is_empty() {
-            vec![IncidentStatus::Open]
-        } else {
-            o.incident_status.clone()
-        };
         self.no_min_confidence()?;
-        let days = o.days.unwrap_or(DEFAULT_DAYS);
+        let days = self.opts.sync.days;
         if days > MAX_LUMU_DAYS {
             return Err(Failure::usage(anyhow!(
                 "--days {days}{}: Lumu Defender is read at most {MAX_LUMU_DAYS} days back; give 1 to {MAX_LUMU_DAYS} for --source lumu",
                 self.config_line("days", &days.to_string())
             )));
         }
-        let url = o
-            .lumu_url
-            .clone()
-            .unwrap_or_else(|| DEFAULT_LUMU_URL.to_owned());
+        let url = o.lumu_url.clone();
         warn_if_clear_text(&url, "--lumu-url", "the company key");
         Ok(LumuSettings {
             url,
             company_key: key,
             days,
-            statuses: statuses.iter().map(|s| s.name().to_owned()).collect(),
+            statuses: o
+                .incident_status
+                .iter()
+                .map(|s| s.name().to_owned())
+                .collect(),
             adversary_types: o
                 .adversary_types
                 .iter()
                 .map(|t| t.name().to_owned())
                 .collect(),
             scan_action: self.scan_action(),
-            max_context_calls: o
-                .max_context_calls
-                .map_or(DEFAULT_MAX_CONTEXT_CALLS, |n| n as usize),
-            max_run: Duration::from_secs_f64(
-                60.0 * o.max_run_minutes.unwrap_or(DEFAULT_MAX_RUN_MINUTES),
-            ),
+            max_context_calls: o.max_context_calls as usize,
+            max_run: Duration::from_secs_f64(60.0 * o.max_run_minutes),
             state_file: self.state_path(tag),
             tag: tag.to_owned(),
-            dry_run: o.dry_run,
+            dry_run: self.opts.sync.dry_run,
         })
     }
 
     /// What to read from a TAXII server.
     pub fn taxii(&self, tag: &str) -> Result<TaxiiSettings, Failure> {
-        let o = &self.opts;
+        let o = &self.opts.taxii;
         let url = o.taxii_url.clone().ok_or_else(|| {
             Failure::usage(anyhow!(
                 "no TAXII server: give --taxii-url (a discovery URL or an API root), or `taxii-url=...` in the .config file"
@@ -407,13 +417,13 @@ impl Settings {
             url,
             collections: o.taxii_collection.clone(),
             auth,
-            page_size: o.taxii_page_size.unwrap_or(DEFAULT_PAGE_SIZE),
-            days: o.days.unwrap_or(DEFAULT_DAYS),
+            page_size: o.taxii_page_size,
+            days: self.opts.sync.days,
             scan_action: self.scan_action(),
             min_confidence: o.min_confidence,
             state_file: self.state_path(tag),
             tag: tag.to_owned(),
-            dry_run: o.dry_run,
+            dry_run: self.opts.sync.dry_run,
         })
     }
 
@@ -421,6 +431,7 @@ impl Settings {
     /// config file, else here.
     pub fn state_path(&self, tag: &str) -> PathBuf {
         self.opts
+            .sync
             .state_file
             .clone()
             .unwrap_or_else(|| self.job_file(tag, "db"))
@@ -442,7 +453,7 @@ impl Settings {
 
     /// `--min-confidence` is a STIX indicator's property: another source refuses it.
     fn no_min_confidence(&self) -> Result<(), Failure> {
-        match self.opts.min_confidence {
+        match self.opts.taxii.min_confidence {
             Some(n) => Err(Failure::usage(anyhow!(
                 "--min-confidence{} applies to STIX indicators (--source taxii, or STIX bundles with --source file), not to --source {}",
                 self.config_line("min-confidence", &n.to_string()),
@@ -457,23 +468,23 @@ impl Settings {
         if self.source() == SourceKind::Openioc {
             self.no_min_confidence()?;
         }
-        if self.opts.file.is_empty() {
+        if self.opts.files.file.is_empty() {
             return Err(Failure::usage(anyhow!(
                 "--source {} needs at least one --file PATH",
                 self.source().name()
             )));
         }
         Ok(FileSettings {
-            files: self.opts.file.clone(),
+            files: self.opts.files.file.clone(),
             scan_action: self.scan_action(),
-            min_confidence: self.opts.min_confidence,
+            min_confidence: self.opts.taxii.min_confidence,
         })
     }
 
     /// The built-in guard (unless `--no-default-exclusions`) and the `--exclude` lists,
     /// loaded. A list that cannot be read or parsed is a configuration error (exit 2).
     pub fn exclusions(&self) -> Result<Exclusions, Failure> {
-        let o = &self.opts;
+        let o = &self.opts.exclusions;
         Exclusions::load(!o.no_default_exclusions, &o.exclude).map_err(|e| {
             Failure::usage(e.context("an exclusion list could not be loaded; nothing was written"))
         })
@@ -482,7 +493,7 @@ impl Settings {
     /// A client for `--host` with `--application-id` and `--api-key` (and `--ca-cert`,
     /// `--insecure`).
     pub fn apex_client(&self) -> Result<ApexClient, Failure> {
-        let o = &self.opts;
+        let o = &self.opts.apex;
         let missing = |flag: &str, name: &str, env: Option<&str>| {
             let env = env
                 .map(|e| format!(", or {e} in the environment"))
@@ -512,33 +523,19 @@ impl Settings {
     /// the `.config` file; a secret the environment holds is not "given": the same shell may
     /// run jobs for both destinations), as `(option, destination)`.
     fn destination_options(&self) -> Vec<(&'static str, SinkKind)> {
-        let o = &self.opts;
-        let given_secret = |secret: &Option<Secret>, env: &str| {
-            secret
-                .as_ref()
-                .is_some_and(|s| std::env::var(env).ok().as_deref() != Some(s.expose()))
-        };
         [
-            ("host", o.host.is_some(), SinkKind::Apex),
-            ("application-id", o.application_id.is_some(), SinkKind::Apex),
-            (
-                "api-key",
-                given_secret(&o.api_key, "APEX_API_KEY"),
-                SinkKind::Apex,
-            ),
-            ("ca-cert", o.ca_cert.is_some(), SinkKind::Apex),
-            ("insecure", o.insecure, SinkKind::Apex),
-            ("v1-url", o.v1_url.is_some(), SinkKind::VisionOne),
-            ("v1-region", o.v1_region.is_some(), SinkKind::VisionOne),
-            (
-                "v1-token",
-                given_secret(&o.v1_token, "V1_API_TOKEN"),
-                SinkKind::VisionOne,
-            ),
-            ("risk-level", o.risk_level.is_some(), SinkKind::VisionOne),
+            ("host", "host", SinkKind::Apex),
+            ("application-id", "application_id", SinkKind::Apex),
+            ("api-key", "api_key", SinkKind::Apex),
+            ("ca-cert", "ca_cert", SinkKind::Apex),
+            ("insecure", "insecure", SinkKind::Apex),
+            ("v1-url", "v1_url", SinkKind::VisionOne),
+            ("v1-region", "v1_region", SinkKind::VisionOne),
+            ("v1-token", "v1_token", SinkKind::VisionOne),
+            ("risk-level", "risk_level", SinkKind::VisionOne),
         ]
         .into_iter()
-        .filter(|(_, given, _)| *given)
+        .filter(|(_, id, _)| self.opts.given(id))
         .map(|(option, _, sink)| (option, sink))
         .collect()
     }
@@ -602,7 +599,7 @@ impl Settings {
     /// A Vision One client: the host of `--v1-region` or `--v1-url` (one of them), and
     /// `--v1-token` (or `V1_API_TOKEN`).
     pub fn vision_one_client(&self) -> Result<VisionOneClient, Failure> {
-        let o = &self.opts;
+        let o = &self.opts.vision_one;
         let base = match (&o.v1_url, o.v1_region) {
             (Some(_), Some(_)) => {
                 return Err(Failure::usage(anyhow!(
@@ -633,10 +630,7 @@ impl Settings {
     pub fn vision_one_sink(&self) -> Result<VisionOneSink, Failure> {
         self.only_options_of(SinkKind::VisionOne)?;
         let client = self.vision_one_client()?;
-        Ok(VisionOneSink::new(
-            client,
-            self.opts.risk_level.unwrap_or(RiskLevel::High),
-        ))
+        Ok(VisionOneSink::new(client, self.opts.risk_level))
     }
 }
 
@@ -668,20 +662,32 @@ fn clear_text_host(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{ApexOpts, FileOpts, HttpOpts, LoggingOpts, LumuOpts, SyncOpts, TaxiiOpts};
     use crate::secret::Secret;
 
-    fn settings(opts: GlobalOpts) -> Settings {
+    fn settings(opts: Options) -> Settings {
         Settings::new(opts, None)
+    }
+
+    /// The Lumu options with a company key.
+    fn lumu_key() -> LumuOpts {
+        LumuOpts {
+            company_key: Some(Secret::new("k")),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn missing_apex_credentials_are_usage_errors_that_say_how_to_fix() {
-        let err = settings(GlobalOpts::default()).apex_client().unwrap_err();
+        let err = settings(Options::default()).apex_client().unwrap_err();
         assert_eq!(err.code, crate::exit::ExitCode::Usage);
         assert!(err.to_string().contains("--host"), "{err}");
-        let err = settings(GlobalOpts {
-            host: Some("apex.corp".into()),
-            application_id: Some("A".into()),
+        let err = settings(Options {
+            apex: ApexOpts {
+                host: Some("apex.corp".into()),
+                application_id: Some("A".into()),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .apex_client()
@@ -691,10 +697,16 @@ mod tests {
 
     #[test]
     fn days_past_30_are_for_taxii_only_and_the_error_names_the_config_line() {
-        let opts = GlobalOpts {
-            days: Some(60),
-            company_key: Some(Secret::new("k")),
-            taxii_url: Some("https://taxii.example/taxii2/".into()),
+        let opts = Options {
+            sync: SyncOpts {
+                days: 60,
+                ..Default::default()
+            },
+            lumu: lumu_key(),
+            taxii: TaxiiOpts {
+                taxii_url: Some("https://taxii.example/taxii2/".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let config = ConfigFile::parse(Path::new("/etc/apex/.config"), "\ndays=60\n").unwrap();
@@ -712,11 +724,19 @@ mod tests {
 
     #[test]
     fn min_confidence_is_refused_where_there_is_no_confidence() {
-        let opts = |source| GlobalOpts {
-            source: Some(source),
-            min_confidence: Some(50),
-            company_key: Some(Secret::new("k")),
-            file: vec![PathBuf::from("a.ioc")],
+        let opts = |source| Options {
+            sync: SyncOpts {
+                source,
+                ..Default::default()
+            },
+            taxii: TaxiiOpts {
+                min_confidence: Some(50),
+                ..Default::default()
+            },
+            lumu: lumu_key(),
+            files: FileOpts {
+                file: vec![PathBuf::from("a.ioc")],
+            },
             ..Default::default()
         };
         for source in [SourceKind::Lumu, SourceKind::Openioc] {
@@ -741,10 +761,16 @@ mod tests {
 
     #[test]
     fn tls_options_belong_to_their_server() {
-        let o = GlobalOpts {
-            ca_cert: Some("/etc/apex-ca.pem".into()),
-            insecure: true,
-            taxii_ca_cert: Some("/etc/taxii-ca.pem".into()),
+        let o = Options {
+            apex: ApexOpts {
+                ca_cert: Some("/etc/apex-ca.pem".into()),
+                insecure: true,
+                ..Default::default()
+            },
+            taxii: TaxiiOpts {
+                taxii_ca_cert: Some("/etc/taxii-ca.pem".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let s = settings(o);
@@ -760,8 +786,11 @@ mod tests {
         assert!(!taxii.insecure);
         let lumu = s.lumu_http().unwrap();
         assert!(lumu.ca_cert.is_none() && !lumu.insecure && !lumu.follow_redirects);
-        let o = GlobalOpts {
-            taxii_insecure: true,
+        let o = Options {
+            taxii: TaxiiOpts {
+                taxii_insecure: true,
+                ..Default::default()
+            },
             ..Default::default()
         };
         let s = settings(o);
@@ -791,31 +820,39 @@ mod tests {
 
     #[test]
     fn threads_defaults() {
-        assert_eq!(settings(GlobalOpts::default()).threads(), 4);
-        let threaded = GlobalOpts {
+        let sync = |sync: SyncOpts| Options {
+            sync,
+            ..Default::default()
+        };
+        assert_eq!(settings(Options::default()).threads(), 4);
+        let threaded = SyncOpts {
             threaded: true,
             ..Default::default()
         };
-        assert_eq!(settings(threaded.clone()).threads(), 20);
-        let both = GlobalOpts {
+        assert_eq!(settings(sync(threaded.clone())).threads(), 20);
+        let both = SyncOpts {
             threads: Some(7),
             ..threaded
         };
-        assert_eq!(settings(both).threads(), 7);
+        assert_eq!(settings(sync(both)).threads(), 7);
     }
 
     #[test]
     fn tag_defaults_to_the_source_and_is_checked() {
-        assert_eq!(settings(GlobalOpts::default()).tag().unwrap(), "lumu");
-        let o = GlobalOpts {
-            source: Some(SourceKind::Taxii),
+        let sync = |sync: SyncOpts| Options {
+            sync,
             ..Default::default()
         };
+        assert_eq!(settings(Options::default()).tag().unwrap(), "lumu");
+        let o = sync(SyncOpts {
+            source: SourceKind::Taxii,
+            ..Default::default()
+        });
         assert_eq!(settings(o).tag().unwrap(), "taxii");
-        let o = GlobalOpts {
+        let o = sync(SyncOpts {
             tag: Some("my tag".into()),
             ..Default::default()
-        };
+        });
         assert_eq!(
             settings(o).tag().unwrap_err().code,
             crate::exit::ExitCode::Usage
@@ -824,10 +861,14 @@ mod tests {
 
     #[test]
     fn proxy_options_must_come_together() {
-        let o = GlobalOpts {
-            proxy_user: Some("u".into()),
+        let http = |http: HttpOpts| Options {
+            http,
             ..Default::default()
         };
+        let o = http(HttpOpts {
+            proxy_user: Some("u".into()),
+            ..Default::default()
+        });
         assert!(
             settings(o)
                 .apex_http()
@@ -836,11 +877,11 @@ mod tests {
                 .contains("--proxy-host")
         );
         // A password without a user (PROXY_PASSWORD left in the environment) is not used.
-        let o = GlobalOpts {
+        let o = http(HttpOpts {
             proxy_host: Some("p".into()),
             proxy_password: Some(Secret::new("pw")),
             ..Default::default()
-        };
+        });
         assert!(
             settings(o)
                 .lumu_http()
@@ -850,18 +891,37 @@ mod tests {
                 .password
                 .is_none()
         );
-        let o = GlobalOpts {
+        let o = http(HttpOpts {
             proxy_host: Some("p".into()),
             ..Default::default()
-        };
+        });
         let proxy = settings(o).taxii_http().unwrap().proxy.unwrap();
         assert_eq!(proxy.url(), "http://p:8080");
+        // A port without a host is refused when it was given, not when it is the default.
+        let port_alone = Options {
+            given: ["proxy_port".to_owned()].into(),
+            ..Default::default()
+        };
+        assert!(
+            settings(port_alone)
+                .apex_http()
+                .unwrap_err()
+                .to_string()
+                .contains("--proxy-port needs --proxy-host")
+        );
+        assert!(
+            settings(Options::default())
+                .apex_http()
+                .unwrap()
+                .proxy
+                .is_none()
+        );
     }
 
     #[test]
     fn lock_state_and_log_files_default_beside_the_config() {
         let s = Settings::new(
-            GlobalOpts::default(),
+            Options::default(),
             Some(ConfigFile {
                 path: "/etc/apex/.config".into(),
                 entries: vec![],
@@ -880,8 +940,14 @@ mod tests {
             Path::new("/etc/apex/apex-ioc-sync-soc_feed_1.lock")
         );
         assert_eq!(s.log_target(), LogTarget::Stderr);
-        let file_logging = |opts: GlobalOpts| Settings { opts, ..s.clone() }.log_target();
-        let logging = GlobalOpts {
+        let file_logging = |logging: LoggingOpts| {
+            let opts = Options {
+                logging,
+                ..Default::default()
+            };
+            Settings { opts, ..s.clone() }.log_target()
+        };
+        let logging = LoggingOpts {
             logging: Some(LoggingMode::File),
             ..Default::default()
         };
@@ -889,7 +955,7 @@ mod tests {
             file_logging(logging.clone()),
             LogTarget::File("/etc/apex/apex-ioc-sync.log".into())
         );
-        let named = GlobalOpts {
+        let named = LoggingOpts {
             log_file: Some("/var/log/x.log".into()),
             ..Default::default()
         };
@@ -897,29 +963,35 @@ mod tests {
             file_logging(named.clone()),
             LogTarget::File("/var/log/x.log".into())
         );
-        let screen = GlobalOpts {
+        let screen = LoggingOpts {
             logging: Some(LoggingMode::Screen),
             ..named
         };
         assert_eq!(file_logging(screen), LogTarget::Stderr);
 
         let s = Settings::new(
-            GlobalOpts::default(),
+            Options::default(),
             Some(ConfigFile {
                 path: ".config".into(),
                 entries: vec![],
             }),
         );
         assert_eq!(s.lock_path("x"), Path::new("./apex-ioc-sync-x.lock"));
-        let s = Settings::new(logging, None);
+        let s = Settings::new(
+            Options {
+                logging,
+                ..Default::default()
+            },
+            None,
+        );
         assert_eq!(s.log_target(), LogTarget::File("apex-ioc-sync.log".into()));
         assert_eq!(s.state_path("taxii"), Path::new("apex-ioc-sync-taxii.db"));
     }
 
     #[test]
     fn lumu_budget_deadline_and_state_file_defaults() {
-        let o = GlobalOpts {
-            company_key: Some(Secret::new("k")),
+        let o = Options {
+            lumu: lumu_key(),
             ..Default::default()
         };
         let l = settings(o.clone()).lumu("company-a").unwrap();
@@ -928,11 +1000,17 @@ mod tests {
         assert_eq!(l.state_file, Path::new("apex-ioc-sync-company-a.db"));
         assert_eq!(l.tag, "company-a");
         assert!(!l.dry_run);
-        let l = settings(GlobalOpts {
-            max_context_calls: Some(0),
-            max_run_minutes: Some(0.5),
-            state_file: Some("/var/lib/x.db".into()),
-            dry_run: true,
+        let l = settings(Options {
+            lumu: LumuOpts {
+                max_context_calls: 0,
+                max_run_minutes: 0.5,
+                ..lumu_key()
+            },
+            sync: SyncOpts {
+                state_file: Some("/var/lib/x.db".into()),
+                dry_run: true,
+                ..Default::default()
+            },
             ..o
         })
         .lumu("lumu")
@@ -974,8 +1052,11 @@ mod tests {
             path: "/run/credentials/apex-ioc-sync@lumu.service/config".into(),
             entries: vec![],
         });
-        let file_logging = GlobalOpts {
-            logging: Some(LoggingMode::File),
+        let file_logging = Options {
+            logging: LoggingOpts {
+                logging: Some(LoggingMode::File),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let dirs = ServiceDirs {
@@ -1014,10 +1095,16 @@ mod tests {
         assert_eq!(s.lock_path("lumu"), Path::new("apex-ioc-sync-lumu.lock"));
 
         // Flags name the files whatever the folders.
-        let named = GlobalOpts {
-            lock_file: Some("/srv/x.lock".into()),
-            state_file: Some("/srv/x.db".into()),
-            log_file: Some("/srv/x.log".into()),
+        let named = Options {
+            sync: SyncOpts {
+                lock_file: Some("/srv/x.lock".into()),
+                state_file: Some("/srv/x.db".into()),
+                ..Default::default()
+            },
+            logging: LoggingOpts {
+                log_file: Some("/srv/x.log".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let s = Settings::new(named, config).with_service_dirs(dirs);

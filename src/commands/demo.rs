@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::apex::udso::UdsoEntry;
-use crate::cli::{GlobalOpts, IocTypeArg, SinkKind};
+use crate::cli::{
+    ApexOpts, DestinationOpts, IocTypeArg, LumuOpts, Options, SinkKind, SyncOpts, VisionOneOpts,
+};
 use crate::commands::{list, sync, udso};
 use crate::exit::Failure;
 use crate::output::OutputError;
@@ -66,22 +68,30 @@ impl Destination {
     }
 
     /// The options that point a job at it.
-    fn options(&self) -> GlobalOpts {
+    fn options(&self) -> Options {
         match self {
             Destination::Apex(apex, server) => {
                 let c = apex.config();
-                GlobalOpts {
-                    host: Some(server.url()),
-                    application_id: Some(c.app_id.clone()),
-                    api_key: Some(Secret::new(&c.api_key)),
-                    ..GlobalOpts::default()
+                Options {
+                    apex: ApexOpts {
+                        host: Some(server.url()),
+                        application_id: Some(c.app_id.clone()),
+                        api_key: Some(Secret::new(&c.api_key)),
+                        ..ApexOpts::default()
+                    },
+                    ..Options::default()
                 }
             }
-            Destination::VisionOne(v1, server) => GlobalOpts {
-                sink: Some(SinkKind::VisionOne),
-                v1_url: Some(server.url()),
-                v1_token: Some(Secret::new(&v1.config().token)),
-                ..GlobalOpts::default()
+            Destination::VisionOne(v1, server) => Options {
+                destination: DestinationOpts {
+                    sink: SinkKind::VisionOne,
+                },
+                vision_one: VisionOneOpts {
+                    v1_url: Some(server.url()),
+                    v1_token: Some(Secret::new(&v1.config().token)),
+                    ..VisionOneOpts::default()
+                },
+                ..Options::default()
             },
         }
     }
@@ -189,17 +199,23 @@ async fn runs(sink: SinkKind, lock_file: &Path, state_file: &Path) -> Result<(),
         lumu.add(incident.clone());
     }
     let settings = Settings::new(
-        GlobalOpts {
-            company_key: Some(Secret::new(lumu.company_key())),
-            lumu_url: Some(lumu_server.url()),
-            ioc_types: vec![
-                IocTypeArg::Ip,
-                IocTypeArg::Domain,
-                IocTypeArg::Url,
-                IocTypeArg::Hash,
-            ],
-            lock_file: Some(lock_file.to_owned()),
-            state_file: Some(state_file.to_owned()),
+        Options {
+            lumu: LumuOpts {
+                company_key: Some(Secret::new(lumu.company_key())),
+                lumu_url: lumu_server.url(),
+                ..LumuOpts::default()
+            },
+            sync: SyncOpts {
+                ioc_types: vec![
+                    IocTypeArg::Ip,
+                    IocTypeArg::Domain,
+                    IocTypeArg::Url,
+                    IocTypeArg::Hash,
+                ],
+                lock_file: Some(lock_file.to_owned()),
+                state_file: Some(state_file.to_owned()),
+                ..SyncOpts::default()
+            },
             ..destination.options()
         },
         None,

@@ -33,7 +33,7 @@ struct Entry<'a> {
 
 /// Lists `kind` (or every kind the destination holds) on the destination `--sink` names.
 pub async fn run(settings: &Settings, kind: Option<IocKind>) -> Result<(), Failure> {
-    let json = settings.opts.json;
+    let json = settings.opts.output.json;
     match settings.sink() {
         SinkKind::Apex => list(&settings.apex_sink()?, kind, json).await,
         SinkKind::VisionOne => list(&settings.vision_one_sink()?, kind, json).await,

@@ -1,6 +1,7 @@
 //! Subcommands beside the default sync run.
 
 pub mod demo;
+pub mod help;
 pub mod list;
 pub mod openioc;
 pub mod simulate;

@@ -42,7 +42,8 @@ async fn run_with<S: Sink>(
     tag: &str,
     started: Instant,
 ) -> Result<ExitCode, Failure> {
-    let opts = &settings.opts;
+    let opts = &settings.opts.sync;
+    let json = settings.opts.output.json;
     // Every usage error comes before the lock and before any request.
     let source = match (opts.clean, settings.source()) {
         (true, _) => None,
@@ -68,14 +69,14 @@ async fn run_with<S: Sink>(
     let to_screen = matches!(settings.log_target(), LogTarget::Stderr);
 
     let Some(source) = source else {
-        let report = clean(sink, tag, settings.threads(), opts.dry_run, opts.json).await?;
-        let printed = if opts.json {
+        let report = clean(sink, tag, settings.threads(), opts.dry_run, json).await?;
+        let printed = if json {
             outln!("{}", serde_json::to_string_pretty(&report)?)
         } else {
             Ok(())
         };
         // Eager `and`: the summary reaches the log even when standard output is closed.
-        let printed = printed.and(emit_summary(&report.summary(), to_screen && !opts.json));
+        let printed = printed.and(emit_summary(&report.summary(), to_screen && !json));
         return settle(
             printed,
             finish(
@@ -114,9 +115,9 @@ async fn run_with<S: Sink>(
         dry_run: opts.dry_run,
         started,
     };
-    let progress = progress_bar(to_screen && !opts.json);
+    let progress = progress_bar(to_screen && !json);
     let (report, _plan) = run_job(&job, pulled, sink, Utc::now(), &progress).await?;
-    let printed = if opts.json {
+    let printed = if json {
         outln!("{}", serde_json::to_string_pretty(&report)?)
     } else if opts.dry_run {
         out!("{}", changes_table(&report.changes))
@@ -124,7 +125,7 @@ async fn run_with<S: Sink>(
     } else {
         Ok(())
     };
-    let printed = printed.and(emit_summary(&report.summary(), to_screen && !opts.json));
+    let printed = printed.and(emit_summary(&report.summary(), to_screen && !json));
     if let Some(brake) = &report.brake {
         let why = if brake.empty_source {
             "the source gave no IOC of the chosen types"

@@ -34,6 +34,9 @@ use crate::sink::apex::APEX_KINDS;
 
 /// Entries per type a real server holds.
 pub const DEFAULT_CAPACITY: usize = 10_000;
+/// Seconds a token's `iat` may be away from the simulator's clock (Apex's "Communication
+/// time-out"), unless `simulate --token-timeout` says otherwise.
+pub const DEFAULT_TOKEN_TIMEOUT_SECS: u64 = 120;
 
 /// How the simulated server is set up.
 #[derive(Debug, Clone)]
@@ -66,7 +69,7 @@ impl ApexSimConfig {
             app_id: format!("{}-{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(4), hex(12))
                 .to_uppercase(),
             api_key: format!("{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(12)).to_uppercase(),
-            token_timeout: Duration::from_secs(120),
+            token_timeout: Duration::from_secs(DEFAULT_TOKEN_TIMEOUT_SECS),
             capacity: DEFAULT_CAPACITY,
             string_numbers: false,
             case_insensitive_content: false,

@@ -47,7 +47,7 @@ const MAX_PAGES: u64 = 10_000;
 pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 /// Contexts read at most in one run unless `--max-context-calls` says otherwise: about 20
 /// minutes at Lumu's published 50 calls a minute.
-pub const DEFAULT_MAX_CONTEXT_CALLS: usize = 1_000;
+pub const DEFAULT_MAX_CONTEXT_CALLS: u32 = 1_000;
 /// Failed context reads (other than a spent quota) after which a run stops reading: a
 /// server that fails this often is not helped by more calls.
 const MAX_CONTEXT_FAILURES: usize = 10;
