@@ -178,15 +178,18 @@ STATE_DIR = tempfile.mkdtemp(prefix="apex-ioc-sync-interop-")
 atexit.register(shutil.rmtree, STATE_DIR, True)
 
 
-def run(binary, host, *args, expect=0):
+def run(binary, host, *args, command=(), expect=0):
+    """The sync job (or `command`, a subcommand, which takes Apex Central's options only:
+    options follow the command they belong to) against the capture server; its JSON."""
+    apex = ["--host", host, "--application-id", APP_ID, "--api-key", API_KEY, "--json"]
+    job = [] if command else ["--lumu-url", host, "--company-key", COMPANY_KEY, "--tag", "interop",
+                              "--state-file", os.path.join(STATE_DIR, "state.db")]
     result = subprocess.run(
-        [binary, "--host", host, "--application-id", APP_ID, "--api-key", API_KEY,
-         "--lumu-url", host, "--company-key", COMPANY_KEY, "--tag", "interop", "--json",
-         "--state-file", os.path.join(STATE_DIR, "state.db"), *args],
+        [binary, *command, *apex, *job, *args],
         capture_output=True, text=True, timeout=120,
     )
     if result.returncode != expect:
-        fail(f"apex-ioc-sync {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+        fail(f"apex-ioc-sync {' '.join([*command, *args])} exited {result.returncode}:\n{result.stderr}")
     return json.loads(result.stdout)
 
 
@@ -223,16 +226,16 @@ def main():
 
     sample = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data",
                           "openioc", "mandiant-apt", OPENIOC_SAMPLE)
-    uploaded = run(binary, host, "openioc", "upload", sample, "--extract", "--scan-action", "log")
+    uploaded = run(binary, host, sample, "--extract", "--scan-action", "log", command=("openioc", "upload"))
     with open(sample, "rb") as f:
         sample_id = hashlib.sha1(f.read()).hexdigest()
     if [u["FileHashID"] for u in uploaded["uploaded"]] != [sample_id] or \
             [e["ExtractingStatus"] for e in uploaded["extracted"]] != [1]:
         fail(f"openioc upload --extract reported {uploaded}")
-    listed = run(binary, host, "openioc", "list")
+    listed = run(binary, host, command=("openioc", "list"))
     if [f["FileName"] for f in listed] != [OPENIOC_SAMPLE]:
         fail(f"openioc list reported {listed}")
-    run(binary, host, "openioc", "delete", sample_id)
+    run(binary, host, sample_id, command=("openioc", "delete"))
     if cabinet:
         fail(f"openioc delete left {cabinet}")
     server.shutdown()

@@ -42,8 +42,8 @@ fn a_sync_and_udso_list_work_with_string_numbers_and_null_texts() {
     assert!(output_text(out.get_output()).0.contains("plan +2 ~0 -0 =0"));
     let out = lumu_cmd(dir.path(), &apex, &lumu).assert().success();
     assert!(output_text(out.get_output()).0.contains("plan +0 ~0 -0 =2"));
-    let out = apex_cmd(dir.path(), &apex)
-        .args(["udso", "list", "--type", "domain"])
+    let out = apex_run(dir.path(), &apex, &["udso", "list"])
+        .args(["--type", "domain"])
         .assert()
         .success();
     let table = output_text(out.get_output()).0;
@@ -66,8 +66,8 @@ fn the_openioc_commands_work_with_string_numbers_and_null_texts() {
     let good = dir.path().join("good.ioc");
     std::fs::write(&good, OPENIOC_1_0).unwrap();
     // Upload, extract, list and delete, each answer in string form.
-    let out = apex_cmd(dir.path(), &apex)
-        .args(["openioc", "upload", "--extract", "--json"])
+    let out = apex_run(dir.path(), &apex, &["openioc", "upload"])
+        .args(["--extract", "--json"])
         .arg(&good)
         .assert()
         .code(0);
@@ -89,8 +89,7 @@ fn the_openioc_commands_work_with_string_numbers_and_null_texts() {
             .any(|e| e.content == "c2.forms.example")
     );
 
-    let out = apex_cmd(dir.path(), &apex)
-        .args(["openioc", "list"])
+    let out = apex_run(dir.path(), &apex, &["openioc", "list"])
         .assert()
         .code(0);
     let listing = output_text(out.get_output()).0;
@@ -101,13 +100,8 @@ fn the_openioc_commands_work_with_string_numbers_and_null_texts() {
         "{listing}"
     );
 
-    let out = apex_cmd(dir.path(), &apex)
-        .args([
-            "openioc",
-            "delete",
-            &id,
-            "0000000000000000000000000000000000000000",
-        ])
+    let out = apex_run(dir.path(), &apex, &["openioc", "delete"])
+        .args([&id, "0000000000000000000000000000000000000000"])
         .assert()
         .code(4);
     let table = output_text(out.get_output()).0;

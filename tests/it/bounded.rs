@@ -121,6 +121,7 @@ fn endless_or_oversized_answers_are_errors_naming_the_server_and_endpoint() {
 
         // Apex Central: 64 MiB.
         let out = bin(dir.path())
+            .args(["udso", "list", "--type", "ip"])
             .args([
                 "--host",
                 &server.url,
@@ -129,7 +130,6 @@ fn endless_or_oversized_answers_are_errors_naming_the_server_and_endpoint() {
                 "--api-key",
                 "K",
             ])
-            .args(["udso", "list", "--type", "ip"])
             .timeout(HANG_GUARD)
             .assert()
             .code(1);
@@ -221,7 +221,7 @@ fn a_file_just_over_its_cap_is_an_error_naming_it() {
         .set_len((1 << 20) + 1)
         .unwrap();
     let out = bin(dir.path())
-        .args(["--config", config.to_str().unwrap(), "udso", "list"])
+        .args(["udso", "list", "--config", config.to_str().unwrap()])
         .assert()
         .code(2);
     let stderr = stderr_of(&out);
@@ -260,14 +260,16 @@ fn dev_zero_is_an_error_naming_it_wherever_a_file_is_read() {
             "cannot read --ca-cert /dev/zero: larger than 4 MiB",
         ),
         (
-            vec!["--config", zero, "udso", "list"],
+            vec!["udso", "list", "--config", zero],
             2,
             "cannot read config file /dev/zero: larger than 1 MiB",
         ),
     ];
     for (args, code, says) in cases {
-        let out = apex_cmd(dir.path(), &apex)
+        // A subcommand's name first, then its options.
+        let out = bin(dir.path())
             .args(&args)
+            .args(apex_args(&apex))
             .timeout(HANG_GUARD)
             .assert()
             .code(code);
@@ -314,8 +316,7 @@ fn openioc_upload_reads_each_batch_when_it_is_sent() {
     apex.sim.on_request(Method::POST, 1, move |_| {
         std::fs::remove_file(&last).unwrap();
     });
-    let out = apex_cmd(dir.path(), &apex)
-        .args(["openioc", "upload"])
+    let out = apex_run(dir.path(), &apex, &["openioc", "upload"])
         .arg(&folder)
         .assert()
         .code(4);

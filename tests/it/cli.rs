@@ -5,10 +5,13 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::common::{TestPki, apex_cmd, apex_config, bin, entry, output_text, start_apex};
+use crate::common::{
+    TestPki, apex_cmd, apex_config, apex_run, bin, entry, output_text, start_apex, start_lumu,
+};
 use apex_ioc_sync::lock::InstanceLock;
 use apex_ioc_sync::sim::BackgroundApex;
 use apex_ioc_sync::sim::apex::ApexSimConfig;
+use apex_ioc_sync::sim::lumu::SimIncident;
 use apex_ioc_sync::sim::server::tls_config;
 use serde_json::Value;
 
@@ -48,8 +51,7 @@ fn udso_list_prints_a_table_marking_our_entries() {
     let apex = start_apex();
     seed(&apex);
     let dir = tempfile::tempdir().unwrap();
-    let out = apex_cmd(dir.path(), &apex)
-        .args(["udso", "list"])
+    let out = apex_run(dir.path(), &apex, &["udso", "list"])
         .assert()
         .success();
     let (stdout, _) = output_text(out.get_output());
@@ -73,8 +75,8 @@ fn udso_list_json_and_type_filter() {
     let apex = start_apex();
     seed(&apex);
     let dir = tempfile::tempdir().unwrap();
-    let out = apex_cmd(dir.path(), &apex)
-        .args(["udso", "list", "--type", "ip", "--json"])
+    let out = apex_run(dir.path(), &apex, &["udso", "list"])
+        .args(["--type", "ip", "--json"])
         .assert()
         .success();
     let listed: Vec<Value> = serde_json::from_slice(&out.get_output().stdout).unwrap();
@@ -158,10 +160,10 @@ fn missing_settings_are_usage_errors() {
     bin(dir.path()).args(["--no-such-flag"]).assert().code(2);
     bin(dir.path())
         .args([
-            "--host",
-            "ftp://x",
             "udso",
             "list",
+            "--host",
+            "ftp://x",
             "--application-id",
             "a",
             "--api-key",
@@ -205,19 +207,52 @@ fn an_unreachable_server_fails_with_exit_1_naming_the_request() {
 
 #[test]
 fn both_spellings_of_lumu_flags_are_accepted() {
-    let apex = start_apex();
+    let (apex, lumu) = (start_apex(), start_lumu());
+    lumu.sim.add(SimIncident::open(
+        "i-1",
+        chrono::Duration::hours(1),
+        &["c2.spelling.example"],
+        &["C2C"],
+    ));
     let dir = tempfile::tempdir().unwrap();
     let c = apex.sim.config();
-    bin(dir.path())
-        .args(["udso", "list", "--host", &apex.url()])
+    // The sync job, as Lumu's script is run.
+    let out = bin(dir.path())
+        .args(["--host", &apex.url()])
         .args(["--application_id", &c.app_id, "--api_key", &c.api_key])
         .args([
+            "--lumu_url",
+            &lumu.url(),
+            "--company_key",
+            lumu.sim.company_key(),
+        ])
+        .args([
             "--ioc_types",
-            "ip",
+            "domain",
             "--scan_action",
             "log",
             "--preserve_iocs",
+            "--no_expiration_date",
+            "--adversary_types",
+            "C2C",
         ])
+        .assert()
+        .success();
+    let stdout = output_text(out.get_output()).0;
+    assert!(stdout.contains("plan +1 ~0 -0 =0"), "{stdout}");
+    let entries = apex.sim.all_entries();
+    let added = entries
+        .iter()
+        .find(|e| e.content == "c2.spelling.example")
+        .unwrap();
+    assert_eq!(
+        (added.scan_action.as_str(), &added.expiration_utc_date),
+        ("log", &None)
+    );
+    // And a subcommand, with the options it takes.
+    bin(dir.path())
+        .args(["udso", "list", "--host", &apex.url()])
+        .args(["--application_id", &c.app_id, "--api_key", &c.api_key])
         .assert()
         .success();
 }
@@ -252,7 +287,7 @@ fn config_file_supplies_options_and_bad_lines_are_named() {
     let other = dir.path().join("job.config");
     std::fs::write(&other, "hots=x\n").unwrap();
     let out = bin(dir.path())
-        .args(["--config", other.to_str().unwrap(), "udso", "list"])
+        .args(["udso", "list", "--config", other.to_str().unwrap()])
         .assert()
         .code(2);
     let (_, stderr) = output_text(out.get_output());
@@ -456,8 +491,7 @@ fn tls_is_verified_unless_insecure_and_ca_cert_adds_a_root() {
     assert!(apex.url().starts_with("https://127.0.0.1:"));
     let dir = tempfile::tempdir().unwrap();
 
-    let out = apex_cmd(dir.path(), &apex)
-        .args(["udso", "list"])
+    let out = apex_run(dir.path(), &apex, &["udso", "list"])
         .assert()
         .code(1);
     let (_, stderr) = output_text(out.get_output());
@@ -468,13 +502,13 @@ fn tls_is_verified_unless_insecure_and_ca_cert_adds_a_root() {
     );
     assert_eq!(apex.sim.control.stats.total(), 0, "no request got through");
 
-    apex_cmd(dir.path(), &apex)
-        .args(["udso", "list", "--ca-cert", &pki.path("ca.pem")])
+    apex_run(dir.path(), &apex, &["udso", "list"])
+        .args(["--ca-cert", &pki.path("ca.pem")])
         .assert()
         .success();
 
-    let out = apex_cmd(dir.path(), &apex)
-        .args(["udso", "list", "--insecure"])
+    let out = apex_run(dir.path(), &apex, &["udso", "list"])
+        .args(["--insecure"])
         .assert()
         .success();
     let (_, stderr) = output_text(out.get_output());
@@ -484,8 +518,8 @@ fn tls_is_verified_unless_insecure_and_ca_cert_adds_a_root() {
     );
 
     // A file that is not a certificate is a usage error naming it.
-    let out = apex_cmd(dir.path(), &apex)
-        .args(["udso", "list", "--ca-cert", &pki.path("server.key")])
+    let out = apex_run(dir.path(), &apex, &["udso", "list"])
+        .args(["--ca-cert", &pki.path("server.key")])
         .assert()
         .code(2);
     let (_, stderr) = output_text(out.get_output());
@@ -559,8 +593,8 @@ fn proxy_flags_route_requests_through_the_proxy_with_auth() {
     let apex = start_apex();
     let (port, heads) = recording_proxy();
     let dir = tempfile::tempdir().unwrap();
-    let out = apex_cmd(dir.path(), &apex)
-        .args(["udso", "list", "--type", "url", "-vv"])
+    let out = apex_run(dir.path(), &apex, &["udso", "list"])
+        .args(["--type", "url", "-vv"])
         .args([
             "--proxy-host",
             "127.0.0.1",
@@ -595,8 +629,8 @@ fn the_environment_proxy_is_used_when_no_proxy_flag_is_given() {
     let apex = start_apex();
     let (port, heads) = recording_proxy();
     let dir = tempfile::tempdir().unwrap();
-    apex_cmd(dir.path(), &apex)
-        .args(["udso", "list", "--type", "ip"])
+    apex_run(dir.path(), &apex, &["udso", "list"])
+        .args(["--type", "ip"])
         .env("HTTP_PROXY", format!("http://127.0.0.1:{port}"))
         .assert()
         .success();
@@ -627,16 +661,25 @@ fn secrets_never_reach_output_logs_or_json() {
             assert!(!text.contains("eyJ"), "a token leaked into:\n{text}");
         }
     };
-    let run = |args: &[&str], code: i32| {
-        let out = bin(dir.path())
-            .args(["--host", &apex.url(), "--application-id", &c.app_id])
-            .args([
-                "-vv",
+    // `command` first: options follow the command they belong to.
+    let run = |command: &[&str], args: &[&str], code: i32| {
+        let mut cmd = bin(dir.path());
+        cmd.args(command)
+            .args(["--host", &apex.url(), "--application-id", &c.app_id, "-vv"]);
+        if command.is_empty() {
+            cmd.args([
                 "--company-key",
                 "lumu-c0mpany-key",
                 "--taxii-token",
                 "taxii-t0ken",
-            ])
+            ]);
+        } else {
+            // A command of Apex Central's own takes no Lumu or TAXII option: the secrets
+            // sit in the environment, unread.
+            cmd.env("LUMU_COMPANY_KEY", "lumu-c0mpany-key")
+                .env("TAXII_TOKEN", "taxii-t0ken");
+        }
+        let out = cmd
             .args(args)
             .env("APEX_API_KEY", &c.api_key)
             .env("PROXY_PASSWORD", "pr0xy-s3cret")
@@ -644,10 +687,11 @@ fn secrets_never_reach_output_logs_or_json() {
             .code(code);
         check(out.get_output());
     };
-    run(&["udso", "list"], 0);
-    run(&["udso", "list", "--json"], 0);
-    run(&["--clean", "--dry-run", "--json"], 0);
+    run(&["udso", "list"], &[], 0);
+    run(&["udso", "list"], &["--json"], 0);
+    run(&[], &["--clean", "--dry-run", "--json"], 0);
     run(
+        &[],
         &[
             "--logging",
             "file",
@@ -664,13 +708,12 @@ fn secrets_never_reach_output_logs_or_json() {
     );
     // A failing run's error, in the log and on screen.
     run(
+        &["udso", "list"],
         &[
             "--logging",
             "file",
             "--log-file",
             log.to_str().unwrap(),
-            "udso",
-            "list",
             "--application-id",
             "x",
         ],
@@ -697,15 +740,26 @@ fn secrets_never_reach_output_logs_or_json() {
 fn simulate_serves_apex_lumu_and_taxii_with_printed_options() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
-    let mut sim = Command::new(assert_cmd::cargo::cargo_bin("apex-ioc-sync"))
-        .arg("simulate")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    /// The simulators stop when the test ends, passed or failed (a simulator left running
+    /// would hold the test run's output open).
+    struct Stopped(std::process::Child);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut sim = Stopped(
+        Command::new(assert_cmd::cargo::cargo_bin("apex-ioc-sync"))
+            .arg("simulate")
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut options = std::collections::HashMap::new();
     let mut taxii_url = String::new();
-    let mut lines = BufReader::new(sim.stdout.take().unwrap()).lines();
+    let mut lines = BufReader::new(sim.0.stdout.take().unwrap()).lines();
     for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(rest) = line.split("(discovery ").nth(1) {
@@ -728,33 +782,40 @@ fn simulate_serves_apex_lumu_and_taxii_with_printed_options() {
         "--application-id",
         &options["application-id"],
     ];
-    let run = |args: &[&str]| {
+    // `command` first: options follow the command they belong to.
+    let run = |command: &[&str], args: &[&str]| {
         bin(dir.path())
+            .args(command)
             .args(apex)
             .args(args)
             .env("APEX_API_KEY", &options["api-key"])
             .assert()
     };
-    run(&[
-        "--lumu-url",
-        &options["lumu-url"],
-        "--company-key",
-        &options["company-key"],
-    ])
+    run(
+        &[],
+        &[
+            "--lumu-url",
+            &options["lumu-url"],
+            "--company-key",
+            &options["company-key"],
+        ],
+    )
     .success();
-    run(&[
-        "--source",
-        "taxii",
-        "--taxii-url",
-        &taxii_url,
-        "--ioc-types",
-        "ip,domain,url,hash",
-    ])
+    run(
+        &[],
+        &[
+            "--source",
+            "taxii",
+            "--taxii-url",
+            &taxii_url,
+            "--ioc-types",
+            "ip,domain,url,hash",
+        ],
+    )
     .success();
-    let out = run(&["udso", "list"]).success();
+    let out = run(&["udso", "list"], &[]).success();
     let (stdout, _) = output_text(out.get_output());
-    sim.kill().unwrap();
-    let _ = sim.wait();
+    drop(sim);
     drain.join().unwrap();
     assert!(
         stdout.contains("ours:lumu") && stdout.contains("ours:taxii"),

@@ -69,6 +69,15 @@ pub fn apex_cmd(dir: &Path, apex: &BackgroundApex) -> Command {
     cmd
 }
 
+/// The binary running `command` (a subcommand's name, and maybe its first arguments)
+/// against the simulator. Options follow the command they belong to, so the host and
+/// credentials come after it.
+pub fn apex_run(dir: &Path, apex: &BackgroundApex, command: &[&str]) -> Command {
+    let mut cmd = bin(dir);
+    cmd.args(command).args(apex_args(apex));
+    cmd
+}
+
 /// `.config` lines that point at the simulator: host, application ID and API key.
 pub fn apex_config(apex: &BackgroundApex) -> String {
     let c = apex.sim.config();
@@ -295,16 +304,28 @@ pub fn start_v1(config: VisionOneSimConfig) -> BackgroundVisionOne {
     BackgroundVisionOne::start(config).expect("simulator starts")
 }
 
-/// The binary writing to the simulated Vision One: `--sink vision-one`, its URL and token.
+/// The options that point a job at the simulated Vision One: `--sink vision-one`, its URL
+/// and token.
+pub fn v1_args(v1: &BackgroundVisionOne) -> Vec<String> {
+    vec![
+        "--sink".into(),
+        "vision-one".into(),
+        "--v1-url".into(),
+        v1.url(),
+        "--v1-token".into(),
+        v1.sim.config().token.clone(),
+    ]
+}
+
+/// The binary writing to the simulated Vision One (see [`v1_args`]).
 pub fn v1_cmd(dir: &Path, v1: &BackgroundVisionOne) -> Command {
+    v1_run(dir, v1, &[])
+}
+
+/// The binary running `command` (a subcommand's name, first) against the simulated Vision
+/// One (see [`v1_args`]).
+pub fn v1_run(dir: &Path, v1: &BackgroundVisionOne, command: &[&str]) -> Command {
     let mut cmd = bin(dir);
-    cmd.args([
-        "--sink",
-        "vision-one",
-        "--v1-url",
-        &v1.url(),
-        "--v1-token",
-        &v1.sim.config().token,
-    ]);
+    cmd.args(command).args(v1_args(v1));
     cmd
 }

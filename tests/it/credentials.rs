@@ -118,14 +118,23 @@ fn taxii_has_its_own_tls_options() {
     cmd(&["--config", config.to_str().unwrap()])
         .assert()
         .success();
-    // And --taxii-ca-cert is no CA for Apex Central.
+    // And --taxii-ca-cert is no CA for Apex Central (`udso list` does not even take it:
+    // a job's run against an Apex Central with that CA's certificate fails its access check).
     let tls = tls_apex(&pki);
+    let list = dir.path().join("iocs.txt");
+    std::fs::write(&list, "evil.example\n").unwrap();
     let out = apex_cmd(dir.path(), &tls)
-        .args(["udso", "list", "--taxii-ca-cert", &pki.path("ca.pem")])
+        .args(["--source", "file", "--file", list.to_str().unwrap()])
+        .args(["--taxii-ca-cert", &pki.path("ca.pem")])
         .assert()
         .code(1);
     let (_, stderr) = output_text(out.get_output());
     assert!(stderr.contains("cannot reach Apex Central"), "{stderr}");
+    apex_run(dir.path(), &tls, &["udso", "list"])
+        .args(["--taxii-ca-cert", &pki.path("ca.pem")])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("'--taxii-ca-cert'"));
 }
 
 /// A server that quotes the request's URL in its error (the key is in the query string):

@@ -50,8 +50,8 @@ fn an_apex_answer_without_data_is_an_error_not_an_empty_list() {
     let dir = tempfile::tempdir().unwrap();
 
     // `udso list` shows no empty list.
-    let out = apex_cmd(dir.path(), &apex)
-        .args(["udso", "list", "--type", "domain"])
+    let out = apex_run(dir.path(), &apex, &["udso", "list"])
+        .args(["--type", "domain"])
         .assert()
         .code(1);
     let (stdout, stderr) = output_text(out.get_output());

@@ -642,9 +642,14 @@ fn options_of_the_other_destination_are_usage_errors() {
         "some-t0ken",
     ]));
     assert!(e.contains("--v1-url") && e.contains("unencrypted"), "{e}");
-    // Apex's own commands.
-    let e = err(v1_cmd(dir.path(), &v1).args(["udso", "list"]));
-    assert!(e.contains("`udso list` talks to Apex Central only"), "{e}");
+    // Apex's own commands take no destination: `--sink` is refused by name, and the tip
+    // names the commands that take it (`list` lists Vision One).
+    let e = err(&mut v1_run(dir.path(), &v1, &["udso", "list"]));
+    assert!(
+        e.contains("unexpected argument '--sink'")
+            && e.contains("--sink is an option of: apex-ioc-sync (the sync job), apex-ioc-sync list, apex-ioc-sync demo"),
+        "{e}"
+    );
     // A token in the environment does not stop an Apex job (the same shell may run both).
     let list = dir.path().join("iocs.txt");
     std::fs::write(&list, "evil.example\n").unwrap();
@@ -721,7 +726,7 @@ fn list_shows_either_destination() {
         "phish.example",
         "by hand",
     ));
-    let out = v1_cmd(dir.path(), &v1).args(["list"]).assert().success();
+    let out = v1_run(dir.path(), &v1, &["list"]).assert().success();
     let (stdout, _) = output_text(out.get_output());
     assert!(
         stdout
@@ -729,8 +734,8 @@ fn list_shows_either_destination() {
         "{stdout}"
     );
     let listed = json(
-        &v1_cmd(dir.path(), &v1)
-            .args(["list", "--type", "sha256", "--json"])
+        &v1_run(dir.path(), &v1, &["list"])
+            .args(["--type", "sha256", "--json"])
             .assert()
             .success(),
     );
@@ -743,14 +748,14 @@ fn list_shows_either_destination() {
     apex.sim
         .insert(entry("ip", "192.0.2.1", "apex-ioc-sync:lumu x"));
     let listed = json(
-        &apex_cmd(dir.path(), &apex)
-            .args(["list", "--json"])
+        &apex_run(dir.path(), &apex, &["list"])
+            .args(["--json"])
             .assert()
             .success(),
     );
     assert_eq!(listed[0]["owner_tag"], "lumu");
-    let out = apex_cmd(dir.path(), &apex)
-        .args(["list", "--type", "sha256"])
+    let out = apex_run(dir.path(), &apex, &["list"])
+        .args(["--type", "sha256"])
         .assert()
         .code(2);
     assert!(
