@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::apex::udso::ScanAction;
 use crate::ioc::{Ioc, IocKind};
@@ -598,6 +598,50 @@ impl StateStore {
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )?)
     }
+}
+
+/// The newest cursor (the server's `date_added` after the last stored page) among the feeds
+/// of the job tagged `tag` in the state file at `path`, read without changing the file: it
+/// is opened read-only, so nothing is created, upgraded or journalled. `None` when there is
+/// no file, no feed of that tag with a cursor, or the file is of a schema before per-tag
+/// feeds (2 and older: the next real run upgrades it). An error names the file when it
+/// cannot be read, was written by a newer version, or holds a cursor that is not an
+/// RFC 3339 time.
+pub fn newest_cursor(path: &Path, tag: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let read = || -> anyhow::Result<Option<DateTime<Utc>>> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            bail!("it was written by a newer apex-ioc-sync (schema {version})");
+        }
+        if version < SCHEMA_VERSION {
+            return Ok(None);
+        }
+        let mut query =
+            conn.prepare("SELECT cursor FROM feeds WHERE tag = ?1 AND cursor IS NOT NULL")?;
+        let mut newest: Option<DateTime<Utc>> = None;
+        for cursor in query.query_map([tag], |r| r.get::<_, String>(0))? {
+            let cursor = cursor?;
+            let at = DateTime::parse_from_rfc3339(cursor.trim())
+                .with_context(|| format!("the cursor `{cursor}` is not an RFC 3339 time"))?
+                .with_timezone(&Utc);
+            newest = newest.max(Some(at));
+        }
+        Ok(newest)
+    };
+    read().with_context(|| {
+        format!(
+            "cannot read the TAXII cursors of tag {tag} in the state file {}",
+            path.display()
+        )
+    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::apply::{Applied, Write, apply};
-use super::plan::APEX_KINDS;
+use super::plan::{APEX_KINDS, UDSO_CAPACITY};
+use super::run::Listed;
 use crate::apex::client::{ApexClient, ApexError};
 use crate::exit::Failure;
 use crate::ioc::IocKind;
@@ -20,6 +21,8 @@ pub struct CleanReport {
     pub dry_run: bool,
     /// Entries the tag owned when the run began, by type.
     pub owned: BTreeMap<IocKind, usize>,
+    /// Every type's entries as listed when the run began (before its removals).
+    pub listed: BTreeMap<IocKind, Listed>,
     #[serde(flatten)]
     pub applied: Applied,
     pub seconds: f64,
@@ -52,11 +55,18 @@ impl CleanReport {
     }
 }
 
-/// The entries `tag` owns, by listing every type; any listing failure aborts before a write.
-pub async fn owned_entries(client: &ApexClient, tag: &str) -> Result<Vec<Write>, ApexError> {
+/// The entries `tag` owns, by listing every type, and what each type's list held; any
+/// listing failure aborts before a write.
+pub async fn owned_entries(
+    client: &ApexClient,
+    tag: &str,
+) -> Result<(Vec<Write>, BTreeMap<IocKind, Listed>), ApexError> {
     let mut owned = Vec::new();
+    let mut listed = BTreeMap::new();
     for kind in APEX_KINDS {
-        for entry in client.list_udso(kind).await? {
+        let entries = client.list_udso(kind).await?;
+        listed.insert(kind, Listed::count(&entries, kind, tag, UDSO_CAPACITY));
+        for entry in entries {
             // A server that ignores the type filter may list other types too.
             if entry.owner_tag() == Some(tag) && entry.ioc_kind() == Some(kind) {
                 owned.push(Write::Delete {
@@ -66,7 +76,7 @@ pub async fn owned_entries(client: &ApexClient, tag: &str) -> Result<Vec<Write>,
             }
         }
     }
-    Ok(owned)
+    Ok((owned, listed))
 }
 
 /// Removes every entry `tag` owns (or, with `dry_run`, lists them on standard output).
@@ -78,7 +88,7 @@ pub async fn clean(
     quiet: bool,
 ) -> Result<CleanReport, Failure> {
     let started = Instant::now();
-    let deletes = owned_entries(client, tag).await?;
+    let (deletes, listed) = owned_entries(client, tag).await?;
     let mut owned: BTreeMap<IocKind, usize> = APEX_KINDS.into_iter().map(|k| (k, 0)).collect();
     for d in &deletes {
         *owned.entry(d.kind()).or_default() += 1;
@@ -106,6 +116,7 @@ pub async fn clean(
         tag: tag.to_owned(),
         dry_run,
         owned,
+        listed,
         applied,
         seconds: started.elapsed().as_secs_f64(),
     })
