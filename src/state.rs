@@ -831,6 +831,48 @@ mod tests {
     }
 
     #[test]
+    fn the_newest_cursor_of_a_tag_is_read_without_changing_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        assert_eq!(newest_cursor(&path, "taxii").unwrap(), None);
+        assert!(!path.exists(), "reading creates no file");
+        // A store still open (its WAL in use) is read as committed.
+        let mut s = StateStore::open(&path).unwrap();
+        let (a, b) = (s.feed("taxii", "a").unwrap(), s.feed("taxii", "b").unwrap());
+        let other = s.feed("other", "a").unwrap();
+        assert_eq!(newest_cursor(&path, "taxii").unwrap(), None);
+        s.store_page(a, &[], Some("2026-11-01T00:00:00.000000Z"))
+            .unwrap();
+        s.store_page(b, &[], Some("2026-11-02T10:00:00+02:00"))
+            .unwrap();
+        s.store_page(other, &[], Some("2026-11-20T00:00:00Z"))
+            .unwrap();
+        assert_eq!(
+            newest_cursor(&path, "taxii").unwrap(),
+            Some(t("2026-11-02T08:00:00Z"))
+        );
+        drop(s);
+        let before = std::fs::read(&path).unwrap();
+        assert_eq!(
+            newest_cursor(&path, "other").unwrap(),
+            Some(t("2026-11-20T00:00:00Z"))
+        );
+        assert_eq!(newest_cursor(&path, "none").unwrap(), None);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        let s = StateStore::open(&path).unwrap();
+        s.conn
+            .execute("UPDATE feeds SET cursor = 'c3' WHERE tag = 'taxii'", [])
+            .unwrap();
+        let err = format!("{:#}", newest_cursor(&path, "taxii").unwrap_err());
+        assert!(
+            err.contains("the cursor `c3` is not an RFC 3339 time"),
+            "{err}"
+        );
+        assert!(err.contains(&path.display().to_string()), "{err}");
+    }
+
+    #[test]
     fn cursors_and_stalls_are_per_feed_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
