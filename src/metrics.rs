@@ -60,6 +60,7 @@ pub struct JobLabels {
 /// One run, as the metrics file tells it.
 #[derive(Debug, Clone)]
 pub struct RunMetrics {
+    /// Whose run: the labels of every series.
     pub job: JobLabels,
     /// When the run ended.
     pub ended: DateTime<Utc>,
@@ -89,6 +90,7 @@ pub struct Counts {
     pub desired: BTreeMap<IocKind, usize>,
     /// The plan; for `--clean`, only `remove` (every owned entry).
     pub plan: Option<PlanCounts>,
+    /// What applying the plan did.
     pub writes: WriteCounts,
     /// The destination's entries by type, as listed before the run's writes.
     pub listed: BTreeMap<IocKind, Listed>,
@@ -99,6 +101,7 @@ pub struct Counts {
     pub untouched: BTreeMap<String, usize>,
     /// IOCs the exclusion policy held back, by list.
     pub excluded: Vec<(String, usize)>,
+    /// A Lumu job's context reads and calls.
     pub lumu: Option<LumuReport>,
     /// When the removal brake engaged: the removals it held back.
     pub brake: Option<usize>,
@@ -111,13 +114,17 @@ pub struct Counts {
 /// Writes made and failed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteCounts {
+    /// Adds and updates done.
     pub put: usize,
+    /// Adds and updates that failed after their retries.
     pub put_failed: usize,
+    /// Removals done.
     pub deleted: usize,
     /// Deletes of entries that were gone already: done all the same.
     pub already_gone: usize,
     /// Removals dropped: the entry no longer carried the tag right before them.
     pub no_longer_ours: usize,
+    /// Removals that failed after their retries, or whose type could not be listed again.
     pub delete_failed: usize,
 }
 

@@ -295,14 +295,14 @@ fn a_lumu_job_writes_real_values_and_a_failed_run_keeps_the_last_success() {
     }
 
     // Another instance holds the lock: this one did no run, and leaves the file to it.
-    let written = std::fs::read(&path).unwrap();
+    let written = std::fs::read_to_string(&path).unwrap();
     let _held = InstanceLock::acquire(&dir.path().join("apex-ioc-sync-lumu.lock")).unwrap();
     lumu_cmd(dir.path(), &apex, &lumu)
         .arg("--metrics-file")
         .arg(&path)
         .assert()
         .code(3);
-    assert_eq!(std::fs::read(&path).unwrap(), written);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
 
     // Every file was replaced whole: no temporary file is left beside it.
     assert_eq!(names_in(&folder), ["lumu.prom"]);
