@@ -521,3 +521,45 @@ fn a_taxii_job_gives_the_age_of_its_newest_cursor() {
     assert_eq!(m.get("apex_ioc_sync_source_items", &[]), 2.0);
     assert_eq!(m.get("apex_ioc_sync_desired_iocs", &[("type", "ip")]), 2.0);
 }
+
+#[test]
+fn writes_that_fail_show_in_the_file_with_exit_4() {
+    let apex = start_apex();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, path) = metrics_path(dir.path(), "file.prom");
+    let list = dir.path().join("iocs.txt");
+    write_list(&list, 3);
+    // The access check and the three lists are answered; then the server is down.
+    apex.sim.control.faults.error_5xx_after(4);
+    apex_cmd(dir.path(), &apex)
+        .args(["--source", "file", "--file"])
+        .arg(&list)
+        .arg("--metrics-file")
+        .arg(&path)
+        .assert()
+        .code(4);
+    let m = Metrics::read(&path, "file", "file");
+    assert_eq!(m.get("apex_ioc_sync_last_run_exit_code", &[]), 4.0);
+    assert_eq!(
+        m.get(
+            "apex_ioc_sync_writes",
+            &[("action", "put"), ("result", "failed")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        m.get(
+            "apex_ioc_sync_writes",
+            &[("action", "put"), ("result", "done")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        m.get("apex_ioc_sync_plan_entries", &[("action", "add")]),
+        3.0
+    );
+    assert_eq!(
+        m.get("apex_ioc_sync_last_success_timestamp_seconds", &[]),
+        0.0
+    );
+}
