@@ -481,6 +481,16 @@ pub struct GlobalOpts {
         value_name = "PATH"
     )]
     pub lock_file: Option<PathBuf>,
+    /// At the end of every sync run, failed ones included, write the run's metrics to this
+    /// file in the Prometheus text format, for node_exporter's or windows_exporter's
+    /// textfile collector (name it *.prom; it is replaced whole, never half-written).
+    #[arg(
+        long = "metrics-file",
+        alias = "metrics_file",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub metrics_file: Option<PathBuf>,
 
     // --- Lumu source ---
     /// Lumu Defender company key.

@@ -10,6 +10,7 @@ mod credentials;
 mod exclusions;
 mod lumu_cache;
 mod lumu_sync;
+mod metrics;
 mod missing;
 mod normal_form;
 mod openioc;
