@@ -53,6 +53,7 @@ pub mod heading {
     pub const EXCLUSIONS: &str = "Exclusions";
     pub const HTTP: &str = "Proxy and HTTP";
     pub const OUTPUT: &str = "Output";
+    pub const METRICS: &str = "Metrics";
     pub const LOGGING: &str = "Logging";
 }
 
@@ -458,8 +459,8 @@ pub struct Options {
     pub http: HttpOpts,
     #[command(flatten)]
     pub output: OutputOpts,
-    // `--metrics-file` (written at the end of every sync run) belongs here, as a group of its
-    // own (`MetricsOpts`, under a "Metrics" heading) flattened into the sync job only.
+    #[command(flatten)]
+    pub metrics: MetricsOpts,
     #[command(flatten)]
     pub logging: LoggingOpts,
     /// The ids of the options given on the command line or in the `.config` file (not by
@@ -886,6 +887,20 @@ pub struct OutputOpts {
     pub json: bool,
 }
 
+/// The sync run's metrics file.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = heading::METRICS)]
+pub struct MetricsOpts {
+    /// At the end of every sync run, failed ones included, write the run's metrics to this file in the Prometheus text format, for node_exporter's or windows_exporter's textfile collector (name it *.prom; it is replaced whole, never half-written).
+    #[arg(
+        long = "metrics-file",
+        alias = "metrics_file",
+        value_name = "PATH",
+        verbatim_doc_comment
+    )]
+    pub metrics_file: Option<PathBuf>,
+}
+
 /// Where log lines go and how many.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = heading::LOGGING)]
@@ -940,6 +955,7 @@ defaults_from_clap!(
     SyncOpts,
     ExclusionOpts,
     OutputOpts,
+    MetricsOpts,
     LoggingOpts
 );
 
@@ -1339,6 +1355,7 @@ mod tests {
                     EXCLUSIONS,
                     HTTP,
                     OUTPUT,
+                    METRICS,
                     LOGGING,
                 ],
             ),

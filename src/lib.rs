@@ -14,6 +14,7 @@ pub mod http;
 pub mod ioc;
 pub mod lock;
 pub mod logging;
+pub mod metrics;
 pub mod openioc;
 pub mod output;
 pub mod permissions;

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::ioc::{Ioc, IocKind};
 use crate::source::Desired;
@@ -600,6 +600,50 @@ impl StateStore {
     }
 }
 
+/// The newest cursor (the server's `date_added` after the last stored page) among the feeds
+/// of the job tagged `tag` in the state file at `path`, read without changing the file: it
+/// is opened read-only, so nothing is created, upgraded or journalled. `None` when there is
+/// no file, no feed of that tag with a cursor, or the file is of a schema before per-tag
+/// feeds (2 and older: the next real run upgrades it). An error names the file when it
+/// cannot be read, was written by a newer version, or holds a cursor that is not an
+/// RFC 3339 time.
+pub fn newest_cursor(path: &Path, tag: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let read = || -> anyhow::Result<Option<DateTime<Utc>>> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            bail!("it was written by a newer apex-ioc-sync (schema {version})");
+        }
+        if version < SCHEMA_VERSION {
+            return Ok(None);
+        }
+        let mut query =
+            conn.prepare("SELECT cursor FROM feeds WHERE tag = ?1 AND cursor IS NOT NULL")?;
+        let mut newest: Option<DateTime<Utc>> = None;
+        for cursor in query.query_map([tag], |r| r.get::<_, String>(0))? {
+            let cursor = cursor?;
+            let at = DateTime::parse_from_rfc3339(cursor.trim())
+                .with_context(|| format!("the cursor `{cursor}` is not an RFC 3339 time"))?
+                .with_timezone(&Utc);
+            newest = newest.max(Some(at));
+        }
+        Ok(newest)
+    };
+    read().with_context(|| {
+        format!(
+            "cannot read the TAXII cursors of tag {tag} in the state file {}",
+            path.display()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -784,6 +828,48 @@ mod tests {
         assert_eq!(s.cursor(other).unwrap().as_deref(), Some("co"));
         assert_eq!(s.counts(&[a], t(now)).unwrap(), (1, 1));
         assert!(values_of(&s, &[], now, None).is_empty());
+    }
+
+    #[test]
+    fn the_newest_cursor_of_a_tag_is_read_without_changing_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        assert_eq!(newest_cursor(&path, "taxii").unwrap(), None);
+        assert!(!path.exists(), "reading creates no file");
+        // A store still open (its WAL in use) is read as committed.
+        let mut s = StateStore::open(&path).unwrap();
+        let (a, b) = (s.feed("taxii", "a").unwrap(), s.feed("taxii", "b").unwrap());
+        let other = s.feed("other", "a").unwrap();
+        assert_eq!(newest_cursor(&path, "taxii").unwrap(), None);
+        s.store_page(a, &[], Some("2026-11-01T00:00:00.000000Z"))
+            .unwrap();
+        s.store_page(b, &[], Some("2026-11-02T10:00:00+02:00"))
+            .unwrap();
+        s.store_page(other, &[], Some("2026-11-20T00:00:00Z"))
+            .unwrap();
+        assert_eq!(
+            newest_cursor(&path, "taxii").unwrap(),
+            Some(t("2026-11-02T08:00:00Z"))
+        );
+        drop(s);
+        let before = std::fs::read(&path).unwrap();
+        assert_eq!(
+            newest_cursor(&path, "other").unwrap(),
+            Some(t("2026-11-20T00:00:00Z"))
+        );
+        assert_eq!(newest_cursor(&path, "none").unwrap(), None);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        let s = StateStore::open(&path).unwrap();
+        s.conn
+            .execute("UPDATE feeds SET cursor = 'c3' WHERE tag = 'taxii'", [])
+            .unwrap();
+        let err = format!("{:#}", newest_cursor(&path, "taxii").unwrap_err());
+        assert!(
+            err.contains("the cursor `c3` is not an RFC 3339 time"),
+            "{err}"
+        );
+        assert!(err.contains(&path.display().to_string()), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! from the options: one line per destination, one per source; the rest is generic.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,23 +15,42 @@ use crate::cli::{SinkKind, SourceKind};
 use crate::exit::{ExitCode, Failure};
 use crate::lock::{InstanceLock, LockError};
 use crate::logging::LogTarget;
-use crate::output::{OutputError, settle};
+use crate::metrics;
+use crate::output::{self, OutputError, settle};
 use crate::policy::Exclusions;
 use crate::settings::Settings;
 use crate::sink::Sink;
 use crate::source::{Pulled, Source};
+use crate::state::newest_cursor;
 use crate::sync::clean::clean;
 use crate::sync::run::{Job, changes_table, excluded_table, run as run_job};
 use crate::{out, outln};
 
+/// The sync command: the run, then (with `--metrics-file`) its metrics file.
 pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
     // The run's time, and its deadline, count from here.
     let started = Instant::now();
+    let mut counts = None;
+    let outcome = sync(settings, started, &mut counts).await;
+    match &settings.opts.metrics.metrics_file {
+        Some(path) => write_metrics(settings, path, started, outcome, counts),
+        None => outcome,
+    }
+}
+
+/// The run itself, against the destination `--sink` names; `counts` gets the report's counts
+/// once there is a report.
+async fn sync(
+    settings: &Settings,
+    started: Instant,
+    counts: &mut Option<metrics::Counts>,
+) -> Result<ExitCode, Failure> {
     let tag = settings.tag()?;
     match settings.sink() {
-        SinkKind::Apex => run_with(settings, &settings.apex_sink()?, &tag, started).await,
+        SinkKind::Apex => run_with(settings, &settings.apex_sink()?, &tag, started, counts).await,
         SinkKind::VisionOne => {
-            run_with(settings, &settings.vision_one_sink()?, &tag, started).await
+            let sink = settings.vision_one_sink()?;
+            run_with(settings, &sink, &tag, started, counts).await
         }
     }
 }
@@ -41,6 +61,7 @@ async fn run_with<S: Sink>(
     sink: &S,
     tag: &str,
     started: Instant,
+    counts: &mut Option<metrics::Counts>,
 ) -> Result<ExitCode, Failure> {
     let opts = &settings.opts.sync;
     let json = settings.opts.output.json;
@@ -70,6 +91,7 @@ async fn run_with<S: Sink>(
 
     let Some(source) = source else {
         let report = clean(sink, tag, settings.threads(), opts.dry_run, json).await?;
+        *counts = Some(metrics::Counts::from(&report));
         let printed = if json {
             outln!("{}", serde_json::to_string_pretty(&report)?)
         } else {
@@ -117,6 +139,7 @@ async fn run_with<S: Sink>(
     };
     let progress = progress_bar(to_screen && !json);
     let (report, _plan) = run_job(&job, pulled, sink, Utc::now(), &progress).await?;
+    *counts = Some(metrics::Counts::from(&report));
     let printed = if json {
         outln!("{}", serde_json::to_string_pretty(&report)?)
     } else if opts.dry_run {
@@ -148,6 +171,70 @@ async fn run_with<S: Sink>(
         printed,
         finish(a.failed.len(), a.put + a.deleted + a.already_gone),
     )
+}
+
+/// Writes the metrics file of a run that ended with `outcome`, and returns the outcome; a
+/// file that cannot be written fails a run that would have exited 0 (exit 1), and is logged
+/// as an error beside any other failure. Not written when another instance holds the lock
+/// (exit 3): the file is that instance's, and it writes it when it ends.
+fn write_metrics(
+    settings: &Settings,
+    path: &Path,
+    started: Instant,
+    outcome: Result<ExitCode, Failure>,
+    counts: Option<metrics::Counts>,
+) -> Result<ExitCode, Failure> {
+    let exit_code = match &outcome {
+        Ok(code) => *code,
+        Err(f) if f.code == ExitCode::Locked => return outcome,
+        // A closed standard output ends the program with exit 0 (`app.rs`).
+        Err(f) if output::is_closed(&f.error) => ExitCode::Ok,
+        Err(f) => f.code,
+    };
+    let source = settings.source();
+    // The tag as given: a usage error may be the tag itself, and its run is still this job's.
+    let tag = settings
+        .opts
+        .sync
+        .tag
+        .clone()
+        .unwrap_or_else(|| source.name().to_owned());
+    let taxii_cursor = match (source, settings.tag()) {
+        (SourceKind::Taxii, Ok(tag)) => newest_cursor(&settings.state_path(&tag), &tag)
+            .unwrap_or_else(|e| {
+                tracing::warn!("{e:#}; the metrics file has no TAXII cursor age");
+                None
+            }),
+        _ => None,
+    };
+    let run = metrics::RunMetrics {
+        job: metrics::JobLabels {
+            tag,
+            source: source.name(),
+            sink: settings.sink().name(),
+        },
+        ended: Utc::now(),
+        duration: started.elapsed(),
+        exit_code: exit_code as u8,
+        dry_run: settings.opts.sync.dry_run,
+        clean: settings.opts.sync.clean,
+        counts,
+        taxii_cursor,
+    };
+    match metrics::write(path, &run) {
+        Ok(()) => {
+            tracing::debug!("metrics written to {}", path.display());
+            outcome
+        }
+        Err(e) if exit_code == ExitCode::Ok => Err(Failure::new(
+            ExitCode::Failed,
+            anyhow!("{e}; the run itself was done, and would have exited 0"),
+        )),
+        Err(e) => {
+            tracing::error!("{e}");
+            outcome
+        }
+    }
 }
 
 /// The summary line goes to standard output on screen runs, and to the log file otherwise

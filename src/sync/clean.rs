@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::apply::{Applied, apply};
 use super::model::Write;
+use super::run::ListedCounts;
 use crate::exit::Failure;
 use crate::ioc::IocKind;
 use crate::outln;
@@ -21,6 +22,8 @@ pub struct CleanReport {
     pub dry_run: bool,
     /// Entries the tag owned when the run began, by type.
     pub owned: BTreeMap<IocKind, usize>,
+    /// Every type's entries as listed when the run began (before its removals).
+    pub listed: BTreeMap<IocKind, ListedCounts>,
     #[serde(flatten)]
     pub applied: Applied,
     pub seconds: f64,
@@ -53,12 +56,21 @@ impl CleanReport {
     }
 }
 
-/// The entries `tag` owns, by listing every kind the sink holds; any listing failure aborts
-/// before a write.
-pub async fn owned_entries<S: Sink>(sink: &S, tag: &str) -> anyhow::Result<Vec<Write>> {
+/// The entries `tag` owns, by listing every kind the sink holds, and what each kind's list
+/// held; any listing failure aborts before a write.
+pub async fn owned_entries<S: Sink>(
+    sink: &S,
+    tag: &str,
+) -> anyhow::Result<(Vec<Write>, BTreeMap<IocKind, ListedCounts>)> {
     let mut owned = Vec::new();
+    let mut listed = BTreeMap::new();
     for &kind in sink.kinds() {
-        for entry in sink.list(kind).await? {
+        let entries = sink.list(kind).await?;
+        listed.insert(
+            kind,
+            ListedCounts::count(&entries, kind, tag, sink.capacity_per_kind()),
+        );
+        for entry in entries {
             if entry.owner_tag() == Some(tag) {
                 owned.push(Write::Delete {
                     kind,
@@ -67,7 +79,7 @@ pub async fn owned_entries<S: Sink>(sink: &S, tag: &str) -> anyhow::Result<Vec<W
             }
         }
     }
-    Ok(owned)
+    Ok((owned, listed))
 }
 
 /// Removes every entry `tag` owns (or, with `dry_run`, lists them on standard output).
@@ -79,7 +91,7 @@ pub async fn clean<S: Sink>(
     quiet: bool,
 ) -> Result<CleanReport, Failure> {
     let started = Instant::now();
-    let deletes = owned_entries(sink, tag).await?;
+    let (deletes, listed) = owned_entries(sink, tag).await?;
     let mut owned: BTreeMap<IocKind, usize> = sink.kinds().iter().map(|&k| (k, 0)).collect();
     for d in &deletes {
         *owned.entry(d.kind()).or_default() += 1;
@@ -107,6 +119,7 @@ pub async fn clean<S: Sink>(
         tag: tag.to_owned(),
         dry_run,
         owned,
+        listed,
         applied,
         seconds: started.elapsed().as_secs_f64(),
     })

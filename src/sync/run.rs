@@ -44,6 +44,37 @@ pub struct PlanCounts {
     pub preserved: usize,
 }
 
+/// The entries of one type listed on the destination when the run planned (before its
+/// writes): what fills the list, what this job owns, and how many the type holds at most.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ListedCounts {
+    /// Every listed entry of the type, whoever made it.
+    pub entries: usize,
+    /// Those carrying this job's tag.
+    pub owned: usize,
+    /// The most entries of the type the destination holds.
+    pub capacity: usize,
+}
+
+impl ListedCounts {
+    /// Counts the entries of `kind` among `entries`, and those `tag` owns.
+    pub fn count(entries: &[Listed], kind: IocKind, tag: &str, capacity: usize) -> Self {
+        let of_kind = entries.iter().filter(|e| e.kind == kind);
+        let (mut all, mut owned) = (0, 0);
+        for entry in of_kind {
+            all += 1;
+            if entry.owner_tag() == Some(tag) {
+                owned += 1;
+            }
+        }
+        ListedCounts {
+            entries: all,
+            owned,
+            capacity,
+        }
+    }
+}
+
 /// One planned change, for dry runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct Change {
@@ -80,6 +111,8 @@ pub struct RunReport {
     /// Desired IOCs the exclusion policy held back, by list (not in `iocs`).
     pub excluded: ExcludedCounts,
     pub plan: PlanCounts,
+    /// The destination's entries of each planned type, as listed before the writes.
+    pub listed: BTreeMap<IocKind, ListedCounts>,
     /// Desired IOCs left out: held by an entry without our tag, or no room on the list.
     pub skipped: BTreeMap<&'static str, usize>,
     /// Owned entries left alone, by reason: `unreadable` (content that does not
@@ -244,8 +277,14 @@ pub async fn run<S: Sink>(
     policy.types.retain(held_by_sink);
     let held = job.exclusions.screen(&mut pulled.iocs);
     let mut listed = Vec::new();
+    let mut listed_counts = BTreeMap::new();
     for &kind in &policy.types {
-        listed.extend(sink.list(kind).await?);
+        let entries = sink.list(kind).await?;
+        listed_counts.insert(
+            kind,
+            ListedCounts::count(&entries, kind, &policy.tag, policy.capacity),
+        );
+        listed.extend(entries);
     }
     // What a partial pull lacks may still be in the source: keep every owned entry. An
     // owned entry whose IOC is now excluded goes all the same.
@@ -304,6 +343,7 @@ pub async fn run<S: Sink>(
             unchanged: plan.unchanged,
             preserved: plan.preserved,
         },
+        listed: listed_counts,
         skipped,
         untouched: plan.untouched.clone(),
         brake: plan.brake.clone(),
