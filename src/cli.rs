@@ -1020,7 +1020,9 @@ pub fn command() -> clap::Command {
         .action(ArgAction::Version)
         .help("Print the version.")
         .help_heading(None::<&str>);
-    with_help_flags(Cli::command().arg(version))
+    // One program name in every usage line, whatever the file is called (`apex-ioc-sync.exe`
+    // on Windows): the hints this module writes name `apex-ioc-sync` too.
+    with_help_flags(Cli::command().bin_name(PROGRAM).arg(version))
 }
 
 fn with_help_flags(command: clap::Command) -> clap::Command {

@@ -306,3 +306,28 @@ fn the_help_command_prints_a_commands_help() {
             .contains("no command `udso nope`"),
     );
 }
+
+/// Usage lines and hints name the program `apex-ioc-sync` whatever its file is called
+/// (`apex-ioc-sync.exe` on Windows), so `help udso list` prints what `udso list --help` does.
+#[test]
+fn usage_lines_name_the_program_whatever_its_file_is_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let renamed = dir.path().join("renamed-sync.exe");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("apex-ioc-sync"), &renamed).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&renamed)
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = output_text(&out);
+        format!("{stdout}{stderr}")
+    };
+    for args in [&["udso", "list", "--help"][..], &["udso", "list", "--nope"]] {
+        let text = run(args);
+        assert!(
+            text.contains("Usage: apex-ioc-sync udso list [OPTIONS]") && !text.contains("renamed"),
+            "{args:?}: {text}"
+        );
+    }
+}
