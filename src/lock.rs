@@ -19,19 +19,21 @@ pub struct InstanceLock {
 pub enum LockError {
     #[error("{ANOTHER_INSTANCE}")]
     Held { path: PathBuf },
-    #[error("cannot open lock file {path}: {source} (choose another place with --lock-file)")]
+    /// The cause is in the message, not a `source` (a field of that name would be one): the
+    /// program prints a failure with its whole chain (`{:#}`), which would say it twice.
+    #[error("cannot open lock file {path}: {error} (choose another place with --lock-file)")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 impl InstanceLock {
     /// Takes the lock at `path` without waiting.
     pub fn acquire(path: &Path) -> Result<Self, LockError> {
-        let io_err = |source| LockError::Io {
+        let io_err = |error| LockError::Io {
             path: path.to_owned(),
-            source,
+            error,
         };
         // Not truncated on open: the file may be another instance's, still locked.
         let mut file = OpenOptions::new()
@@ -95,5 +97,9 @@ mod tests {
     fn unwritable_place_names_the_path() {
         let err = InstanceLock::acquire(Path::new("/nonexistent-dir/x.lock")).unwrap_err();
         assert!(err.to_string().contains("/nonexistent-dir/x.lock"), "{err}");
+        // The program prints a failure with its whole chain (`{:#}`): the message already
+        // names the cause, so nothing is appended to it again.
+        let message = err.to_string();
+        assert_eq!(format!("{:#}", anyhow::Error::new(err)), message);
     }
 }

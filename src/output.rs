@@ -20,8 +20,10 @@ pub enum OutputError {
     /// The reader closed the pipe: nobody wants more output. Not a failure.
     #[error("standard output was closed")]
     Closed,
+    /// The cause is in the message, not a `source`: the program prints a failure with its
+    /// whole chain (`{:#}`), which would say it twice.
     #[error("cannot write to standard output: {0}")]
-    Write(#[source] io::Error),
+    Write(io::Error),
 }
 
 impl From<io::Error> for OutputError {
@@ -118,6 +120,15 @@ mod tests {
         assert!(matches!(err, OutputError::Write(_)));
         assert!(!is_closed(&anyhow::Error::new(err)));
         assert!(!is_closed(&anyhow::anyhow!("standard output was closed")));
+    }
+
+    /// The message names the cause once: as the program prints a failure (`{:#}`, the
+    /// whole chain), the I/O error is not repeated as the error's source.
+    #[test]
+    fn a_write_error_names_its_cause_once() {
+        let err = OutputError::Write(io::Error::other("disk full"));
+        let shown = format!("{:#}", anyhow::Error::new(err));
+        assert_eq!(shown, "cannot write to standard output: disk full");
     }
 
     #[test]

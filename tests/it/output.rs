@@ -133,4 +133,10 @@ fn a_full_disk_under_stdout_is_an_error() {
         stderr.contains("Error: cannot write to standard output: No space left on device"),
         "{stderr}"
     );
+    // The cause is said once, not repeated as the error's source.
+    assert_eq!(
+        stderr.matches("No space left on device").count(),
+        1,
+        "{stderr}"
+    );
 }
