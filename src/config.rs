@@ -358,6 +358,31 @@ mod tests {
         assert_eq!(file.secrets(), ["company-key"]);
     }
 
+    /// Only a line that starts with `#` is a comment: a `#` after a value is part of it, as
+    /// a key or password may hold one (documented in README and `.config_sample`).
+    #[test]
+    fn a_hash_after_a_value_belongs_to_the_value() {
+        let file = parse(
+            "api-key=XY#Z  # prod
+",
+        )
+        .unwrap();
+        assert_eq!(file.entries[0].value.as_deref(), Some("XY#Z  # prod"));
+    }
+
+    /// A file that is not UTF-8 is an error naming the file and the line.
+    #[test]
+    fn a_file_that_is_not_utf8_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nu.config");
+        std::fs::write(&path, b"host=a\nlogging=\xffile\n").unwrap();
+        let err = ConfigFile::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("nu.config") && err.ends_with("not UTF-8 text at line 2"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn unknown_name_names_file_line_and_name() {
         let err = parse("host=a\n\ncompany-kee=x\n").unwrap_err().to_string();

@@ -56,14 +56,25 @@ pub fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// [`read_capped`] as UTF-8 text (a byte-order mark is kept for the caller to strip).
+/// [`read_capped`] as UTF-8 text (a byte-order mark is kept for the caller to strip); an
+/// error names the first line that is not UTF-8.
 pub fn read_text_capped(path: &Path, cap: u64) -> io::Result<String> {
     String::from_utf8(read_capped(path, cap)?).map_err(|e| {
+        let line = first_non_utf8_line(e.as_bytes(), e.utf8_error());
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("not UTF-8 text (at byte {})", e.utf8_error().valid_up_to()),
+            format!("not UTF-8 text at line {line}"),
         )
     })
+}
+
+/// The line (from 1) of `bytes` where `error`, their UTF-8 error, is.
+pub fn first_non_utf8_line(bytes: &[u8], error: std::str::Utf8Error) -> usize {
+    bytes[..error.valid_up_to()]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -105,7 +116,7 @@ mod tests {
         let path = dir.path().join("t");
         std::fs::write(&path, b"ok\n\xff").unwrap();
         let e = read_text_capped(&path, 100).unwrap_err();
-        assert!(e.to_string().contains("not UTF-8 text (at byte 3)"), "{e}");
+        assert!(e.to_string().contains("not UTF-8 text at line 2"), "{e}");
         std::fs::write(&path, "ünï").unwrap();
         assert_eq!(read_text_capped(&path, 100).unwrap(), "ünï");
     }

@@ -81,11 +81,7 @@ pub fn modified_time(path: &Path) -> DateTime<Utc> {
 /// A file's bytes as text, or an error naming the file and the line that is not UTF-8.
 pub fn utf8_text<'a>(path: &Path, bytes: &'a [u8]) -> anyhow::Result<&'a str> {
     std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
+        let line = crate::files::first_non_utf8_line(bytes, e);
         anyhow::anyhow!("{}:{line}: not UTF-8 text", path.display())
     })
 }
