@@ -2,12 +2,10 @@
 //! and which entries carry our tag. Destination-neutral: it reads the sink's records, as a
 //! sync does. (`udso list` stays Apex Central's own listing, with its raw `type` values.)
 
-use std::collections::BTreeMap;
-
 use anyhow::anyhow;
 use serde::Serialize;
 
-use super::table::aligned;
+use super::table::entry_table;
 use crate::cli::SinkKind;
 use crate::exit::Failure;
 use crate::ioc::IocKind;
@@ -87,7 +85,6 @@ fn kind_names(kinds: &[IocKind]) -> String {
 /// The entries as an aligned table (type, scan action, expiry, owner, content, notes) with a
 /// count line.
 pub fn table(entries: &[Listed]) -> String {
-    const MAX_CONTENT_WIDTH: usize = 60;
     let rows: Vec<[String; 6]> = entries
         .iter()
         .map(|e| {
@@ -105,48 +102,10 @@ pub fn table(entries: &[Listed]) -> String {
             ]
         })
         .collect();
-    let mut out = aligned(
-        [
-            "TYPE",
-            "ACTION",
-            "EXPIRES (UTC)",
-            "OWNER",
-            "CONTENT",
-            "NOTES",
-        ],
+    entry_table(
         &rows,
-        &[(4, MAX_CONTENT_WIDTH)],
-    );
-    let mut by_type: BTreeMap<IocKind, usize> = BTreeMap::new();
-    let mut by_tag: BTreeMap<&str, usize> = BTreeMap::new();
-    for e in entries {
-        *by_type.entry(e.kind).or_default() += 1;
-        if let Some(tag) = e.owner_tag() {
-            *by_tag.entry(tag).or_default() += 1;
-        }
-    }
-    let join = |m: Vec<String>| {
-        if m.is_empty() {
-            "none".to_owned()
-        } else {
-            m.join(", ")
-        }
-    };
-    let ours: usize = by_tag.values().sum();
-    out.push_str(&format!(
-        "{} entries ({}); {ours} carry an apex-ioc-sync tag{}\n",
-        entries.len(),
-        join(by_type.iter().map(|(k, n)| format!("{k} {n}")).collect()),
-        if by_tag.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " ({})",
-                join(by_tag.iter().map(|(k, n)| format!("{k} {n}")).collect())
-            )
-        }
-    ));
-    out
+        entries.iter().map(|e| (e.kind.to_string(), e.owner_tag())),
+    )
 }
 
 #[cfg(test)]
@@ -181,7 +140,7 @@ mod tests {
         assert!(lines[2].contains(" - ") && lines[2].contains("never"));
         assert_eq!(
             lines[3],
-            "2 entries (domain 1, file_sha256 1); 1 carry an apex-ioc-sync tag (feed 1)"
+            "2 entries (domain 1, file_sha256 1); 1 carries an apex-ioc-sync tag (feed 1)"
         );
     }
 }

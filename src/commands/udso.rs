@@ -1,10 +1,8 @@
 //! `apex-ioc-sync udso list`: what is on the list, and which entries carry our tag.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
-use super::table::aligned;
+use super::table::entry_table;
 use crate::apex::client::ApexClient;
 use crate::apex::udso::UdsoEntry;
 use crate::exit::Failure;
@@ -44,7 +42,6 @@ pub async fn list(client: &ApexClient, kind: Option<IocKind>, json: bool) -> Res
 
 /// The list as an aligned table with a count line.
 pub fn table(entries: &[UdsoEntry]) -> String {
-    const MAX_CONTENT_WIDTH: usize = 60;
     let rows: Vec<[String; 6]> = entries
         .iter()
         .map(|e| {
@@ -62,48 +59,10 @@ pub fn table(entries: &[UdsoEntry]) -> String {
             ]
         })
         .collect();
-    let mut out = aligned(
-        [
-            "TYPE",
-            "ACTION",
-            "EXPIRES (UTC)",
-            "OWNER",
-            "CONTENT",
-            "NOTES",
-        ],
+    entry_table(
         &rows,
-        &[(4, MAX_CONTENT_WIDTH)],
-    );
-    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut by_tag: BTreeMap<&str, usize> = BTreeMap::new();
-    for e in entries {
-        *by_type.entry(&e.kind).or_default() += 1;
-        if let Some(tag) = e.owner_tag() {
-            *by_tag.entry(tag).or_default() += 1;
-        }
-    }
-    let join = |m: &BTreeMap<&str, usize>| {
-        m.iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let ours: usize = by_tag.values().sum();
-    out.push_str(&format!(
-        "{} entries ({}); {ours} carry an apex-ioc-sync tag{}\n",
-        entries.len(),
-        if by_type.is_empty() {
-            "none".to_owned()
-        } else {
-            join(&by_type)
-        },
-        if by_tag.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", join(&by_tag))
-        }
-    ));
-    out
+        entries.iter().map(|e| (e.kind.clone(), e.owner_tag())),
+    )
 }
 
 #[cfg(test)]
@@ -135,7 +94,7 @@ mod tests {
         assert!(lines[2].contains(" - ") && lines[2].contains("never"));
         assert_eq!(
             lines[3],
-            "2 entries (domain 1, ip 1); 1 carry an apex-ioc-sync tag (lumu 1)"
+            "2 entries (domain 1, ip 1); 1 carries an apex-ioc-sync tag (lumu 1)"
         );
         assert_eq!(
             table(&[]),

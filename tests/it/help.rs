@@ -261,7 +261,7 @@ fn udso_list_with_a_job_config_uses_only_its_own_lines() {
         .success();
     let (stdout, stderr) = output_text(out.get_output());
     assert!(
-        stdout.contains("1 entries (domain 1); 1 carry an apex-ioc-sync tag (lumu 1)"),
+        stdout.contains("1 entry (domain 1); 1 carries an apex-ioc-sync tag (lumu 1)"),
         "{stdout}\n{stderr}"
     );
     let out = bin(dir.path())

@@ -730,7 +730,7 @@ fn list_shows_either_destination() {
     let (stdout, _) = output_text(out.get_output());
     assert!(
         stdout
-            .contains("2 entries (domain 1, file_sha256 1); 1 carry an apex-ioc-sync tag (feed 1)"),
+            .contains("2 entries (domain 1, file_sha256 1); 1 carries an apex-ioc-sync tag (feed 1)"),
         "{stdout}"
     );
     let listed = json(
