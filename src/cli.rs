@@ -490,7 +490,7 @@ pub struct ConfigOpt {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = heading::DESTINATION)]
 pub struct DestinationOpts {
-    /// Where IOCs go: Apex Central's UDSO list or Trend Vision One's suspicious-object list; the options of the other destination are refused.
+    /// The destination list, written by the sync job and read by list: Apex Central's UDSO list or Trend Vision One's suspicious-object list; the options of the other destination are refused.
     #[arg(long, value_enum, default_value_t = SinkKind::default(), verbatim_doc_comment)]
     pub sink: SinkKind,
 }
