@@ -729,8 +729,9 @@ fn list_shows_either_destination() {
     let out = v1_run(dir.path(), &v1, &["list"]).assert().success();
     let (stdout, _) = output_text(out.get_output());
     assert!(
-        stdout
-            .contains("2 entries (domain 1, file_sha256 1); 1 carries an apex-ioc-sync tag (feed 1)"),
+        stdout.contains(
+            "2 entries (domain 1, file_sha256 1); 1 carries an apex-ioc-sync tag (feed 1)"
+        ),
         "{stdout}"
     );
     let listed = json(
