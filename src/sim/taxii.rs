@@ -311,7 +311,15 @@ impl TaxiiSim {
     }
 
     /// Adds an object (a new version of an indicator is just another object) at `date_added`.
+    /// Any JSON value is served as given, as a server that stores what it is sent does:
+    /// `json!("str")`, `json!(5)`, an indicator whose `pattern` is a number...
     pub fn add_object(&self, collection: &str, date_added: DateTime<Utc>, object: Value) {
+        self.add_raw_object(collection, date_added, &object.to_string());
+    }
+
+    /// Adds the JSON text `object` as it is written, at `date_added`: what a [`Value`] cannot
+    /// hold, such as a key given twice. It must be one JSON value, or the page is not JSON.
+    pub fn add_raw_object(&self, collection: &str, date_added: DateTime<Utc>, object: &str) {
         let mut collections = self.collections.lock().unwrap();
         let c = collections
             .iter_mut()
@@ -321,7 +329,7 @@ impl TaxiiSim {
             // TAXII timestamps carry microseconds: keep what the headers can say.
             let micros = date_added.timestamp_micros();
             let date_added = DateTime::from_timestamp_micros(micros).expect("a valid time");
-            objects.push((date_added, object.to_string()));
+            objects.push((date_added, object.to_owned()));
             objects.sort_by_key(|(t, _)| *t);
         }
     }
@@ -670,7 +678,8 @@ async fn objects(
     if oddity == Some(Oddity::Empty) {
         return typed(&sim, "objects", taxii_body(StatusCode::OK, "{}".to_owned()));
     }
-    // Every simulated object is an indicator, so `match[type]=indicator` selects them all.
+    // Every simulated object is taken for an indicator, so `match[type]=indicator` selects
+    // them all (malformed ones too, as a server that indexed them as indicators would).
     let inclusive = oddity == Some(Oddity::Inclusive);
     let page = select(&collection.objects, added_after, inclusive, offset, limit);
     let forever = *sim.more_forever.lock().unwrap();

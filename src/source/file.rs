@@ -237,10 +237,11 @@ fn read_bundle(
             e.line()
         )
     })?;
-    let records = indicator_records(objects, reading, pulled);
+    let from = path.display().to_string();
+    let records = indicator_records(objects, reading, &from, pulled);
     let clamped = records.iter().filter(|r| r.clamped).count();
     if clamped > 0 {
-        pulled.warn(clamped_warning(clamped, &path.display().to_string()));
+        pulled.warn(clamped_warning(clamped, &from));
     }
     let (store, feed) = bundles;
     store.store_page(feed, &records, None)?;

@@ -3,9 +3,12 @@
 //! per indicator version, with the IOCs its pattern yields (see `reference/taxii-stix.md`).
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{extract::extract, pattern::parse};
 use crate::ioc::Ioc;
@@ -15,8 +18,14 @@ use crate::sync::model::ScanAction;
 /// Skip code of an indicator whose `confidence` is below `--min-confidence`.
 pub const LOW_CONFIDENCE: &str = "low-confidence";
 /// Skip code of an indicator without a usable `id`, `modified`/`created`, validity time or
-/// `confidence` (an integer from 0 to 100, STIX 2.1 section 3.2).
+/// `confidence` (an integer from 0 to 100, STIX 2.1 section 3.2), or with a property the
+/// model reads (`id`, `created`, `modified`, `pattern`, `pattern_type`, `valid_from`,
+/// `valid_until`, `revoked`, `confidence`) of the wrong JSON type or given twice.
 pub const INVALID_INDICATOR: &str = "invalid-indicator";
+/// Skip code of an entry of `objects` whose type cannot be read: not a JSON object, or an
+/// object without a `type` string (STIX 2.1 section 3.1 requires one). It may have been an
+/// indicator; a TAXII page asked for indicators only (`match[type]=indicator`).
+pub const MALFORMED_OBJECT: &str = "malformed-object";
 
 /// How far in the future a `modified` time may lie (clocks differ) before it is clamped.
 pub const MAX_CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
@@ -72,63 +81,356 @@ pub fn clamped_warning(count: usize, from: &str) -> String {
 }
 
 /// A STIX 2.1 object, as far as indicators matter (STIX 2.1 section 4.7); its fields are
-/// borrowed from the JSON text it was read from. Other object types keep only their `type`.
-#[derive(Debug, Deserialize)]
+/// borrowed from the JSON text it was read from where they hold no escapes. Other properties
+/// are skipped unread. Reading one never fails on its properties' JSON types: each is kept
+/// as a [`Prop`], and [`indicator_records`] skips the object when one it reads is wrong.
+#[derive(Debug, Default)]
 pub struct StixObject<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    created: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    modified: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pattern: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pattern_type: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    valid_from: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    valid_until: Option<Cow<'a, str>>,
-    #[serde(default)]
-    revoked: bool,
-    /// Any JSON value: one that is not an integer from 0 to 100 makes the indicator
-    /// invalid, not the page.
-    #[serde(default)]
-    confidence: Option<serde_json::Value>,
+    kind: Prop<'a>,
+    id: Prop<'a>,
+    created: Prop<'a>,
+    modified: Prop<'a>,
+    pattern: Prop<'a>,
+    pattern_type: Prop<'a>,
+    valid_from: Prop<'a>,
+    valid_until: Prop<'a>,
+    revoked: Prop<'a>,
+    confidence: Prop<'a>,
 }
 
 impl StixObject<'_> {
-    /// The object's `id`, if it has one.
+    /// The object's `id`, if it is a string.
     pub fn id(&self) -> Option<&str> {
-        self.id.as_deref()
+        self.id.text("id").ok().flatten()
     }
 
-    /// The object's `modified` as written, if it has one.
+    /// The object's `modified` as written, if it is a string.
     pub fn modified_text(&self) -> Option<&str> {
-        self.modified.as_deref()
+        self.modified.text("modified").ok().flatten()
     }
 }
 
-/// The IOCs of the indicator objects among `objects`, as records to store, counting
+/// One entry of the `objects` array of a bundle (STIX 2.1 section 8) or of a TAXII envelope
+/// (TAXII 2.1 section 3.7): a JSON object, or any other JSON value, which a malformed feed
+/// may hold. Reading an entry fails only on JSON syntax, so that one bad entry does not
+/// cost the page or bundle around it.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every entry is an object: boxing it would cost an allocation per object on the ingest path"
+)]
+pub enum Entry<'a> {
+    Object(StixObject<'a>),
+    /// A string, number, boolean, `null` or array (its content skipped unread).
+    NotAnObject,
+}
+
+impl Entry<'_> {
+    /// The entry's `id`, if it is an object with a string `id`.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Entry::Object(o) => o.id(),
+            Entry::NotAnObject => None,
+        }
+    }
+
+    /// The entry's `modified` as written, if it is an object with a string `modified`.
+    pub fn modified_text(&self) -> Option<&str> {
+        match self {
+            Entry::Object(o) => o.modified_text(),
+            Entry::NotAnObject => None,
+        }
+    }
+}
+
+/// A property of a [`StixObject`] as read, whatever its JSON type: reading it never fails
+/// (beyond JSON syntax), so a wrong type makes its object invalid, not the page.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+enum Prop<'a> {
+    /// Absent, or `null` (taken as absent, as it always was).
+    #[default]
+    Absent,
+    Text(Cow<'a, str>),
+    Bool(bool),
+    /// A non-negative integer.
+    Integer(u64),
+    /// Any other JSON value (a negative or fractional number, an array, an object), its
+    /// content skipped unread.
+    Other,
+    /// The key appeared more than once in its object: which value is meant is unknown.
+    Repeated,
+}
+
+impl Prop<'_> {
+    /// A string property: `None` when absent, [`Flaw::WrongType`] when not a string.
+    fn text(&self, field: &'static str) -> Result<Option<&str>, Flaw> {
+        match self {
+            Prop::Absent => Ok(None),
+            Prop::Text(s) => Ok(Some(s)),
+            Prop::Repeated => Err(Flaw::Repeated(field)),
+            _ => Err(Flaw::WrongType(field, "a string")),
+        }
+    }
+
+    /// A boolean property: `None` when absent, [`Flaw::WrongType`] when not a boolean.
+    fn flag(&self, field: &'static str) -> Result<Option<bool>, Flaw> {
+        match self {
+            Prop::Absent => Ok(None),
+            Prop::Bool(b) => Ok(Some(*b)),
+            Prop::Repeated => Err(Flaw::Repeated(field)),
+            _ => Err(Flaw::WrongType(field, "true or false")),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Prop<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PropVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for PropVisitor<'a> {
+            type Value = Prop<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Prop<'a>, E> {
+                Ok(Prop::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Prop<'a>, E> {
+                Ok(Prop::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Prop<'a>, E> {
+                Ok(Prop::Text(Cow::Owned(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Prop<'a>, E> {
+                Ok(Prop::Bool(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Prop<'a>, E> {
+                Ok(Prop::Integer(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Prop<'a>, E> {
+                Ok(u64::try_from(v).map_or(Prop::Other, Prop::Integer))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Prop<'a>, E> {
+                Ok(Prop::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Prop<'a>, E> {
+                Ok(Prop::Absent)
+            }
+            fn visit_none<E>(self) -> Result<Prop<'a>, E> {
+                Ok(Prop::Absent)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Prop<'a>, D::Error> {
+                Prop::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Prop<'a>, A::Error> {
+                IgnoredAny.visit_seq(seq)?;
+                Ok(Prop::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Prop<'a>, A::Error> {
+                IgnoredAny.visit_map(map)?;
+                Ok(Prop::Other)
+            }
+        }
+        deserializer.deserialize_any(PropVisitor(PhantomData))
+    }
+}
+
+/// The keys of a STIX object that [`StixObject`] keeps; `Other` for the rest.
+#[derive(Clone, Copy)]
+enum Key {
+    Type,
+    Id,
+    Created,
+    Modified,
+    Pattern,
+    PatternType,
+    ValidFrom,
+    ValidUntil,
+    Revoked,
+    Confidence,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a property name")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(match v {
+                    "type" => Key::Type,
+                    "id" => Key::Id,
+                    "created" => Key::Created,
+                    "modified" => Key::Modified,
+                    "pattern" => Key::Pattern,
+                    "pattern_type" => Key::PatternType,
+                    "valid_from" => Key::ValidFrom,
+                    "valid_until" => Key::ValidUntil,
+                    "revoked" => Key::Revoked,
+                    "confidence" => Key::Confidence,
+                    _ => Key::Other,
+                })
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// Reads the rest of a JSON object as a [`StixObject`], in one pass.
+fn read_object<'de: 'a, 'a, A: MapAccess<'de>>(mut map: A) -> Result<StixObject<'a>, A::Error> {
+    let mut o = StixObject::default();
+    // The keys seen so far, one bit per [`Key`].
+    let mut seen = 0u16;
+    while let Some(key) = map.next_key::<Key>()? {
+        let bit = 1 << key as u16;
+        let slot = match key {
+            Key::Type => &mut o.kind,
+            Key::Id => &mut o.id,
+            Key::Created => &mut o.created,
+            Key::Modified => &mut o.modified,
+            Key::Pattern => &mut o.pattern,
+            Key::PatternType => &mut o.pattern_type,
+            Key::ValidFrom => &mut o.valid_from,
+            Key::ValidUntil => &mut o.valid_until,
+            Key::Revoked => &mut o.revoked,
+            Key::Confidence => &mut o.confidence,
+            Key::Other => {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+        };
+        let value = map.next_value::<Prop>()?;
+        *slot = if seen & bit == 0 {
+            value
+        } else {
+            Prop::Repeated
+        };
+        seen |= bit;
+    }
+    Ok(o)
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entry<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for EntryVisitor<'a> {
+            type Value = Entry<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry<'a>, A::Error> {
+                read_object(map).map(Entry::Object)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Entry<'a>, A::Error> {
+                IgnoredAny.visit_seq(seq)?;
+                Ok(Entry::NotAnObject)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Entry<'a>, E> {
+                Ok(Entry::NotAnObject)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Entry<'a>, E> {
+                Ok(Entry::NotAnObject)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Entry<'a>, E> {
+                Ok(Entry::NotAnObject)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Entry<'a>, E> {
+                Ok(Entry::NotAnObject)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Entry<'a>, E> {
+                Ok(Entry::NotAnObject)
+            }
+            fn visit_unit<E>(self) -> Result<Entry<'a>, E> {
+                Ok(Entry::NotAnObject)
+            }
+            fn visit_none<E>(self) -> Result<Entry<'a>, E> {
+                Ok(Entry::NotAnObject)
+            }
+        }
+        deserializer.deserialize_any(EntryVisitor(PhantomData))
+    }
+}
+
+/// Why an entry of `objects` was skipped as [`MALFORMED_OBJECT`] or [`INVALID_INDICATOR`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flaw {
+    NotAnObject,
+    /// No `type`, or one that is not a string.
+    NoType,
+    /// The property is not of the JSON type it must be (the second field says which).
+    WrongType(&'static str, &'static str),
+    Repeated(&'static str),
+    NoId,
+    /// Neither `modified` nor `created`.
+    NoVersion,
+    BadTimestamp(&'static str),
+    BadConfidence,
+}
+
+impl Flaw {
+    /// The skip reason it is counted under.
+    fn reason(self) -> &'static str {
+        match self {
+            Flaw::NotAnObject | Flaw::NoType => MALFORMED_OBJECT,
+            _ => INVALID_INDICATOR,
+        }
+    }
+}
+
+impl fmt::Display for Flaw {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Flaw::NotAnObject => f.write_str("not a JSON object"),
+            Flaw::NoType => f.write_str("no `type` string"),
+            Flaw::WrongType(field, expected) => write!(f, "`{field}` is not {expected}"),
+            Flaw::Repeated(field) => write!(f, "`{field}` appears more than once"),
+            Flaw::NoId => f.write_str("no `id`"),
+            Flaw::NoVersion => f.write_str("neither `modified` nor `created`"),
+            Flaw::BadTimestamp(field) => write!(f, "`{field}` is not an RFC 3339 timestamp"),
+            Flaw::BadConfidence => f.write_str("`confidence` is not an integer from 0 to 100"),
+        }
+    }
+}
+
+/// The IOCs of the indicator objects among `objects` (the entries of a page or bundle read
+/// from `from`, e.g. `collection <id>` or a file's path), as records to store, counting
 /// indicators read and values skipped in `pulled`: an indicator below `--min-confidence`
 /// counts once as [`LOW_CONFIDENCE`], the others count their pattern's skipped values.
+/// An entry that is not an object or has no `type` string counts as [`MALFORMED_OBJECT`],
+/// an indicator with a property of the wrong JSON type or an unusable value as
+/// [`INVALID_INDICATOR`] (both are counted among the items read); either way the rest is
+/// read, and one warning names `from`, how many were skipped and the first of them.
+/// Objects of other types are not read, whatever their properties hold.
 /// Shared by TAXII pages and STIX bundles.
 pub fn indicator_records<'a>(
-    objects: impl IntoIterator<Item = StixObject<'a>>,
+    objects: impl IntoIterator<Item = Entry<'a>>,
     reading: &Reading,
+    from: &str,
     pulled: &mut Pulled,
 ) -> Vec<IndicatorRecord> {
     let mut records = Vec::new();
-    for o in objects {
-        if o.kind != "indicator" {
-            continue;
-        }
+    let mut flawed = 0;
+    let mut first_flawed: Option<(usize, Option<String>, Flaw)> = None;
+    for (index, entry) in objects.into_iter().enumerate() {
+        let read = match &entry {
+            Entry::NotAnObject => Err(Flaw::NotAnObject),
+            Entry::Object(o) => match o.kind.text("type") {
+                Ok(Some("indicator")) => record(o, reading),
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => Err(Flaw::NoType),
+            },
+        };
         pulled.items += 1;
-        let Some((record, skipped)) = record(&o, reading) else {
-            pulled.skip(INVALID_INDICATOR);
-            continue;
+        let (record, skipped) = match read {
+            Ok(read) => read,
+            Err(flaw) => {
+                pulled.skip(flaw.reason());
+                flawed += 1;
+                first_flawed.get_or_insert_with(|| (index, entry.id().map(str::to_owned), flaw));
+                continue;
+            }
         };
         let low = reading
             .min_confidence
@@ -143,29 +445,39 @@ pub fn indicator_records<'a>(
         }
         records.push(record);
     }
+    if let Some((index, id, flaw)) = first_flawed {
+        let id = id.map_or_else(String::new, |id| format!(" ({id})"));
+        pulled.warn(format!(
+            "{from}: {flawed} STIX object(s) skipped as `{MALFORMED_OBJECT}` or \
+             `{INVALID_INDICATOR}`, the first objects[{index}]{id}: {flaw}; the other \
+             objects were read. The feed's publisher can fix them (STIX 2.1 sections 3 and 4.7)"
+        ));
+    }
     records
 }
 
-/// Reads the STIX objects of a bundle's (or any JSON object's) `objects` field, borrowing
-/// from `json`; a missing `objects` is none.
-pub fn parse_objects(json: &str) -> Result<Vec<StixObject<'_>>, serde_json::Error> {
+/// Reads the entries of a bundle's (or any JSON object's) `objects` array, borrowing from
+/// `json`; a missing `objects` is none. Errs only when `json` is not JSON, not an object,
+/// or its `objects` is not an array: a malformed entry is read as such (see [`Entry`]).
+pub fn parse_objects(json: &str) -> Result<Vec<Entry<'_>>, serde_json::Error> {
     #[derive(Deserialize)]
     struct Bundle<'a> {
         #[serde(borrow, default)]
-        objects: Vec<StixObject<'a>>,
+        objects: Vec<Entry<'a>>,
     }
     let bundle: Bundle = serde_json::from_str(json)?;
     Ok(bundle.objects)
 }
 
-fn time(s: &Option<Cow<'_, str>>) -> Result<Option<DateTime<Utc>>, ()> {
-    match s {
+/// A timestamp property: `None` when absent.
+fn time(prop: &Prop<'_>, field: &'static str) -> Result<Option<DateTime<Utc>>, Flaw> {
+    match prop.text(field)? {
         None => Ok(None),
         Some(s) => match utc_timestamp(s) {
             Some(t) => Ok(Some(t)),
             None => DateTime::parse_from_rfc3339(s)
                 .map(|t| Some(t.with_timezone(&Utc)))
-                .map_err(|_| ()),
+                .map_err(|_| Flaw::BadTimestamp(field)),
         },
     }
 }
@@ -197,25 +509,33 @@ fn utc_timestamp(s: &str) -> Option<DateTime<Utc>> {
     Some(time.and_utc())
 }
 
-/// A `confidence` value: an integer from 0 to 100 (`Err` otherwise).
-fn confidence(value: &Option<serde_json::Value>) -> Result<Option<u8>, ()> {
-    match value {
-        None => Ok(None),
-        Some(v) => match v.as_u64() {
-            Some(n) if n <= 100 => Ok(Some(n as u8)),
-            _ => Err(()),
-        },
+/// A `confidence` value: an integer from 0 to 100 (STIX 2.1 section 3.2).
+fn confidence(prop: &Prop<'_>) -> Result<Option<u8>, Flaw> {
+    match prop {
+        Prop::Absent => Ok(None),
+        Prop::Integer(n) if *n <= 100 => Ok(Some(*n as u8)),
+        Prop::Repeated => Err(Flaw::Repeated("confidence")),
+        _ => Err(Flaw::BadConfidence),
     }
 }
 
 /// One indicator version to store and the reasons its pattern's values were skipped;
-/// `None` when its identity, dates or confidence are unusable.
-fn record(o: &StixObject<'_>, reading: &Reading) -> Option<(IndicatorRecord, Vec<&'static str>)> {
-    let id = o.id.as_deref()?.to_owned();
-    let mut modified = time(&o.modified).ok()?.or(time(&o.created).ok()?)?;
-    let valid_from = time(&o.valid_from).ok()?;
-    let valid_until = time(&o.valid_until).ok()?;
-    let confidence = confidence(&o.confidence).ok()?;
+/// the flaw when a property the model reads has the wrong JSON type, or its identity, dates
+/// or confidence are unusable.
+fn record(
+    o: &StixObject<'_>,
+    reading: &Reading,
+) -> Result<(IndicatorRecord, Vec<&'static str>), Flaw> {
+    let id = o.id.text("id")?.ok_or(Flaw::NoId)?.to_owned();
+    let modified = time(&o.modified, "modified")?;
+    let created = time(&o.created, "created")?;
+    let mut modified = modified.or(created).ok_or(Flaw::NoVersion)?;
+    let valid_from = time(&o.valid_from, "valid_from")?;
+    let valid_until = time(&o.valid_until, "valid_until")?;
+    let confidence = confidence(&o.confidence)?;
+    let revoked = o.revoked.flag("revoked")?.unwrap_or(false);
+    let pattern_type = o.pattern_type.text("pattern_type")?;
+    let pattern = o.pattern.text("pattern")?;
     // A time in the future would keep every later version out (the newest wins).
     let clamped = modified > reading.now + MAX_CLOCK_SKEW;
     if clamped {
@@ -224,9 +544,9 @@ fn record(o: &StixObject<'_>, reading: &Reading) -> Option<(IndicatorRecord, Vec
     }
     let mut iocs = Vec::new();
     let mut skipped = Vec::new();
-    if o.pattern_type.as_deref().unwrap_or("stix") != "stix" {
+    if pattern_type.unwrap_or("stix") != "stix" {
         skipped.push("non-stix-pattern");
-    } else if let Some(pattern) = &o.pattern {
+    } else if let Some(pattern) = pattern {
         match parse(pattern) {
             Ok(parsed) => {
                 let extracted = extract(&parsed, reading.scan_action);
@@ -246,13 +566,13 @@ fn record(o: &StixObject<'_>, reading: &Reading) -> Option<(IndicatorRecord, Vec
         id,
         modified,
         clamped,
-        revoked: o.revoked,
+        revoked,
         valid_from,
         valid_until,
         confidence,
         iocs,
     };
-    Some((record, skipped))
+    Ok((record, skipped))
 }
 
 #[cfg(test)]
@@ -287,12 +607,15 @@ mod tests {
         ] {
             assert_eq!(utc_timestamp(text), None, "{text}");
         }
-        let offset = Some(Cow::Borrowed("2026-11-23T09:00:00+01:00"));
+        let offset = Prop::Text(Cow::Borrowed("2026-11-23T09:00:00+01:00"));
         assert_eq!(
-            time(&offset),
+            time(&offset, "modified"),
             Ok(Some("2026-11-23T08:00:00Z".parse().unwrap()))
         );
-        assert_eq!(time(&Some(Cow::Borrowed("yesterday"))), Err(()));
+        assert_eq!(
+            time(&Prop::Text(Cow::Borrowed("yesterday")), "modified"),
+            Err(Flaw::BadTimestamp("modified"))
+        );
     }
 
     #[test]
@@ -311,6 +634,7 @@ mod tests {
         let records = indicator_records(
             parse_objects(json).unwrap(),
             &Reading::new(ScanAction::Block),
+            "test.json",
             &mut pulled,
         );
         assert_eq!(pulled.items, 4);
@@ -340,6 +664,7 @@ mod tests {
         let records = indicator_records(
             parse_objects(json).unwrap(),
             &reading,
+            "test.json",
             &mut Pulled::default(),
         );
         assert!(records[0].clamped);
@@ -364,7 +689,12 @@ mod tests {
             ..Reading::new(ScanAction::Block)
         };
         let mut pulled = Pulled::default();
-        let records = indicator_records(parse_objects(json).unwrap(), &reading, &mut pulled);
+        let records = indicator_records(
+            parse_objects(json).unwrap(),
+            &reading,
+            "test.json",
+            &mut pulled,
+        );
         let confidences: Vec<Option<u8>> = records.iter().map(|r| r.confidence).collect();
         assert_eq!(confidences, [Some(80), Some(20), None, None]);
         // The low one is counted once, not by the values of its pattern (its MD5).
@@ -374,5 +704,158 @@ mod tests {
         assert_eq!(pulled.items, 6);
         // Stored with its IOCs: the store leaves it out while the threshold stands.
         assert_eq!(records[1].iocs.len(), 1);
+    }
+
+    #[test]
+    fn an_entry_of_any_json_type_is_read_and_only_objects_are_objects() {
+        let json = r#"{"objects":["str",5,-1,1.5,true,null,[1,{"a":[]}],{"x":{"y":[1,2]}},
+            {"type":"indicator","id":"indicator--\u0031","pattern":"[domain-name:value = 'a.example']"}]}"#;
+        let entries = parse_objects(json).unwrap();
+        assert_eq!(entries.len(), 9);
+        assert!(entries[..7].iter().all(|e| matches!(e, Entry::NotAnObject)));
+        let Entry::Object(o) = &entries[7] else {
+            panic!("an object")
+        };
+        assert_eq!(o.kind, Prop::Absent);
+        let Entry::Object(o) = &entries[8] else {
+            panic!("an object")
+        };
+        assert_eq!(o.kind, Prop::Text(Cow::Borrowed("indicator")));
+        assert!(matches!(o.kind, Prop::Text(Cow::Borrowed(_))), "borrowed");
+        assert!(matches!(o.id, Prop::Text(Cow::Owned(_))), "escaped: owned");
+        assert_eq!(entries[8].id(), Some("indicator--1"));
+        // The envelope itself stays strict: not JSON, or `objects` not an array.
+        for bad in [
+            r#"{"objects":{}}"#,
+            r#"{"objects":"x"}"#,
+            r#"{"objects":[{]}"#,
+        ] {
+            assert!(parse_objects(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn properties_of_any_json_type_are_read_and_judged_by_their_use() {
+        fn props(json: &str) -> StixObject<'_> {
+            let Entry::Object(o) = serde_json::from_str::<Entry>(json).unwrap() else {
+                panic!("{json}")
+            };
+            o
+        }
+        let o = props(
+            r#"{"type":5,"id":["a"],"created":{"t":1},"modified":null,"revoked":"yes","confidence":-3,"pattern":1.5}"#,
+        );
+        assert_eq!(o.kind, Prop::Integer(5));
+        assert_eq!(o.id, Prop::Other);
+        assert_eq!(o.created, Prop::Other);
+        assert_eq!(o.modified, Prop::Absent);
+        assert_eq!(o.revoked, Prop::Text(Cow::Borrowed("yes")));
+        assert_eq!(o.confidence, Prop::Other);
+        assert_eq!(o.pattern, Prop::Other);
+        assert_eq!(o.id.text("id"), Err(Flaw::WrongType("id", "a string")));
+        assert_eq!(
+            o.revoked.flag("revoked"),
+            Err(Flaw::WrongType("revoked", "true or false"))
+        );
+        assert_eq!(o.modified.text("modified"), Ok(None));
+        let o = props(r#"{"id":"a","id":"b","revoked":null,"revoked":true,"type":"x"}"#);
+        assert_eq!(o.id, Prop::Repeated);
+        assert_eq!(o.revoked, Prop::Repeated);
+        assert_eq!(o.id.text("id"), Err(Flaw::Repeated("id")));
+        assert_eq!(o.id(), None);
+        assert_eq!(
+            props(r#"{"revoked":true}"#).revoked.flag("revoked"),
+            Ok(Some(true))
+        );
+    }
+
+    #[test]
+    fn malformed_entries_are_skipped_counted_and_named_once_and_the_rest_is_read() {
+        let good = |n: u32| {
+            format!(
+                r#"{{"type":"indicator","id":"indicator--{n}","created":"2026-11-01T00:00:00Z","pattern":"[domain-name:value = 'n{n}.example']"}}"#
+            )
+        };
+        let indicator = |extra: &str| {
+            format!(
+                r#"{{"type":"indicator","id":"indicator--bad","created":"2026-11-01T00:00:00Z","pattern":"[domain-name:value = 'bad.example']",{extra}}}"#
+            )
+        };
+        let objects = [
+            good(1),
+            "\"str\"".into(),
+            "5".into(),
+            "null".into(),
+            r#"{"id":"indicator--untyped","pattern":"[domain-name:value = 'x.example']"}"#.into(),
+            r#"{"type":["indicator"]}"#.into(),
+            indicator(r#""pattern":5"#),
+            indicator(r#""modified":[]"#),
+            indicator(r#""pattern_type":{}"#),
+            indicator(r#""valid_from":1"#),
+            indicator(r#""valid_until":true"#),
+            indicator(r#""revoked":"false""#),
+            indicator(r#""created":7"#),
+            r#"{"type":"indicator","id":3,"created":"2026-11-01T00:00:00Z","pattern":"[domain-name:value = 'id.example']"}"#.into(),
+            // Well-formed objects of other types, odd properties and all, are not read.
+            r#"{"type":"malware","id":5,"modified":[],"pattern":{}}"#.into(),
+            good(2),
+        ];
+        let json = format!(r#"{{"objects":[{}]}}"#, objects.join(","));
+        let mut pulled = Pulled::default();
+        let records = indicator_records(
+            parse_objects(&json).unwrap(),
+            &Reading::new(ScanAction::Block),
+            "bundle.json",
+            &mut pulled,
+        );
+        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["indicator--1", "indicator--2"]);
+        assert_eq!(pulled.skipped.get(MALFORMED_OBJECT), Some(&5));
+        assert_eq!(pulled.skipped.get(INVALID_INDICATOR), Some(&8));
+        assert_eq!(pulled.items, 15, "every entry but the malware");
+        assert_eq!(
+            pulled.warnings,
+            [
+                "bundle.json: 13 STIX object(s) skipped as `malformed-object` or \
+                 `invalid-indicator`, the first objects[1]: not a JSON object; the other \
+                 objects were read. The feed's publisher can fix them (STIX 2.1 sections 3 and 4.7)"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_first_flawed_entry_is_named_by_index_id_and_flaw() {
+        let json = r#"{"objects":[
+            {"type":"malware","id":"malware--1"},
+            {"type":"indicator","id":"indicator--p","created":"2026-11-01T00:00:00Z","pattern":42},
+            {"type":"indicator","id":"indicator--q","created":"2026-11-01T00:00:00Z","pattern":[]}
+        ]}"#;
+        let mut pulled = Pulled::default();
+        let records = indicator_records(
+            parse_objects(json).unwrap(),
+            &Reading::new(ScanAction::Block),
+            "collection c1",
+            &mut pulled,
+        );
+        assert!(records.is_empty());
+        assert_eq!(pulled.warnings.len(), 1);
+        assert!(
+            pulled.warnings[0].starts_with(
+                "collection c1: 2 STIX object(s) skipped as `malformed-object` or `invalid-indicator`, \
+                 the first objects[1] (indicator--p): `pattern` is not a string;"
+            ),
+            "{}",
+            pulled.warnings[0]
+        );
+        // Nothing flawed, no warning.
+        let mut pulled = Pulled::default();
+        indicator_records(
+            parse_objects(r#"{"objects":[{"type":"malware","id":7}]}"#).unwrap(),
+            &Reading::new(ScanAction::Block),
+            "x",
+            &mut pulled,
+        );
+        assert!(pulled.warnings.is_empty());
+        assert_eq!(pulled.items, 0);
     }
 }

@@ -11,6 +11,7 @@ mod exclusions;
 mod help;
 mod lumu_cache;
 mod lumu_sync;
+mod malformed_stix;
 mod metrics;
 mod missing;
 mod normal_form;

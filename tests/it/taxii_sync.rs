@@ -410,7 +410,7 @@ fn file_source_reads_the_apt1_bundle_and_plain_lists() {
     assert_eq!(apex.sim.control.stats.count("GET"), gets);
     // A broken file stops the run before any write, naming the file and line.
     let bad = dir.path().join("bad.json");
-    std::fs::write(&bad, "{\"objects\": [\n {\"type\": 1}\n]}").unwrap();
+    std::fs::write(&bad, "{\"objects\": [\n {\"type\": 1,}\n]}").unwrap();
     let out = apex_cmd(dir.path(), &apex)
         .args(["--source", "file", "--file", bad.to_str().unwrap()])
         .assert()

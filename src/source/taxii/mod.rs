@@ -27,9 +27,7 @@ use super::Pulled;
 use crate::http::HttpSettings;
 use crate::policy::Exclusions;
 use crate::state::{FeedId, StateStore};
-use crate::stix::indicator::{
-    IndicatorRecord, Reading, StixObject, clamped_warning, indicator_records,
-};
+use crate::stix::indicator::{Entry, IndicatorRecord, Reading, clamped_warning, indicator_records};
 use crate::sync::model::MAX_ENTRIES_PER_KIND;
 use crate::sync::model::ScanAction;
 pub use client::{Collection, MAX_ANSWER_BYTES, TAXII_MEDIA_TYPE, TaxiiAuth, choose_collections};
@@ -69,8 +67,9 @@ struct Envelope<'a> {
     more: bool,
     #[serde(default)]
     next: Option<String>,
+    /// Each entry read on its own: a malformed one is skipped and counted, not the page.
     #[serde(borrow, default)]
-    objects: Vec<StixObject<'a>>,
+    objects: Vec<Entry<'a>>,
 }
 
 /// What is known of a feed when its reading starts.
@@ -243,10 +242,15 @@ fn fetch_page(
             date_added_first: header("x-taxii-date-added-first"),
             date_added_last: header("x-taxii-date-added-last"),
         };
+        let info_first = info.date_added_first.clone();
         // The reader gone means the walk ended (an error elsewhere): nothing to parse for.
         let _ = info_tx.send(info);
         let mut pulled = Pulled::default();
-        let records = indicator_records(envelope.objects, &reading, &mut pulled);
+        let from = match &info_first {
+            Some(first) => format!("collection {collection}, the page added from {first}"),
+            None => format!("collection {collection}"),
+        };
+        let records = indicator_records(envelope.objects, &reading, &from, &mut pulled);
         Ok((records, pulled))
     });
     async move {
@@ -263,7 +267,7 @@ fn fetch_page(
 
 /// The first and last object's id and version, and their number: a page sent again has the
 /// same digest.
-fn fingerprint(objects: &[StixObject<'_>]) -> u64 {
+fn fingerprint(objects: &[Entry<'_>]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     objects.len().hash(&mut hasher);
