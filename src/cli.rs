@@ -298,8 +298,10 @@ pub struct SimulateArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LoggingMode {
     /// Standard error.
+    #[value(verbatim_doc_comment)]
     Screen,
     /// The log file (size-rotated): --log-file, else apex-ioc-sync.log in $LOGS_DIRECTORY, else beside the config file, else in the current folder.
+    #[value(verbatim_doc_comment)]
     File,
 }
 
@@ -359,9 +361,10 @@ pub enum IocTypeArg {
     Domain,
     Url,
     /// SHA-1 file hashes (UDSO type `file_sha1`).
+    #[value(verbatim_doc_comment)]
     Hash,
-    /// SHA-256 file hashes (`file_sha256`). Apex's UDSO list cannot hold them: a run
-    /// against Apex counts them as unsupported-by-destination.
+    /// SHA-256 file hashes (`file_sha256`), which Apex's UDSO list cannot hold: a run against Apex counts them as unsupported-by-destination.
+    #[value(verbatim_doc_comment)]
     Sha256,
 }
 
@@ -382,9 +385,11 @@ impl IocTypeArg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum SinkKind {
     /// Apex Central's User-Defined Suspicious Objects list.
+    #[value(verbatim_doc_comment)]
     #[default]
     Apex,
     /// Trend Vision One's suspicious-object list.
+    #[value(verbatim_doc_comment)]
     VisionOne,
 }
 
@@ -402,12 +407,16 @@ impl SinkKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SourceKind {
     /// Lumu Defender's incidents.
+    #[value(verbatim_doc_comment)]
     Lumu,
     /// A TAXII 2.1 feed.
+    #[value(verbatim_doc_comment)]
     Taxii,
     /// OpenIOC files (--file).
+    #[value(verbatim_doc_comment)]
     Openioc,
     /// STIX 2.1 bundles or plain IOC lists (--file).
+    #[value(verbatim_doc_comment)]
     File,
 }
 
@@ -1221,6 +1230,7 @@ mod tests {
     #[test]
     fn every_help_line_is_a_sentence() {
         let mut checked = 0;
+        let mut checked_values = 0;
         for (path, command) in every_command() {
             if !path.is_empty() {
                 let about = command.get_about().map(ToString::to_string);
@@ -1244,11 +1254,25 @@ mod tests {
                 if let Some(long) = arg.get_long_help() {
                     assert!(is_sentence(&long.to_string()), "`{path}` {}", arg.get_id());
                 }
+                // A possible value's description (`--logging`'s `screen: ...`) too.
+                for value in arg.get_possible_values() {
+                    if let Some(help) = value.get_help() {
+                        assert!(
+                            is_sentence(&help.to_string()),
+                            "`{path}` {} {}: {help:?}",
+                            arg.get_id(),
+                            value.get_name()
+                        );
+                        checked_values += 1;
+                    }
+                }
                 checked += 1;
             }
         }
         // The sync job alone has more than 50 options: the walk saw the tree.
         assert!(checked > 100, "{checked}");
+        // --sink, --source, --v1-region, --logging, --ioc-types, --type describe their values.
+        assert!(checked_values > 20, "{checked_values}");
     }
 
     #[test]

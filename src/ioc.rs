@@ -53,7 +53,7 @@ pub enum IocKind {
     Domain,
     Url,
     /// A SHA-1 file hash (`file_sha1` in Apex).
-    #[value(name = "file_sha1")]
+    #[value(name = "file_sha1", verbatim_doc_comment)]
     FileSha1,
     /// A SHA-256 file hash (`file_sha256`; Vision One's `fileSha256`). Apex's UDSO list has
     /// no such type, so `udso list --type` does not offer it.

@@ -16,22 +16,31 @@ use url::{Host, Url};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Region {
     /// United States.
+    #[value(verbatim_doc_comment)]
     Us,
     /// European Union (Germany).
+    #[value(verbatim_doc_comment)]
     Eu,
     /// Japan.
+    #[value(verbatim_doc_comment)]
     Jp,
     /// Singapore.
+    #[value(verbatim_doc_comment)]
     Sg,
     /// Australia.
+    #[value(verbatim_doc_comment)]
     Au,
     /// India.
+    #[value(verbatim_doc_comment)]
     In,
     /// United Kingdom.
+    #[value(verbatim_doc_comment)]
     Uk,
     /// Middle East and Africa (United Arab Emirates).
+    #[value(verbatim_doc_comment)]
     Mea,
     /// United States government.
+    #[value(verbatim_doc_comment)]
     Usgov,
 }
 
