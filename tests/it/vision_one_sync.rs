@@ -6,6 +6,7 @@
 //! destination, and the request shapes Trend's SDK builds.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use apex_ioc_sync::sim::lumu::SimIncident;
 use apex_ioc_sync::sim::taxii::{TaxiiSimConfig, indicator};
@@ -22,6 +23,13 @@ const SHA256: &str = "aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdf
 
 fn v1() -> BackgroundVisionOne {
     start_v1(VisionOneSimConfig::random())
+}
+
+/// A `--source file` job of the IOC list `list` to `v1`.
+fn v1_file_job(dir: &Path, v1: &BackgroundVisionOne, list: &Path) -> assert_cmd::Command {
+    let mut cmd = v1_cmd(dir, v1);
+    cmd.args(["--source", "file", "--file", list.to_str().unwrap()]);
+    cmd
 }
 
 /// `type value` of the objects whose description carries `tag`, sorted.
@@ -283,12 +291,8 @@ fn a_file_job_writes_never_expiring_objects_and_converges() {
     let v1 = v1();
     v1.sim.start_journal();
     let run = || {
-        let mut cmd = v1_cmd(dir.path(), &v1);
+        let mut cmd = v1_file_job(dir.path(), &v1, &list);
         cmd.args([
-            "--source",
-            "file",
-            "--file",
-            list.to_str().unwrap(),
             "--ioc-types",
             "ip,domain,url,sha256",
             "--no-expiration-date",
@@ -329,16 +333,8 @@ fn a_file_job_writes_never_expiring_objects_and_converges() {
     assert_eq!(report["put"], 0);
 
     // Back to an expiry: every object is rewritten once (expiration policy changed).
-    let mut cmd = v1_cmd(dir.path(), &v1);
-    cmd.args([
-        "--source",
-        "file",
-        "--file",
-        list.to_str().unwrap(),
-        "--ioc-types",
-        "ip,domain,url,sha256",
-        "--json",
-    ]);
+    let mut cmd = v1_file_job(dir.path(), &v1, &list);
+    cmd.args(["--ioc-types", "ip,domain,url,sha256", "--json"]);
     let report = json(&cmd.assert().success());
     assert_eq!(report["plan"]["update"], 4, "{report:#}");
     assert!(
@@ -425,14 +421,8 @@ fn a_refused_item_is_reported_and_the_others_count() {
     std::fs::write(&list, "one.example\ntwo.example\nthree.example\n").unwrap();
     let v1 = v1();
     v1.sim.refuse_value("two.example");
-    let out = v1_cmd(dir.path(), &v1)
-        .args([
-            "--source",
-            "file",
-            "--file",
-            list.to_str().unwrap(),
-            "--json",
-        ])
+    let out = v1_file_job(dir.path(), &v1, &list)
+        .args(["--json"])
         .assert()
         .code(4);
     let report = json(&out);
@@ -472,14 +462,8 @@ fn the_plan_never_goes_past_vision_ones_capacity() {
     )
     .unwrap();
     let report = json(
-        &v1_cmd(dir.path(), &v1)
-            .args([
-                "--source",
-                "file",
-                "--file",
-                list.to_str().unwrap(),
-                "--json",
-            ])
+        &v1_file_job(dir.path(), &v1, &list)
+            .args(["--json"])
             .assert()
             .success(),
     );
@@ -504,14 +488,8 @@ fn items_refused_as_list_full_are_reported() {
         "a.example\nb.example\nc.example\nd.example\ne.example\n",
     )
     .unwrap();
-    let out = v1_cmd(dir.path(), &v1)
-        .args([
-            "--source",
-            "file",
-            "--file",
-            list.to_str().unwrap(),
-            "--json",
-        ])
+    let out = v1_file_job(dir.path(), &v1, &list)
+        .args(["--json"])
         .assert()
         .code(4);
     let report = json(&out);
@@ -788,15 +766,8 @@ fn the_binarys_requests_have_the_shapes_pytmv1_builds() {
     )
     .unwrap();
     v1.sim.start_journal();
-    v1_cmd(dir.path(), &v1)
-        .args([
-            "--source",
-            "file",
-            "--file",
-            list.to_str().unwrap(),
-            "--ioc-types",
-            "ip,domain,url,hash,sha256",
-        ])
+    v1_file_job(dir.path(), &v1, &list)
+        .args(["--ioc-types", "ip,domain,url,hash,sha256"])
         .assert()
         .success();
     v1_cmd(dir.path(), &v1)
