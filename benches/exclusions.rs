@@ -113,11 +113,12 @@ fn main() {
     let row = |name: &str, (median, best): (Duration, Duration)| {
         println!("{name:<58} {:>10.1} {:>10.1}", ms(median), ms(best));
     };
-    let (median, best, _) = time(|| Exclusions::load(false, &[public_dns()]).unwrap());
+    let (median, best, _) = time(|| Exclusions::load(false, &[], &[public_dns()]).unwrap());
     row("load public-dns-v4 (62,745 addresses)", (median, best));
-    let (median, best, _) = time(|| Exclusions::load(false, std::slice::from_ref(&list)).unwrap());
+    let (median, best, _) =
+        time(|| Exclusions::load(false, &[], std::slice::from_ref(&list)).unwrap());
     row("load a plain list of 100,000 entries", (median, best));
-    let (median, best, exclusions) = time(|| Exclusions::load(true, &lists).unwrap());
+    let (median, best, exclusions) = time(|| Exclusions::load(true, &[], &lists).unwrap());
     row(
         "load the guard + both lists (162,745 entries)",
         (median, best),

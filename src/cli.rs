@@ -40,6 +40,7 @@ use crate::sink::vision_one::{Region, RiskLevel};
 use crate::source::lumu::DEFAULT_MAX_CONTEXT_CALLS;
 use crate::source::taxii::{DEFAULT_PAGE_SIZE, MAX_DAYS};
 use crate::sync::model::ScanAction;
+use crate::sync::plan::ADD_BRAKE_MIN_ADDS;
 
 /// The help headings the option groups appear under, in the order `--help` shows them.
 pub mod heading {
@@ -75,7 +76,7 @@ A subcommand takes only the options that apply to it, written after its name \
 (one name=value a line, see --config); the command line wins over the environment, which wins over \
 the file. Every option that Lumu's script spells with '_' is accepted in that spelling too.",
     after_help = "Exit codes: 0 done, 1 failed, 2 usage or config error, 3 another instance running, \
-4 some writes failed, 5 removal brake engaged.",
+4 some writes failed, 5 a brake engaged (removal or add).",
     args_override_self = true,
     disable_help_flag = true,
     disable_version_flag = true,
@@ -830,9 +831,18 @@ pub struct SyncOpts {
     /// Show the plan and write nothing.
     #[arg(long = "dry-run", alias = "dry_run", verbatim_doc_comment)]
     pub dry_run: bool,
-    /// Lift the removal brake: a run that would remove more than half of what its tag owns goes ahead.
+    /// Lift the brakes: a run that would remove more than half of what its tag owns, or add more than --max-adds entries and more than 3 times what it owns, goes ahead.
     #[arg(long, verbatim_doc_comment)]
     pub force: bool,
+    /// The add brake's floor: a run that would add more than N entries and more than 3 times what its tag owns writes nothing and exits 5 (see --force).
+    #[arg(
+        long = "max-adds",
+        alias = "max_adds",
+        value_name = "N",
+        default_value_t = ADD_BRAKE_MIN_ADDS,
+        verbatim_doc_comment
+    )]
+    pub max_adds: usize,
     /// Run several writes at once (see --threads).
     #[arg(long, help = format!("Run {THREADED_THREADS} writes at once, unless --threads says otherwise."))]
     pub threaded: bool,
@@ -1299,6 +1309,7 @@ mod tests {
                     .map(|t| t.to_possible_value().unwrap().get_name().to_owned())
                     .collect(),
                 "expiration_days" => vec![DEFAULT_EXPIRATION_DAYS.to_string()],
+                "max_adds" => vec![ADD_BRAKE_MIN_ADDS.to_string()],
                 "days" => vec![DEFAULT_DAYS.to_string()],
                 "capacity" => vec![crate::sim::apex::DEFAULT_CAPACITY.to_string()],
                 "token_timeout" => vec![crate::sim::apex::DEFAULT_TOKEN_TIMEOUT_SECS.to_string()],

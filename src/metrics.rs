@@ -105,6 +105,8 @@ pub struct Counts {
     pub lumu: Option<LumuReport>,
     /// When the removal brake engaged: the removals it held back.
     pub brake: Option<usize>,
+    /// When the add brake engaged: the adds it held back (the whole plan was).
+    pub add_brake: Option<usize>,
     /// The source could not read everything, so nothing was removed.
     pub removals_withheld: bool,
     /// Problems the source went on past (a TAXII server that stalled).
@@ -180,6 +182,7 @@ impl From<&RunReport> for Counts {
             excluded: r.excluded.0.clone(),
             lumu: r.lumu.clone(),
             brake: r.brake.as_ref().map(|b| b.would_remove),
+            add_brake: r.add_brake.as_ref().map(|b| b.would_add),
             removals_withheld: r.removals_withheld.is_some(),
             warnings: r.warnings.len(),
         }
@@ -472,7 +475,7 @@ fn families(run: &RunMetrics, last_success: f64) -> Vec<Family> {
         Family::new(
             "last_run_exit_code",
             None,
-            "The last run's exit code: 0 done, 1 failed, 2 usage or configuration error, 4 some writes failed, 5 removal brake engaged.",
+            "The last run's exit code: 0 done, 1 failed, 2 usage or configuration error, 4 some writes failed, 5 a brake engaged (removal or add).",
         )
         .with(Value::Count(u64::from(run.exit_code))),
         last_success_family(last_success),
@@ -642,9 +645,9 @@ fn count_families(c: &Counts) -> Vec<Family> {
             Family::new(
                 "brake_engaged",
                 None,
-                "1 when the removal brake held the last run's removals back, else 0.",
+                "1 when a brake engaged in the last run (the removal brake held its removals back, or the add brake its whole plan), else 0.",
             )
-            .with(c.brake.is_some()),
+            .with(c.brake.is_some() || c.add_brake.is_some()),
         );
         families.push(
             Family::new(
@@ -653,6 +656,14 @@ fn count_families(c: &Counts) -> Vec<Family> {
                 "Removals the removal brake held back in the last run (0 when it did not engage).",
             )
             .with(c.brake.unwrap_or(0)),
+        );
+        families.push(
+            Family::new(
+                "brake_held_adds",
+                None,
+                "Adds the add brake held back in the last run, with the rest of its plan (0 when it did not engage).",
+            )
+            .with(c.add_brake.unwrap_or(0)),
         );
         families.push(
             Family::new(
@@ -758,7 +769,7 @@ mod tests {
             "# HELP apex_ioc_sync_last_run_timestamp_seconds When the last run ended, in seconds since the Unix epoch.\n\
              # TYPE apex_ioc_sync_last_run_timestamp_seconds gauge\n\
              apex_ioc_sync_last_run_timestamp_seconds{tag=\"lumu\",source=\"lumu\",sink=\"apex\"} 1800000000.5\n\
-             # HELP apex_ioc_sync_last_run_exit_code The last run's exit code: 0 done, 1 failed, 2 usage or configuration error, 4 some writes failed, 5 removal brake engaged.\n\
+             # HELP apex_ioc_sync_last_run_exit_code The last run's exit code: 0 done, 1 failed, 2 usage or configuration error, 4 some writes failed, 5 a brake engaged (removal or add).\n\
              # TYPE apex_ioc_sync_last_run_exit_code gauge\n\
              apex_ioc_sync_last_run_exit_code{tag=\"lumu\",source=\"lumu\",sink=\"apex\"} 1\n\
              # HELP apex_ioc_sync_last_success_timestamp_seconds When a run of this job last ended with exit code 0 (dry runs aside), in seconds since the Unix epoch; 0 when none is on record (the value is carried from the previous file).\n\

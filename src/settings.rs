@@ -17,6 +17,7 @@ use crate::http::{HttpSettings, ProxySettings};
 use crate::ioc::IocKind;
 use crate::logging::{LOG_FILE_NAME, LogTarget};
 use crate::policy::Exclusions;
+use crate::policy::builtin::OwnHost;
 use crate::sink::apex::ApexSink;
 use crate::sink::vision_one::{Region, VisionOneClient, VisionOneSink};
 use crate::source::file::FileSettings;
@@ -336,6 +337,7 @@ impl Settings {
             capacity,
             // Known only once the list is read (see `sync::run`).
             withdrawn: HashSet::new(),
+            max_adds: o.max_adds,
         }
     }
 
@@ -481,13 +483,76 @@ impl Settings {
         })
     }
 
-    /// The built-in guard (unless `--no-default-exclusions`) and the `--exclude` lists,
-    /// loaded. A list that cannot be read or parsed is a configuration error (exit 2).
+    /// The built-in guard (unless `--no-default-exclusions`), holding back this job's own
+    /// hosts ([`Settings::own_hosts`]) too, and the `--exclude` lists, loaded. A list that
+    /// cannot be read or parsed is a configuration error (exit 2).
     pub fn exclusions(&self) -> Result<Exclusions, Failure> {
         let o = &self.opts.exclusions;
-        Exclusions::load(!o.no_default_exclusions, &o.exclude).map_err(|e| {
+        let own = self.own_hosts(|name| std::env::var(name).ok());
+        Exclusions::load(!o.no_default_exclusions, &own, &o.exclude).map_err(|e| {
             Failure::usage(e.context("an exclusion list could not be loaded; nothing was written"))
         })
+    }
+
+    /// The hosts this job talks to, for the guard: the destination (`--host`, or Vision
+    /// One's `--v1-url` or `--v1-region`), the source's server (`--lumu-url` for `--source
+    /// lumu`, `--taxii-url` for `--source taxii`; the API roots a TAXII discovery names
+    /// share its origin, `source::taxii::client`), and the proxy: `--proxy-host`, else the
+    /// proxies `env` names (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, either case, as
+    /// reqwest reads them). A value that does not parse names no host (the client that
+    /// uses it reports it).
+    pub fn own_hosts(&self, env: impl Fn(&str) -> Option<String>) -> Vec<OwnHost> {
+        let o = &self.opts;
+        let mut urls: Vec<(String, String)> = Vec::new();
+        match self.sink() {
+            SinkKind::Apex => {
+                if let Some(host) = &o.apex.host {
+                    urls.push(("--host".into(), host.clone()));
+                }
+            }
+            SinkKind::VisionOne => {
+                if let Some(url) = &o.vision_one.v1_url {
+                    urls.push(("--v1-url".into(), url.clone()));
+                }
+                if let Some(region) = o.vision_one.v1_region {
+                    urls.push((format!("--v1-region {region}"), region.base_url()));
+                }
+            }
+        }
+        match self.source() {
+            SourceKind::Lumu => urls.push(("--lumu-url".into(), o.lumu.lumu_url.clone())),
+            SourceKind::Taxii => {
+                if let Some(url) = &o.taxii.taxii_url {
+                    urls.push(("--taxii-url".into(), url.clone()));
+                }
+            }
+            SourceKind::File | SourceKind::Openioc => {}
+        }
+        match &o.http.proxy_host {
+            Some(host) => urls.push(("--proxy-host".into(), host.clone())),
+            None => {
+                for name in [
+                    "HTTPS_PROXY",
+                    "https_proxy",
+                    "HTTP_PROXY",
+                    "http_proxy",
+                    "ALL_PROXY",
+                    "all_proxy",
+                ] {
+                    if let Some(url) = env(name).filter(|u| !u.trim().is_empty()) {
+                        urls.push((name.into(), url));
+                    }
+                }
+            }
+        }
+        urls.into_iter()
+            .filter_map(|(option, url)| {
+                Some(OwnHost {
+                    host: url_host(&url)?,
+                    option,
+                })
+            })
+            .collect()
     }
 
     /// A client for `--host` with `--application-id` and `--api-key` (and `--ca-cert`,
@@ -632,6 +697,23 @@ impl Settings {
         let client = self.vision_one_client()?;
         Ok(VisionOneSink::new(client, self.opts.risk_level))
     }
+}
+
+/// The host of `text`, a URL or a bare `host[:port]` (as `--host` and `--proxy-host` take
+/// it); IPv6 without its brackets.
+fn url_host(text: &str) -> Option<String> {
+    let text = text.trim();
+    let url = if text.contains("://") {
+        url::Url::parse(text)
+    } else {
+        url::Url::parse(&format!("http://{text}"))
+    }
+    .ok()?;
+    Some(match url.host()? {
+        url::Host::Domain(name) => name.to_owned(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => ip.to_string(),
+    })
 }
 
 /// Warns when `url` is plain `http://` to another machine: `credential` would cross the

@@ -149,6 +149,25 @@ async fn run_with<S: Sink>(
         Ok(())
     };
     let printed = printed.and(emit_summary(&report.summary(), to_screen && !json));
+    if let Some(brake) = &report.add_brake {
+        let brake = Failure::new(
+            ExitCode::Brake,
+            anyhow!(
+                "add brake: this run would add {} entries, more than {} (the larger of --max-adds {} \
+                 and 3 times the {} entries tag `{tag}` owns); nothing was written, neither the adds \
+                 nor {} updates and {} removals. A feed that grows this much at once may be poisoned \
+                 or broken: check it (--dry-run --force lists what it would write); if the growth is \
+                 real, run again with --force, or raise --max-adds",
+                brake.would_add,
+                brake.threshold,
+                job.policy.max_adds,
+                brake.owned,
+                brake.would_update,
+                brake.would_remove,
+            ),
+        );
+        return settle(printed, Err(brake));
+    }
     if let Some(brake) = &report.brake {
         let why = if brake.empty_source {
             "the source gave no IOC of the chosen types"

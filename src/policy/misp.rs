@@ -4,8 +4,13 @@
 //! - `cidr`: the IPv4 addresses and blocks of the list (IPv6 entries match nothing here:
 //!   no IPv6 IOC is pushed);
 //! - `hostname`: a name matches itself and every name under it, compared label by label
-//!   (entries lower-cased, dots trimmed); for URLs, the URL's host;
-//! - `string`: the value exactly, in normal form;
+//!   (entries lower-cased, dots trimmed); for URLs, the URL's host. An entry `*.name`
+//!   means `name` too (MISP would keep the `*` and match nothing; the list's authors mean
+//!   the name and the names under it);
+//! - `string`: the value exactly, in normal form. An entry `.name` or `*.name` (MISP's
+//!   `google` and `microsoft` lists hold many) is read as the plain lists read it: the
+//!   domain and every name under it, and for URLs their host. MISP itself compares such an
+//!   entry byte for byte, so it matches nothing there; what the authors mean is clear;
 //! - `substring`: the value contains an entry (ASCII letters compared without case, since
 //!   host names are lower-cased in normal form);
 //! - `regex`: a PCRE pattern with delimiters and modifiers (`/^abc$/i`) matches the value;
@@ -31,7 +36,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::index::{Applies, Cidr, Index, Origin, Scan};
-use crate::ioc::{Ioc, IocKind};
+use crate::ioc::skip::{MD5, UNSUPPORTED_HASH};
+use crate::ioc::{Invalid, Ioc, IocKind};
 
 /// How a warninglist's entries match (`type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -153,8 +159,35 @@ pub struct Loaded {
     pub kinds: BTreeSet<IocKind>,
     /// Entries that can match an IOC of those kinds.
     pub entries: usize,
-    /// Entries that never can (IPv6 blocks; values that are no IOC of those kinds).
+    /// Entries that never can, and lose nothing by it: values of a kind never pushed (IPv6,
+    /// MD5, SHA-512...) or of a kind the list does not apply to.
     pub without_effect: usize,
+    /// Entries that never can because they are no entry of the list's type (`corona
+    /// helden` in a `hostname` list, `*.*.example` in a `string` list): what they meant is
+    /// not held back.
+    pub unusable: usize,
+}
+
+/// Whether `entry`, which is no entry a list of `kinds` can match, is a value of a kind
+/// never pushed or outside `kinds` (nothing lost), rather than something unreadable.
+fn without_effect(entry: &str, kinds: &BTreeSet<IocKind>) -> bool {
+    let kind = match subtree(entry) {
+        Some(_) => Ok(IocKind::Domain),
+        None => crate::source::file::detect(entry).map(|ioc| ioc.kind),
+    };
+    match kind {
+        Ok(kind) => !kinds.contains(&kind),
+        Err(code) => [MD5, UNSUPPORTED_HASH, Invalid::Ipv6.code()].contains(&code),
+    }
+}
+
+/// `.name` or `*.name`: a domain and every name under it, as plain lists write it; the
+/// name in normal form.
+fn subtree(entry: &str) -> Option<String> {
+    let name = entry
+        .strip_prefix("*.")
+        .or_else(|| entry.strip_prefix('.'))?;
+    Ioc::new(IocKind::Domain, name).ok().map(|ioc| ioc.value)
 }
 
 /// A serde_json error as `path:line:column: message`.
@@ -185,6 +218,7 @@ pub fn load(path: &Path, text: &str, list: u32, index: &mut Index) -> anyhow::Re
         kinds,
         entries: 0,
         without_effect: 0,
+        unusable: 0,
     };
     if loaded.name.is_empty() {
         bail!("{}: the warninglist's `name` is empty", path.display());
@@ -215,15 +249,17 @@ pub fn load(path: &Path, text: &str, list: u32, index: &mut Index) -> anyhow::Re
         .map(|e| e.trim())
         .filter(|e| !e.is_empty());
     let mut used = 0;
-    let mut total = 0;
+    // Entries that match nothing, sorted out once loading is done.
+    let mut unused: Vec<&str> = Vec::new();
     match parsed.list_type.unwrap_or(ListType::String) {
         ListType::Cidr => {
             let mut blocks = Vec::with_capacity(parsed.list.0.len());
             for entry in entries {
-                total += 1;
                 if let Some(cidr) = Cidr::parse(entry) {
                     blocks.push(cidr);
-                } else if !entry.contains(':') {
+                } else if entry.contains(':') {
+                    unused.push(entry);
+                } else {
                     bail!(
                         "{}: entry `{entry}` of the cidr list `{}` is not an IP address or CIDR block",
                         path.display(),
@@ -236,8 +272,8 @@ pub fn load(path: &Path, text: &str, list: u32, index: &mut Index) -> anyhow::Re
         }
         ListType::Hostname => {
             for entry in entries {
-                total += 1;
                 let name = entry.trim_matches('.');
+                let name = name.strip_prefix("*.").unwrap_or(name);
                 if let Ok(ip) = Ioc::new(IocKind::Ip, name) {
                     let cidr = Cidr::parse(&ip.value).expect("a normalised IPv4 address");
                     index.add_block(cidr, to_ip, origin);
@@ -245,12 +281,13 @@ pub fn load(path: &Path, text: &str, list: u32, index: &mut Index) -> anyhow::Re
                 } else if let Ok(domain) = Ioc::new(IocKind::Domain, name) {
                     index.add_domain(&domain.value, to_domain, origin);
                     used += 1;
+                } else {
+                    unused.push(entry);
                 }
             }
         }
         ListType::String => {
             for entry in entries {
-                total += 1;
                 let mut matched = false;
                 for &kind in kinds {
                     let Ok(ioc) = Ioc::new(kind, entry) else {
@@ -259,13 +296,23 @@ pub fn load(path: &Path, text: &str, list: u32, index: &mut Index) -> anyhow::Re
                     matched = true;
                     index.add_exact(ioc, origin);
                 }
-                used += usize::from(matched);
+                if !matched
+                    && (to_domain.direct || to_domain.url)
+                    && let Some(name) = subtree(entry)
+                {
+                    index.add_domain(&name, to_domain, origin);
+                    matched = true;
+                }
+                if matched {
+                    used += 1;
+                } else {
+                    unused.push(entry);
+                }
             }
         }
         ListType::Substring => {
             let patterns: Vec<String> = entries.map(str::to_owned).collect();
-            total = patterns.len();
-            used = total;
+            used = patterns.len();
             let automaton = AhoCorasick::builder()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::LeftmostFirst)
@@ -302,8 +349,7 @@ pub fn load(path: &Path, text: &str, list: u32, index: &mut Index) -> anyhow::Re
             let set = RegexSetBuilder::new(&translated)
                 .build()
                 .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-            total = patterns.len();
-            used = total;
+            used = patterns.len();
             index.add_scan(
                 list,
                 kinds.iter().copied().collect(),
@@ -313,7 +359,13 @@ pub fn load(path: &Path, text: &str, list: u32, index: &mut Index) -> anyhow::Re
         }
     }
     loaded.entries = used;
-    loaded.without_effect = total - used;
+    for entry in unused {
+        if without_effect(entry, &loaded.kinds) {
+            loaded.without_effect += 1;
+        } else {
+            loaded.unusable += 1;
+        }
+    }
     Ok(loaded)
 }
 
@@ -398,7 +450,10 @@ mod tests {
             r#""8.8.8.8", "1.1.1.0/24", "2001:4860:4860::8888""#,
         ))
         .unwrap();
-        assert_eq!((loaded.entries, loaded.without_effect), (2, 1));
+        assert_eq!(
+            (loaded.entries, loaded.without_effect, loaded.unusable),
+            (2, 1, 0)
+        );
         assert_eq!(
             hit(&index, IocKind::Ip, "8.8.8.8").as_deref(),
             Some("8.8.8.8")
@@ -426,7 +481,10 @@ mod tests {
             r#""Google.com", ".vakifbank.com.", "corona helden""#,
         ))
         .unwrap();
-        assert_eq!((loaded.entries, loaded.without_effect), (2, 1));
+        assert_eq!(
+            (loaded.entries, loaded.without_effect, loaded.unusable),
+            (2, 0, 1)
+        );
         assert_eq!(
             hit(&index, IocKind::Domain, "mail.google.com").as_deref(),
             Some("google.com")
@@ -464,6 +522,78 @@ mod tests {
             .is_some()
         );
         assert_eq!(hit(&index, IocKind::Url, "http://example.com/"), None);
+    }
+
+    /// MISP's own `google` list (a `string` list, `.google.ad` beside `google.ad`): the
+    /// leading-dot entries mean the domain and every name under it, URLs on them included.
+    #[test]
+    fn dotted_entries_of_string_lists_are_domains_with_their_subdomains() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/misp-warninglists/google/list.json"
+        );
+        let (index, loaded) = load_text(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(
+            (loaded.entries, loaded.without_effect, loaded.unusable),
+            (669, 0, 0)
+        );
+        for (kind, value, entry) in [
+            (IocKind::Domain, "mail.google.ad", "google.ad"),
+            (IocKind::Domain, "google.ad", "google.ad"),
+            (
+                IocKind::Url,
+                "https://accounts.google.co.uk/x",
+                "google.co.uk",
+            ),
+            (IocKind::Domain, "translate.goog", "translate.goog"),
+            // An entry without the dot stays exact, as in MISP.
+            (IocKind::Domain, "youtube.com", "youtube.com"),
+        ] {
+            assert_eq!(hit(&index, kind, value).as_deref(), Some(entry), "{value}");
+        }
+        assert_eq!(hit(&index, IocKind::Domain, "www.youtube.com"), None);
+        assert_eq!(hit(&index, IocKind::Domain, "notgoogle.ad"), None);
+        // The same written `*.`, and without `url` among the attributes URLs stay unchecked.
+        let (index, loaded) = load_text(&list(
+            "string",
+            r#""domain""#,
+            r#""*.corp.example", ".*.bad.example", "exa mple.com", "2001:db8::1""#,
+        ))
+        .unwrap();
+        assert_eq!(
+            (loaded.entries, loaded.without_effect, loaded.unusable),
+            (1, 1, 2)
+        );
+        assert!(hit(&index, IocKind::Domain, "a.corp.example").is_some());
+        assert_eq!(hit(&index, IocKind::Url, "http://a.corp.example/"), None);
+        // A list for hashes only has no use for them: they count as without effect.
+        let (_, loaded) = load_text(&list("string", r#""sha1""#, r#"".corp.example""#)).unwrap();
+        assert_eq!(
+            (loaded.entries, loaded.without_effect, loaded.unusable),
+            (0, 1, 0)
+        );
+    }
+
+    #[test]
+    fn starred_entries_of_hostname_lists_mean_the_name() {
+        let (index, loaded) = load_text(&list(
+            "hostname",
+            r#""hostname", "url""#,
+            r#""*.corp.example", "*.*.x.example", "2001:db8::1""#,
+        ))
+        .unwrap();
+        assert_eq!(
+            (loaded.entries, loaded.without_effect, loaded.unusable),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            hit(&index, IocKind::Domain, "corp.example").as_deref(),
+            Some("corp.example")
+        );
+        assert_eq!(
+            hit(&index, IocKind::Url, "https://sso.corp.example/").as_deref(),
+            Some("corp.example")
+        );
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub struct Exclusions {
     lists: Vec<String>,
     /// `--exclude` lists as loaded: name and entries that can match, for the log.
     loaded: Vec<(String, usize)>,
+    /// `--exclude` lists with entries that match nothing, and how many, in list order.
+    unused: Vec<(String, usize)>,
+    /// What the guard's entries stand for (see [`builtin::Notes`]).
+    notes: builtin::Notes,
     index: Index,
     guard: bool,
 }
@@ -114,22 +118,28 @@ impl Exclusions {
         Exclusions {
             lists: builtin::names().into_iter().map(str::to_owned).collect(),
             loaded: Vec::new(),
+            unused: Vec::new(),
+            notes: builtin::Notes::new(),
             index: Index::default(),
             guard: false,
         }
     }
 
-    /// The guard (when `guard`) and the lists at `paths`: files, or folders of them. A
-    /// file that starts with `{` is a MISP warninglist, any other a plain list.
+    /// The guard (when `guard`), holding back the job's own hosts `own` too, and the lists
+    /// at `paths`: files, or folders of them. A file that starts with `{` is a MISP
+    /// warninglist, any other a plain list. Entries that match nothing are counted
+    /// ([`Exclusions::unused`]) and logged, naming the list: a warning when the list means
+    /// something this tool cannot apply, an info line when they are of IOC kinds never
+    /// pushed (IPv6, MD5).
     ///
     /// Errors: a path or file that cannot be read, a file that is not UTF-8, a plain-list
     /// line that is no entry (naming file and line), a warninglist that does not parse
     /// (naming file, line and column) or holds an entry it cannot use (naming it).
-    pub fn load(guard: bool, paths: &[PathBuf]) -> anyhow::Result<Self> {
+    pub fn load(guard: bool, own: &[builtin::OwnHost], paths: &[PathBuf]) -> anyhow::Result<Self> {
         let mut exclusions = Exclusions::none();
         exclusions.guard = guard;
         if guard {
-            builtin::load(&mut exclusions.index);
+            exclusions.notes = builtin::load(&mut exclusions.index, own);
         }
         for path in paths {
             for file in list_files(path)? {
@@ -167,34 +177,28 @@ impl Exclusions {
         let text = utf8_text(path, &bytes)?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let list = u32::try_from(self.lists.len()).expect("fewer than 4 billion lists");
-        let (name, entries) = if text.trim_start().starts_with('{') {
+        let (name, entries, unusable, without_effect) = if text.trim_start().starts_with('{') {
             let loaded = misp::load(path, text, list, &mut self.index)?;
             if loaded.kinds.is_empty() {
+                // Its entries are for other kinds (e-mail addresses, phone numbers): the
+                // list is not meant for this tool, no entry of it is lost.
                 tracing::debug!(
                     "{}: warninglist `{}` applies to no IOC kind pushed here; ignored",
                     path.display(),
                     loaded.name
                 );
-            } else if loaded.without_effect > 0 {
-                tracing::debug!(
-                    "{}: {} entries of `{}` are no {:?} IOC; they match nothing",
-                    path.display(),
-                    loaded.without_effect,
+                (loaded.name, 0, 0, 0)
+            } else {
+                (
                     loaded.name,
-                    loaded.kinds
-                );
+                    loaded.entries,
+                    loaded.unusable,
+                    loaded.without_effect,
+                )
             }
-            (loaded.name, loaded.entries)
         } else {
             let loaded = plain::load(path, text, list, &mut self.index)?;
-            if loaded.without_effect > 0 {
-                tracing::debug!(
-                    "{}: {} entries (IPv6, MD5, SHA-256) match nothing: such IOCs are not pushed",
-                    path.display(),
-                    loaded.without_effect
-                );
-            }
-            (file_name(path), loaded.entries)
+            (file_name(path), loaded.entries, 0, loaded.without_effect)
         };
         // Two lists of one name (two `allow.txt`) are told apart by their path.
         let name = if self.lists.contains(&name) {
@@ -202,9 +206,30 @@ impl Exclusions {
         } else {
             name
         };
+        if unusable > 0 {
+            tracing::warn!(
+                "{}: {unusable} entries of the exclusion list `{name}` are not entries its type can                  match (a `hostname` list holds host names, a `string` list IOCs of its                  matching_attributes); they hold nothing back. Fix them in the list",
+                path.display()
+            );
+        }
+        if without_effect > 0 {
+            tracing::info!(
+                "{}: {without_effect} entries of the exclusion list `{name}` match nothing: they                  are IPv6, MD5 or other hashes, or of IOC types the list does not apply to, and                  such IOCs are never pushed through it",
+                path.display()
+            );
+        }
+        if unusable + without_effect > 0 {
+            self.unused.push((name.clone(), unusable + without_effect));
+        }
         self.loaded.push((name.clone(), entries));
         self.lists.push(name);
         Ok(())
+    }
+
+    /// The `--exclude` lists holding entries that match nothing, with how many, in list
+    /// order (a JSON object, like [`ExcludedCounts`]); see [`Exclusions::load`].
+    pub fn unused(&self) -> ExcludedCounts {
+        ExcludedCounts(self.unused.clone())
     }
 
     /// List names by position, as [`Hit::list`] refers to them.
@@ -227,10 +252,14 @@ impl Exclusions {
             }
         };
         let (origin, entry) = self.index.find(ioc, host_rules)?;
+        let mut entry = entry.to_string();
+        if let Some(note) = self.notes.get(&(origin.list, entry.clone())) {
+            entry = format!("{entry} ({note})");
+        }
         Some(Hit {
             list: origin.list as usize,
             line: (origin.line > 0).then_some(origin.line),
-            entry: entry.to_string(),
+            entry,
         })
     }
 
@@ -371,6 +400,7 @@ mod tests {
         std::fs::write(&allow, "corp.example\n10.0.0.0/8\n").unwrap();
         let exclusions = Exclusions::load(
             true,
+            &[],
             &[allow, Path::new(MISP).join("public-dns-v4/list.json")],
         )
         .unwrap();
@@ -415,8 +445,63 @@ mod tests {
     }
 
     #[test]
+    fn own_hosts_are_reported_with_the_option_that_named_them() {
+        let own = [builtin::OwnHost {
+            host: "apex.corp.example".into(),
+            option: "--host".into(),
+        }];
+        let exclusions = Exclusions::load(true, &own, &[]).unwrap();
+        let mut iocs: Vec<Desired> = [
+            "https://apex.corp.example/x",
+            "corp.example",
+            "evil.example",
+        ]
+        .into_iter()
+        .map(desired)
+        .collect();
+        let held = exclusions.screen(&mut iocs);
+        let described: Vec<String> = held
+            .iter()
+            .map(|h| exclusions.describe(h).to_string())
+            .collect();
+        assert_eq!(
+            described,
+            [
+                "builtin:own-infrastructure: apex.corp.example (--host)",
+                "builtin:own-infrastructure: corp.example (parent domain of apex.corp.example (--host))",
+            ]
+        );
+        assert_eq!(iocs.len(), 1);
+        // `--no-default-exclusions` lifts it with the rest of the guard.
+        let lifted = Exclusions::load(false, &own, &[]).unwrap();
+        assert!(!lifted.excludes(&desired("apex.corp.example").ioc));
+    }
+
+    /// Entries that can match nothing are counted by list, never dropped in silence.
+    #[test]
+    fn entries_that_match_nothing_are_counted_by_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("a.txt");
+        std::fs::write(&plain, "corp.example\n2001:db8::/32\n").unwrap();
+        let made_up = dir.path().join("m.json");
+        std::fs::write(
+            &made_up,
+            r#"{"name": "Made up", "type": "hostname", "matching_attributes": ["domain"],
+                "list": ["*.x.example", "corona helden", "*.*.y.example"]}"#,
+        )
+        .unwrap();
+        let clean = Path::new(MISP).join("rfc1918/list.json");
+        let exclusions = Exclusions::load(true, &[], &[plain, made_up, clean]).unwrap();
+        assert_eq!(
+            serde_json::to_string(&exclusions.unused()).unwrap(),
+            r#"{"a.txt":1,"Made up":2}"#
+        );
+        assert!(exclusions.excludes(&desired("a.x.example").ioc));
+    }
+
+    #[test]
     fn without_the_guard_only_the_lists_count() {
-        let exclusions = Exclusions::load(false, &[]).unwrap();
+        let exclusions = Exclusions::load(false, &[], &[]).unwrap();
         assert!(exclusions.is_empty());
         for value in ["10.0.0.1", "co.uk", "localhost"] {
             assert!(!exclusions.excludes(&desired(value).ioc), "{value}");
@@ -424,7 +509,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let allow = dir.path().join("a.txt");
         std::fs::write(&allow, "10.0.0.0/8\n").unwrap();
-        let exclusions = Exclusions::load(false, &[allow]).unwrap();
+        let exclusions = Exclusions::load(false, &[], &[allow]).unwrap();
         let hit = exclusions.check(&desired("10.0.0.1").ioc).unwrap();
         assert_eq!(exclusions.lists()[hit.list], "a.txt");
         assert!(!exclusions.excludes(&desired("co.uk").ioc));
@@ -432,7 +517,7 @@ mod tests {
 
     #[test]
     fn a_folder_means_its_json_and_txt_files() {
-        let exclusions = Exclusions::load(false, &[PathBuf::from(MISP)]);
+        let exclusions = Exclusions::load(false, &[], &[PathBuf::from(MISP)]);
         // schema.json at the top is no warninglist: the run stops, naming it.
         let err = format!("{:#}", exclusions.unwrap_err());
         assert!(err.contains("schema.json"), "{err}");
@@ -449,7 +534,7 @@ mod tests {
         std::fs::write(dir.path().join("lists/README.md"), "# not a list").unwrap();
         std::fs::write(dir.path().join("lists/.hidden.txt"), "not a list").unwrap();
         std::fs::write(dir.path().join("lists/mine.txt"), "corp.example\n").unwrap();
-        let exclusions = Exclusions::load(false, &[dir.path().join("lists")]).unwrap();
+        let exclusions = Exclusions::load(false, &[], &[dir.path().join("lists")]).unwrap();
         let names = &exclusions.lists()[builtin::names().len()..];
         assert_eq!(
             names,
@@ -462,13 +547,13 @@ mod tests {
         );
         let empty = tempfile::tempdir().unwrap();
         std::fs::write(empty.path().join("notes.md"), "x").unwrap();
-        let err = Exclusions::load(false, &[empty.path().to_owned()])
+        let err = Exclusions::load(false, &[], &[empty.path().to_owned()])
             .unwrap_err()
             .to_string();
         assert!(err.contains("without any .json"), "{err}");
         let err = format!(
             "{:#}",
-            Exclusions::load(false, &[dir.path().join("missing.txt")]).unwrap_err()
+            Exclusions::load(false, &[], &[dir.path().join("missing.txt")]).unwrap_err()
         );
         assert!(
             err.contains("cannot read --exclude") && err.contains("missing.txt"),
@@ -481,7 +566,7 @@ mod tests {
         for entry in std::fs::read_dir(MISP).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                let exclusions = Exclusions::load(false, std::slice::from_ref(&path));
+                let exclusions = Exclusions::load(false, &[], std::slice::from_ref(&path));
                 assert!(
                     exclusions.is_ok(),
                     "{}: {:?}",

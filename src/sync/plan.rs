@@ -27,7 +27,10 @@
 //! - when the desired set does not fit beside what stays, keep the newest;
 //! - a plan that would remove more than half of what the job owns (and more than 10
 //!   entries), or anything at all while the desired set is empty, holds its removals back
-//!   unless forced (the brake).
+//!   unless forced (the brake);
+//! - a plan that would add more than [`Policy::max_adds`] entries and more than
+//!   [`ADD_BRAKE_OWNED_FACTOR`] times what the job owns writes nothing at all unless
+//!   forced (the add brake, [`add_brake`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -40,6 +43,16 @@ use crate::source::Desired;
 
 /// The brake engages above this many removals (and above half of what is owned).
 pub const BRAKE_MIN_REMOVALS: usize = 10;
+
+/// The add brake's default floor (`--max-adds`): a run may always add this many entries.
+/// A feed that suddenly names more than the tag owns by far (a poisoned or broken feed, a
+/// list of every domain) is held back whole; 5,000 is more than a day of Lumu incidents or
+/// of Trend's feed, and half of one type's 10,000 entries on Apex.
+pub const ADD_BRAKE_MIN_ADDS: usize = 5_000;
+
+/// The add brake also lets a run add this many times what the tag owns: a job that owns
+/// 4,000 entries may add 12,000.
+pub const ADD_BRAKE_OWNED_FACTOR: usize = 3;
 
 /// Why an owned entry is left alone (see the module's rules), as counted in
 /// [`Plan::untouched`].
@@ -66,6 +79,10 @@ pub struct Policy {
     /// IOCs (in normal form) whose owned entries go even under `preserve`: an exclusion
     /// list now matches them (see `policy`). Those entries never count against capacity.
     pub withdrawn: HashSet<Ioc>,
+    /// The add brake's floor (`--max-adds`, default [`ADD_BRAKE_MIN_ADDS`]): a plan may add
+    /// this many entries, or [`ADD_BRAKE_OWNED_FACTOR`] times what the tag owns if that is
+    /// more, before the brake holds it (unless `force`).
+    pub max_adds: usize,
 }
 
 /// Why an owned entry is rewritten.
@@ -99,6 +116,23 @@ pub struct Brake {
     pub empty_source: bool,
 }
 
+/// What the add brake held back: the whole plan, adds, updates and removals (a feed that
+/// suddenly names this much is not trusted for anything).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddBrake {
+    /// Adds the plan would have made (after capacity).
+    pub would_add: usize,
+    /// Entries the tag owned, of the planned types.
+    pub owned: usize,
+    /// The most adds a run may make: the larger of [`Policy::max_adds`] and
+    /// [`ADD_BRAKE_OWNED_FACTOR`] times `owned`.
+    pub threshold: usize,
+    /// Updates held back with the adds.
+    pub would_update: usize,
+    /// Removals held back with the adds (those the removal brake held back included).
+    pub would_remove: usize,
+}
+
 /// An owned entry to delete, named by its content exactly as listed (the DELETE must match
 /// that entry, not the IOC's normal form).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -126,6 +160,8 @@ pub struct Plan {
     pub skipped_capacity: Vec<Ioc>,
     /// Set when the brake held the removals back.
     pub brake: Option<Brake>,
+    /// Set when the add brake held the whole plan back.
+    pub add_brake: Option<AddBrake>,
 }
 
 impl Plan {
@@ -324,7 +360,30 @@ pub fn plan(desired: &[Desired], listed: &[Listed], policy: &Policy, now: DateTi
         });
         plan.removals.clear();
     }
+    plan.add_brake = add_brake(&plan, owned_total, policy);
+    if plan.add_brake.is_some() {
+        plan.adds.clear();
+        plan.updates.clear();
+        plan.removals.clear();
+    }
     plan
+}
+
+/// The add brake: engaged (unless `policy.force`) when `plan` adds more than the larger of
+/// `policy.max_adds` and [`ADD_BRAKE_OWNED_FACTOR`] times `owned`, the entries the tag
+/// owns. A tag that owns nothing yet is held above `max_adds` like any other: the first run
+/// of a feed that large says `--force` once (or raises `--max-adds`).
+pub fn add_brake(plan: &Plan, owned: usize, policy: &Policy) -> Option<AddBrake> {
+    let threshold = policy
+        .max_adds
+        .max(owned.saturating_mul(ADD_BRAKE_OWNED_FACTOR));
+    (!policy.force && plan.adds.len() > threshold).then(|| AddBrake {
+        would_add: plan.adds.len(),
+        owned,
+        threshold,
+        would_update: plan.updates.len(),
+        would_remove: plan.removals.len() + plan.brake.as_ref().map_or(0, |b| b.would_remove),
+    })
 }
 
 /// Whether an owned entry needs rewriting, and why.
@@ -435,6 +494,7 @@ mod tests {
             force: false,
             capacity: UDSO_CAPACITY,
             withdrawn: HashSet::new(),
+            max_adds: ADD_BRAKE_MIN_ADDS,
         }
     }
 
@@ -793,6 +853,140 @@ mod tests {
         assert!(plan(&half, &l, &policy(), now()).brake.is_none());
         let one_kept = [desired(IocKind::Ip, "10.0.0.0", 0)];
         assert!(plan(&one_kept, &l[..10], &policy(), now()).brake.is_none());
+    }
+
+    /// The case the add brake is for: a job that owns 1,000 entries, and a feed that
+    /// suddenly names 50,000 IOCs. Nothing is written: no add, no update, no removal.
+    #[test]
+    fn the_add_brake_holds_a_poisoned_feed_whole_unless_forced() {
+        let name = |i: usize| format!("c2-{i}.example");
+        // Owned, expiring in 1 day: each still desired is renewed (an update).
+        let l: Vec<UdsoEntry> = (0..1_000)
+            .map(|i| {
+                listed(
+                    IocKind::Domain,
+                    &name(i),
+                    "apex-ioc-sync:lumu",
+                    "block",
+                    Some(1),
+                )
+            })
+            .collect();
+        // 600 of them still named (400 removals, below the removal brake), 49,400 new
+        // (older, so the newest kept on a full list are the 600 first).
+        let d: Vec<Desired> = (400..50_000)
+            .map(|i| desired(IocKind::Domain, &name(i), if i < 1_000 { 0 } else { 10 }))
+            .collect();
+        let p = plan(&d, &l, &policy(), now());
+        assert_eq!(
+            p.add_brake,
+            Some(AddBrake {
+                // The list holds 10,000 domains: 600 kept, 9,400 room.
+                would_add: 9_400,
+                owned: 1_000,
+                threshold: ADD_BRAKE_MIN_ADDS,
+                would_update: 600,
+                would_remove: 400,
+            })
+        );
+        assert!(p.adds.is_empty() && p.updates.is_empty() && p.removals.is_empty());
+        assert!(p.brake.is_none());
+        let forced = Policy {
+            force: true,
+            ..policy()
+        };
+        let p = plan(&d, &l, &forced, now());
+        assert_eq!(
+            (p.adds.len(), p.updates.len(), p.removals.len()),
+            (9_400, 600, 400)
+        );
+        assert!(p.add_brake.is_none());
+    }
+
+    /// The threshold is the larger of `max_adds` and 3 times what is owned; a tag that owns
+    /// nothing yet is held above `max_adds`.
+    #[test]
+    fn the_add_brake_threshold_is_the_larger_of_the_floor_and_three_times_owned() {
+        let ip = |i: usize| format!("198.18.{}.{}", i / 256, i % 256);
+        let owned = |n: usize| -> Vec<UdsoEntry> {
+            (0..n)
+                .map(|i| listed(IocKind::Ip, &ip(i), "apex-ioc-sync:lumu", "block", Some(29)))
+                .collect()
+        };
+        // Every owned IOC still desired, and `adds` new ones.
+        let desired_with = |owned: usize, adds: usize| -> Vec<Desired> {
+            (0..owned + adds)
+                .map(|i| desired(IocKind::Ip, &ip(i), 0))
+                .collect()
+        };
+        let floor = |max_adds: usize| Policy {
+            max_adds,
+            ..policy()
+        };
+        let braked = |owned_n: usize, adds: usize, max_adds: usize| {
+            plan(
+                &desired_with(owned_n, adds),
+                &owned(owned_n),
+                &floor(max_adds),
+                now(),
+            )
+            .add_brake
+            .map(|b| b.threshold)
+        };
+        // 4 owned: max(10, 12) = 12.
+        assert_eq!(braked(4, 12, 10), None);
+        assert_eq!(braked(4, 13, 10), Some(12));
+        // 2 owned: max(10, 6) = 10.
+        assert_eq!(braked(2, 10, 10), None);
+        assert_eq!(braked(2, 11, 10), Some(10));
+        // A first run: nothing owned, held above the floor alone.
+        assert_eq!(braked(0, 10, 10), None);
+        assert_eq!(braked(0, 11, 10), Some(10));
+        assert_eq!(braked(0, 1, 0), Some(0));
+        // The default floor.
+        assert_eq!(braked(0, ADD_BRAKE_MIN_ADDS, ADD_BRAKE_MIN_ADDS), None);
+        assert_eq!(
+            braked(0, ADD_BRAKE_MIN_ADDS + 1, ADD_BRAKE_MIN_ADDS),
+            Some(ADD_BRAKE_MIN_ADDS)
+        );
+    }
+
+    /// Both brakes at once: the removals the removal brake held count among what the add
+    /// brake held.
+    #[test]
+    fn the_add_brake_counts_removals_the_removal_brake_held() {
+        let l: Vec<UdsoEntry> = (0..30)
+            .map(|i| {
+                listed(
+                    IocKind::Ip,
+                    &format!("10.0.0.{i}"),
+                    "apex-ioc-sync:lumu",
+                    "block",
+                    Some(29),
+                )
+            })
+            .collect();
+        // None of the 30 owned, and 100 new: 30 removals (braked) and 100 adds (braked).
+        let d: Vec<Desired> = (0..100)
+            .map(|i| desired(IocKind::Ip, &format!("10.1.0.{i}"), 0))
+            .collect();
+        let p = plan(
+            &d,
+            &l,
+            &Policy {
+                max_adds: 10,
+                ..policy()
+            },
+            now(),
+        );
+        assert_eq!(p.brake.as_ref().map(|b| b.would_remove), Some(30));
+        assert_eq!(
+            p.add_brake
+                .as_ref()
+                .map(|b| (b.would_add, b.threshold, b.would_remove)),
+            Some((100, 90, 30))
+        );
+        assert!(p.is_empty());
     }
 
     #[test]

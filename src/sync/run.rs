@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::apply::{Applied, apply};
 use super::model::{Listed, Put, Write};
-use super::plan::{Brake, Plan, Policy, plan};
+use super::plan::{AddBrake, Brake, Plan, Policy, plan};
 use crate::ioc::{Ioc, IocKind};
 use crate::policy::{Excluded, ExcludedCounts, Exclusions};
 use crate::sink::Sink;
@@ -110,6 +110,9 @@ pub struct RunReport {
     pub unsupported_by_destination: BTreeMap<IocKind, usize>,
     /// Desired IOCs the exclusion policy held back, by list (not in `iocs`).
     pub excluded: ExcludedCounts,
+    /// `--exclude` lists holding entries that can match nothing, and how many, by list
+    /// (see `policy::Exclusions::unused`).
+    pub exclusions_unused: ExcludedCounts,
     pub plan: PlanCounts,
     /// The destination's entries of each planned type, as listed before the writes.
     pub listed: BTreeMap<IocKind, ListedCounts>,
@@ -119,6 +122,8 @@ pub struct RunReport {
     /// normalise), `shared` (a foreign entry holds the same IOC in another spelling).
     pub untouched: BTreeMap<&'static str, usize>,
     pub brake: Option<Brake>,
+    /// The add brake, when it held the whole plan back.
+    pub add_brake: Option<AddBrake>,
     /// Set when the source could not read everything and the plan therefore removed
     /// nothing: why.
     pub removals_withheld: Option<String>,
@@ -241,6 +246,13 @@ impl RunReport {
                 }
             );
         }
+        if let Some(b) = &self.add_brake {
+            let _ = write!(
+                s,
+                "; ADD BRAKE: would add {}, more than {} (the larger of --max-adds and 3 x {} owned), wrote nothing",
+                b.would_add, b.threshold, b.owned
+            );
+        }
         if !self.warnings.is_empty() {
             let _ = write!(s, "; {} source warning(s)", self.warnings.len());
         }
@@ -336,6 +348,7 @@ pub async fn run<S: Sink>(
         not_selected,
         unsupported_by_destination,
         excluded: job.exclusions.count(&held),
+        exclusions_unused: job.exclusions.unused(),
         plan: PlanCounts {
             add: plan.adds.len(),
             update: plan.updates.len(),
@@ -347,6 +360,7 @@ pub async fn run<S: Sink>(
         skipped,
         untouched: plan.untouched.clone(),
         brake: plan.brake.clone(),
+        add_brake: plan.add_brake.clone(),
         removals_withheld: pulled.partial.clone(),
         lumu: pulled.lumu.clone(),
         applied,
