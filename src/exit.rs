@@ -15,7 +15,7 @@ pub enum ExitCode {
     Locked = 3,
     /// Finished, but some writes failed.
     PartialWrites = 4,
-    /// The removal brake engaged (see --force).
+    /// A brake engaged: the removal brake or the add brake (see --force).
     Brake = 5,
 }
 

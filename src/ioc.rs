@@ -119,7 +119,9 @@ pub enum Invalid {
     UrlTooLong,
     #[error("URL without a valid host")]
     BadUrl,
-    #[error("URL contains white space or control characters")]
+    #[error(
+        "URL contains a tab, a line break, another control character, a non-ASCII space, or a space in its host"
+    )]
     UrlWhitespace,
     #[error("not a 40-digit hex SHA-1")]
     BadSha1,
@@ -330,15 +332,19 @@ const QUERY_SET: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').a
 ///   (RFC 3986 §6.2.3);
 /// - the path: empty path -> `/` (§6.2.3); dot segments removed, also in their
 ///   percent-encoded forms (§6.2.2.3); `\` read as `/` (what browsers request); characters
-///   RFC 3986 does not allow in a URI (non-ASCII, `"`, `<`, `>`, `` ` ``, `{`, `}`)
+///   RFC 3986 does not allow in a URI (non-ASCII, space, `"`, `<`, `>`, `` ` ``, `{`, `}`)
 ///   percent-encoded as UTF-8, which is the form on the wire (RFC 3987 §3.1);
-/// - the fragment: the same encoding (non-ASCII, `"`, `<`, `>`, `` ` ``);
+/// - the fragment: the same encoding (non-ASCII, space, `"`, `<`, `>`, `` ` ``);
 /// - the userinfo as WHATWG writes it (it never travels in the request line).
 ///
 /// What is not taken from it:
 /// - the query is kept as written, with only what is not allowed in a URI encoded (the
-///   query set above): WHATWG also encodes `'` in http(s) queries, but `'` is a
-///   sub-delimiter RFC 3986 allows there, and `%27` is not equivalent to it (§2.2).
+///   query set above, a space among them): WHATWG also encodes `'` in http(s) queries,
+///   but `'` is a sub-delimiter RFC 3986 allows there, and `%27` is not equivalent to it
+///   (§2.2);
+/// - tabs and line breaks, which WHATWG drops without a word (another URL than the one
+///   written), other control characters, non-ASCII spaces, and a space in the authority
+///   are refused ([`Invalid::UrlWhitespace`]) rather than rewritten.
 ///
 /// Then in every component, RFC 3986 §6.2.2.1-2: a percent-encoding of an unreserved
 /// character is decoded (`%7E` -> `~`), every other percent-encoding gets upper-case hex
@@ -360,13 +366,23 @@ fn parsed_url(raw: &str) -> Result<String, Invalid> {
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err(Invalid::UrlScheme);
     }
-    // WHATWG parsing silently drops tabs and newlines: refuse them, and every other white
-    // space or control character, before it can.
-    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // WHATWG parsing silently drops tabs and newlines (URL Standard §4.4, basic URL
+    // parser, step 3): refuse them, every other control character and the non-ASCII spaces,
+    // before it can. A space is percent-encoded as WHATWG does in the path, query and
+    // fragment (it is in their percent-encode sets, §1.3): a feed that writes a URL with a
+    // space means the URL with `%20`, which is what a browser sends.
+    if raw
+        .chars()
+        .any(|c| c != ' ' && (c.is_whitespace() || c.is_control()))
+    {
         return Err(Invalid::UrlWhitespace);
     }
     // `http:///path` has no host (WHATWG would read `path` as the host).
     let authority = &rest[..rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len())];
+    // No host or userinfo holds a space (WHATWG: a forbidden host code point).
+    if authority.contains(' ') {
+        return Err(Invalid::UrlWhitespace);
+    }
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     if host_port.is_empty() || host_port.starts_with(':') {
         return Err(Invalid::BadUrl);
@@ -617,7 +633,7 @@ pub(crate) mod spellings {
                 "[A-Za-z0-9._~-]",
                 "[!$&'()*+,;=:@/?]",
                 "%[0-9a-fA-F]{2}",
-                "[\"<>`{}|^\\[\\]\\\\%#]",
+                "[\"<>`{}|^\\[\\]\\\\%# ]",
                 "[üжλ中]",
                 Just("/../".to_owned()),
                 Just("/./".to_owned()),
@@ -863,7 +879,6 @@ mod tests {
         }
         for bad in [
             "http://exa mple.com/",
-            "http://x.com/a b",
             "http://x.com/\u{7}",
             "http://x.com/a\tb",
             "http://x.com/a\u{a0}b",
@@ -1027,6 +1042,44 @@ mod tests {
         }
     }
 
+    /// A literal space is percent-encoded as WHATWG encodes it (path, query and fragment
+    /// percent-encode sets), not refused; where no URL can hold one, it still is.
+    #[test]
+    fn a_space_is_percent_encoded_as_whatwg_does() {
+        for (raw, want) in [
+            ("http://a.example/a b", "http://a.example/a%20b"),
+            (
+                "http://a.example/a b?q=x y#f g",
+                "http://a.example/a%20b?q=x%20y#f%20g",
+            ),
+            ("HTTP://A.example/a  b/", "http://a.example/a%20%20b/"),
+            (" http://a.example/a b ", "http://a.example/a%20b"),
+            ("http://a.example/a b/../c d", "http://a.example/c%20d"),
+            ("http://a.example/ü b", "http://a.example/%C3%BC%20b"),
+            ("http://a.example/%20", "http://a.example/%20"),
+        ] {
+            let value = ok(IocKind::Url, raw);
+            assert_eq!(value, want, "{raw}");
+            // Idempotent: the normal form is its own normal form.
+            assert_eq!(ok(IocKind::Url, &value), value, "{raw}");
+        }
+        for bad in [
+            "http://a b.example/",
+            "http://u ser@a.example/",
+            "http://a.example:8 0/",
+            "http://a.example/a\tb",
+            "http://a.example/a\nb",
+            "http://a.example/a\u{a0}b",
+            "http://a.example/a\u{3000}b",
+        ] {
+            assert_eq!(
+                Ioc::new(IocKind::Url, bad),
+                Err(Invalid::UrlWhitespace),
+                "{bad:?}"
+            );
+        }
+    }
+
     #[test]
     fn urls_split_at_the_authority() {
         let url = ok(IocKind::Url, "https://u:p@Evil.Example:8443/a?b#c");
@@ -1131,6 +1184,7 @@ mod tests {
                 Just("\\"),
                 Just("ü"),
                 Just("|"),
+                Just(" "),
             ]
             .prop_map(str::to_owned),
         ];

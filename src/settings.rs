@@ -1194,4 +1194,92 @@ mod tests {
         assert_eq!(s.state_path("lumu"), Path::new("/srv/x.db"));
         assert_eq!(s.log_target(), LogTarget::File("/srv/x.log".into()));
     }
+
+    /// The hosts the guard holds back: the destination's, the source's server (only the
+    /// one this job reads) and the proxy (`--proxy-host`, else the environment's).
+    #[test]
+    fn own_hosts_are_the_servers_this_job_talks_to() {
+        let hosts = |opts: Options, env: &[(&str, &str)]| -> Vec<(String, String)> {
+            settings(opts)
+                .own_hosts(|name| {
+                    env.iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| (*v).to_owned())
+                })
+                .into_iter()
+                .map(|h| (h.option, h.host))
+                .collect()
+        };
+        let pair = |o: &str, h: &str| (o.to_owned(), h.to_owned());
+        // A Lumu job to Apex Central, the proxy from the environment.
+        let lumu_to_apex = Options {
+            apex: ApexOpts {
+                host: Some("Apex.Corp:8443".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            hosts(
+                lumu_to_apex.clone(),
+                &[
+                    ("https_proxy", "http://10.0.0.8:3128"),
+                    ("NO_PROXY", "ignored.example"),
+                    ("ALL_PROXY", " ")
+                ]
+            ),
+            [
+                pair("--host", "apex.corp"),
+                pair("--lumu-url", "defender.lumu.io"),
+                pair("https_proxy", "10.0.0.8"),
+            ]
+        );
+        // `--proxy-host` wins over the environment, as it does for the clients.
+        let with_proxy = Options {
+            http: HttpOpts {
+                proxy_host: Some("proxy.corp".into()),
+                ..Default::default()
+            },
+            ..lumu_to_apex
+        };
+        assert_eq!(
+            hosts(with_proxy, &[("HTTPS_PROXY", "http://other.example:1")])[2],
+            pair("--proxy-host", "proxy.corp")
+        );
+        // A TAXII job to Vision One: the region's host, the TAXII server; no Lumu.
+        let taxii_to_v1 = Options {
+            destination: crate::cli::DestinationOpts {
+                sink: SinkKind::VisionOne,
+            },
+            vision_one: crate::cli::VisionOneOpts {
+                v1_region: Some(Region::Eu),
+                ..Default::default()
+            },
+            sync: SyncOpts {
+                source: SourceKind::Taxii,
+                ..Default::default()
+            },
+            taxii: TaxiiOpts {
+                taxii_url: Some("https://[2001:db8::5]/taxii2/".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            hosts(taxii_to_v1, &[]),
+            [
+                pair("--v1-region eu", "api.eu.xdr.trendmicro.com"),
+                pair("--taxii-url", "2001:db8::5"),
+            ]
+        );
+        // A file job names no source server.
+        let file_job = Options {
+            sync: SyncOpts {
+                source: SourceKind::File,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(hosts(file_job, &[]).is_empty());
+    }
 }

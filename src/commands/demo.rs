@@ -271,7 +271,9 @@ async fn runs(sink: SinkKind, lock_file: &Path, state_file: &Path) -> Result<(),
     )?;
     outln!(
         "\nEntries without an apex-ioc-sync tag (the SOC's) were never touched, even the one whose \
-         content Lumu reports too. Tear this job's entries down with --clean."
+         content Lumu reports too. The empty file's SHA-1, which one incident names, was held \
+         back by the built-in guard (builtin:empty-file-hash): blocking it would block every \
+         empty file. Tear this job's entries down with --clean."
     )?;
     destination.stop();
     lumu_server.stop();

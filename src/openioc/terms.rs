@@ -399,7 +399,7 @@ mod tests {
                 item("v3", "is", "DnsEntryItem/Host", "bad name.example"),
                 item("v4", "is", "FileItem/Sha1sum", "73d95a30"),
                 item("v5", "is", "Network/URI", "ftp://x.example/a"),
-                item("v6", "is", "Network/URI", "http://x.example/a b"),
+                item("v6", "is", "Network/URI", "http://x .example/a"),
                 item("v7", "is", "Network/URI", "http://bad_host!/"),
                 item("v8", "is", "Network/URI", &long_url),
                 item("v9", "contains", "DnsEntryItem/Host", "  "),

@@ -208,13 +208,17 @@ impl Exclusions {
         };
         if unusable > 0 {
             tracing::warn!(
-                "{}: {unusable} entries of the exclusion list `{name}` are not entries its type can                  match (a `hostname` list holds host names, a `string` list IOCs of its                  matching_attributes); they hold nothing back. Fix them in the list",
+                "{}: {unusable} entries of the exclusion list `{name}` are not entries its type \
+                 can match (a `hostname` list holds host names, a `string` list IOCs of its \
+                 matching_attributes); they hold nothing back. Fix them in the list",
                 path.display()
             );
         }
         if without_effect > 0 {
             tracing::info!(
-                "{}: {without_effect} entries of the exclusion list `{name}` match nothing: they                  are IPv6, MD5 or other hashes, or of IOC types the list does not apply to, and                  such IOCs are never pushed through it",
+                "{}: {without_effect} entries of the exclusion list `{name}` match nothing: they \
+                 are IPv6, MD5 or other hashes, or values of IOC types the list does not apply \
+                 to, and such IOCs are never pushed through it",
                 path.display()
             );
         }

@@ -628,7 +628,12 @@ pub fn sample_incidents() -> Vec<SimIncident> {
             &["xj3k9q2.example", "2001:db8::66"],
             &["DGA", "Malware"],
         )
-        .with_files(&["da39a3ee5e6b4b0d3255bfef95601890afd80709"]),
+        // A dropper's SHA-1, and the empty file's, which feeds do carry (a sandbox that saw
+        // an empty download): the built-in guard holds that one back.
+        .with_files(&[
+            "7440f32a5788882ff0efdcea7e93dd431d6d1398",
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        ]),
         SimIncident::open(
             "1b1f6d6e-5c1a-4a8e-9d3e-000000000005",
             h(2),

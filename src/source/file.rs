@@ -305,6 +305,11 @@ mod tests {
             ok("HTTPS://Evil.Example/x?a=B"),
             "url https://evil.example/x?a=B"
         );
+        // A line is one value: a space inside a URL is part of it, percent-encoded.
+        assert_eq!(
+            ok("http://a.example/a b?q=x y"),
+            "url http://a.example/a%20b?q=x%20y"
+        );
         assert_eq!(
             ok("73D95A30C812D9CFF0EAF37A686FDFEF8F9CA531"),
             "file_sha1 73d95a30c812d9cff0eaf37a686fdfef8f9ca531"
@@ -357,6 +362,8 @@ mod tests {
                 "https://h.example/a#b ",
             ),
             ("no#comment", "no#comment"),
+            // ` #` ends a URL with a space all the same: the rest is a comment.
+            ("http://a.example/a b #c", "http://a.example/a b "),
         ] {
             assert_eq!(strip_comment(line), value, "{line}");
         }

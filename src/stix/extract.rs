@@ -380,7 +380,13 @@ mod tests {
         assert_skips("[ipv4-addr:value = '  ']", "empty");
         assert_skips("[domain-name:value = '*.example.com']", "invalid-host");
         assert_skips("[url:value = 'ftp://x.example/a']", "url-scheme");
-        assert_skips("[url:value = 'http://x.example/a b']", "url-whitespace");
+        assert_skips("[url:value = 'http://x .example/a']", "url-whitespace");
+        // A space in the path is percent-encoded, not skipped.
+        assert_extracts(
+            "[url:value = 'http://x.example/a b']",
+            &[(url("http://x.example/a%20b"), Block)],
+            &[],
+        );
         assert_skips("[url:value = 'http:///a']", "invalid-url");
         // `'SHA 1'`: a spelling the parser's hash rule does not know, so the value reaches
         // extraction (`SHA1 = 'abc'` does not parse).

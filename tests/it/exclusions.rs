@@ -82,6 +82,11 @@ fn a_feed_of_what_must_not_be_blocked_pushes_none_of_it_and_counts_each_by_list(
     let (stdout, _) = output_text(out.get_output());
     for (content, why) in [
         ("10.20.30.40", "builtin:private-ipv4: 10.0.0.0/8"),
+        // The simulated Apex Central is on 127.0.0.1: the job's own host comes first.
+        (
+            "127.0.0.1",
+            "builtin:own-infrastructure: 127.0.0.1 (--host)",
+        ),
         (
             "8.8.8.8",
             "List of known IPv4 public DNS resolvers: 8.8.8.8",
@@ -106,7 +111,7 @@ fn a_feed_of_what_must_not_be_blocked_pushes_none_of_it_and_counts_each_by_list(
     }
     assert!(
         stdout.contains(
-            "; excluded 10 (builtin:private-ipv4 2, builtin:cgnat-ipv4 1, builtin:loopback-ipv4 1, \
+            "; excluded 10 (builtin:own-infrastructure 1, builtin:private-ipv4 2, builtin:cgnat-ipv4 1, \
              builtin:multicast-ipv4 1, builtin:local-name 1, builtin:public-suffix 2, \
              corp-allow.txt 1, List of known IPv4 public DNS resolvers 1);"
         ),
@@ -119,9 +124,9 @@ fn a_feed_of_what_must_not_be_blocked_pushes_none_of_it_and_counts_each_by_list(
     assert_eq!(
         report["excluded"],
         json!({
+            "builtin:own-infrastructure": 1,
             "builtin:private-ipv4": 2,
             "builtin:cgnat-ipv4": 1,
-            "builtin:loopback-ipv4": 1,
             "builtin:multicast-ipv4": 1,
             "builtin:local-name": 1,
             "builtin:public-suffix": 2,

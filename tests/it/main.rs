@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod credentials;
 mod exclusions;
+mod guard;
 mod help;
 mod lumu_cache;
 mod lumu_sync;

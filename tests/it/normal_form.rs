@@ -72,3 +72,45 @@ fn iocs_stored_in_an_older_spelling_are_pushed_in_normal_form() {
         ]
     );
 }
+
+/// A STIX `url:value` with a literal space is pushed percent-encoded, as WHATWG encodes it
+/// (a browser requests `/a%20b`), not skipped; the plain list reads it the same way.
+#[test]
+fn a_url_with_a_space_is_pushed_percent_encoded() {
+    let apex = start_apex();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle.json");
+    let indicator = serde_json::json!({
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
+        "pattern": "[url:value = 'http://a.example/a b']",
+        "pattern_type": "stix",
+        "valid_from": "2026-01-01T00:00:00Z"
+    });
+    std::fs::write(
+        &bundle,
+        serde_json::json!({"type": "bundle", "id": "bundle--1", "objects": [indicator]})
+            .to_string(),
+    )
+    .unwrap();
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, "http://b.example/x y?q=1 2  # seen today\n").unwrap();
+    let out = crate::common::apex_cmd(dir.path(), &apex)
+        .args(["--source", "file", "--json"])
+        .args(["--file", bundle.to_str().unwrap()])
+        .args(["--file", list.to_str().unwrap()])
+        .assert()
+        .success();
+    let report = json(&out);
+    assert_eq!(report["invalid"], serde_json::json!({}));
+    assert_eq!(
+        owned(&apex, "file"),
+        [
+            "url http://a.example/a%20b",
+            "url http://b.example/x%20y?q=1%202"
+        ]
+    );
+}
