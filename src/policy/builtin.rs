@@ -190,6 +190,13 @@ pub fn load(index: &mut Index, own: &[OwnHost]) -> Notes {
             ),
         }
     }
+    if !own.is_empty() {
+        let hosts: Vec<String> = own
+            .iter()
+            .map(|h| format!("{} ({})", h.host, h.option))
+            .collect();
+        tracing::debug!("never pushed: this job's own hosts {}", hosts.join(", "));
+    }
     for (list, guard) in (1u32..).zip(LISTS) {
         let origin = Origin { list, line: 0 };
         for block in guard.blocks {
