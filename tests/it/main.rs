@@ -21,6 +21,7 @@ mod output;
 mod ownership;
 mod plain_lists;
 mod preflight;
+mod reference;
 mod service;
 mod sim_auth;
 mod taxii_cases;
