@@ -95,6 +95,14 @@ where
                 commands::help::print(&args.command)?;
                 Ok(ExitCode::Ok)
             }
+            Some(Command::Man) => {
+                commands::reference::man()?;
+                Ok(ExitCode::Ok)
+            }
+            Some(Command::Completions(args)) => {
+                commands::reference::completions(args.shell)?;
+                Ok(ExitCode::Ok)
+            }
             None => commands::sync::run(&settings).await,
         }
     });

@@ -115,6 +115,12 @@ pub enum Command {
     /// Print the help of the program, or of the command named (help udso list).
     #[command(verbatim_doc_comment)]
     Help(HelpArgs),
+    /// Print the manual page (roff, from the same definitions as --help): apex-ioc-sync man > apex-ioc-sync.1.
+    #[command(verbatim_doc_comment)]
+    Man,
+    /// Print a completion script for a shell: bash, zsh, fish or powershell (see the README for where it goes).
+    #[command(verbatim_doc_comment)]
+    Completions(CompletionsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,6 +151,31 @@ pub struct HelpArgs {
     /// The command whose help to print, such as udso list.
     #[arg(value_name = "COMMAND", verbatim_doc_comment)]
     pub command: Vec<String>,
+}
+
+/// `completions SHELL`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell the script is for.
+    #[arg(value_enum, verbatim_doc_comment)]
+    pub shell: Shell,
+}
+
+/// The shells `completions` writes a script for (clap_complete's generators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// Bash 4 or newer.
+    #[value(verbatim_doc_comment)]
+    Bash,
+    /// Zsh.
+    #[value(verbatim_doc_comment)]
+    Zsh,
+    /// Fish.
+    #[value(verbatim_doc_comment)]
+    Fish,
+    /// PowerShell 5.1 or newer.
+    #[value(verbatim_doc_comment)]
+    Powershell,
 }
 
 /// `list`: the destination's list.
@@ -1008,7 +1039,9 @@ impl Cli {
                 destination: a.destination.clone(),
                 ..Options::default()
             },
-            Some(Command::Simulate(_) | Command::Help(_)) => Options::default(),
+            Some(
+                Command::Simulate(_) | Command::Help(_) | Command::Man | Command::Completions(_),
+            ) => Options::default(),
         }
     }
 
@@ -1023,7 +1056,13 @@ impl Cli {
             Some(Command::Openioc(OpenIocCommand::Upload(a))) => &a.apex.config,
             Some(Command::Openioc(OpenIocCommand::List(a))) => &a.config,
             Some(Command::Openioc(OpenIocCommand::Delete(a))) => &a.apex.config,
-            Some(Command::Simulate(_) | Command::Demo(_) | Command::Help(_)) => return None,
+            Some(
+                Command::Simulate(_)
+                | Command::Demo(_)
+                | Command::Help(_)
+                | Command::Man
+                | Command::Completions(_),
+            ) => return None,
         };
         Some(config.config.as_ref())
     }

@@ -4,6 +4,7 @@ pub mod demo;
 pub mod help;
 pub mod list;
 pub mod openioc;
+pub mod reference;
 pub mod simulate;
 pub mod sync;
 pub mod table;
