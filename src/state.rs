@@ -1,11 +1,12 @@
 //! The state of incremental sources: an embedded SQLite store holding, per feed (a TAXII
-//! API root and collection) and per job tag, the cursor (the server's last `date_added`),
-//! where the server last stalled, and every indicator's newest version with the IOCs
-//! extracted from it.
+//! API root and collection) and per job tag, the cursor (where the feed's next run resumes:
+//! the `added_after` it sends, from the server's `date_added`; see
+//! `source::taxii::paging`), where the server last stalled, and every indicator's newest
+//! version with the IOCs extracted from it.
 //!
 //! A page of objects and the cursor after it are committed in one transaction, so a run that
-//! dies halfway loses nothing and duplicates nothing: the next run resumes after the last
-//! stored page. A dry run's store ([`StateStore::open_dry_run`]) keeps everything in one
+//! dies halfway loses nothing and duplicates nothing: the next run resumes at the last
+//! stored page (it reads that page's last `date_added` again, which more objects may share). A dry run's store ([`StateStore::open_dry_run`]) keeps everything in one
 //! transaction that is never committed: it reads what is stored, and writes nothing.
 //!
 //! Schema 3 (this version): `feeds (feed_id, tag, feed, cursor, stalled_at)` and
@@ -462,7 +463,7 @@ impl StateStore {
         Ok(FeedId(self.conn.last_insert_rowid()))
     }
 
-    /// The cursor stored for `feed` (the server's last `date_added`), if any.
+    /// The cursor stored for `feed` (where its next run resumes), if any.
     pub fn cursor(&self, feed: FeedId) -> anyhow::Result<Option<String>> {
         Ok(self.conn.query_row(
             "SELECT cursor FROM feeds WHERE feed_id = ?1",

@@ -23,6 +23,7 @@ mod plain_lists;
 mod preflight;
 mod service;
 mod sim_auth;
+mod taxii_boundary;
 mod taxii_cases;
 mod taxii_state;
 mod taxii_sync;
