@@ -254,10 +254,14 @@ impl PageBefore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = |o: &Entry<'_>| Some(format!("{}\n{}", o.id()?, o.modified_text()?));
-        let again = objects
-            .iter()
-            .take_while(|o| key(o).is_some_and(|k| before.contains(&k)))
-            .count();
+        let again = if before.is_empty() {
+            0
+        } else {
+            objects
+                .iter()
+                .take_while(|o| key(o).is_some_and(|k| before.contains(&k)))
+                .count()
+        };
         before.clear();
         if by_date {
             before.extend(objects.iter().filter_map(key));
