@@ -104,8 +104,10 @@ def case_empty_next(binary, apex, server, work):
     code, report, err = run(binary, apex, server, work)
     check(code == 0, "empty-next: exit %s, not 0" % code, err)
     check(report["items"] == 5 and domains(report) == 5, "empty-next: not 5 indicators", report)
+    # By date, each page from just before the last date_added of the page before (more
+    # objects may share it): five objects in pages of two take four pages.
     requests = server.objects_requests()
-    check(len(requests) == 3, "empty-next: %d objects requests, not 3" % len(requests), requests)
+    check(len(requests) == 4, "empty-next: %d objects requests, not 4" % len(requests), requests)
     check(not any("next=" in r for r in requests), "empty-next: an empty next was sent back",
           requests)
 

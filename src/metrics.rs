@@ -37,6 +37,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::ioc::IocKind;
 use crate::source::lumu::LumuReport;
+use crate::state::JobCursors;
 use crate::sync::clean::CleanReport;
 use crate::sync::run::{ListedCounts, PlanCounts, RunReport};
 
@@ -76,8 +77,10 @@ pub struct RunMetrics {
     /// usage error, the access check, the source, a listing).
     pub counts: Option<Counts>,
     /// A TAXII job's newest cursor (the server's `date_added` of the last stored page of any
-    /// of its feeds), when it has one.
-    pub taxii_cursor: Option<DateTime<Utc>>,
+    /// of its feeds; for a feed whose cursor is held back from a server date in the future,
+    /// the last cursor before that) and how many of its feeds are held back, when it has a
+    /// cursor.
+    pub taxii_cursor: Option<JobCursors>,
 }
 
 /// What a run counted, in terms of no particular destination: the part of a run's report
@@ -498,15 +501,23 @@ fn families(run: &RunMetrics, last_success: f64) -> Vec<Family> {
         )
         .with(run.clean),
     ];
-    if let Some(cursor) = run.taxii_cursor {
-        let age = (run.ended - cursor).num_milliseconds().max(0) as f64 / 1e3;
+    if let Some(cursors) = run.taxii_cursor {
+        let age = (run.ended - cursors.newest).num_milliseconds().max(0) as f64 / 1e3;
         families.push(
             Family::new(
                 "taxii_cursor_age",
                 seconds(),
-                "Age of the newest TAXII cursor of the job's feeds (the server's date_added of the last indicator stored) at the end of the last run.",
+                "Age of the newest TAXII cursor of the job's feeds (the server's date_added of the last indicator stored; for a feed held back from a server date in the future, the last cursor before it) at the end of the last run.",
             )
             .with(Value::Real(age)),
+        );
+        families.push(
+            Family::new(
+                "taxii_cursors_clamped",
+                None,
+                "The job's TAXII feeds whose cursor is held back because their server's X-TAXII-Date-Added-Last lay more than 5 minutes in the future (its clock runs ahead, or the date is wrong).",
+            )
+            .with(cursors.clamped),
         );
     }
     if let Some(counts) = &run.counts {
@@ -785,6 +796,36 @@ mod tests {
              # TYPE apex_ioc_sync_last_run_clean gauge\n\
              apex_ioc_sync_last_run_clean{tag=\"lumu\",source=\"lumu\",sink=\"apex\"} 0\n"
         );
+    }
+
+    #[test]
+    fn a_taxii_job_shows_its_cursor_age_and_the_feeds_held_back_from_the_future() {
+        let ended = run(0).ended;
+        let taxii = |newest, clamped| RunMetrics {
+            taxii_cursor: Some(JobCursors { newest, clamped }),
+            ..run(0)
+        };
+        let text = render(&taxii(ended - chrono::TimeDelta::hours(2), 1), 0.0);
+        assert!(
+            text.contains(
+                "apex_ioc_sync_taxii_cursor_age_seconds{tag=\"lumu\",source=\"lumu\",sink=\"apex\"} 7200.0\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "apex_ioc_sync_taxii_cursors_clamped{tag=\"lumu\",source=\"lumu\",sink=\"apex\"} 1\n"
+            ),
+            "{text}"
+        );
+        let minutes = crate::stix::indicator::MAX_CLOCK_SKEW.num_minutes();
+        assert!(text.contains(&format!("more than {minutes} minutes in the future")));
+        // None held back: 0, not absent.
+        let text = render(&taxii(ended, 0), 0.0);
+        assert!(text.contains(
+            "apex_ioc_sync_taxii_cursors_clamped{tag=\"lumu\",source=\"lumu\",sink=\"apex\"} 0\n"
+        ));
+        assert!(!render(&run(0), 0.0).contains("taxii_cursors_clamped"));
     }
 
     #[test]

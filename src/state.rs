@@ -1,11 +1,12 @@
 //! The state of incremental sources: an embedded SQLite store holding, per feed (a TAXII
-//! API root and collection) and per job tag, the cursor (the server's last `date_added`),
-//! where the server last stalled, and every indicator's newest version with the IOCs
-//! extracted from it.
+//! API root and collection) and per job tag, the cursor (where the feed's next run resumes:
+//! the `added_after` it sends, from the server's `date_added`; see
+//! `source::taxii::paging`), where the server last stalled, and every indicator's newest
+//! version with the IOCs extracted from it.
 //!
 //! A page of objects and the cursor after it are committed in one transaction, so a run that
-//! dies halfway loses nothing and duplicates nothing: the next run resumes after the last
-//! stored page. A dry run's store ([`StateStore::open_dry_run`]) keeps everything in one
+//! dies halfway loses nothing and duplicates nothing: the next run resumes at the last
+//! stored page (it reads that page's last `date_added` again, which more objects may share). A dry run's store ([`StateStore::open_dry_run`]) keeps everything in one
 //! transaction that is never committed: it reads what is stored, and writes nothing.
 //!
 //! Schema 3 (this version): `feeds (feed_id, tag, feed, cursor, stalled_at)` and
@@ -13,9 +14,15 @@
 //! confidence, iocs)`, times as microseconds since the epoch. Schema 1 (times as text) and
 //! schema 2 (one set of indicators for the whole file) are upgraded in place.
 //!
-//! The Lumu job's context cache lives in the same file, in tables of its own ([`lumu`]).
+//! The Lumu job's context cache lives in the same file, in tables of its own ([`lumu`]), and
+//! so do the TAXII cursors held back from a server date in the future ([`taxii`]).
+//!
+//! Revoked and expired indicators are dropped [`PRUNE_GRACE`] after their revocation or
+//! expiry (see [`PageEnd::prune_before`]): they are pushed no more, and every run would
+//! scan them.
 
 pub mod lumu;
+pub mod taxii;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -44,6 +51,30 @@ pub struct Stored {
     pub written: usize,
     /// Versions not newer than the one already stored.
     pub stale: usize,
+    /// Revoked or expired indicators dropped (see [`PageEnd::prune_before`]).
+    pub pruned: usize,
+}
+
+/// How long a revoked indicator (from its revocation: the `modified` of the revoked
+/// version) or an expired one (from its `valid_until`) stays in the state file. Neither is
+/// pushed; kept a while, the revoked version still outranks an older version a feed may
+/// send again late (newest `modified` wins), and a run that reads the feed again from an
+/// older cursor (a clamped or reset one) finds it.
+pub const PRUNE_GRACE: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// What a page's transaction writes beside the page's indicators.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PageEnd<'a> {
+    /// The feed's cursor after the page (where its next run resumes), when it moves.
+    pub cursor: Option<&'a str>,
+    /// The cursor is held back from a server date in the future: that date, and the last
+    /// cursor taken from the server's own dates before it ([`taxii`]). `None` with a
+    /// cursor: the cursor is the server's own again.
+    pub clamped: Option<(&'a str, &'a str)>,
+    /// Drop the feed's indicators revoked (by their `modified`) or expired (by their
+    /// `valid_until`) before this time, before the page is stored: once a run (with its
+    /// first page), so that a feed's indicators are scanned once a run, not once a page.
+    pub prune_before: Option<DateTime<Utc>>,
 }
 
 /// The store, open.
@@ -267,6 +298,7 @@ impl StateStore {
         }
         self.conn.execute_batch(&schema("indicators"))?;
         lumu::create_tables(&self.conn)?;
+        taxii::create_tables(&self.conn)?;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(())
@@ -431,7 +463,7 @@ impl StateStore {
         Ok(FeedId(self.conn.last_insert_rowid()))
     }
 
-    /// The cursor stored for `feed` (the server's last `date_added`), if any.
+    /// The cursor stored for `feed` (where its next run resumes), if any.
     pub fn cursor(&self, feed: FeedId) -> anyhow::Result<Option<String>> {
         Ok(self.conn.query_row(
             "SELECT cursor FROM feeds WHERE feed_id = ?1",
@@ -467,9 +499,35 @@ impl StateStore {
         indicators: &[IndicatorRecord],
         cursor: Option<&str>,
     ) -> anyhow::Result<Stored> {
+        self.store_page_with(
+            feed,
+            indicators,
+            PageEnd {
+                cursor,
+                ..PageEnd::default()
+            },
+        )
+    }
+
+    /// Stores a page's indicators in `feed` (a newer version replaces an older one) and, in
+    /// the same transaction, what `end` says: the cursor after the page, whether it is held
+    /// back, and the revoked and expired indicators to drop.
+    pub fn store_page_with(
+        &mut self,
+        feed: FeedId,
+        indicators: &[IndicatorRecord],
+        end: PageEnd<'_>,
+    ) -> anyhow::Result<Stored> {
         // A savepoint: a transaction of its own, or nested in a dry run's.
         let tx = self.conn.savepoint()?;
         let mut stored = Stored::default();
+        if let Some(before) = end.prune_before {
+            stored.pruned = tx.execute(
+                "DELETE FROM indicators WHERE feed_id = ?1
+                     AND ((revoked AND modified < ?2) OR valid_until < ?2)",
+                params![feed.0, stored_time(before)],
+            )?;
+        }
         // Rows go in statements of ROWS_PER_UPSERT (the rest in one more): far fewer
         // statement runs for a page of a thousand.
         let mut encoded: Vec<String> = Vec::new();
@@ -499,11 +557,17 @@ impl StateStore {
             stored.written += changed;
             stored.stale += chunk.len() - changed;
         }
-        if let Some(cursor) = cursor {
+        if let Some(cursor) = end.cursor {
             tx.execute(
                 "UPDATE feeds SET cursor = ?1 WHERE feed_id = ?2",
                 params![cursor, feed.0],
             )?;
+            match end.clamped {
+                Some((server_date, trusted)) => {
+                    taxii::note_clamped(&tx, feed.0, server_date, trusted)?;
+                }
+                None => taxii::clear_clamped(&tx, feed.0)?,
+            }
         }
         tx.commit()?;
         Ok(stored)
@@ -600,18 +664,30 @@ impl StateStore {
     }
 }
 
-/// The newest cursor (the server's `date_added` after the last stored page) among the feeds
-/// of the job tagged `tag` in the state file at `path`, read without changing the file: it
-/// is opened read-only, so nothing is created, upgraded or journalled. `None` when there is
-/// no file, no feed of that tag with a cursor, or the file is of a schema before per-tag
-/// feeds (2 and older: the next real run upgrades it). An error names the file when it
-/// cannot be read, was written by a newer version, or holds a cursor that is not an
+/// The TAXII cursors of a job, as the metrics show them (see [`newest_cursor`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCursors {
+    /// The newest cursor among the job's feeds; a feed whose cursor is held back from a
+    /// server date in the future counts with the last cursor taken from its server's own
+    /// dates ([`taxii`]), which stays where it was while the server's dates run ahead.
+    pub newest: DateTime<Utc>,
+    /// The job's feeds whose cursor is held back from a server date in the future.
+    pub clamped: usize,
+}
+
+/// The newest cursor (where the feed's next run resumes: the server's `date_added` after
+/// the last stored page) among the feeds of the job tagged `tag` in the state file at
+/// `path`, and how many are held back from a date in the future, read without changing the
+/// file: it is opened read-only, so nothing is created, upgraded or journalled. `None` when
+/// there is no file, no feed of that tag with a cursor, or the file is of a schema before
+/// per-tag feeds (2 and older: the next real run upgrades it). An error names the file when
+/// it cannot be read, was written by a newer version, or holds a cursor that is not an
 /// RFC 3339 time.
-pub fn newest_cursor(path: &Path, tag: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
+pub fn newest_cursor(path: &Path, tag: &str) -> anyhow::Result<Option<JobCursors>> {
     if !path.exists() {
         return Ok(None);
     }
-    let read = || -> anyhow::Result<Option<DateTime<Utc>>> {
+    let read = || -> anyhow::Result<Option<JobCursors>> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -624,17 +700,29 @@ pub fn newest_cursor(path: &Path, tag: &str) -> anyhow::Result<Option<DateTime<U
         if version < SCHEMA_VERSION {
             return Ok(None);
         }
-        let mut query =
-            conn.prepare("SELECT cursor FROM feeds WHERE tag = ?1 AND cursor IS NOT NULL")?;
+        let trusted = if taxii::has_table(&conn)? {
+            "(SELECT trusted FROM taxii_clamped_cursors c WHERE c.feed_id = f.feed_id)"
+        } else {
+            "NULL"
+        };
+        let mut query = conn.prepare(&format!(
+            "SELECT f.cursor, {trusted} FROM feeds f WHERE f.tag = ?1 AND f.cursor IS NOT NULL"
+        ))?;
         let mut newest: Option<DateTime<Utc>> = None;
-        for cursor in query.query_map([tag], |r| r.get::<_, String>(0))? {
-            let cursor = cursor?;
+        let mut clamped = 0;
+        let rows = query.query_map([tag], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?;
+        for row in rows {
+            let (cursor, trusted) = row?;
+            clamped += usize::from(trusted.is_some());
+            let cursor = trusted.unwrap_or(cursor);
             let at = DateTime::parse_from_rfc3339(cursor.trim())
                 .with_context(|| format!("the cursor `{cursor}` is not an RFC 3339 time"))?
                 .with_timezone(&Utc);
             newest = newest.max(Some(at));
         }
-        Ok(newest)
+        Ok(newest.map(|newest| JobCursors { newest, clamped }))
     };
     read().with_context(|| {
         format!(
@@ -831,6 +919,72 @@ mod tests {
     }
 
     #[test]
+    fn revoked_and_expired_indicators_are_dropped_after_the_grace_period() {
+        let mut s = StateStore::in_memory().unwrap();
+        let (f, g) = (feed(&s), s.feed("taxii", "g").unwrap());
+        let now = t("2026-11-23T00:00:00Z");
+        let days = |n: i64| now - chrono::TimeDelta::days(n);
+        let revoked = |id: &str, modified: DateTime<Utc>| IndicatorRecord {
+            revoked: true,
+            modified,
+            ..record(id, "2026-11-01T00:00:00Z", &format!("{id}.example"))
+        };
+        let expires = |id: &str, until: DateTime<Utc>| IndicatorRecord {
+            valid_until: Some(until),
+            ..record(id, "2026-11-01T00:00:00Z", &format!("{id}.example"))
+        };
+        let page = [
+            record("valid", "2026-11-01T00:00:00Z", "valid.example"),
+            revoked("revoked-long-ago", days(8)),
+            revoked("revoked-lately", days(6)),
+            expires("expired-long-ago", days(8)),
+            expires("expired-lately", days(6)),
+            expires("expires-later", now + chrono::TimeDelta::days(1)),
+        ];
+        s.store_page(f, &page, Some("c1")).unwrap();
+        s.store_page(g, &page, Some("g1")).unwrap();
+        let ids = |s: &StateStore, f: FeedId| -> Vec<String> {
+            let mut q = s
+                .conn
+                .prepare("SELECT id FROM indicators WHERE feed_id = ?1 ORDER BY id")
+                .unwrap();
+            q.query_map([f.0], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let desired_before = values_of(&s, &[f], "2026-11-23T00:00:00Z", None);
+        let stored = s
+            .store_page_with(
+                f,
+                &[record("new", "2026-11-22T00:00:00Z", "new.example")],
+                PageEnd {
+                    cursor: Some("c2"),
+                    clamped: None,
+                    prune_before: Some(now - PRUNE_GRACE),
+                },
+            )
+            .unwrap();
+        assert_eq!((stored.pruned, stored.written), (2, 1));
+        assert_eq!(
+            ids(&s, f),
+            [
+                "expired-lately",
+                "expires-later",
+                "new",
+                "revoked-lately",
+                "valid"
+            ]
+        );
+        // What is pushed is the same (plus the new one); another feed keeps its own.
+        let mut desired_after = values_of(&s, &[f], "2026-11-23T00:00:00Z", None);
+        desired_after.retain(|v| v != "new.example");
+        assert_eq!(desired_after, desired_before);
+        assert_eq!(ids(&s, g).len(), 6);
+        assert_eq!(s.cursor(f).unwrap().as_deref(), Some("c2"));
+    }
+
+    #[test]
     fn the_newest_cursor_of_a_tag_is_read_without_changing_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
@@ -847,18 +1001,59 @@ mod tests {
             .unwrap();
         s.store_page(other, &[], Some("2026-11-20T00:00:00Z"))
             .unwrap();
+        let cursors = |newest: &str, clamped: usize| {
+            Some(JobCursors {
+                newest: t(newest),
+                clamped,
+            })
+        };
         assert_eq!(
             newest_cursor(&path, "taxii").unwrap(),
-            Some(t("2026-11-02T08:00:00Z"))
+            cursors("2026-11-02T08:00:00Z", 0)
+        );
+        // A cursor held back from a server date in the future counts with its trusted
+        // cursor, kept from the first time it was held back, and is counted.
+        let held = |server_date, trusted| PageEnd {
+            cursor: Some("2026-11-20T00:00:00.000000Z"),
+            clamped: Some((server_date, trusted)),
+            prune_before: None,
+        };
+        s.store_page_with(a, &[], held("2099-01-01T00:00:00Z", "2026-10-30T00:00:00Z"))
+            .unwrap();
+        s.store_page_with(a, &[], held("2099-01-02T00:00:00Z", "2026-11-20T00:00:00Z"))
+            .unwrap();
+        assert_eq!(
+            newest_cursor(&path, "taxii").unwrap(),
+            cursors("2026-11-02T08:00:00Z", 1)
+        );
+        s.store_page(b, &[], Some("2026-11-21T00:00:00Z")).unwrap();
+        assert_eq!(
+            newest_cursor(&path, "taxii").unwrap(),
+            cursors("2026-11-21T00:00:00Z", 1)
+        );
+        // A cursor from the server's dates again: no longer held back.
+        s.store_page(a, &[], Some("2026-11-22T00:00:00Z")).unwrap();
+        assert_eq!(
+            newest_cursor(&path, "taxii").unwrap(),
+            cursors("2026-11-22T00:00:00Z", 0)
         );
         drop(s);
         let before = std::fs::read(&path).unwrap();
         assert_eq!(
             newest_cursor(&path, "other").unwrap(),
-            Some(t("2026-11-20T00:00:00Z"))
+            cursors("2026-11-20T00:00:00Z", 0)
         );
         assert_eq!(newest_cursor(&path, "none").unwrap(), None);
         assert_eq!(std::fs::read(&path).unwrap(), before);
+        // A file of this schema written before the table was added is read all the same.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("DROP TABLE taxii_clamped_cursors")
+            .unwrap();
+        assert_eq!(
+            newest_cursor(&path, "other").unwrap(),
+            cursors("2026-11-20T00:00:00Z", 0)
+        );
 
         let s = StateStore::open(&path).unwrap();
         s.conn

@@ -7,6 +7,13 @@
 //! [`Oddity`] modes reproduce what real servers do (the cases of
 //! `tests/data/cases/taxii/taxii_oddities.py`, one mode each), and the server can point its
 //! API root, or redirect, to another origin.
+//!
+//! By default it is the strict server of the spec: `added_after` is strictly after, and
+//! objects are sorted by `date_added`, those added at one time in the order they were added,
+//! so objects that share a `date_added` may fall on both sides of a page boundary, by `next`
+//! or by date ([`TaxiiSimConfig::next_tokens`]). A server whose clock runs ahead is played
+//! by objects added at a time in the future: its `X-TAXII-Date-Added-Last` is then in the
+//! future. A server that hangs mid-feed is played by [`TaxiiSim::hold_objects_after`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -119,6 +126,9 @@ pub struct TaxiiSim {
     more_forever: Mutex<bool>,
     /// The path and query of every objects request, in order.
     objects_requests: Mutex<Vec<String>>,
+    /// Objects requests after this many wait until it is lifted (see
+    /// [`TaxiiSim::hold_objects_after`]).
+    hold: tokio::sync::watch::Sender<Option<usize>>,
     pub control: Control,
 }
 
@@ -233,6 +243,7 @@ impl TaxiiSim {
             collections: Mutex::default(),
             more_forever: Mutex::default(),
             objects_requests: Mutex::default(),
+            hold: tokio::sync::watch::Sender::new(None),
             control: Control::default(),
         })
     }
@@ -332,6 +343,13 @@ impl TaxiiSim {
             objects.push((date_added, object.to_owned()));
             objects.sort_by_key(|(t, _)| *t);
         }
+    }
+
+    /// With `Some(n)`, the objects requests after the n-th get no answer until this is
+    /// called again with `None` (a server that hangs mid-feed: the client may be stopped
+    /// while it waits); they are counted among the requests when they arrive.
+    pub fn hold_objects_after(&self, n: Option<usize>) {
+        self.hold.send_replace(n);
     }
 
     /// Always answer `more: true` with the same page (a server that never finishes).
@@ -584,10 +602,17 @@ async fn objects(
     if let Err(refused) = sim.admit(&headers) {
         return refused.into_response();
     }
-    sim.objects_requests.lock().unwrap().push(
-        uri.path_and_query()
-            .map_or_else(String::new, |p| p.to_string()),
-    );
+    let nth = {
+        let mut requests = sim.objects_requests.lock().unwrap();
+        requests.push(
+            uri.path_and_query()
+                .map_or_else(String::new, |p| p.to_string()),
+        );
+        requests.len()
+    };
+    let mut hold = sim.hold.subscribe();
+    // Never fails: the sender lives as long as the simulator.
+    let _ = hold.wait_for(|after| after.is_none_or(|n| nth <= n)).await;
     let oddity = sim.oddity();
     if oddity == Some(Oddity::ContentTypes) && id == "forbidden" {
         return sim_error(

@@ -410,10 +410,23 @@ pub fn indicator_records<'a>(
     from: &str,
     pulled: &mut Pulled,
 ) -> Vec<IndicatorRecord> {
+    indicator_records_from(0, objects, reading, from, pulled)
+}
+
+/// [`indicator_records`] of the entries of `objects` from index `first` on; those before
+/// are not read (a TAXII page's objects that the page before it held already). Indexes in
+/// warnings are the entries' own.
+pub fn indicator_records_from<'a>(
+    first: usize,
+    objects: impl IntoIterator<Item = Entry<'a>>,
+    reading: &Reading,
+    from: &str,
+    pulled: &mut Pulled,
+) -> Vec<IndicatorRecord> {
     let mut records = Vec::new();
     let mut flawed = 0;
     let mut first_flawed: Option<(usize, Option<String>, Flaw)> = None;
-    for (index, entry) in objects.into_iter().enumerate() {
+    for (index, entry) in objects.into_iter().enumerate().skip(first) {
         let read = match &entry {
             Entry::NotAnObject => Err(Flaw::NotAnObject),
             Entry::Object(o) => match o.kind.text("type") {

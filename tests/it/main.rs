@@ -25,6 +25,7 @@ mod preflight;
 mod reference;
 mod service;
 mod sim_auth;
+mod taxii_boundary;
 mod taxii_cases;
 mod taxii_state;
 mod taxii_sync;

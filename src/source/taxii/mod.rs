@@ -5,8 +5,10 @@
 //! collection's indicators added since its cursor, page by page. Every page is parsed,
 //! its patterns' IOCs extracted, and stored with the cursor after it in one transaction
 //! (`state.rs`), under this job's tag and the collection's feed (API root and collection);
-//! the desired set is then every indicator of the chosen collections valid now. A server
-//! that stalls ends that collection with what arrived kept and a warning; the run goes on.
+//! the first page's transaction also drops the feed's indicators revoked or expired more
+//! than [`PRUNE_GRACE`] ago. The desired set is then every indicator of the chosen
+//! collections valid now. A server that stalls ends that collection with what arrived kept
+//! and a warning; the run goes on.
 //!
 //! [`client`] speaks TAXII (discovery, API root, collections, HTTP, auth), [`paging`] holds
 //! the paging rules, and this module is the source (pull, ingest); the STIX indicator model
@@ -15,7 +17,9 @@
 pub mod client;
 pub mod paging;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -26,14 +30,16 @@ use url::Url;
 use super::Pulled;
 use crate::http::HttpSettings;
 use crate::policy::Exclusions;
-use crate::state::{FeedId, StateStore};
-use crate::stix::indicator::{Entry, IndicatorRecord, Reading, clamped_warning, indicator_records};
+use crate::state::{FeedId, PRUNE_GRACE, PageEnd, StateStore};
+use crate::stix::indicator::{
+    Entry, IndicatorRecord, MAX_CLOCK_SKEW, Reading, clamped_warning, indicator_records_from,
+};
 use crate::sync::model::MAX_ENTRIES_PER_KIND;
 use crate::sync::model::ScanAction;
 pub use client::{Collection, MAX_ANSWER_BYTES, TAXII_MEDIA_TYPE, TaxiiAuth, choose_collections};
 use client::{Task, TaxiiClient, objects_url};
 pub use paging::DEFAULT_PAGE_SIZE;
-use paging::{PageInfo, Pager, Request, Stall, walk};
+use paging::{Cursor, PageInfo, Pager, Request, Stall, walk};
 
 /// `--days` for a TAXII feed's first run: 1 to this many days (ten years); Lumu keeps to 30.
 pub const MAX_DAYS: u32 = 3_650;
@@ -91,7 +97,10 @@ enum WriterJob {
     Store {
         feed: FeedId,
         records: Vec<IndicatorRecord>,
-        cursor: Option<String>,
+        cursor: Option<Cursor>,
+        /// Drop the feed's indicators revoked or expired before this time (see
+        /// [`PageEnd::prune_before`]); the collection's name, for the log.
+        prune: Option<(DateTime<Utc>, String)>,
     },
     Open {
         tag: String,
@@ -116,8 +125,26 @@ impl PageWriter {
                         feed,
                         records,
                         cursor,
+                        prune,
                     } => {
-                        state.store_page(feed, &records, cursor.as_deref())?;
+                        let clamped = cursor.as_ref().and_then(|c| c.clamped.as_ref());
+                        let end = PageEnd {
+                            cursor: cursor.as_ref().map(|c| c.added_after.as_str()),
+                            clamped: clamped.map(|c| (c.server_date.as_str(), c.trusted.as_str())),
+                            prune_before: prune.as_ref().map(|(before, _)| *before),
+                        };
+                        let stored = state.store_page_with(feed, &records, end)?;
+                        if let Some((_, name)) = &prune
+                            && stored.pruned > 0
+                        {
+                            tracing::info!(
+                                "TAXII collection {name}: {} indicators revoked or expired more than {} days ago \
+                                 dropped from the state file {}",
+                                stored.pruned,
+                                PRUNE_GRACE.num_days(),
+                                state.path().display()
+                            );
+                        }
                     }
                     WriterJob::Open { tag, feed, reply } => {
                         let open = || -> anyhow::Result<FeedStart> {
@@ -159,12 +186,14 @@ impl PageWriter {
         &self,
         feed: FeedId,
         records: Vec<IndicatorRecord>,
-        cursor: Option<String>,
+        cursor: Option<Cursor>,
+        prune: Option<(DateTime<Utc>, String)>,
     ) -> anyhow::Result<()> {
         self.send(WriterJob::Store {
             feed,
             records,
             cursor,
+            prune,
         })
         .await
     }
@@ -210,17 +239,51 @@ fn page_url(objects_url: &Url, request: &Request) -> Url {
 /// A page's records, and what reading them counted.
 type PageRecords = (Vec<IndicatorRecord>, Pulled);
 
+/// The objects (`id` and `modified` as written, joined by a newline) of the page before,
+/// when the next page is asked for by date: that page starts with the objects of the last
+/// `date_added` again (see `paging`), which are then neither counted nor stored twice.
+#[derive(Clone, Default)]
+struct PageBefore(Arc<Mutex<HashSet<String>>>);
+
+impl PageBefore {
+    /// How many of `objects`, from the first, the page before held (same `id` and
+    /// `modified`); then notes `objects` as the page before the next one, if `by_date`.
+    fn again(&self, objects: &[Entry<'_>], by_date: bool) -> usize {
+        let mut before = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = |o: &Entry<'_>| Some(format!("{}\n{}", o.id()?, o.modified_text()?));
+        let again = if before.is_empty() {
+            0
+        } else {
+            objects
+                .iter()
+                .take_while(|o| key(o).is_some_and(|k| before.contains(&k)))
+                .count()
+        };
+        before.clear();
+        if by_date {
+            before.extend(objects.iter().filter_map(key));
+        }
+        again
+    }
+}
+
 /// Starts fetching the page at `url` on a task of its own: its envelope facts arrive first
 /// (so the next request can leave), its records (parsed and extracted on that task) after.
+/// The objects at its start that `before` held are skipped.
 fn fetch_page(
     client: &TaxiiClient,
     url: Url,
     reading: Reading,
     collection: &str,
+    before: &PageBefore,
 ) -> impl Future<Output = anyhow::Result<(PageInfo, Task<PageRecords>)>> + use<> {
     let (info_tx, info_rx) = oneshot::channel();
     let client = client.clone();
     let collection = collection.to_owned();
+    let before = before.clone();
     let task = Task::spawn(async move {
         let (headers, body) = client.get(&url).await?;
         let text = std::str::from_utf8(&body)
@@ -243,6 +306,10 @@ fn fetch_page(
             date_added_last: header("x-taxii-date-added-last"),
         };
         let info_first = info.date_added_first.clone();
+        // Noted before the envelope facts go out: the next page's task, started on them,
+        // compares its objects with these.
+        let by_date = info.more && info.next.as_deref().is_none_or(str::is_empty);
+        let again = before.again(&envelope.objects, by_date);
         // The reader gone means the walk ended (an error elsewhere): nothing to parse for.
         let _ = info_tx.send(info);
         let mut pulled = Pulled::default();
@@ -250,7 +317,7 @@ fn fetch_page(
             Some(first) => format!("collection {collection}, the page added from {first}"),
             None => format!("collection {collection}"),
         };
-        let records = indicator_records(envelope.objects, &reading, &from, &mut pulled);
+        let records = indicator_records_from(again, envelope.objects, &reading, &from, &mut pulled);
         Ok((records, pulled))
     });
     async move {
@@ -296,10 +363,25 @@ async fn pull_collection(
     let objects_url = objects_url(root, &collection.id)?;
     client.check_origin(&objects_url, "the collection URL")?;
     let feed = writer.open(&settings.tag, objects_url.as_str()).await?;
+    let window = (now - chrono::Duration::days(i64::from(settings.days)))
+        .to_rfc3339_opts(SecondsFormat::Micros, true);
     let start = match &feed.cursor {
+        // Stored by a version that took a server's date in the future as the cursor: from
+        // there, nothing would ever be read again.
+        Some(cursor)
+            if DateTime::parse_from_rfc3339(cursor.trim())
+                .is_ok_and(|at| at > now + MAX_CLOCK_SKEW) =>
+        {
+            pulled.warn(format!(
+                "TAXII collection {name}: its cursor {cursor} in the state file {} lies in the future \
+                 (a server date in the future, stored by an earlier version): read from --days ({} days) again instead",
+                settings.state_file.display(),
+                settings.days
+            ));
+            window
+        }
         Some(cursor) => cursor.clone(),
-        None => (now - chrono::Duration::days(i64::from(settings.days)))
-            .to_rfc3339_opts(SecondsFormat::Micros, true),
+        None => window,
     };
     let pager = Pager::new(&start, settings.page_size, feed.stalled_at.as_deref())
         .with_context(|| {
@@ -307,7 +389,8 @@ async fn pull_collection(
                 "the cursor of collection {name} in the state file {} (move the file away to start over from --days)",
                 settings.state_file.display()
             )
-        })?;
+        })?
+        .with_clock(now);
     let reading = Reading {
         scan_action: settings.scan_action,
         min_confidence: settings.min_confidence,
@@ -316,6 +399,10 @@ async fn pull_collection(
     let mut read = Pulled::default();
     let mut clamped = 0;
     let mut cursor = feed.cursor.clone();
+    let before = PageBefore::default();
+    // The feed's revoked and expired indicators go with the first page (a dry run keeps
+    // them: it writes nothing).
+    let mut prune = (!settings.dry_run).then(|| (now - PRUNE_GRACE, name.clone()));
     let walked = walk(
         pager,
         |request: &Request| {
@@ -324,15 +411,18 @@ async fn pull_collection(
                 page_url(&objects_url, request),
                 reading,
                 &collection.id,
+                &before,
             )
         },
-        async |(records, counted): PageRecords, page_cursor: Option<String>| {
+        async |(records, counted): PageRecords, page_cursor: Option<Cursor>| {
             read.absorb(counted);
             clamped += records.iter().filter(|r| r.clamped).count();
-            if page_cursor.is_some() {
-                cursor.clone_from(&page_cursor);
+            if let Some(c) = &page_cursor {
+                cursor = Some(c.added_after.clone());
             }
-            writer.store(feed.id, records, page_cursor).await
+            writer
+                .store(feed.id, records, page_cursor, prune.take())
+                .await
         },
     )
     .await;
