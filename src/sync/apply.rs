@@ -19,11 +19,12 @@
 //!   or already gone).
 //!
 //! A type that cannot be listed again gets none of the wave's writes (each is reported as
-//! failed; the next run tries again). Waves grow so that the listing costs about
-//! 1/[`WAVE_TO_LISTING`] of the writing time: on Apex Central (one request per write) a
-//! wave is a few seconds of writes; on Vision One (a thousand objects a request, a list of
-//! many pages) a type's adds are mostly one wave. What stays possible is an edit between a
-//! wave's listing and its requests (README, "How a run decides what to write").
+//! failed; the next run tries again). A type's first wave is 8 requests per `threads`
+//! ([`Sink::writes_per_request`] writes each); later waves grow so that the listing costs
+//! about 1/[`WAVE_TO_LISTING`] of the writing time: on Apex Central (one request per write)
+//! a wave is a few seconds of writes; on Vision One (a thousand objects a request, a list
+//! of many pages) a type's writes are mostly one wave. What stays possible is an edit
+//! between a wave's listing and its requests (README, "How a run decides what to write").
 //!
 //! **Deadline.** Past the run's deadline (`--max-run-minutes`) no write is started: the
 //! writes under way finish, the others are counted by operation in [`Applied::left`], and
