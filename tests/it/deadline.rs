@@ -165,3 +165,45 @@ fn max_run_minutes_is_an_option_of_every_sync_job() {
         .unwrap();
     assert_eq!(heading, "Sync:", "{help}");
 }
+
+/// `--clean` is bounded too: past the deadline no removal starts, the summary says how many
+/// were left, and the next `--clean` removes them.
+#[test]
+fn clean_stops_at_the_deadline_and_the_next_clean_finishes() {
+    let apex = start_apex();
+    let dir = tempfile::tempdir().unwrap();
+    for n in 0..30 {
+        apex.sim.insert(entry(
+            "domain",
+            &format!("d{n:02}.example"),
+            "apex-ioc-sync:file x",
+        ));
+    }
+    apex.sim.insert(entry("domain", "mine.example", "by hand"));
+    apex.sim
+        .control
+        .faults
+        .set_latency(Duration::from_millis(250));
+    let out = apex_cmd(dir.path(), &apex)
+        .args(["--clean", "--tag", "file", "--threads", "1"])
+        .args(["--max-run-minutes", "0.05"])
+        .assert()
+        .code(6);
+    let (stdout, _) = output_text(out.get_output());
+    let deleted = apex.sim.control.stats.count("DELETE") as usize;
+    assert!(deleted < 30, "{deleted}");
+    assert!(
+        stdout.contains(&format!(
+            "{} left for the next run (--max-run-minutes reached)",
+            30 - deleted
+        )),
+        "{stdout}"
+    );
+    apex.sim.control.faults.clear();
+    apex_cmd(dir.path(), &apex)
+        .args(["--clean", "--tag", "file"])
+        .assert()
+        .success();
+    assert!(owned(&apex, "file").is_empty());
+    assert_eq!(apex.sim.all_entries().len(), 1);
+}

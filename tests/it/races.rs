@@ -135,6 +135,37 @@ fn an_entry_added_between_the_listing_and_the_add_is_left_alone_and_reported() {
     );
 }
 
+/// The listing right before the adds comes back without `Data`: none of that type's adds
+/// is made (each reported as failed, exit 4), and the next run makes them.
+#[test]
+fn adds_whose_type_cannot_be_listed_again_are_not_made() {
+    let apex = start_apex();
+    let dir = tempfile::tempdir().unwrap();
+    let file = list(dir.path(), "iocs.txt", ["a.example".to_owned()]);
+    apex.sim
+        .on_request(Method::GET, 3, |sim| sim.answer_without_data(true));
+    let out = bin(dir.path())
+        .args(file_job(&apex, "file", &file))
+        .assert()
+        .code(4);
+    let (_, stderr) = output_text(out.get_output());
+    assert!(
+        stderr.contains("a.example")
+            && stderr.contains(
+                "not added: the domain list could not be read again right before the adds"
+            )
+            && stderr.contains("no `Data`"),
+        "{stderr}"
+    );
+    assert_eq!(apex.sim.control.stats.count("PUT"), 0);
+    apex.sim.answer_without_data(false);
+    bin(dir.path())
+        .args(file_job(&apex, "file", &file))
+        .assert()
+        .success();
+    assert_eq!(owned(&apex, "file"), ["domain a.example"]);
+}
+
 /// An update is a blind upsert too: when the entry to renew is edited by hand between the
 /// listing and the update (its notes no longer carry the tag), it is not rewritten.
 #[test]
@@ -264,9 +295,12 @@ fn a_destination_lock_keeps_other_tags_out_while_a_job_writes() {
         .path()
         .join(format!("apex-ioc-sync@apex-127.0.0.1-{port}.lock"));
     assert!(lock.exists(), "{}", lock.display());
-    // Another tag, the same server: exits 3 at once.
+    // Another tag, the same server (the scope from its `.config`, in Lumu's spelling):
+    // exits 3 at once.
+    std::fs::write(dir.path().join("quick.config"), "lock_scope=destination\n").unwrap();
     let out = bin(dir.path())
-        .args(scoped("quick", &quick))
+        .args(file_job(&apex, "quick", &quick))
+        .args(["--config", "quick.config"])
         .assert()
         .code(3);
     assert_eq!(
