@@ -76,7 +76,7 @@ A subcommand takes only the options that apply to it, written after its name \
 (one name=value a line, see --config); the command line wins over the environment, which wins over \
 the file. Every option that Lumu's script spells with '_' is accepted in that spelling too.",
     after_help = "Exit codes: 0 done, 1 failed, 2 usage or config error, 3 another instance running, \
-4 some writes failed, 5 a brake engaged (removal or add).",
+4 some writes failed, 5 a brake engaged (removal or add), 6 deadline reached with writes left for the next run.",
     args_override_self = true,
     disable_help_flag = true,
     disable_version_flag = true,
@@ -700,16 +700,6 @@ pub struct LumuOpts {
         verbatim_doc_comment
     )]
     pub max_context_calls: u32,
-    /// Minutes the whole run may take, more than 0 and at most 1440, decimals allowed; past them, reading Lumu stops and the run syncs what it has.
-    #[arg(
-        long = "max-run-minutes",
-        alias = "max_run_minutes",
-        value_name = "MINUTES",
-        default_value_t = DEFAULT_MAX_RUN_MINUTES,
-        value_parser = parse_minutes,
-        verbatim_doc_comment
-    )]
-    pub max_run_minutes: f64,
 }
 
 /// The TAXII 2.1 source (and the STIX confidence threshold).
@@ -910,6 +900,37 @@ pub struct SyncOpts {
         verbatim_doc_comment
     )]
     pub lock_file: Option<PathBuf>,
+    /// What the single-instance lock covers: the jobs of one tag, or every job writing to one destination (Apex Central host or Vision One URL), so that jobs of different tags never write to one server at once.
+    #[arg(
+        long = "lock-scope",
+        alias = "lock_scope",
+        value_enum,
+        default_value_t = LockScope::default(),
+        verbatim_doc_comment
+    )]
+    pub lock_scope: LockScope,
+    /// Minutes the whole run may take, more than 0 and at most 1440, decimals allowed: the source is read for at most four fifths of them, and past them no write is started (the rest is left for the next run, exit 6).
+    #[arg(
+        long = "max-run-minutes",
+        alias = "max_run_minutes",
+        value_name = "MINUTES",
+        default_value_t = DEFAULT_MAX_RUN_MINUTES,
+        value_parser = parse_minutes,
+        verbatim_doc_comment
+    )]
+    pub max_run_minutes: f64,
+}
+
+/// What the single-instance lock of a sync job covers (`--lock-scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LockScope {
+    /// One lock per tag: jobs of different tags may run at once.
+    #[value(verbatim_doc_comment)]
+    #[default]
+    Tag,
+    /// One lock per destination: no two jobs writing to the same Apex Central host or Vision One URL run at once, whatever their tags.
+    #[value(verbatim_doc_comment)]
+    Destination,
 }
 
 /// What must never be pushed.
@@ -1330,6 +1351,13 @@ mod tests {
         let expected = |id: &str| -> Option<Vec<String>> {
             Some(match id {
                 "sink" => names(&[SinkKind::default().name()]),
+                "lock_scope" => vec![
+                    LockScope::default()
+                        .to_possible_value()
+                        .unwrap()
+                        .get_name()
+                        .to_owned(),
+                ],
                 "risk_level" => names(&[RiskLevel::default().as_str()]),
                 "proxy_port" => vec![DEFAULT_PROXY_PORT.to_string()],
                 "timeout" => vec![DEFAULT_TIMEOUT_SECS.to_string()],

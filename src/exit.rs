@@ -17,6 +17,10 @@ pub enum ExitCode {
     PartialWrites = 4,
     /// A brake engaged: the removal brake or the add brake (see --force).
     Brake = 5,
+    /// The run's deadline (`--max-run-minutes`) passed before every write was made: the
+    /// writes not started are left for the next run. Apart from 4, since nothing failed:
+    /// the schedule or the deadline wants looking at, not the server.
+    DeadlineReached = 6,
 }
 
 /// An error that ends the run with a given exit code.

@@ -2,7 +2,7 @@
 //! proxy), the retry policy, and error details that never carry a URL (URLs can hold keys).
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -58,6 +58,8 @@ pub struct HttpSettings {
     /// Follow redirects (at most 10). Off for a server whose credential travels in the URL
     /// (Lumu's company key): a redirect would carry it wherever the server points.
     pub follow_redirects: bool,
+    /// The run's deadline (`--max-run-minutes`): the client's [`RetryPolicy::deadline`].
+    pub deadline: Option<Instant>,
 }
 
 impl Default for HttpSettings {
@@ -69,6 +71,7 @@ impl Default for HttpSettings {
             insecure: false,
             proxy: None,
             follow_redirects: true,
+            deadline: None,
         }
     }
 }
@@ -139,6 +142,9 @@ pub struct RetryPolicy {
     /// The first back-off; it doubles each time, with jitter, up to `max_delay`.
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// When the run must end (`--max-run-minutes`): no wait that would end past it is
+    /// started (a 429's or a back-off); the request fails instead, with what it last got.
+    pub deadline: Option<Instant>,
 }
 
 impl Default for RetryPolicy {
@@ -147,11 +153,33 @@ impl Default for RetryPolicy {
             attempts: 5,
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(30),
+            deadline: None,
         }
     }
 }
 
 impl RetryPolicy {
+    /// The default policy, bounded by the deadline of `http` (the run's).
+    pub fn for_client(http: &HttpSettings) -> Self {
+        RetryPolicy {
+            deadline: http.deadline,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// Whether a wait of `wait` from now ends by the deadline (always, without one).
+    pub fn may_wait(&self, wait: Duration) -> bool {
+        self.deadline.is_none_or(|d| Instant::now() + wait <= d)
+    }
+
+    /// `; not tried again: ...`, for errors of a request not retried because of the deadline.
+    pub fn past_deadline(wait: Duration) -> String {
+        format!(
+            "; not tried again: the run's deadline (--max-run-minutes) comes before a wait of {:.1}s would end",
+            wait.as_secs_f64()
+        )
+    }
+
     /// The wait before try `attempt + 1` (`attempt` counts from 1): the server's
     /// Retry-After when it gave one, else exponential back-off with full jitter.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
@@ -268,6 +296,19 @@ pub struct RateLimitSpent {
     pub wait_secs: u64,
 }
 
+/// A request [`send_retrying`] gave up on because the wait before its next try would end
+/// past the run's deadline ([`RetryPolicy::deadline`]). Returned inside `anyhow::Error`;
+/// callers that stop reading at the deadline find it with `downcast_ref`.
+#[derive(Debug, thiserror::Error)]
+#[error("{failure} ({name}){}", RetryPolicy::past_deadline(*.wait))]
+pub struct PastDeadline {
+    /// What the last try got.
+    pub failure: String,
+    /// The request, by method and path.
+    pub name: String,
+    pub wait: Duration,
+}
+
 /// How long a 429 asks to wait: `RateLimit-Reset` or `Retry-After` (seconds), whichever is
 /// longer; a second if neither.
 pub fn rate_limit_wait(headers: &reqwest::header::HeaderMap) -> Duration {
@@ -312,6 +353,14 @@ pub async fn send_retrying(
                         }
                         .into());
                     }
+                    if !retry.may_wait(wait) {
+                        return Err(PastDeadline {
+                            failure: format!("{server} answered with HTTP 429 (rate limit)"),
+                            name: name.to_owned(),
+                            wait,
+                        }
+                        .into());
+                    }
                     rate_waits += 1;
                     tracing::info!("{server} rate limit reached; waiting {}s", wait.as_secs());
                     tokio::time::sleep(wait).await;
@@ -338,6 +387,14 @@ pub async fn send_retrying(
             bail!("{failure} ({name}, {attempt} tries)");
         }
         let wait = retry.delay(attempt, None);
+        if !retry.may_wait(wait) {
+            return Err(PastDeadline {
+                failure,
+                name: format!("{name}, {attempt} tries"),
+                wait,
+            }
+            .into());
+        }
         tracing::debug!("{failure} at {name}; try {} in {wait:?}", attempt + 1);
         tokio::time::sleep(wait).await;
         attempt += 1;
@@ -354,6 +411,7 @@ mod tests {
             attempts: 5,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(1),
+            ..RetryPolicy::default()
         };
         for _ in 0..50 {
             let d1 = p.delay(1, None);
@@ -371,6 +429,23 @@ mod tests {
             Duration::from_secs(90)
         );
         assert_eq!(p.delay(1, Some(Duration::from_secs(900))), MAX_RETRY_AFTER);
+    }
+
+    #[test]
+    fn no_wait_past_the_deadline() {
+        let unbounded = RetryPolicy::default();
+        assert!(unbounded.may_wait(Duration::from_secs(3600)));
+        let bounded = RetryPolicy {
+            deadline: Some(Instant::now() + Duration::from_secs(10)),
+            ..RetryPolicy::default()
+        };
+        assert!(bounded.may_wait(Duration::from_secs(1)));
+        assert!(!bounded.may_wait(Duration::from_secs(60)));
+        let http = HttpSettings {
+            deadline: bounded.deadline,
+            ..HttpSettings::default()
+        };
+        assert_eq!(RetryPolicy::for_client(&http).deadline, bounded.deadline);
     }
 
     #[tokio::test]

@@ -478,7 +478,7 @@ fn families(run: &RunMetrics, last_success: f64) -> Vec<Family> {
         Family::new(
             "last_run_exit_code",
             None,
-            "The last run's exit code: 0 done, 1 failed, 2 usage or configuration error, 4 some writes failed, 5 a brake engaged (removal or add).",
+            "The last run's exit code: 0 done, 1 failed, 2 usage or configuration error, 4 some writes failed, 5 a brake engaged (removal or add), 6 deadline reached with writes left.",
         )
         .with(Value::Count(u64::from(run.exit_code))),
         last_success_family(last_success),
@@ -780,7 +780,7 @@ mod tests {
             "# HELP apex_ioc_sync_last_run_timestamp_seconds When the last run ended, in seconds since the Unix epoch.\n\
              # TYPE apex_ioc_sync_last_run_timestamp_seconds gauge\n\
              apex_ioc_sync_last_run_timestamp_seconds{tag=\"lumu\",source=\"lumu\",sink=\"apex\"} 1800000000.5\n\
-             # HELP apex_ioc_sync_last_run_exit_code The last run's exit code: 0 done, 1 failed, 2 usage or configuration error, 4 some writes failed, 5 a brake engaged (removal or add).\n\
+             # HELP apex_ioc_sync_last_run_exit_code The last run's exit code: 0 done, 1 failed, 2 usage or configuration error, 4 some writes failed, 5 a brake engaged (removal or add), 6 deadline reached with writes left.\n\
              # TYPE apex_ioc_sync_last_run_exit_code gauge\n\
              apex_ioc_sync_last_run_exit_code{tag=\"lumu\",source=\"lumu\",sink=\"apex\"} 1\n\
              # HELP apex_ioc_sync_last_success_timestamp_seconds When a run of this job last ended with exit code 0 (dry runs aside), in seconds since the Unix epoch; 0 when none is on record (the value is carried from the previous file).\n\

@@ -5,12 +5,14 @@
 use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 
 use crate::apex::client::ApexClient;
-use crate::cli::{IncidentStatus, IocTypeArg, LoggingMode, Options, SinkKind, SourceKind};
+use crate::cli::{
+    IncidentStatus, IocTypeArg, LockScope, LoggingMode, Options, SinkKind, SourceKind,
+};
 use crate::config::ConfigFile;
 use crate::exit::Failure;
 use crate::http::{HttpSettings, ProxySettings};
@@ -45,7 +47,7 @@ pub const MAX_LUMU_DAYS: u32 = 30;
 pub const DEFAULT_EXPIRATION_DAYS: u32 = 30;
 /// `--lumu-url`.
 pub const DEFAULT_LUMU_URL: &str = "https://defender.lumu.io";
-/// `--max-run-minutes`: a run every 30 minutes keeps 5 for the sync after the deadline.
+/// `--max-run-minutes`: a run every 30 minutes ends 5 minutes before the next one starts.
 pub const DEFAULT_MAX_RUN_MINUTES: f64 = 25.0;
 /// `--scan-action`.
 pub const DEFAULT_SCAN_ACTION: ScanAction = ScanAction::Block;
@@ -64,6 +66,10 @@ pub struct Settings {
     pub config: Option<ConfigFile>,
     /// The service manager's folders for this job's files, when it gives them.
     pub service_dirs: ServiceDirs,
+    /// When the run must end (`--max-run-minutes` from its start), once a sync run has
+    /// begun ([`Settings::with_deadline`]): every client built from these settings waits for
+    /// no retry past it. `None` for the other commands.
+    pub deadline: Option<Instant>,
 }
 
 /// The folders a service manager gives a job for its files: systemd's `StateDirectory=` and
@@ -110,7 +116,21 @@ impl Settings {
             opts,
             config,
             service_dirs: ServiceDirs::default(),
+            deadline: None,
         }
+    }
+
+    /// These settings for a run that must end at `deadline` (see [`Settings::deadline`]).
+    pub fn with_deadline(self, deadline: Instant) -> Self {
+        Settings {
+            deadline: Some(deadline),
+            ..self
+        }
+    }
+
+    /// `--max-run-minutes`: how long a sync run may take, counted from its start.
+    pub fn max_run(&self) -> Duration {
+        Duration::from_secs_f64(60.0 * self.opts.sync.max_run_minutes)
     }
 
     /// These settings with the service manager's folders (see [`ServiceDirs`]).
@@ -227,6 +247,61 @@ impl Settings {
             .unwrap_or_else(|| self.job_file(tag, "lock"))
     }
 
+    /// The lock file of the job of `tag` under `--lock-scope`: [`Settings::lock_path`] for
+    /// `tag`; for `destination`, `apex-ioc-sync@<sink>-<host>-<port>.lock` in the same folder,
+    /// one file for every job that writes to that server (the host lower-cased, the port
+    /// the scheme's when not given, so that `apex.corp` and `https://APEX.corp:443` share
+    /// it). The name keeps letters, digits, `.`, `-` and `_` only, so it is valid on Linux
+    /// and Windows alike.
+    ///
+    /// # Errors
+    /// A usage error for `--lock-scope destination` with `--lock-file` (two answers to one
+    /// question), or a destination that is not given or not a URL.
+    pub fn scoped_lock_path(&self, tag: &str) -> Result<PathBuf, Failure> {
+        let sync = &self.opts.sync;
+        if sync.lock_scope == LockScope::Tag {
+            return Ok(self.lock_path(tag));
+        }
+        if sync.lock_file.is_some() {
+            return Err(Failure::usage(anyhow!(
+                "--lock-scope destination{} names the lock file after the destination, and \
+                 --lock-file{} names one: give one of them",
+                self.config_entry("lock-scope"),
+                self.config_entry("lock-file")
+            )));
+        }
+        let sink = self.sink();
+        let address = match sink {
+            SinkKind::Apex => {
+                let host = self.opts.apex.host.as_deref().unwrap_or_default();
+                crate::apex::client::parse_host(host).map_err(Failure::usage)?
+            }
+            SinkKind::VisionOne => self.vision_one_base()?,
+        };
+        let url = url::Url::parse(&address)
+            .map_err(|e| Failure::usage(anyhow!("the destination `{address}`: {e}")))?;
+        let host = url.host_str().unwrap_or_default().to_lowercase();
+        let port = url.port_or_known_default().unwrap_or_default();
+        // Anything but letters, digits, `.`, `-` and `_` (an IPv6 address's `:` and brackets)
+        // becomes `_`; a name past 100 characters is cut: two servers that then share a lock
+        // file only never run at once.
+        let safe: String = host
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(100)
+            .collect();
+        Ok(self.default_file(
+            self.service_dirs.state.as_deref(),
+            &format!("apex-ioc-sync@{}-{safe}-{port}.lock", sink.name()),
+        ))
+    }
+
     /// Writes at once: `--threads`, else 20 with `--threaded`, else 4.
     pub fn threads(&self) -> usize {
         let sync = &self.opts.sync;
@@ -268,6 +343,7 @@ impl Settings {
         Ok(HttpSettings {
             timeout: Duration::from_secs(o.timeout),
             proxy,
+            deadline: self.deadline,
             ..HttpSettings::default()
         })
     }
@@ -375,7 +451,7 @@ impl Settings {
                 .collect(),
             scan_action: self.scan_action(),
             max_context_calls: o.max_context_calls as usize,
-            max_run: Duration::from_secs_f64(60.0 * o.max_run_minutes),
+            max_run: self.max_run(),
             state_file: self.state_path(tag),
             tag: tag.to_owned(),
             dry_run: self.opts.sync.dry_run,
@@ -664,8 +740,19 @@ impl Settings {
     /// A Vision One client: the host of `--v1-region` or `--v1-url` (one of them), and
     /// `--v1-token` (or `V1_API_TOKEN`).
     pub fn vision_one_client(&self) -> Result<VisionOneClient, Failure> {
+        let base = self.vision_one_base()?;
+        let token = self.opts.vision_one.v1_token.clone().ok_or_else(|| {
+            Failure::usage(anyhow!(
+                "no Vision One API token: give --v1-token, or `v1-token=...` in the .config file, or V1_API_TOKEN in the environment"
+            ))
+        })?;
+        VisionOneClient::new(&base, &token, &self.vision_one_http()?).map_err(Failure::usage)
+    }
+
+    /// The Vision One API's base URL: the host of `--v1-region` or `--v1-url` (one of them).
+    fn vision_one_base(&self) -> Result<String, Failure> {
         let o = &self.opts.vision_one;
-        let base = match (&o.v1_url, o.v1_region) {
+        Ok(match (&o.v1_url, o.v1_region) {
             (Some(_), Some(_)) => {
                 return Err(Failure::usage(anyhow!(
                     "give either --v1-url{} or --v1-region{}, not both",
@@ -682,13 +769,7 @@ impl Settings {
                     regions.join(", ")
                 )));
             }
-        };
-        let token = o.v1_token.clone().ok_or_else(|| {
-            Failure::usage(anyhow!(
-                "no Vision One API token: give --v1-token, or `v1-token=...` in the .config file, or V1_API_TOKEN in the environment"
-            ))
-        })?;
-        VisionOneClient::new(&base, &token, &self.vision_one_http()?).map_err(Failure::usage)
+        })
     }
 
     /// Vision One as the destination, after checking that no Apex Central option was given.
@@ -744,7 +825,9 @@ fn clear_text_host(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{ApexOpts, FileOpts, HttpOpts, LoggingOpts, LumuOpts, SyncOpts, TaxiiOpts};
+    use crate::cli::{
+        ApexOpts, FileOpts, HttpOpts, LoggingOpts, LumuOpts, SyncOpts, TaxiiOpts, VisionOneOpts,
+    };
     use crate::secret::Secret;
 
     fn settings(opts: Options) -> Settings {
@@ -1071,6 +1154,93 @@ mod tests {
     }
 
     #[test]
+    fn a_destination_scoped_lock_is_named_after_the_server() {
+        let apex = |host: &str, scope: LockScope| {
+            Settings::new(
+                Options {
+                    apex: ApexOpts {
+                        host: Some(host.into()),
+                        ..Default::default()
+                    },
+                    sync: SyncOpts {
+                        lock_scope: scope,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+                Some(ConfigFile {
+                    path: "/etc/apex/.config".into(),
+                    entries: vec![],
+                }),
+            )
+        };
+        let lock = |host: &str| {
+            apex(host, LockScope::Destination)
+                .scoped_lock_path("lumu")
+                .unwrap()
+        };
+        // Every spelling of one server shares the file; another port is another server.
+        let expected = Path::new("/etc/apex/apex-ioc-sync@apex-apex.corp-443.lock");
+        assert_eq!(lock("apex.corp"), expected);
+        assert_eq!(lock("https://APEX.corp:443"), expected);
+        assert_eq!(
+            lock("http://127.0.0.1:9000"),
+            Path::new("/etc/apex/apex-ioc-sync@apex-127.0.0.1-9000.lock")
+        );
+        // No `:`, `[` or `]` in a file name (Windows refuses them).
+        assert_eq!(
+            lock("https://[::1]:8443"),
+            Path::new("/etc/apex/apex-ioc-sync@apex-___1_-8443.lock")
+        );
+        // The tag scope: the tag's file, as without the option.
+        let by_tag = apex("apex.corp", LockScope::Tag);
+        assert_eq!(
+            by_tag.scoped_lock_path("lumu").unwrap(),
+            by_tag.lock_path("lumu")
+        );
+        // Vision One: the region's host, or --v1-url's.
+        let v1 = |vision_one: VisionOneOpts| {
+            Settings::new(
+                Options {
+                    destination: crate::cli::DestinationOpts {
+                        sink: SinkKind::VisionOne,
+                    },
+                    vision_one,
+                    sync: SyncOpts {
+                        lock_scope: LockScope::Destination,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+                None,
+            )
+            .scoped_lock_path("x")
+        };
+        assert_eq!(
+            v1(VisionOneOpts {
+                v1_region: Some(Region::Eu),
+                ..Default::default()
+            })
+            .unwrap(),
+            Path::new("apex-ioc-sync@vision-one-api.eu.xdr.trendmicro.com-443.lock")
+        );
+        assert_eq!(
+            v1(VisionOneOpts {
+                v1_url: Some("http://127.0.0.1:7000/".into()),
+                ..Default::default()
+            })
+            .unwrap(),
+            Path::new("apex-ioc-sync@vision-one-127.0.0.1-7000.lock")
+        );
+        // Two answers to one question.
+        let mut both = apex("apex.corp", LockScope::Destination);
+        both.opts.sync.lock_file = Some("/run/x.lock".into());
+        let err = both.scoped_lock_path("lumu").unwrap_err();
+        assert_eq!(err.code, crate::exit::ExitCode::Usage);
+        assert!(err.to_string().contains("--lock-file"), "{err}");
+    }
+
+    #[test]
     fn lumu_budget_deadline_and_state_file_defaults() {
         let o = Options {
             lumu: lumu_key(),
@@ -1085,10 +1255,10 @@ mod tests {
         let l = settings(Options {
             lumu: LumuOpts {
                 max_context_calls: 0,
-                max_run_minutes: 0.5,
                 ..lumu_key()
             },
             sync: SyncOpts {
+                max_run_minutes: 0.5,
                 state_file: Some("/var/lib/x.db".into()),
                 dry_run: true,
                 ..Default::default()

@@ -398,7 +398,7 @@ impl ApexClient {
             base: parse_host(host)?,
             app_id: app_id.to_owned(),
             api_key,
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::for_client(http),
         })
     }
 
@@ -432,6 +432,11 @@ impl ApexClient {
             {
                 Err(e) if e.is_retryable() && attempt < self.retry.attempts => {
                     let wait = self.retry.delay(attempt, e.retry_after());
+                    if !self.retry.may_wait(wait) {
+                        tracing::warn!("{e}{}", RetryPolicy::past_deadline(wait));
+                        // The error is the server's; the warning says why it stands.
+                        return Err(e);
+                    }
                     tracing::debug!("{e}; try {} in {wait:?}", attempt + 1);
                     tokio::time::sleep(wait).await;
                     attempt += 1;

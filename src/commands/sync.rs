@@ -22,14 +22,17 @@ use crate::settings::Settings;
 use crate::sink::Sink;
 use crate::source::{Pulled, Source};
 use crate::state::newest_cursor;
+use crate::sync::apply::Applied;
 use crate::sync::clean::clean;
 use crate::sync::run::{Job, changes_table, excluded_table, run as run_job};
 use crate::{out, outln};
 
 /// The sync command: the run, then (with `--metrics-file`) its metrics file.
 pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
-    // The run's time, and its deadline, count from here.
+    // The run's time, and its deadline, count from here; every client built from these
+    // settings waits for no retry past the deadline.
     let started = Instant::now();
+    let settings = &settings.clone().with_deadline(started + settings.max_run());
     let mut counts = None;
     let outcome = sync(settings, started, &mut counts).await;
     match &settings.opts.metrics.metrics_file {
@@ -81,7 +84,7 @@ async fn run_with<S: Sink>(
         Some(_) => Arc::new(settings.exclusions()?),
         None => Arc::new(Exclusions::none()),
     };
-    let lock_path = settings.lock_path(tag);
+    let lock_path = settings.scoped_lock_path(tag)?;
     let _lock = InstanceLock::acquire(&lock_path).map_err(|e| match e {
         LockError::Held { .. } => Failure::new(ExitCode::Locked, e),
         LockError::Io { .. } => Failure::new(ExitCode::Failed, e),
@@ -90,7 +93,8 @@ async fn run_with<S: Sink>(
     let to_screen = matches!(settings.log_target(), LogTarget::Stderr);
 
     let Some(source) = source else {
-        let report = clean(sink, tag, settings.threads(), opts.dry_run, json).await?;
+        let threads = settings.threads();
+        let report = clean(sink, tag, threads, opts.dry_run, json, settings.deadline).await?;
         *counts = Some(metrics::Counts::from(&report));
         let printed = if json {
             outln!("{}", serde_json::to_string_pretty(&report)?)
@@ -99,13 +103,7 @@ async fn run_with<S: Sink>(
         };
         // Eager `and`: the summary reaches the log even when standard output is closed.
         let printed = printed.and(emit_summary(&report.summary(), to_screen && !json));
-        return settle(
-            printed,
-            finish(
-                report.applied.failed.len(),
-                report.applied.deleted + report.applied.already_gone,
-            ),
-        );
+        return settle(printed, finish(&report.applied));
     };
 
     // The destination first: a wrong key or a skewed clock fails now, in one call, not after
@@ -136,6 +134,7 @@ async fn run_with<S: Sink>(
         threads: settings.threads(),
         dry_run: opts.dry_run,
         started,
+        deadline: settings.deadline,
     };
     let progress = progress_bar(to_screen && !json);
     let (report, _plan) = run_job(&job, pulled, sink, Utc::now(), &progress).await?;
@@ -185,11 +184,7 @@ async fn run_with<S: Sink>(
         );
         return settle(printed, Err(brake));
     }
-    let a = &report.applied;
-    settle(
-        printed,
-        finish(a.failed.len(), a.put + a.deleted + a.already_gone),
-    )
+    settle(printed, finish(&report.applied))
 }
 
 /// Writes the metrics file of a run that ended with `outcome`, and returns the outcome; a
@@ -267,17 +262,38 @@ fn emit_summary(summary: &str, to_stdout: bool) -> Result<(), OutputError> {
     }
 }
 
-fn finish(failed: usize, done: usize) -> Result<ExitCode, Failure> {
-    if failed == 0 {
-        return Ok(ExitCode::Ok);
+/// The outcome of a run that wrote `applied`: failed writes (exit 4) before writes left at
+/// the deadline (exit 6), since a failure wants looking at and the deadline message follows
+/// in the summary.
+fn finish(applied: &Applied) -> Result<ExitCode, Failure> {
+    let failed = applied.failed.len();
+    let left = applied.left;
+    if failed > 0 {
+        let done = applied.put + applied.deleted + applied.already_gone;
+        let also_left = match left.total() {
+            0 => String::new(),
+            n => format!("; {n} more were left at the deadline (--max-run-minutes)"),
+        };
+        return Err(Failure::new(
+            ExitCode::PartialWrites,
+            anyhow!(
+                "{failed} of {} writes failed after their retries (listed above); the others were done, and the next run tries again{also_left}",
+                failed + done
+            ),
+        ));
     }
-    Err(Failure::new(
-        ExitCode::PartialWrites,
-        anyhow!(
-            "{failed} of {} writes failed after their retries (listed above); the others were done, and the next run tries again",
-            failed + done
-        ),
-    ))
+    if left.total() > 0 {
+        return Err(Failure::new(
+            ExitCode::DeadlineReached,
+            anyhow!(
+                "the run's deadline (--max-run-minutes) passed with writes left: {} adds, {} updates and {} removals were not started; the next run makes them (if this recurs, give the job more time or run it more often)",
+                left.add,
+                left.update,
+                left.remove
+            ),
+        ));
+    }
+    Ok(ExitCode::Ok)
 }
 
 /// A bar on standard error when a person is watching; hidden in cron and file logging.

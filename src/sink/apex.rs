@@ -3,13 +3,15 @@
 //! concurrency. The API client and its wire types are `crate::apex`; this module only
 //! translates between them and the sync model.
 
+use std::time::Instant;
+
 use futures::StreamExt;
 
 use super::Sink;
 use crate::apex::client::ApexClient;
 use crate::apex::udso::{Deleted, UdsoEntry, UdsoWrite};
 use crate::ioc::IocKind;
-use crate::sync::model::{Listed, Put, Write, WriteError, WriteResult, Written};
+use crate::sync::model::{Listed, Put, Write, WriteError, WriteResult, Written, past};
 
 /// Entries per type the UDSO list holds (Apex Central's documented maximum; past it a put
 /// is refused with HTTP 413, error 12).
@@ -110,11 +112,17 @@ impl Sink for ApexSink {
         &self,
         writes: Vec<Write>,
         concurrency: usize,
+        deadline: Option<Instant>,
         done: &mut (dyn FnMut(Write, WriteResult) + Send),
     ) {
         let client = &self.client;
         let mut results = futures::stream::iter(writes)
+            // A write's future is made and first polled when a slot frees: its turn.
             .map(|write| async move {
+                if past(deadline) {
+                    let not_started = WriteError::not_started(&write);
+                    return (write, Err(not_started));
+                }
                 let result = match &write {
                     Write::Put(put) => client
                         .put_udso(&udso_write(put.clone()))
@@ -128,10 +136,7 @@ impl Sink for ApexSink {
                             Deleted::AlreadyGone => Written::AlreadyGone,
                         }),
                 };
-                let result = result.map_err(|e| WriteError {
-                    list_full: e.is_capacity(),
-                    message: e.to_string(),
-                });
+                let result = result.map_err(|e| WriteError::failed(e.to_string(), e.is_capacity()));
                 (write, result)
             })
             .buffer_unordered(concurrency.max(1));

@@ -19,6 +19,7 @@ pub mod apex;
 pub mod vision_one;
 
 use std::future::Future;
+use std::time::Instant;
 
 use crate::ioc::IocKind;
 use crate::sync::model::{Listed, Write, WriteResult};
@@ -40,6 +41,12 @@ pub trait Sink: Sync {
     /// never plans past it.
     fn capacity_per_kind(&self) -> usize;
 
+    /// Writes one request carries at most (1 where each write is a request of its own): the
+    /// sync engine sizes its waves of guarded writes in requests (`sync::apply`).
+    fn writes_per_request(&self) -> usize {
+        1
+    }
+
     /// One cheap call that fails as a real request would with wrong credentials, a wrong
     /// region or host, a skewed clock or a missing permission: made before a source is
     /// read, so that such a job fails in a second instead of after spending the source's
@@ -54,10 +61,13 @@ pub trait Sink: Sync {
     /// write and its result as soon as the result is known (so a progress bar and error
     /// lines move per write, not per phase). Every write is reported exactly once; a failed
     /// write never stops the others. Retries are the destination's own (see its client).
+    /// A request whose turn comes after `deadline` is not sent: its writes are reported
+    /// with [`crate::sync::model::WriteError::not_started`]; requests under way finish.
     fn apply(
         &self,
         writes: Vec<Write>,
         concurrency: usize,
+        deadline: Option<Instant>,
         done: &mut (dyn FnMut(Write, WriteResult) + Send),
     ) -> impl Future<Output = ()> + Send;
 }

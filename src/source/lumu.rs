@@ -11,7 +11,9 @@
 //! `contacts` each was read at. A run reads the context of an incident only when it is new
 //! or either value changed, at most `--max-context-calls` of them (new incidents first, then
 //! changed ones, newest first within each), and stops reading when the daily quota is spent,
-//! too many reads fail, or the run's deadline passes. An incident whose context is not read
+//! too many reads fail, or its share of the run's time is spent (four fifths of
+//! `--max-run-minutes`: the rest is the sync's, whose writes stop at the run's deadline).
+//! An incident whose context is not read
 //! keeps its cached one; a new one gives its adversaries now and its context later. While
 //! any listed incident has no context at all, the pull is marked partial and the plan
 //! removes nothing: an IOC that is missing may be in a context not read yet.
@@ -30,7 +32,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Pulled;
-use crate::http::{HttpSettings, RateLimitSpent, RetryPolicy, encode_component, send_retrying};
+use crate::http::{
+    HttpSettings, PastDeadline, RateLimitSpent, RetryPolicy, encode_component, send_retrying,
+};
 use crate::ioc::{Ioc, IocKind};
 use crate::secret::Secret;
 use crate::state::StateStore;
@@ -66,7 +70,8 @@ pub struct LumuSettings {
     pub scan_action: ScanAction,
     /// Contexts read at most in this run (`--max-context-calls`).
     pub max_context_calls: usize,
-    /// How long the whole run may take (`--max-run-minutes`): reading stops at the deadline.
+    /// How long the whole run may take (`--max-run-minutes`): reading stops after four
+    /// fifths of it ([`reading_deadline`]).
     pub max_run: Duration,
     /// The context cache (`--state-file`).
     pub state_file: PathBuf,
@@ -186,7 +191,7 @@ impl LumuClient {
             http: http.build_client()?,
             api,
             key,
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::for_client(http),
             calls: Arc::default(),
         })
     }
@@ -486,8 +491,16 @@ impl ContextCache {
     }
 }
 
+/// When reading stops in a run that must end at `run_deadline` and may take `max_run` in
+/// all: four fifths of the way, so that the fifth left (5 minutes of the default 25) is the
+/// sync's. A source that read up to the run's deadline would leave no time for its writes,
+/// run after run.
+pub fn reading_deadline(run_deadline: Instant, max_run: Duration) -> Instant {
+    run_deadline - max_run / 5
+}
+
 /// Reads the incidents in the window and the contexts that are due, and returns their IOCs;
-/// the run must end by `deadline`.
+/// the run must end by `deadline`, and reading stops at its [`reading_deadline`].
 ///
 /// # Errors
 /// The incident list cannot be read in full (whatever the reason, the deadline included),
@@ -510,13 +523,13 @@ async fn pull_with(
     now: DateTime<Utc>,
     deadline: Instant,
 ) -> anyhow::Result<Pulled> {
-    let deadline = tokio::time::Instant::from_std(deadline);
+    let deadline = tokio::time::Instant::from_std(reading_deadline(deadline, settings.max_run));
     let minutes = settings.max_run.as_secs_f64() / 60.0;
     let listed = match tokio::time::timeout_at(deadline, client.incidents(settings, now)).await {
         Ok(listed) => listed?,
         Err(_) => bail!(
-            "the run's deadline (--max-run-minutes {minutes}) passed while Lumu's incident list \
-             was read"
+            "the source's time (four fifths of --max-run-minutes {minutes}) ran out while \
+             Lumu's incident list was read"
         ),
     };
     // A list that moves while it is paged can show an incident twice.
@@ -618,8 +631,22 @@ async fn pull_with(
                 if report.stopped.is_none() {
                     report.stopped = Some("deadline");
                     tracing::warn!(
-                        "the run's deadline (--max-run-minutes {minutes}) has passed: stopped \
-                         reading Lumu incident contexts after {} of {budget}; syncing what is known",
+                        "the source's time (four fifths of --max-run-minutes {minutes}, the \
+                         rest is the sync's) has passed: stopped reading Lumu incident contexts \
+                         after {} of {budget}; syncing what is known",
+                        report.contexts_read
+                    );
+                }
+                stop.store(true, Ordering::Relaxed);
+            }
+            // A 429 whose wait would end past the run's deadline: no read can be made in
+            // this run any more.
+            Ok(Err(e)) if e.downcast_ref::<PastDeadline>().is_some() => {
+                if report.stopped.is_none() {
+                    report.stopped = Some("deadline");
+                    tracing::warn!(
+                        "{e:#}. Stopped reading Lumu incident contexts after {} of {budget}; \
+                         syncing what is known",
                         report.contexts_read
                     );
                 }

@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::apply::{Applied, apply};
+use super::apply::{Applied, Writes, apply};
 use super::model::Write;
+use super::plan::Removal;
 use super::run::ListedCounts;
 use crate::exit::Failure;
 use crate::ioc::IocKind;
@@ -45,8 +46,12 @@ impl CleanReport {
                 self.tag, self.seconds
             );
         }
+        let left = match self.applied.left.remove {
+            0 => String::new(),
+            n => format!(", {n} left for the next run (--max-run-minutes reached)"),
+        };
         format!(
-            "clean tag={}: -{} removed of {total} owned ({by_type}), {} already gone, {} failed in {:.1}s",
+            "clean tag={}: -{} removed of {total} owned ({by_type}), {} already gone, {} failed{left} in {:.1}s",
             self.tag,
             self.applied.deleted,
             self.applied.already_gone,
@@ -83,12 +88,15 @@ pub async fn owned_entries<S: Sink>(
 }
 
 /// Removes every entry `tag` owns (or, with `dry_run`, lists them on standard output).
+/// No removal starts after `deadline` (the run's, `--max-run-minutes`): those left are
+/// counted, for the next `--clean`.
 pub async fn clean<S: Sink>(
     sink: &S,
     tag: &str,
     threads: usize,
     dry_run: bool,
     quiet: bool,
+    deadline: Option<Instant>,
 ) -> Result<CleanReport, Failure> {
     let started = Instant::now();
     let (deletes, listed) = owned_entries(sink, tag).await?;
@@ -105,14 +113,19 @@ pub async fn clean<S: Sink>(
         }
         Applied::default()
     } else {
-        apply(
-            sink,
-            deletes,
-            threads,
-            &indicatif::ProgressBar::hidden(),
-            None,
-        )
-        .await
+        let removals = deletes
+            .into_iter()
+            .map(|d| Removal {
+                kind: d.kind(),
+                content: d.content().to_owned(),
+            })
+            .collect();
+        let writes = Writes {
+            removals,
+            ..Writes::default()
+        };
+        let progress = indicatif::ProgressBar::hidden();
+        apply(sink, writes, threads, &progress, None, deadline).await
     };
     Ok(CleanReport {
         mode: "clean",

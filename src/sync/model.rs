@@ -191,6 +191,39 @@ pub struct WriteError {
     /// The destination refused it because the list of its type is full (Apex 413/12,
     /// Vision One error 4000018): worth one more try after the removals.
     pub list_full: bool,
+    /// Not sent: the run's deadline (`--max-run-minutes`) had passed when its turn came.
+    /// Left for the next run; not a failure.
+    pub not_started: bool,
+}
+
+impl WriteError {
+    /// An error the destination answered (or a request that failed), `list_full` as told.
+    pub fn failed(message: String, list_full: bool) -> Self {
+        WriteError {
+            message,
+            list_full,
+            not_started: false,
+        }
+    }
+
+    /// A write not sent because the run's deadline had passed when its turn came.
+    pub fn not_started(write: &Write) -> Self {
+        WriteError {
+            message: format!(
+                "{} {} `{}` not sent: the run's deadline (--max-run-minutes) has passed",
+                write.action(),
+                write.kind(),
+                write.content()
+            ),
+            list_full: false,
+            not_started: true,
+        }
+    }
+}
+
+/// Whether `deadline` (the run's, if it has one) has passed.
+pub fn past(deadline: Option<std::time::Instant>) -> bool {
+    deadline.is_some_and(|d| std::time::Instant::now() >= d)
 }
 
 impl fmt::Display for WriteError {

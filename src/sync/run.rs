@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use super::apply::{Applied, apply};
-use super::model::{Listed, Put, Write};
+use super::apply::{Applied, Writes, apply};
+use super::model::{Listed, Put};
 use super::plan::{AddBrake, Brake, Plan, Policy, plan};
 use crate::ioc::{Ioc, IocKind};
 use crate::policy::{Excluded, ExcludedCounts, Exclusions};
@@ -32,6 +32,8 @@ pub struct Job {
     pub dry_run: bool,
     /// When the run began (before the source was read): the report's seconds count from it.
     pub started: Instant,
+    /// When the run must end (`--max-run-minutes`): no write starts after it.
+    pub deadline: Option<Instant>,
 }
 
 /// Counts of a plan.
@@ -230,6 +232,28 @@ impl RunReport {
                 self.applied.no_longer_ours
             );
         }
+        if self.applied.taken_meanwhile > 0 {
+            let _ = write!(
+                s,
+                "; {} not written (taken meanwhile by an entry without the tag)",
+                self.applied.taken_meanwhile
+            );
+        }
+        if self.applied.already_there > 0 {
+            let _ = write!(
+                s,
+                "; {} not added (already listed with the tag)",
+                self.applied.already_there
+            );
+        }
+        let left = &self.applied.left;
+        if left.total() > 0 {
+            let _ = write!(
+                s,
+                "; DEADLINE (--max-run-minutes) reached: left for the next run +{} ~{} -{}",
+                left.add, left.update, left.remove
+            );
+        }
         if !self.dry_run {
             let _ = write!(s, "; {} failed", self.applied.failed.len());
         }
@@ -313,19 +337,14 @@ pub async fn run<S: Sink>(
     let applied = if job.dry_run || plan.is_empty() {
         Applied::default()
     } else {
-        let writes: Vec<Write> = plan
-            .adds
-            .iter()
-            .chain(plan.updates.iter().map(|(w, _)| w))
-            .cloned()
-            .map(Write::Put)
-            .chain(plan.removals.iter().map(|r| Write::Delete {
-                kind: r.kind,
-                content: r.content.clone(),
-            }))
-            .collect();
+        let writes = Writes {
+            adds: plan.adds.clone(),
+            updates: plan.updates.iter().map(|(w, _)| w.clone()).collect(),
+            removals: plan.removals.clone(),
+        };
         progress.set_length(writes.len() as u64);
-        let applied = apply(sink, writes, job.threads, progress, Some(&job.policy.tag)).await;
+        let tag = Some(job.policy.tag.as_str());
+        let applied = apply(sink, writes, job.threads, progress, tag, job.deadline).await;
         progress.finish_and_clear();
         applied
     };

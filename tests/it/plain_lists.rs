@@ -153,8 +153,8 @@ fn sha256_is_unsupported_by_apex_and_never_sent() {
         serde_json::json!({"file_sha256": 1})
     );
     // The access check, then two types listed (the simulator, like Apex, refuses
-    // `type=file_sha256`), two adds.
-    assert_eq!(apex.sim.control.stats.count("GET"), 3);
+    // `type=file_sha256`), each listed again right before its add, two adds.
+    assert_eq!(apex.sim.control.stats.count("GET"), 5);
     assert_eq!(
         owned(&apex, "file"),
         ["domain evil.example", &format!("file_sha1 {SHA1}")]

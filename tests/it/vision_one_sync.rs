@@ -124,8 +124,9 @@ fn a_lumu_job_syncs_to_vision_one_and_an_unchanged_run_only_lists() {
     assert_eq!(report["plan"]["add"], 4, "{report:#}");
     assert_eq!(report["skipped"], json!({"foreign": 1}));
     assert_eq!(report["put"], 4);
-    // The access check, one list per type (ip, domain, url, fileSha1), one add request.
-    assert_eq!(calls_since(&v1, &before), [5, 1, 0]);
+    // The access check, one list per type (ip, domain, url, fileSha1), and per type with
+    // adds, the type listed again right before them and one add request.
+    assert_eq!(calls_since(&v1, &before), [9, 4, 0]);
     assert_eq!(
         owned_objects(&v1, "lumu"),
         [
@@ -778,7 +779,11 @@ fn the_binarys_requests_have_the_shapes_pytmv1_builds() {
     let ours: Vec<Value> = journal.iter().map(shape).collect();
     let gets: Vec<&Value> = ours.iter().filter(|r| r["method"] == "GET").collect();
     let posts: Vec<&Value> = ours.iter().filter(|r| r["method"] == "POST").collect();
-    assert_eq!(posts.len(), 2, "one add, one delete: {posts:#?}");
+    assert_eq!(
+        posts.len(),
+        6,
+        "one add per type (each right after its type is listed again), one delete: {posts:#?}"
+    );
 
     // Every list request: pytmv1's method, path, headers and body, plus the documented
     // `top` and `TMV1-Filter`; the next page exactly as nextLink gave it.
@@ -803,17 +808,27 @@ fn the_binarys_requests_have_the_shapes_pytmv1_builds() {
         "a next page was read"
     );
 
+    // The adds (one request per type), then the delete; each type's item in whichever
+    // request carries it.
+    let (adds, delete) = posts.split_at(posts.len() - 1);
     for (ours, theirs) in [
-        (posts[0], pytmv1_request("add")),
-        (posts[1], pytmv1_request("delete")),
+        (adds.to_vec(), pytmv1_request("add")),
+        (delete.to_vec(), pytmv1_request("delete")),
     ] {
-        for field in ["method", "path", "query", "headers"] {
-            assert_eq!(
-                ours[field], theirs[field],
-                "{field} of {}",
-                theirs["operation"]
-            );
+        for post in &ours {
+            for field in ["method", "path", "query", "headers"] {
+                assert_eq!(
+                    post[field], theirs[field],
+                    "{field} of {}",
+                    theirs["operation"]
+                );
+            }
         }
+        let items = Value::Array(
+            ours.iter()
+                .flat_map(|post| post["body"].as_array().unwrap().clone())
+                .collect(),
+        );
         for t in [
             ObjectType::Ip,
             ObjectType::Domain,
@@ -822,7 +837,7 @@ fn the_binarys_requests_have_the_shapes_pytmv1_builds() {
             ObjectType::FileSha256,
         ] {
             assert_eq!(
-                item_with_key(&ours["body"], t.key()),
+                item_with_key(&items, t.key()),
                 item_with_key(&theirs["body"], t.key()),
                 "{t} item of {}",
                 theirs["operation"]

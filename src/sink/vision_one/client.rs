@@ -145,7 +145,7 @@ impl VisionOneClient {
             http: http.build_client()?,
             base,
             authorization,
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::for_client(http),
             limits: BatchLimits::default(),
             page_size: PAGE_SIZE,
         })
@@ -348,6 +348,15 @@ impl VisionOneClient {
                 return Ok(results);
             }
             let wait = self.retry.delay(attempt, None);
+            if !self.retry.may_wait(wait) {
+                tracing::warn!(
+                    "{SERVER}: {} of {} items to {op} failed with 429 or 5xx{}",
+                    again.len(),
+                    results.len(),
+                    RetryPolicy::past_deadline(wait)
+                );
+                return Ok(results);
+            }
             tracing::debug!(
                 "{SERVER}: {} of {} items to {op} failed with 429 or 5xx; sending them again in {wait:?}",
                 again.len(),

@@ -8,6 +8,8 @@
 //! "edit" does the same on one object; the simulator behaves so). The planner names an
 //! update by the value as listed, so the add lands on that object.
 
+use std::time::Instant;
+
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
@@ -16,7 +18,7 @@ use super::model::{ItemError, ItemOutcome, ItemResult, NEVER_EXPIRES, NewObject,
 use super::{CAPACITY_PER_TYPE, RiskLevel, VisionOneError};
 use crate::ioc::IocKind;
 use crate::sink::Sink;
-use crate::sync::model::{Listed, Put, Write, WriteError, WriteResult, Written};
+use crate::sync::model::{Listed, Put, Write, WriteError, WriteResult, Written, past};
 
 /// Every kind this tool has: Vision One's types `ip`, `domain`, `url`, `fileSha1` and
 /// `fileSha256` (`model::ObjectType::for_kind`).
@@ -86,20 +88,20 @@ fn item_result(write: &Write, result: ItemResult) -> WriteResult {
     match result {
         Ok(ItemOutcome::Done) => Ok(Written::Done),
         Ok(ItemOutcome::AlreadyGone) => Ok(Written::AlreadyGone),
-        Err(e) => Err(WriteError {
-            list_full: matches!(e, ItemError::ListFull { .. }),
-            message: format!("{} {}: {e}", verb(write), what(write)),
-        }),
+        Err(e) => Err(WriteError::failed(
+            format!("{} {}: {e}", verb(write), what(write)),
+            matches!(e, ItemError::ListFull { .. }),
+        )),
     }
 }
 
 /// The result of every item of a request that failed as a whole (a transport error, a
 /// refused token, a 413, an answer that cannot be read).
 fn request_failed(write: &Write, e: &VisionOneError) -> WriteResult {
-    Err(WriteError {
-        list_full: e.is_list_full(),
-        message: format!("{} {}: {e}", verb(write), what(write)),
-    })
+    Err(WriteError::failed(
+        format!("{} {}: {e}", verb(write), what(write)),
+        e.is_list_full(),
+    ))
 }
 
 fn verb(write: &Write) -> &'static str {
@@ -136,6 +138,11 @@ impl Sink for VisionOneSink {
         CAPACITY_PER_TYPE
     }
 
+    /// The batch's item limit ([`super::batch::BatchLimits::max_items`]).
+    fn writes_per_request(&self) -> usize {
+        self.client.limits().max_items
+    }
+
     /// [`VisionOneClient::check_access`]: one list page of 50 `ip` objects.
     async fn healthcheck(&self) -> anyhow::Result<()> {
         Ok(self.client.check_access().await?)
@@ -156,6 +163,7 @@ impl Sink for VisionOneSink {
         &self,
         writes: Vec<Write>,
         concurrency: usize,
+        deadline: Option<Instant>,
         done: &mut (dyn FnMut(Write, WriteResult) + Send),
     ) {
         let now = Utc::now();
@@ -183,12 +191,16 @@ impl Sink for VisionOneSink {
             .chain(self.client.batches(&refs).into_iter().map(Batch::Delete));
         let (adds, refs, client) = (&adds, &refs, &self.client);
         let mut answers = futures::stream::iter(batches)
+            // A batch's future is made and first polled when a slot frees: its turn.
             .map(|batch| async move {
+                if past(deadline) {
+                    return (batch, None);
+                }
                 let result = match &batch {
                     Batch::Add(range) => client.add(&adds[range.clone()]).await,
                     Batch::Delete(range) => client.delete(&refs[range.clone()]).await,
                 };
-                (batch, result)
+                (batch, Some(result))
             })
             .buffer_unordered(concurrency.max(1));
         let mut puts: Vec<Option<Write>> = puts.into_iter().map(Some).collect();
@@ -202,16 +214,22 @@ impl Sink for VisionOneSink {
                 .iter_mut()
                 .map(|w| w.take().expect("each item is answered once"));
             match result {
-                Ok(results) => {
+                Some(Ok(results)) => {
                     for (write, result) in writes.zip(results) {
                         let result = item_result(&write, result);
                         done(write, result);
                     }
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     for write in writes {
                         let result = request_failed(&write, &e);
                         done(write, result);
+                    }
+                }
+                None => {
+                    for write in writes {
+                        let not_started = WriteError::not_started(&write);
+                        done(write, Err(not_started));
                     }
                 }
             }

@@ -119,7 +119,7 @@ impl TaxiiClient {
                 .build()
                 .context("cannot set up the HTTP client")?,
             auth,
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::for_client(http),
             origin,
         })
     }
