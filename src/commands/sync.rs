@@ -90,7 +90,15 @@ async fn run_with<S: Sink>(
     let to_screen = matches!(settings.log_target(), LogTarget::Stderr);
 
     let Some(source) = source else {
-        let report = clean(sink, tag, settings.threads(), opts.dry_run, json).await?;
+        let report = clean(
+            sink,
+            tag,
+            settings.threads(),
+            opts.dry_run,
+            json,
+            &settings.redactor(),
+        )
+        .await?;
         *counts = Some(metrics::Counts::from(&report));
         let printed = if json {
             outln!("{}", serde_json::to_string_pretty(&report)?)
@@ -136,6 +144,7 @@ async fn run_with<S: Sink>(
         threads: settings.threads(),
         dry_run: opts.dry_run,
         started,
+        redactor: settings.redactor(),
     };
     let progress = progress_bar(to_screen && !json);
     let (report, _plan) = run_job(&job, pulled, sink, Utc::now(), &progress).await?;

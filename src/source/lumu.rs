@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Pulled;
-use crate::http::{HttpSettings, RateLimitSpent, RetryPolicy, encode_component, send_retrying};
+use crate::http::{
+    Client, HttpSettings, RateLimitSpent, RetryPolicy, encode_component, send_retrying,
+};
 use crate::ioc::{Ioc, IocKind};
 use crate::secret::Secret;
 use crate::state::StateStore;
@@ -166,7 +168,7 @@ struct CallCounters {
 /// A client of the Lumu Defender API.
 #[derive(Debug, Clone)]
 pub struct LumuClient {
-    http: reqwest::Client,
+    http: Client,
     api: url::Url,
     key: Secret,
     retry: RetryPolicy,
@@ -174,7 +176,10 @@ pub struct LumuClient {
 }
 
 impl LumuClient {
+    /// A client of the Lumu API at `url` (`--lumu-url`); a URL with a user name or password
+    /// is refused (the company key is Lumu's only credential).
     pub fn new(url: &str, key: Secret, http: &HttpSettings) -> anyhow::Result<Self> {
+        crate::http::refuse_credentials(url, "--lumu-url", "--company-key (or LUMU_COMPANY_KEY)")?;
         let mut api = url::Url::parse(url.trim_end_matches('/'))
             .with_context(|| format!("--lumu-url `{url}` is not a URL"))?;
         if !matches!(api.scheme(), "http" | "https") || api.host_str().is_none() {
@@ -234,8 +239,15 @@ impl LumuClient {
                 None => request,
             }
         };
-        let answer =
-            send_retrying(build, &self.retry, "Lumu Defender", &name, MAX_ANSWER_BYTES).await?;
+        let answer = send_retrying(
+            &self.http,
+            build,
+            &self.retry,
+            "Lumu Defender",
+            &name,
+            MAX_ANSWER_BYTES,
+        )
+        .await?;
         let status = answer.status;
         if status.is_success() {
             return serde_json::from_slice(&answer.body)

@@ -16,6 +16,7 @@ use serde::Serialize;
 pub use super::model::Write;
 use super::model::{WriteResult, Written};
 use crate::ioc::IocKind;
+use crate::secret::Redactor;
 use crate::sink::Sink;
 
 /// A write that failed after its retries.
@@ -45,13 +46,16 @@ pub struct Applied {
 /// Applies `writes` with at most `threads` requests at once: every put, then every delete,
 /// then the puts that found the list full. With `recheck` (the job's tag), the types the
 /// deletes touch are listed again right before them, and only entries still listed with
-/// that tag are deleted. `progress` ticks once per write, as each completes.
+/// that tag are deleted. `progress` ticks once per write, as each completes. A failed
+/// write's error (which may quote what the server sent back) has the run's secrets taken
+/// out by `redactor` before it is logged or reported, as the final error has.
 pub async fn apply<S: Sink>(
     sink: &S,
     writes: Vec<Write>,
     threads: usize,
     progress: &ProgressBar,
     recheck: Option<&str>,
+    redactor: &Redactor,
 ) -> Applied {
     let (puts, deletes): (Vec<Write>, Vec<Write>) =
         writes.into_iter().partition(|w| matches!(w, Write::Put(_)));
@@ -59,15 +63,15 @@ pub async fn apply<S: Sink>(
     let mut full = Vec::new();
     sink.apply(puts, threads, &mut |write, result| match result {
         Err(e) if e.list_full => full.push(write),
-        result => record(&mut applied, write, result, progress),
+        result => record(&mut applied, write, result, progress, redactor),
     })
     .await;
     let deletes = match recheck {
-        Some(tag) => still_ours(sink, deletes, tag, &mut applied, progress).await,
+        Some(tag) => still_ours(sink, deletes, tag, &mut applied, progress, redactor).await,
         None => deletes,
     };
     sink.apply(deletes, threads, &mut |write, result| {
-        record(&mut applied, write, result, progress)
+        record(&mut applied, write, result, progress, redactor)
     })
     .await;
     if !full.is_empty() {
@@ -77,7 +81,7 @@ pub async fn apply<S: Sink>(
         );
     }
     sink.apply(full, threads, &mut |write, result| {
-        record(&mut applied, write, result, progress)
+        record(&mut applied, write, result, progress, redactor)
     })
     .await;
     applied
@@ -93,6 +97,7 @@ async fn still_ours<S: Sink>(
     tag: &str,
     applied: &mut Applied,
     progress: &ProgressBar,
+    redactor: &Redactor,
 ) -> Vec<Write> {
     let kinds: BTreeSet<IocKind> = deletes.iter().map(Write::kind).collect();
     // Per type: content as listed -> whether it carries the tag; or why it cannot be listed.
@@ -107,7 +112,7 @@ async fn still_ours<S: Sink>(
                 })
                 .collect()
         });
-        listed.insert(kind, entries.map_err(|e| format!("{e:#}")));
+        listed.insert(kind, entries.map_err(|e| redactor.redact(&format!("{e:#}"))));
     }
     let mut keep = Vec::new();
     for write in deletes {
@@ -147,7 +152,13 @@ async fn still_ours<S: Sink>(
     keep
 }
 
-fn record(applied: &mut Applied, write: Write, result: WriteResult, progress: &ProgressBar) {
+fn record(
+    applied: &mut Applied,
+    write: Write,
+    result: WriteResult,
+    progress: &ProgressBar,
+    redactor: &Redactor,
+) {
     progress.inc(1);
     match result {
         Ok(Written::Done) => match write {
@@ -156,12 +167,13 @@ fn record(applied: &mut Applied, write: Write, result: WriteResult, progress: &P
         },
         Ok(Written::AlreadyGone) => applied.already_gone += 1,
         Err(e) => {
-            tracing::error!("{e}");
+            let error = redactor.redact(&e.message);
+            tracing::error!("{error}");
             applied.failed.push(FailedWrite {
                 kind: write.kind(),
                 content: write.content().to_owned(),
                 action: write.action(),
-                error: e.message,
+                error,
             });
         }
     }

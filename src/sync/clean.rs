@@ -12,6 +12,7 @@ use super::run::ListedCounts;
 use crate::exit::Failure;
 use crate::ioc::IocKind;
 use crate::outln;
+use crate::secret::Redactor;
 use crate::sink::Sink;
 
 /// What a clean run found and did.
@@ -82,13 +83,15 @@ pub async fn owned_entries<S: Sink>(
     Ok((owned, listed))
 }
 
-/// Removes every entry `tag` owns (or, with `dry_run`, lists them on standard output).
+/// Removes every entry `tag` owns (or, with `dry_run`, lists them on standard output);
+/// `redactor` takes the run's secrets out of failed removals' errors.
 pub async fn clean<S: Sink>(
     sink: &S,
     tag: &str,
     threads: usize,
     dry_run: bool,
     quiet: bool,
+    redactor: &Redactor,
 ) -> Result<CleanReport, Failure> {
     let started = Instant::now();
     let (deletes, listed) = owned_entries(sink, tag).await?;
@@ -111,6 +114,7 @@ pub async fn clean<S: Sink>(
             threads,
             &indicatif::ProgressBar::hidden(),
             None,
+            redactor,
         )
         .await
     };

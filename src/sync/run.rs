@@ -16,6 +16,7 @@ use super::model::{Listed, Put, Write};
 use super::plan::{Brake, Plan, Policy, plan};
 use crate::ioc::{Ioc, IocKind};
 use crate::policy::{Excluded, ExcludedCounts, Exclusions};
+use crate::secret::Redactor;
 use crate::sink::Sink;
 use crate::source::lumu::LumuReport;
 use crate::source::{Desired, Pulled};
@@ -32,6 +33,8 @@ pub struct Job {
     pub dry_run: bool,
     /// When the run began (before the source was read): the report's seconds count from it.
     pub started: Instant,
+    /// The run's secrets, taken out of failed writes' errors.
+    pub redactor: Redactor,
 }
 
 /// Counts of a plan.
@@ -313,7 +316,15 @@ pub async fn run<S: Sink>(
             }))
             .collect();
         progress.set_length(writes.len() as u64);
-        let applied = apply(sink, writes, job.threads, progress, Some(&job.policy.tag)).await;
+        let applied = apply(
+            sink,
+            writes,
+            job.threads,
+            progress,
+            Some(&job.policy.tag),
+            &job.redactor,
+        )
+        .await;
         progress.finish_and_clear();
         applied
     };

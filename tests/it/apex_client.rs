@@ -23,6 +23,7 @@ fn client(apex: &BackgroundApex) -> ApexClient {
         attempts: 5,
         base_delay: Duration::from_millis(20),
         max_delay: Duration::from_millis(200),
+        ..RetryPolicy::default()
     })
 }
 

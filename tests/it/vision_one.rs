@@ -29,6 +29,7 @@ fn client_with_token(v1: &BackgroundVisionOne, token: &str) -> VisionOneClient {
             attempts: 5,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(100),
+            ..RetryPolicy::default()
         })
 }
 
