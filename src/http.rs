@@ -27,8 +27,8 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 use url::Url;
 
-pub use crate::retry::{RateLimitSpent, RetryPolicy};
 use crate::retry::{DeadlineReached, GiveUp, Retrier, Setback, server_wait};
+pub use crate::retry::{RateLimitSpent, RetryPolicy};
 use crate::secret::Secret;
 
 /// Everything but RFC 3986's unreserved characters (letters, digits, `-._~`).
@@ -368,7 +368,9 @@ fn system_route(matcher: &Matcher, url: &Url) -> Option<Url> {
     let mut proxy = Url::parse(&intercept.uri().to_string()).ok()?;
     if let Some((user, password)) = intercept.basic_auth().and_then(decode_basic) {
         proxy.set_username(&encode_component(&user)).ok()?;
-        proxy.set_password(Some(&encode_component(&password))).ok()?;
+        proxy
+            .set_password(Some(&encode_component(&password)))
+            .ok()?;
     }
     Some(proxy)
 }
@@ -839,7 +841,12 @@ mod tests {
     #[test]
     fn the_proxy_authorization_is_built_from_the_raw_values() {
         let decode = |h: HeaderValue| {
-            let text = h.to_str().unwrap().strip_prefix("Basic ").unwrap().to_owned();
+            let text = h
+                .to_str()
+                .unwrap()
+                .strip_prefix("Basic ")
+                .unwrap()
+                .to_owned();
             String::from_utf8(
                 base64::engine::general_purpose::STANDARD
                     .decode(text)

@@ -224,7 +224,10 @@ pub enum Setback {
     /// No answer: a connection error, a time-out, a body cut short. The text says what.
     Transport(String),
     /// An answer worth another try (5xx), and what its headers say about when.
-    Server { status: StatusCode, wait: ServerWait },
+    Server {
+        status: StatusCode,
+        wait: ServerWait,
+    },
     /// 429, and what its headers say about when.
     RateLimited { wait: ServerWait },
 }
@@ -504,9 +507,15 @@ mod tests {
             ..RetryPolicy::default()
         };
         let mut r = Retrier::new(&p, "S", "GET /x");
-        for wait in [ServerWait::Unreadable("Retry-After: x".into()), ServerWait::Unsaid] {
+        for wait in [
+            ServerWait::Unreadable("Retry-After: x".into()),
+            ServerWait::Unsaid,
+        ] {
             let d = r.next_wait(&Setback::RateLimited { wait }).unwrap();
-            assert!(d >= Duration::from_millis(2) && d <= Duration::from_millis(4), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(2) && d <= Duration::from_millis(4),
+                "{d:?}"
+            );
         }
     }
 

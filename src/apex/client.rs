@@ -10,7 +10,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::auth;
-use crate::http::{Answer, Client, HttpSettings, RetryPolicy, SendError, encode_component, send_with};
+use crate::http::{
+    Answer, Client, HttpSettings, RetryPolicy, SendError, encode_component, send_with,
+};
 use crate::ioc::IocKind;
 use crate::secret::Secret;
 
@@ -536,7 +538,11 @@ mod tests {
     }
 
     fn parse(status: u16, body: &str) -> Result<Value, ApexError> {
-        parse_envelope("GET /x", StatusCode::from_u16(status).unwrap(), body.as_bytes())
+        parse_envelope(
+            "GET /x",
+            StatusCode::from_u16(status).unwrap(),
+            body.as_bytes(),
+        )
     }
 
     #[test]
@@ -694,7 +700,12 @@ mod tests {
             "http://127.0.0.1:9000"
         );
         assert_eq!(parse("http://localhost").unwrap(), "http://localhost");
-        assert!(parse("ftp://apex.corp").unwrap_err().to_string().contains("scheme"));
+        assert!(
+            parse("ftp://apex.corp")
+                .unwrap_err()
+                .to_string()
+                .contains("scheme")
+        );
         assert!(
             parse("https://apex.corp/WebApp")
                 .unwrap_err()

@@ -112,7 +112,10 @@ async fn still_ours<S: Sink>(
                 })
                 .collect()
         });
-        listed.insert(kind, entries.map_err(|e| redactor.redact(&format!("{e:#}"))));
+        listed.insert(
+            kind,
+            entries.map_err(|e| redactor.redact(&format!("{e:#}"))),
+        );
     }
     let mut keep = Vec::new();
     for write in deletes {

@@ -19,13 +19,13 @@ use url::Url;
 
 use super::batch::{self, BatchLimits};
 use super::model::{
-    ErrorFields, ItemError, FILTER_HEADER, ItemResult, ListedObject, NewObject, ObjectRef, ObjectType, Op,
-    SUSPICIOUS_OBJECTS_PATH, error_fields, parse_listed, parse_multi_status,
+    ErrorFields, FILTER_HEADER, ItemError, ItemResult, ListedObject, NewObject, ObjectRef,
+    ObjectType, Op, SUSPICIOUS_OBJECTS_PATH, error_fields, parse_listed, parse_multi_status,
 };
 use super::region::{Region, parse_base_url};
 use crate::http::{Answer, Client, HttpSettings, RetryPolicy, send_retrying};
-use crate::retry::{Retrier, ServerWait, Setback};
 use crate::ioc::IocKind;
+use crate::retry::{Retrier, ServerWait, Setback};
 use crate::secret::Secret;
 use crate::sync::model::ScanAction;
 

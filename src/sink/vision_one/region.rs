@@ -108,8 +108,12 @@ impl fmt::Display for Region {
 pub fn parse_base_url(raw: &str) -> Result<Url, String> {
     let raw = raw.trim();
     // First, and never echoing them: the other messages quote the URL.
-    crate::http::refuse_credentials(raw, "", "--v1-token")
-        .map_err(|_| format!("`{}`: leave credentials out of the URL; the token goes in --v1-token", crate::http::without_userinfo(raw)))?;
+    crate::http::refuse_credentials(raw, "", "--v1-token").map_err(|_| {
+        format!(
+            "`{}`: leave credentials out of the URL; the token goes in --v1-token",
+            crate::http::without_userinfo(raw)
+        )
+    })?;
     let url = Url::parse(raw).map_err(|e| {
         format!("`{raw}` is not a URL ({e}); give scheme and host, e.g. https://api.eu.xdr.trendmicro.com")
     })?;
