@@ -22,6 +22,7 @@ mod output;
 mod ownership;
 mod plain_lists;
 mod preflight;
+mod refusals;
 mod service;
 mod sim_auth;
 mod taxii_cases;
