@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod credentials;
 mod exclusions;
+mod file_modes;
 mod help;
 mod http_conventions;
 mod lumu_cache;
