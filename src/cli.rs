@@ -573,6 +573,9 @@ pub struct ApexOpts {
     /// Do not verify Apex Central's TLS certificate; every run warns about it (for lab use only; the TAXII server has --taxii-insecure).
     #[arg(long, verbatim_doc_comment)]
     pub insecure: bool,
+    /// Accept a plain http:// --host that is not loopback: the signed requests and the list the removals trust then travel in clear, and every run warns about it.
+    #[arg(long = "allow-http", alias = "allow_http", verbatim_doc_comment)]
+    pub allow_http: bool,
 }
 
 /// Trend Vision One: the API host and token.
@@ -613,7 +616,7 @@ pub struct VisionOneOpts {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = heading::HTTP)]
 pub struct HttpOpts {
-    /// HTTP proxy for every server, a host name or http://host. Default: the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment variables.
+    /// HTTP proxy for every server, a host name or http://host, without credentials (NO_PROXY still applies). Default: the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment variables.
     #[arg(
         long = "proxy-host",
         alias = "proxy_host",
@@ -630,7 +633,7 @@ pub struct HttpOpts {
         verbatim_doc_comment
     )]
     pub proxy_port: u16,
-    /// User name for the proxy's Basic authentication.
+    /// User name for the proxy's Basic authentication, sent exactly as given.
     #[arg(
         long = "proxy-user",
         alias = "proxy_user",
@@ -638,7 +641,7 @@ pub struct HttpOpts {
         verbatim_doc_comment
     )]
     pub proxy_user: Option<String>,
-    /// Password of --proxy-user.
+    /// Password of --proxy-user, sent exactly as given (a % in it is a %).
     #[arg(
         long = "proxy-password",
         alias = "proxy_password",

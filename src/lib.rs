@@ -19,6 +19,7 @@ pub mod openioc;
 pub mod output;
 pub mod permissions;
 pub mod policy;
+pub mod retry;
 pub mod secret;
 pub mod settings;
 pub mod sim;

@@ -35,13 +35,13 @@ impl InstanceLock {
             path: path.to_owned(),
             error,
         };
-        // Not truncated on open: the file may be another instance's, still locked.
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(io_err)?;
+        // Not truncated on open: the file may be another instance's, still locked. Only its
+        // owner reads it, and a symbolic link at its path is refused (see `files`).
+        let mut file = crate::files::open_private(
+            path,
+            OpenOptions::new().create(true).truncate(false).write(true),
+        )
+        .map_err(io_err)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

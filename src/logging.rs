@@ -45,23 +45,24 @@ pub fn init(target: &LogTarget, verbose: u8) -> anyhow::Result<()> {
         LogTarget::File(path) => {
             let path = std::path::absolute(path)
                 .with_context(|| format!("cannot use log file {}", path.display()))?;
+            // Only its owner reads it (0600 on Unix), and a symbolic link at its path is
+            // refused: the rotating writer opens every new file with these options too.
+            let mut options = OpenOptions::new();
+            options.read(true).create(true).append(true);
+            crate::files::private(&mut options);
             // Open it once ourselves: the rotating writer panics where we want an error.
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .with_context(|| {
-                    format!(
-                        "cannot write log file {} (choose another with --log-file)",
-                        path.display()
-                    )
-                })?;
+            crate::files::open_private(&path, &mut options.clone()).with_context(|| {
+                format!(
+                    "cannot write log file {} (choose another with --log-file)",
+                    path.display()
+                )
+            })?;
             let writer = FileRotate::new(
                 &path,
                 AppendCount::new(LOG_KEEP_FILES),
                 ContentLimit::BytesSurpassed(LOG_ROTATE_BYTES),
                 Compression::None,
-                None,
+                Some(options),
             );
             builder
                 .with_ansi(false)

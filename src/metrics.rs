@@ -223,6 +223,12 @@ pub struct WriteError {
 /// there is none on record: no file, or none for this job's labels; a previous file that
 /// cannot be read is warned about and counts as none).
 pub fn write(path: &Path, run: &RunMetrics) -> Result<(), WriteError> {
+    let error = |source| WriteError {
+        path: path.to_owned(),
+        source,
+    };
+    // A link planted at the path is refused, not read, not replaced.
+    crate::files::refuse_symlink(path).map_err(error)?;
     let last_success = if run.exit_code == 0 && !run.dry_run {
         timestamp(run.ended)
     } else {
@@ -237,10 +243,7 @@ pub fn write(path: &Path, run: &RunMetrics) -> Result<(), WriteError> {
             }
         }
     };
-    write_atomically(path, &render(run, last_success)).map_err(|source| WriteError {
-        path: path.to_owned(),
-        source,
-    })
+    write_atomically(path, &render(run, last_success)).map_err(error)
 }
 
 /// The file's text: every family of `run`, with `last_success` (seconds since the epoch).
@@ -289,40 +292,34 @@ fn series_of(text: String) -> String {
         .unwrap_or_default()
 }
 
-/// Writes `text` to a temporary file beside `path`, flushes it to disk, and renames it over
-/// `path`; on failure the temporary file is removed. The file is readable by all (0644 on
-/// Unix, whatever the umask): the exporter reading it usually runs as another user, and it
-/// holds counts, no secret.
+/// How old a temporary file of this metrics file must be to count as left by a run that was
+/// killed while writing it (a write takes milliseconds).
+const STALE_TEMPORARY: Duration = Duration::from_secs(60);
+
+/// Writes `text` to a new temporary file beside `path` (0600, an unpredictable name: see
+/// [`crate::files::temporary_beside`]), flushes it to disk, makes it readable by all (0644
+/// on Unix, whatever the umask: the exporter reading it usually runs as another user, and
+/// it holds counts, no secret), renames it over `path` and flushes the folder; on failure
+/// the temporary file is removed. Temporaries of `path` older than a minute, left by a run
+/// that was killed while writing, are removed first.
 fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    // Hidden, and not `*.prom`: no textfile collector reads it while it is being written.
-    let temporary = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let written = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        }
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        drop(file);
-        rename_over(&temporary, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
+    crate::files::sweep_temporaries(path, STALE_TEMPORARY);
+    let mut temporary = crate::files::temporary_beside(path)?;
+    temporary.write_all(text.as_bytes())?;
+    temporary.as_file().sync_all()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temporary
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
-    written
+    // Closed before the rename (Windows renames no open file); removed when dropped unless
+    // the rename took it.
+    let temporary = temporary.into_temp_path();
+    rename_over(&temporary, path)?;
+    temporary.keep().map_err(|e| e.error)?;
+    crate::files::sync_dir(crate::files::folder_of(path))
 }
 
 /// `std::fs::rename`. On Windows a reader that opened the target without delete sharing

@@ -34,6 +34,26 @@ impl Secret {
     }
 }
 
+/// Every secret of a run, to take out of text a server sent back before it is printed,
+/// logged or put in `--json`: the final error, each failed write's error. The one redaction
+/// of the program ([`crate::settings::Settings::redactor`] makes it).
+#[derive(Debug, Clone, Default)]
+pub struct Redactor(Vec<Secret>);
+
+impl Redactor {
+    pub fn new(secrets: impl IntoIterator<Item = Secret>) -> Self {
+        Redactor(secrets.into_iter().filter(|s| !s.0.is_empty()).collect())
+    }
+
+    /// `text` with every secret redacted, in any form a URL carries it
+    /// ([`Secret::redact_in`]).
+    pub fn redact(&self, text: &str) -> String {
+        self.0
+            .iter()
+            .fold(text.to_owned(), |text, secret| secret.redact_in(&text))
+    }
+}
+
 /// `text` with `from` replaced by `to`, ASCII letters compared without case.
 fn replace_ignoring_ascii_case(text: &str, from: &str, to: &str) -> String {
     if from.is_empty() {

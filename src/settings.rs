@@ -20,6 +20,7 @@ use crate::ioc::IocKind;
 use crate::logging::{LOG_FILE_NAME, LogTarget};
 use crate::policy::Exclusions;
 use crate::policy::builtin::OwnHost;
+use crate::secret::Redactor;
 use crate::sink::apex::ApexSink;
 use crate::sink::vision_one::{Region, VisionOneClient, VisionOneSink};
 use crate::source::file::FileSettings;
@@ -198,21 +199,28 @@ impl Settings {
         }
     }
 
-    /// `text` with every secret of these options (API key, company key, TAXII token and
-    /// password, proxy password, Vision One token) redacted, in any form a URL carries it.
-    pub fn redact(&self, text: &str) -> String {
+    /// Every secret of these options (API key, company key, TAXII token and password, proxy
+    /// password, Vision One token), for [`Redactor::redact`].
+    pub fn redactor(&self) -> Redactor {
         let o = &self.opts;
-        [
-            &o.apex.api_key,
-            &o.lumu.company_key,
-            &o.taxii.taxii_token,
-            &o.taxii.taxii_password,
-            &o.http.proxy_password,
-            &o.vision_one.v1_token,
-        ]
-        .into_iter()
-        .flatten()
-        .fold(text.to_owned(), |text, secret| secret.redact_in(&text))
+        Redactor::new(
+            [
+                &o.apex.api_key,
+                &o.lumu.company_key,
+                &o.taxii.taxii_token,
+                &o.taxii.taxii_password,
+                &o.http.proxy_password,
+                &o.vision_one.v1_token,
+            ]
+            .into_iter()
+            .flatten()
+            .cloned(),
+        )
+    }
+
+    /// `text` with every secret of these options redacted, in any form a URL carries it.
+    pub fn redact(&self, text: &str) -> String {
+        self.redactor().redact(text)
     }
 
     /// `--source`.
@@ -274,7 +282,8 @@ impl Settings {
         let address = match sink {
             SinkKind::Apex => {
                 let host = self.opts.apex.host.as_deref().unwrap_or_default();
-                crate::apex::client::parse_host(host).map_err(Failure::usage)?
+                crate::apex::client::parse_host(host, self.opts.apex.allow_http)
+                    .map_err(Failure::usage)?
             }
             SinkKind::VisionOne => self.vision_one_base()?,
         };
@@ -324,12 +333,16 @@ impl Settings {
                         "a proxy password is set but no --proxy-user: connecting to the proxy without authentication"
                     );
                 }
-                Some(ProxySettings {
+                let proxy = ProxySettings {
                     host: host.clone(),
                     port: o.proxy_port,
                     user: user.clone(),
                     password: user.as_ref().and(password.clone()),
-                })
+                };
+                // Checked here, before anything is sent: a usage error (exit 2).
+                proxy.url().map_err(Failure::usage)?;
+                proxy.authorization().map_err(Failure::usage)?;
+                Some(proxy)
             }
             (None, Some(_), _) => {
                 return Err(Failure::usage(anyhow!("--proxy-user needs --proxy-host")));
@@ -356,10 +369,18 @@ impl Settings {
                 "--insecure: Apex Central's TLS certificate is NOT verified; anyone on the path can read and change what is sent"
             );
         }
+        if o.allow_http
+            && let Some(host) = o.host.as_deref().and_then(|h| clear_text_host(h.trim()))
+        {
+            tracing::warn!(
+                "--allow-http: Apex Central ({host}) is reached over plain http://; the signed requests and the list the removals trust travel in clear, readable and changeable by anyone on the path"
+            );
+        }
         Ok(HttpSettings {
             ca_cert: o.ca_cert.clone(),
             ca_cert_option: "--ca-cert",
             insecure: o.insecure,
+            allow_http: o.allow_http,
             ..self.base_http()?
         })
     }
@@ -434,6 +455,8 @@ impl Settings {
             )));
         }
         let url = o.lumu_url.clone();
+        crate::http::refuse_credentials(&url, "--lumu-url", "--company-key (or LUMU_COMPANY_KEY)")
+            .map_err(Failure::usage)?;
         warn_if_clear_text(&url, "--lumu-url", "the company key");
         Ok(LumuSettings {
             url,
@@ -466,6 +489,13 @@ impl Settings {
                 "no TAXII server: give --taxii-url (a discovery URL or an API root), or `taxii-url=...` in the .config file"
             ))
         })?;
+        // Before anything else: the URL names the feed in the state file.
+        crate::http::refuse_credentials(
+            &url,
+            "--taxii-url",
+            "--taxii-token, or --taxii-user and --taxii-password (or TAXII_PASSWORD)",
+        )
+        .map_err(Failure::usage)?;
         let auth = match (&o.taxii_token, &o.taxii_user, &o.taxii_password) {
             (Some(_), Some(_), _) => {
                 return Err(Failure::usage(anyhow!(
@@ -670,6 +700,7 @@ impl Settings {
             ("api-key", "api_key", SinkKind::Apex),
             ("ca-cert", "ca_cert", SinkKind::Apex),
             ("insecure", "insecure", SinkKind::Apex),
+            ("allow-http", "allow_http", SinkKind::Apex),
             ("v1-url", "v1_url", SinkKind::VisionOne),
             ("v1-region", "v1_region", SinkKind::VisionOne),
             ("v1-token", "v1_token", SinkKind::VisionOne),
@@ -811,15 +842,10 @@ fn warn_if_clear_text(url: &str, option: &str, credential: &str) {
 /// The host of a plain `http://` URL that is not loopback.
 fn clear_text_host(url: &str) -> Option<String> {
     let url = url::Url::parse(url.trim()).ok()?;
-    if url.scheme() != "http" {
+    if url.scheme() != "http" || crate::http::is_loopback(&url.host()?) {
         return None;
     }
-    let loopback = match url.host()? {
-        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-    };
-    (!loopback).then(|| url.host_str().unwrap_or_default().to_owned())
+    url.host_str().map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -1061,7 +1087,7 @@ mod tests {
             ..Default::default()
         });
         let proxy = settings(o).taxii_http().unwrap().proxy.unwrap();
-        assert_eq!(proxy.url(), "http://p:8080");
+        assert_eq!(proxy.url().unwrap().as_str(), "http://p:8080/");
         // A port without a host is refused when it was given, not when it is the default.
         let port_alone = Options {
             given: ["proxy_port".to_owned()].into(),

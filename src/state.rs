@@ -249,6 +249,38 @@ mod upgrade_fault {
     }
 }
 
+/// Opens the SQLite file at `path` with `flags`, for a file only its owner reads: with
+/// `create`, a missing file is created first by this tool, `0600` on Unix and never through a
+/// symbolic link ([`crate::files::open_private`]), and SQLite gives its `-wal` and `-shm`
+/// files the database file's mode (`findCreateFileMode`, `unixOpenSharedMemory` in SQLite's
+/// `os_unix.c`). A symbolic link at `path` is refused, and SQLite is told to refuse one too
+/// (`SQLITE_OPEN_NOFOLLOW`: "the database filename is not allowed to contain a symbolic
+/// link"). Since SQLite checks every part of the name, it is given the file in the folder's
+/// canonical path on Unix: a link higher up (`/var` on macOS, a home folder on another
+/// disk) is the administrator's, and allowed.
+fn open_file(path: &Path, flags: OpenFlags, create: bool) -> anyhow::Result<Connection> {
+    if create {
+        match crate::files::open_private(
+            path,
+            std::fs::OpenOptions::new().write(true).create_new(true),
+        ) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    crate::files::refuse_symlink(path)?;
+    #[cfg(unix)]
+    let path = &match path.file_name() {
+        Some(name) => std::fs::canonicalize(crate::files::folder_of(path))?.join(name),
+        None => path.to_owned(),
+    };
+    Ok(Connection::open_with_flags(
+        path,
+        flags | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+    )?)
+}
+
 impl StateStore {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
@@ -269,7 +301,7 @@ impl StateStore {
     }
 
     fn open_at(path: &Path, dry_run: bool) -> anyhow::Result<Self> {
-        let conn = Connection::open(path)
+        let conn = open_file(path, OpenFlags::default(), !dry_run)
             .with_context(|| format!("cannot open the state file {}", path.display()))?;
         let store = StateStore {
             conn,
@@ -464,7 +496,7 @@ impl StateStore {
         if self.path == Path::new(IN_MEMORY) || self.dry_run || !self.path.exists() {
             return Ok(BackgroundCheckpoints(None));
         }
-        let reader = Connection::open(&self.path)?;
+        let reader = open_file(&self.path, OpenFlags::default(), false)?;
         // On commit only as a backstop, should the thread fall far behind.
         self.conn
             .pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
@@ -744,9 +776,10 @@ pub fn newest_cursor(path: &Path, tag: &str) -> anyhow::Result<Option<JobCursors
         return Ok(None);
     }
     let read = || -> anyhow::Result<Option<JobCursors>> {
-        let conn = Connection::open_with_flags(
+        let conn = open_file(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            false,
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;

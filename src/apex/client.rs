@@ -1,7 +1,7 @@
 //! Signed requests to the Apex Central Automation API, the response envelope, typed errors
 //! and retries.
 
-use std::time::Duration;
+use std::sync::Mutex;
 
 use anyhow::{Context, bail};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -11,8 +11,7 @@ use serde_json::Value;
 
 use super::auth;
 use crate::http::{
-    BodyError, HttpSettings, RetryPolicy, encode_component, parse_retry_after, read_body,
-    transport_detail,
+    Answer, Client, HttpSettings, RetryPolicy, SendError, encode_component, send_with,
 };
 use crate::ioc::IocKind;
 use crate::secret::Secret;
@@ -97,10 +96,13 @@ pub enum ApexError {
         request: String,
         status: u16,
         snippet: String,
-        retry_after: Option<Duration>,
     },
     #[error("cannot reach Apex Central for {request}: {detail}")]
     Transport { request: String, detail: String },
+    /// No answer to judge: a proxy refused the request, the server asked for a longer wait
+    /// than this tool sits through, or the run's deadline came first.
+    #[error(transparent)]
+    Stopped(SendError),
     #[error("unexpected answer from Apex Central to {request}: {detail}")]
     BadResponse { request: String, detail: String },
     #[error("{kind} `{content}` is not valid for Apex Central: {reason}")]
@@ -153,17 +155,28 @@ impl ApexError {
             ApexError::Api { status, code, .. } => {
                 *status == 429 || (*status >= 500 && !matches!(code, 8 | 13))
             }
-            ApexError::Auth { .. } | ApexError::BadResponse { .. } | ApexError::Invalid { .. } => {
-                false
-            }
+            ApexError::Auth { .. }
+            | ApexError::BadResponse { .. }
+            | ApexError::Invalid { .. }
+            | ApexError::Stopped(_) => false,
         }
     }
 
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            ApexError::Http { retry_after, .. } => *retry_after,
-            _ => None,
+    /// This error with every `token` (the signed tokens of its request: a server or a
+    /// gateway may echo the `Authorization` header) redacted from the text the server sent.
+    fn without_tokens(mut self, tokens: &[Secret]) -> Self {
+        let redact = |text: &mut String| {
+            for token in tokens {
+                *text = token.redact_in(text);
+            }
+        };
+        match &mut self {
+            ApexError::Auth { message, .. } | ApexError::Api { message, .. } => redact(message),
+            ApexError::Http { snippet, .. } => redact(snippet),
+            ApexError::BadResponse { detail, .. } => redact(detail),
+            _ => {}
         }
+        self
     }
 }
 
@@ -281,12 +294,7 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
 }
 
 /// Turns a status and a body into the `Data` of a successful envelope, or a typed error.
-pub fn parse_envelope(
-    request: &str,
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    body: &[u8],
-) -> Result<Value, ApexError> {
+pub fn parse_envelope(request: &str, status: StatusCode, body: &[u8]) -> Result<Value, ApexError> {
     let envelope = match serde_json::from_slice::<Envelope>(body) {
         Ok(envelope) => envelope,
         Err(e) if status.is_success() => {
@@ -300,7 +308,6 @@ pub fn parse_envelope(
                 request: request.to_owned(),
                 status: status.as_u16(),
                 snippet: snippet(body),
-                retry_after,
             });
         }
     };
@@ -328,7 +335,6 @@ pub fn parse_envelope(
             request,
             status,
             snippet: message,
-            retry_after,
         });
     }
     Err(ApexError::Api {
@@ -351,8 +357,12 @@ fn snippet(body: &[u8]) -> String {
 }
 
 /// Where Apex Central is: `--host` as a bare host (https assumed) or a URL with scheme and port.
-pub fn parse_host(host: &str) -> anyhow::Result<String> {
+/// Plain `http://` is refused unless the host is loopback or `allow_http` (`--allow-http`):
+/// the signed requests, and the listing the removals trust, would travel in clear. A user
+/// name or password in it is refused (the credentials are `--application-id` and `--api-key`).
+pub fn parse_host(host: &str, allow_http: bool) -> anyhow::Result<String> {
     let host = host.trim();
+    crate::http::refuse_credentials(host, "--host", "--application-id and --api-key")?;
     let with_scheme = if host.contains("://") {
         host.to_owned()
     } else {
@@ -369,6 +379,17 @@ pub fn parse_host(host: &str) -> anyhow::Result<String> {
     if url.path() != "/" || url.query().is_some() {
         bail!("--host `{host}`: give the server only (scheme, host and port), not a path");
     }
+    if url.scheme() == "http"
+        && !allow_http
+        && !url.host().is_some_and(|h| crate::http::is_loopback(&h))
+    {
+        bail!(
+            "--host `{host}` is plain http:// to another machine: the signed requests, and the \
+             list the removals trust, would travel in clear, readable and changeable by anyone on \
+             the path. Use https://, or give --allow-http (or `allow-http` in the .config file) \
+             to accept that risk"
+        );
+    }
     Ok(match url.port() {
         Some(port) => format!("{}://{name}:{port}", url.scheme()),
         None => format!("{}://{name}", url.scheme()),
@@ -378,7 +399,7 @@ pub fn parse_host(host: &str) -> anyhow::Result<String> {
 /// A client of one Apex Central server.
 #[derive(Debug, Clone)]
 pub struct ApexClient {
-    http: reqwest::Client,
+    http: Client,
     /// `scheme://host[:port]`
     base: String,
     app_id: String,
@@ -395,10 +416,10 @@ impl ApexClient {
     ) -> anyhow::Result<Self> {
         Ok(ApexClient {
             http: http.build_client()?,
-            base: parse_host(host)?,
+            base: parse_host(host, http.allow_http)?,
             app_id: app_id.to_owned(),
             api_key,
-            retry: RetryPolicy::for_client(http),
+            retry: http.retry_policy(),
         })
     }
 
@@ -411,7 +432,9 @@ impl ApexClient {
         &self.base
     }
 
-    /// One API call, retried per the policy; returns the envelope's `Data`.
+    /// One API call, retried per the policy ([`crate::retry`]); returns the envelope's
+    /// `Data`. Every try is signed anew (a token made now): a token never outlives Apex's
+    /// Communication time-out, however long the retries wait.
     pub async fn call(
         &self,
         method: Method,
@@ -424,78 +447,74 @@ impl ApexClient {
             path_and_query.push('?');
             path_and_query.push_str(&encode_query(query));
         }
-        let mut attempt = 1;
-        loop {
-            match self
-                .call_once(&method, &path_and_query, body.as_deref())
-                .await
-            {
-                Err(e) if e.is_retryable() && attempt < self.retry.attempts => {
-                    let wait = self.retry.delay(attempt, e.retry_after());
-                    if !self.retry.may_wait(wait) {
-                        tracing::warn!("{e}{}", RetryPolicy::past_deadline(wait));
-                        // The error is the server's; the warning says why it stands.
-                        return Err(e);
-                    }
-                    tracing::debug!("{e}; try {} in {wait:?}", attempt + 1);
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                result => return result,
-            }
-        }
-    }
-
-    /// One signed request with a token made now.
-    async fn call_once(
-        &self,
-        method: &Method,
-        path_and_query: &str,
-        body: Option<&[u8]>,
-    ) -> Result<Value, ApexError> {
         let request_name = format!("{method} {path_and_query}");
         let url = format!("{}{path_and_query}", self.base);
         let body = body.unwrap_or_default();
-        let token = auth::token(
-            &self.app_id,
-            self.api_key.expose(),
-            method.as_str(),
-            path_and_query,
-            body,
-            auth::now_iat(),
-        )
-        .map_err(|e| ApexError::bad_response(request_name.clone(), format!("cannot sign: {e}")))?;
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {token}"))
-            .expect("a JWT is a valid header value");
-        authorization.set_sensitive(true);
-        let mut request = self
-            .http
-            .request(method.clone(), &url)
-            .header(AUTHORIZATION, authorization)
-            .header(CONTENT_TYPE, CONTENT_TYPE_JSON);
-        if !body.is_empty() {
-            request = request.body(body.to_vec());
-        }
-        tracing::trace!("{request_name}");
-        let response = request.send().await.map_err(|e| ApexError::Transport {
-            request: request_name.clone(),
-            detail: transport_detail(&e),
+        let sign = || {
+            auth::token(
+                &self.app_id,
+                self.api_key.expose(),
+                method.as_str(),
+                &path_and_query,
+                &body,
+                auth::now_iat(),
+            )
+        };
+        // Signing fails for every try or for none: find out before sending.
+        let first = sign().map_err(|e| {
+            ApexError::bad_response(request_name.clone(), format!("cannot sign: {e}"))
         })?;
-        let status = response.status();
-        let retry_after = parse_retry_after(response.headers());
-        let bytes = read_body(response, MAX_ANSWER_BYTES)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge { .. } => ApexError::BadResponse {
-                    request: request_name.clone(),
-                    detail: e.to_string(),
-                },
-                BodyError::Transport(detail) => ApexError::Transport {
-                    request: request_name.clone(),
-                    detail,
-                },
-            })?;
-        parse_envelope(&request_name, status, retry_after, &bytes)
+        // Every token sent, to redact from what the server answers.
+        let sent: Mutex<Vec<Secret>> = Mutex::default();
+        let build = || {
+            let token = sign().unwrap_or_else(|_| first.clone());
+            sent.lock().unwrap().push(Secret::new(&token));
+            let mut authorization = HeaderValue::from_str(&format!("Bearer {token}"))
+                .expect("a JWT is a valid header value");
+            authorization.set_sensitive(true);
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header(AUTHORIZATION, authorization)
+                .header(CONTENT_TYPE, CONTENT_TYPE_JSON);
+            if !body.is_empty() {
+                request = request.body(body.clone());
+            }
+            tracing::trace!("{request_name}");
+            request
+        };
+        // 5xx answers are tried again, except those that would only repeat (500 with
+        // "data not found" or "duplicate"): see `ApexError::is_retryable`.
+        let worth_retrying = |a: &Answer| {
+            a.status.is_server_error()
+                && parse_envelope(&request_name, a.status, &a.body)
+                    .err()
+                    .is_none_or(|e| e.is_retryable())
+        };
+        let answer = send_with(
+            &self.http,
+            build,
+            &self.retry,
+            "Apex Central",
+            &request_name,
+            MAX_ANSWER_BYTES,
+            worth_retrying,
+        )
+        .await;
+        let tokens = std::mem::take(&mut *sent.lock().unwrap());
+        let answer = answer.map_err(|e| match e {
+            SendError::Unreachable { detail, tries, .. } => ApexError::Transport {
+                request: request_name.clone(),
+                detail: format!("{detail} ({tries} tries)"),
+            },
+            SendError::TooLarge { error, .. } => ApexError::BadResponse {
+                request: request_name.clone(),
+                detail: error.to_string(),
+            },
+            other => ApexError::Stopped(other),
+        })?;
+        parse_envelope(&request_name, answer.status, &answer.body)
+            .map_err(|e| e.without_tokens(&tokens))
     }
 }
 
@@ -522,7 +541,6 @@ mod tests {
         parse_envelope(
             "GET /x",
             StatusCode::from_u16(status).unwrap(),
-            None,
             body.as_bytes(),
         )
     }
@@ -670,31 +688,57 @@ mod tests {
 
     #[test]
     fn host_forms() {
-        assert_eq!(parse_host("apex.corp").unwrap(), "https://apex.corp");
+        let parse = |h: &str| parse_host(h, false);
+        assert_eq!(parse("apex.corp").unwrap(), "https://apex.corp");
+        assert_eq!(parse("apex.corp:8443").unwrap(), "https://apex.corp:8443");
         assert_eq!(
-            parse_host("apex.corp:8443").unwrap(),
+            parse("https://Apex.Corp:8443/").unwrap(),
             "https://apex.corp:8443"
         );
         assert_eq!(
-            parse_host("https://Apex.Corp:8443/").unwrap(),
-            "https://apex.corp:8443"
-        );
-        assert_eq!(
-            parse_host("http://127.0.0.1:9000").unwrap(),
+            parse("http://127.0.0.1:9000").unwrap(),
             "http://127.0.0.1:9000"
         );
+        assert_eq!(parse("http://localhost").unwrap(), "http://localhost");
         assert!(
-            parse_host("ftp://apex.corp")
+            parse("ftp://apex.corp")
                 .unwrap_err()
                 .to_string()
                 .contains("scheme")
         );
         assert!(
-            parse_host("https://apex.corp/WebApp")
+            parse("https://apex.corp/WebApp")
                 .unwrap_err()
                 .to_string()
                 .contains("path")
         );
-        assert!(parse_host("exa mple").is_err());
+        assert!(parse("exa mple").is_err());
+    }
+
+    #[test]
+    fn plain_http_to_another_machine_needs_allow_http() {
+        let e = parse_host("http://apex.corp:8080", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("plain http://") && e.contains("--allow-http") && e.contains("https://"),
+            "{e}"
+        );
+        assert_eq!(
+            parse_host("http://apex.corp:8080", true).unwrap(),
+            "http://apex.corp:8080"
+        );
+        assert!(parse_host("http://10.0.0.5", false).is_err());
+    }
+
+    #[test]
+    fn credentials_in_the_host_are_refused_and_never_echoed() {
+        for host in ["https://admin:Pa55@apex.corp", "admin:Pa55@apex.corp:8443"] {
+            let e = parse_host(host, true).unwrap_err().to_string();
+            assert!(
+                e.contains("--host") && e.contains("--api-key") && !e.contains("Pa55"),
+                "{e}"
+            );
+        }
     }
 }

@@ -94,7 +94,9 @@ async fn run_with<S: Sink>(
 
     let Some(source) = source else {
         let threads = settings.threads();
-        let report = clean(sink, tag, threads, opts.dry_run, json, settings.deadline).await?;
+        let redactor = settings.redactor();
+        let deadline = settings.deadline;
+        let report = clean(sink, tag, threads, opts.dry_run, json, deadline, &redactor).await?;
         *counts = Some(metrics::Counts::from(&report));
         let printed = if json {
             outln!("{}", serde_json::to_string_pretty(&report)?)
@@ -135,6 +137,7 @@ async fn run_with<S: Sink>(
         dry_run: opts.dry_run,
         started,
         deadline: settings.deadline,
+        redactor: settings.redactor(),
     };
     let progress = progress_bar(to_screen && !json);
     let (report, _plan) = run_job(&job, pulled, sink, Utc::now(), &progress).await?;

@@ -109,6 +109,8 @@ pub struct ApexSim {
     cabinet: Mutex<BTreeMap<String, CabinetFile>>,
     /// Answer successful calls without `Data` (a broken or changed server).
     without_data: AtomicBool,
+    /// Refuse every write (PUT, DELETE) with an error that echoes the request.
+    echo_writes: AtomicBool,
     /// Actions to run when the n-th request with a method arrives, before it is answered.
     on_request: Mutex<Vec<(Method, u64, Action)>>,
     requests: Mutex<HashMap<Method, u64>>,
@@ -130,6 +132,7 @@ impl ApexSim {
             lists: Mutex::default(),
             cabinet: Mutex::default(),
             without_data: AtomicBool::new(false),
+            echo_writes: AtomicBool::new(false),
             on_request: Mutex::default(),
             requests: Mutex::default(),
             control: Control::default(),
@@ -139,6 +142,13 @@ impl ApexSim {
     /// From now on, answer successful calls with an envelope that has no `Data`.
     pub fn answer_without_data(&self, on: bool) {
         self.without_data.store(on, Ordering::Relaxed);
+    }
+
+    /// From now on, refuse every UDSO write (PUT, DELETE) with HTTP 400, error 7, whose
+    /// message echoes the request: its line and its `Authorization` header (the signed
+    /// token), as a server or gateway that quotes a bad request does.
+    pub fn echo_writes(&self, on: bool) {
+        self.echo_writes.store(on, Ordering::Relaxed);
     }
 
     /// Runs `action` when the `nth` request with `method` arrives (counting from 1), before
@@ -529,6 +539,20 @@ async fn api(
                 .collect()
         })
         .unwrap_or_default();
+    if sim.echo_writes.load(Ordering::Relaxed)
+        && uri.path() == UDSO_PATH
+        && matches!(method, Method::PUT | Method::DELETE)
+    {
+        let authorization = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        return sim.error(
+            400,
+            7,
+            &format!("bad request: {method} {uri} Authorization: {authorization}"),
+        );
+    }
     match (uri.path(), method) {
         (UDSO_PATH, Method::GET) => sim.list(&query),
         (UDSO_PATH, Method::PUT) => sim.put(&body),

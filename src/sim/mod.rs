@@ -3,6 +3,7 @@
 
 pub mod apex;
 pub mod lumu;
+pub mod proxy;
 pub mod server;
 pub mod taxii;
 pub mod vision_one;

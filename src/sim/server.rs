@@ -33,6 +33,31 @@ pub struct Faults {
     error_5xx_after: AtomicU64,
     first_try_only: std::sync::atomic::AtomicBool,
     seen: Mutex<HashSet<String>>,
+    rate_window: Mutex<Option<RateWindow>>,
+}
+
+/// How a 429 says when to come back (RFC 9110 section 10.2.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryAfterForm {
+    /// `Retry-After: <delay-seconds>`.
+    Seconds,
+    /// `Retry-After: <IMF-fixdate>`, as `email.utils.formatdate(usegmt=True)` writes it.
+    HttpDate,
+    /// `Retry-After: <this text>`, as sent (a value no client can read, say).
+    Text(String),
+}
+
+/// A rate limit that answers 429 to every request whose path ends with `path_suffix` from
+/// the first such request until `window` has passed, as `taxiisrv.py` of
+/// `cases/http/26-retry-after-http-date` does.
+#[derive(Debug, Clone)]
+struct RateWindow {
+    path_suffix: String,
+    window: Duration,
+    form: RetryAfterForm,
+    until: Option<std::time::SystemTime>,
+    /// 429s answered so far.
+    answered: u64,
 }
 
 impl Faults {
@@ -64,6 +89,46 @@ impl Faults {
     pub fn first_try_only(&self, on: bool) {
         self.first_try_only.store(on, Ordering::Relaxed);
     }
+    /// Answer 429 to every request whose path ends with `path_suffix`, from the first such
+    /// request until `window` has passed, with `Retry-After` in `form` saying when the
+    /// window ends (rounded up to the next second).
+    pub fn rate_limit_window(&self, path_suffix: &str, window: Duration, form: RetryAfterForm) {
+        *self.rate_window.lock().unwrap() = Some(RateWindow {
+            path_suffix: path_suffix.to_owned(),
+            window,
+            form,
+            until: None,
+            answered: 0,
+        });
+    }
+
+    /// The 429s the rate-limit window has answered so far.
+    pub fn rate_limited_answers(&self) -> u64 {
+        self.rate_window
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or(0, |w| w.answered)
+    }
+
+    /// The `Retry-After` of a request to `path` inside the rate-limit window, if it is.
+    fn rate_limited(&self, path: &str) -> Option<String> {
+        let mut guard = self.rate_window.lock().unwrap();
+        let w = guard.as_mut()?;
+        if !path.ends_with(&w.path_suffix) {
+            return None;
+        }
+        let now = std::time::SystemTime::now();
+        let until = *w.until.get_or_insert(now + w.window);
+        let left = until.duration_since(now).ok().filter(|d| !d.is_zero())?;
+        w.answered += 1;
+        Some(match &w.form {
+            RetryAfterForm::Seconds => (left.as_secs() + 1).to_string(),
+            RetryAfterForm::HttpDate => httpdate::fmt_http_date(until + Duration::from_secs(1)),
+            RetryAfterForm::Text(text) => text.clone(),
+        })
+    }
+
     /// No more faults.
     pub fn clear(&self) {
         self.first_try_only(false);
@@ -72,6 +137,7 @@ impl Faults {
         self.drop_every(0);
         self.error_5xx_every(0);
         self.error_429_every(0, 0);
+        *self.rate_window.lock().unwrap() = None;
     }
 
     fn hits(every: &AtomicU64, n: u64) -> bool {
@@ -271,7 +337,18 @@ async fn handle(
     }
     if Faults::hits(&faults.error_429_every, n) {
         let after = faults.retry_after_secs.load(Ordering::Relaxed);
-        return Ok(plain(429, "Too Many Requests (injected)", Some(after)));
+        return Ok(plain(
+            429,
+            "Too Many Requests (injected)",
+            Some(after.to_string()),
+        ));
+    }
+    if let Some(after) = faults.rate_limited(req.uri().path()) {
+        return Ok(plain(
+            429,
+            "Too Many Requests (rate limit window)",
+            Some(after),
+        ));
     }
     router_answer(req, router).await
 }
@@ -286,12 +363,12 @@ async fn router_answer(
         .unwrap_or_else(|never| match never {}))
 }
 
-fn plain(status: u16, body: &'static str, retry_after: Option<u64>) -> axum::response::Response {
+fn plain(status: u16, body: &'static str, retry_after: Option<String>) -> axum::response::Response {
     let mut builder = axum::http::Response::builder()
         .status(status)
         .header("content-type", "text/plain");
-    if let Some(secs) = retry_after {
-        builder = builder.header("retry-after", secs.to_string());
+    if let Some(after) = retry_after {
+        builder = builder.header("retry-after", after);
     }
     builder.body(Body::from(body)).expect("a valid response")
 }

@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
@@ -174,6 +174,8 @@ pub struct VisionOneSim {
     item_5xx_every: AtomicU64,
     /// Values whose add items are answered 400 (see [`VisionOneSim::refuse_value`]).
     refused: Mutex<HashSet<String>>,
+    /// Refused items echo the request (see [`VisionOneSim::echo_request_in_refusals`]).
+    echo: AtomicBool,
     items_seen: AtomicU64,
     pub control: Control,
 }
@@ -188,6 +190,7 @@ impl VisionOneSim {
             scheme: OnceLock::new(),
             item_5xx_every: AtomicU64::new(0),
             refused: Mutex::default(),
+            echo: AtomicBool::new(false),
             items_seen: AtomicU64::new(0),
             control: Control::default(),
         })
@@ -251,6 +254,13 @@ impl VisionOneSim {
     /// unchanged for it: a failed item beside others that are done.
     pub fn refuse_value(&self, value: &str) {
         self.refused.lock().unwrap().insert(value.to_owned());
+    }
+
+    /// From now on, a refused item's message (see [`Self::refuse_value`]) echoes the request:
+    /// its `Authorization` header, and the token again as a query string would carry it, as
+    /// a gateway that quotes the request it refused does.
+    pub fn echo_request_in_refusals(&self, on: bool) {
+        self.echo.store(on, Ordering::Relaxed);
     }
 
     /// True when the next valid item is to fail with 500.
@@ -445,7 +455,7 @@ impl VisionOneSim {
         }
     }
 
-    fn add(&self, body: &[u8]) -> Response {
+    fn add(&self, body: &[u8], authorization: &str) -> Response {
         let items = match self.items(body) {
             Ok(items) => items,
             Err(answer) => return *answer,
@@ -455,12 +465,18 @@ impl VisionOneSim {
             .iter()
             .map(|item| match self.new_object(item, now) {
                 Err(message) => item_error(400, "BadRequest", &message, None),
-                Ok(object) if self.refused.lock().unwrap().contains(&object.value) => item_error(
-                    400,
-                    "BadRequest",
-                    &format!("The object `{}` cannot be added.", object.value),
-                    None,
-                ),
+                Ok(object) if self.refused.lock().unwrap().contains(&object.value) => {
+                    let mut message = format!("The object `{}` cannot be added.", object.value);
+                    if self.echo.load(Ordering::Relaxed) {
+                        let token = authorization.strip_prefix("Bearer ").unwrap_or("");
+                        let encoded: String =
+                            url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+                        message.push_str(&format!(
+                            " Request: POST {SUSPICIOUS_OBJECTS_PATH}?token={encoded} Authorization: {authorization}"
+                        ));
+                    }
+                    item_error(400, "BadRequest", &message, None)
+                }
                 Ok(_) if self.item_fault() => internal_error(),
                 Ok(object) => self.store(object),
             })
@@ -594,7 +610,13 @@ async fn api(
     }
     match endpoint {
         "list" => sim.list(&uri, &headers),
-        "add" => sim.add(&body),
+        "add" => sim.add(
+            &body,
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+        ),
         "delete" => sim.delete(&body),
         _ if uri.path() == SUSPICIOUS_OBJECTS_PATH || uri.path() == DELETE_PATH => error(
             405,

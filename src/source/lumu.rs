@@ -33,9 +33,10 @@ use serde_json::{Value, json};
 
 use super::Pulled;
 use crate::http::{
-    HttpSettings, PastDeadline, RateLimitSpent, RetryPolicy, encode_component, send_retrying,
+    Client, HttpSettings, RateLimitSpent, RetryPolicy, encode_component, send_retrying,
 };
 use crate::ioc::{Ioc, IocKind};
+use crate::retry::DeadlineReached;
 use crate::secret::Secret;
 use crate::state::StateStore;
 use crate::state::lumu::CachedContext;
@@ -171,7 +172,7 @@ struct CallCounters {
 /// A client of the Lumu Defender API.
 #[derive(Debug, Clone)]
 pub struct LumuClient {
-    http: reqwest::Client,
+    http: Client,
     api: url::Url,
     key: Secret,
     retry: RetryPolicy,
@@ -179,7 +180,10 @@ pub struct LumuClient {
 }
 
 impl LumuClient {
+    /// A client of the Lumu API at `url` (`--lumu-url`); a URL with a user name or password
+    /// is refused (the company key is Lumu's only credential).
     pub fn new(url: &str, key: Secret, http: &HttpSettings) -> anyhow::Result<Self> {
+        crate::http::refuse_credentials(url, "--lumu-url", "--company-key (or LUMU_COMPANY_KEY)")?;
         let mut api = url::Url::parse(url.trim_end_matches('/'))
             .with_context(|| format!("--lumu-url `{url}` is not a URL"))?;
         if !matches!(api.scheme(), "http" | "https") || api.host_str().is_none() {
@@ -191,7 +195,7 @@ impl LumuClient {
             http: http.build_client()?,
             api,
             key,
-            retry: RetryPolicy::for_client(http),
+            retry: http.retry_policy(),
             calls: Arc::default(),
         })
     }
@@ -239,8 +243,15 @@ impl LumuClient {
                 None => request,
             }
         };
-        let answer =
-            send_retrying(build, &self.retry, "Lumu Defender", &name, MAX_ANSWER_BYTES).await?;
+        let answer = send_retrying(
+            &self.http,
+            build,
+            &self.retry,
+            "Lumu Defender",
+            &name,
+            MAX_ANSWER_BYTES,
+        )
+        .await?;
         let status = answer.status;
         if status.is_success() {
             return serde_json::from_slice(&answer.body)
@@ -641,7 +652,7 @@ async fn pull_with(
             }
             // A 429 whose wait would end past the run's deadline: no read can be made in
             // this run any more.
-            Ok(Err(e)) if e.downcast_ref::<PastDeadline>().is_some() => {
+            Ok(Err(e)) if e.downcast_ref::<DeadlineReached>().is_some() => {
                 if report.stopped.is_none() {
                     report.stopped = Some("deadline");
                     tracing::warn!(

@@ -40,6 +40,7 @@ pub use super::model::Write;
 use super::model::{Listed, Put, WriteResult, Written, past};
 use super::plan::Removal;
 use crate::ioc::{Ioc, IocKind};
+use crate::secret::Redactor;
 use crate::sink::Sink;
 
 /// Requests in a type's first wave (and at least in any wave), per request at once.
@@ -134,7 +135,9 @@ pub struct Applied {
 /// every removal, then the puts that found the list full. With `recheck` (the job's tag),
 /// each type's writes are guarded by listing it again (see the module's doc); without, they
 /// are made as planned (`--clean`, which lists right before). No write starts after
-/// `deadline`. `progress` ticks once per write, as each completes or is dropped.
+/// `deadline`. `progress` ticks once per write, as each completes or is dropped. A failed
+/// write's error (which may quote what the server sent back) has the run's secrets taken
+/// out by `redactor` before it is logged or reported, as the final error has.
 pub async fn apply<S: Sink>(
     sink: &S,
     writes: Writes,
@@ -142,6 +145,7 @@ pub async fn apply<S: Sink>(
     progress: &ProgressBar,
     recheck: Option<&str>,
     deadline: Option<Instant>,
+    redactor: &Redactor,
 ) -> Applied {
     let mut run = Applying {
         sink,
@@ -149,6 +153,7 @@ pub async fn apply<S: Sink>(
         progress,
         recheck,
         deadline,
+        redactor,
         applied: Applied::default(),
         full: Vec::new(),
     };
@@ -189,6 +194,7 @@ struct Applying<'a, S> {
     progress: &'a ProgressBar,
     recheck: Option<&'a str>,
     deadline: Option<Instant>,
+    redactor: &'a Redactor,
     applied: Applied,
     /// Puts refused because the list was full, for after the removals.
     full: Vec<(Op, Write)>,
@@ -289,9 +295,9 @@ impl<S: Sink> Applying<'_, S> {
                 Op::Update => ("updated", "updates"),
                 Op::Remove => ("removed", "removals"),
             };
-            let error = format!(
+            let error = self.redactor.redact(&format!(
                 "not {what}: the {kind} list could not be read again right before the {phase}: {error}"
-            );
+            ));
             tracing::error!("{kind} `{}` {error}", write.content());
             self.progress.inc(1);
             self.applied.failed.push(FailedWrite {
@@ -323,7 +329,12 @@ impl<S: Sink> Applying<'_, S> {
             .map(|(op, w)| ((w.kind(), w.content().to_owned()), *op))
             .collect();
         let writes: Vec<Write> = writes.into_iter().map(|(_, w)| w).collect();
-        let (applied, full, progress) = (&mut self.applied, &mut self.full, self.progress);
+        let (applied, full, progress, redactor) = (
+            &mut self.applied,
+            &mut self.full,
+            self.progress,
+            self.redactor,
+        );
         self.sink
             .apply(writes, self.threads, self.deadline, &mut |write, result| {
                 let op = ops
@@ -332,7 +343,7 @@ impl<S: Sink> Applying<'_, S> {
                     .unwrap_or(Op::Remove);
                 match result {
                     Err(e) if e.list_full && keep_full => full.push((op, write)),
-                    result => record(applied, op, write, result, progress),
+                    result => record(applied, op, write, result, progress, redactor),
                 }
             })
             .await;
@@ -437,6 +448,7 @@ fn record(
     write: Write,
     result: WriteResult,
     progress: &ProgressBar,
+    redactor: &Redactor,
 ) {
     progress.inc(1);
     match result {
@@ -447,12 +459,13 @@ fn record(
         Ok(Written::AlreadyGone) => applied.already_gone += 1,
         Err(e) if e.not_started => applied.left.count(op, 1),
         Err(e) => {
-            tracing::error!("{e}");
+            let error = redactor.redact(&e.message);
+            tracing::error!("{error}");
             applied.failed.push(FailedWrite {
                 kind: write.kind(),
                 content: write.content().to_owned(),
                 action: write.action(),
-                error: e.message,
+                error,
             });
         }
     }

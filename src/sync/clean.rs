@@ -13,6 +13,7 @@ use super::run::ListedCounts;
 use crate::exit::Failure;
 use crate::ioc::IocKind;
 use crate::outln;
+use crate::secret::Redactor;
 use crate::sink::Sink;
 
 /// What a clean run found and did.
@@ -89,7 +90,8 @@ pub async fn owned_entries<S: Sink>(
 
 /// Removes every entry `tag` owns (or, with `dry_run`, lists them on standard output).
 /// No removal starts after `deadline` (the run's, `--max-run-minutes`): those left are
-/// counted, for the next `--clean`.
+/// counted, for the next `--clean`. `redactor` takes the run's secrets out of failed
+/// removals' errors.
 pub async fn clean<S: Sink>(
     sink: &S,
     tag: &str,
@@ -97,6 +99,7 @@ pub async fn clean<S: Sink>(
     dry_run: bool,
     quiet: bool,
     deadline: Option<Instant>,
+    redactor: &Redactor,
 ) -> Result<CleanReport, Failure> {
     let started = Instant::now();
     let (deletes, listed) = owned_entries(sink, tag).await?;
@@ -125,7 +128,7 @@ pub async fn clean<S: Sink>(
             ..Writes::default()
         };
         let progress = indicatif::ProgressBar::hidden();
-        apply(sink, writes, threads, &progress, None, deadline).await
+        apply(sink, writes, threads, &progress, None, deadline, redactor).await
     };
     Ok(CleanReport {
         mode: "clean",

@@ -16,6 +16,7 @@ use super::model::{Listed, Put};
 use super::plan::{AddBrake, Brake, Plan, Policy, plan};
 use crate::ioc::{Ioc, IocKind};
 use crate::policy::{Excluded, ExcludedCounts, Exclusions};
+use crate::secret::Redactor;
 use crate::sink::Sink;
 use crate::source::lumu::LumuReport;
 use crate::source::{Desired, Pulled};
@@ -34,6 +35,8 @@ pub struct Job {
     pub started: Instant,
     /// When the run must end (`--max-run-minutes`): no write starts after it.
     pub deadline: Option<Instant>,
+    /// The run's secrets, taken out of failed writes' errors.
+    pub redactor: Redactor,
 }
 
 /// Counts of a plan.
@@ -344,7 +347,8 @@ pub async fn run<S: Sink>(
         };
         progress.set_length(writes.len() as u64);
         let tag = Some(job.policy.tag.as_str());
-        let applied = apply(sink, writes, job.threads, progress, tag, job.deadline).await;
+        let (deadline, redactor) = (job.deadline, &job.redactor);
+        let applied = apply(sink, writes, job.threads, progress, tag, deadline, redactor).await;
         progress.finish_and_clear();
         applied
     };

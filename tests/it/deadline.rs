@@ -125,9 +125,7 @@ fn a_long_retry_after_near_the_deadline_does_not_make_the_run_overrun() {
     assert_eq!(report["put"], 4);
     let (_, stderr) = output_text(out.get_output());
     assert!(
-        stderr.contains(
-            "not tried again: the run's deadline (--max-run-minutes) comes before a wait of"
-        ),
+        stderr.contains("would end past the run's deadline (--max-run-minutes); not waited"),
         "{stderr}"
     );
 }

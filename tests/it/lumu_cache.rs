@@ -432,7 +432,7 @@ fn the_deadline_stops_context_reads_and_the_run_syncs_what_it_has() {
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
         logged.contains("HTTP 429")
-            && logged.contains("not tried again: the run's deadline (--max-run-minutes)")
+            && logged.contains("would end past the run's deadline (--max-run-minutes); not waited")
             && logged.contains("context reads stopped: --max-run-minutes reached")
             && logged.contains("removals withheld"),
         "{logged}"

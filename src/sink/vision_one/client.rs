@@ -5,7 +5,7 @@
 //! "Authentication"); the token goes only to the configured base URL's origin.
 //! Transport errors, 5xx and 429 (after `Retry-After`) are retried by
 //! [`send_retrying`]; items a 207 answer reports as 429 or 5xx are sent again, alone,
-//! under the same [`RetryPolicy`].
+//! under the same [`RetryPolicy`] ([`crate::retry`], the one policy of every client).
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -19,12 +19,13 @@ use url::Url;
 
 use super::batch::{self, BatchLimits};
 use super::model::{
-    ErrorFields, FILTER_HEADER, ItemResult, ListedObject, NewObject, ObjectRef, ObjectType, Op,
-    SUSPICIOUS_OBJECTS_PATH, error_fields, parse_listed, parse_multi_status,
+    ErrorFields, FILTER_HEADER, ItemError, ItemResult, ListedObject, NewObject, ObjectRef,
+    ObjectType, Op, SUSPICIOUS_OBJECTS_PATH, error_fields, parse_listed, parse_multi_status,
 };
 use super::region::{Region, parse_base_url};
-use crate::http::{Answer, HttpSettings, RetryPolicy, send_retrying};
+use crate::http::{Answer, Client, HttpSettings, RetryPolicy, send_retrying};
 use crate::ioc::IocKind;
+use crate::retry::{Retrier, ServerWait, Setback};
 use crate::secret::Secret;
 use crate::sync::model::ScanAction;
 
@@ -124,7 +125,7 @@ fn auth_hint(status: u16) -> &'static str {
 /// A client of one Vision One region (or a base URL given by hand).
 #[derive(Debug, Clone)]
 pub struct VisionOneClient {
-    http: reqwest::Client,
+    http: Client,
     base: Url,
     authorization: HeaderValue,
     retry: RetryPolicy,
@@ -145,7 +146,7 @@ impl VisionOneClient {
             http: http.build_client()?,
             base,
             authorization,
-            retry: RetryPolicy::for_client(http),
+            retry: http.retry_policy(),
             limits: BatchLimits::default(),
             page_size: PAGE_SIZE,
         })
@@ -284,6 +285,7 @@ impl VisionOneClient {
         request: &str,
     ) -> Result<Value, VisionOneError> {
         let answer = send_retrying(
+            &self.http,
             || {
                 self.http
                     .get(url.clone())
@@ -331,7 +333,8 @@ impl VisionOneClient {
     }
 
     /// Sends `items`, then again those the answer reported as 429 or 5xx, while the retry
-    /// policy allows. A failure of a later try leaves those items with their last result.
+    /// policy allows (a 429 item is a rate limit, waited out after the back-off; a 5xx item
+    /// uses up a try). A failure of a later try leaves those items with their last result.
     async fn write<T: Serialize>(
         &self,
         op: Op,
@@ -339,31 +342,37 @@ impl VisionOneClient {
     ) -> Result<Vec<ItemResult>, VisionOneError> {
         let all: Vec<&T> = items.iter().collect();
         let mut results = self.write_once(op, &all).await?;
-        let mut attempt = 1;
+        let name = format!("POST {} (items sent again)", op.path());
+        let mut retrier = Retrier::new(&self.retry, SERVER, &name);
         loop {
             let again: Vec<usize> = (0..results.len())
                 .filter(|&i| matches!(&results[i], Err(e) if e.is_retryable()))
                 .collect();
-            if again.is_empty() || attempt >= self.retry.attempts {
+            if again.is_empty() {
                 return Ok(results);
             }
-            let wait = self.retry.delay(attempt, None);
-            if !self.retry.may_wait(wait) {
-                tracing::warn!(
-                    "{SERVER}: {} of {} items to {op} failed with 429 or 5xx{}",
-                    again.len(),
-                    results.len(),
-                    RetryPolicy::past_deadline(wait)
-                );
-                return Ok(results);
-            }
+            let rate_limited = again
+                .iter()
+                .any(|&i| matches!(&results[i], Err(ItemError::Rejected { status: 429, .. })));
+            let setback = if rate_limited {
+                Setback::RateLimited {
+                    wait: ServerWait::Unsaid,
+                }
+            } else {
+                Setback::Server {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    wait: ServerWait::Unsaid,
+                }
+            };
             tracing::debug!(
-                "{SERVER}: {} of {} items to {op} failed with 429 or 5xx; sending them again in {wait:?}",
+                "{SERVER}: {} of {} items to {op} failed with 429 or 5xx; sending them again",
                 again.len(),
                 results.len()
             );
-            tokio::time::sleep(wait).await;
-            attempt += 1;
+            if let Err(e) = retrier.wait(&setback).await {
+                tracing::debug!("{SERVER}: not sent again: {e:?}");
+                return Ok(results);
+            }
             let subset: Vec<&T> = again.iter().map(|&i| &items[i]).collect();
             match self.write_once(op, &subset).await {
                 Ok(retried) => {
@@ -397,6 +406,7 @@ impl VisionOneClient {
         )?);
         let url = self.url(op.path());
         let answer = send_retrying(
+            &self.http,
             || {
                 self.http
                     .post(url.clone())

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use url::{Host, Url};
+use url::Url;
 
 /// A Vision One data centre. Each tenant lives in one region; its API token works only
 /// against that region's host.
@@ -107,6 +107,13 @@ impl fmt::Display for Region {
 /// user name is refused: the tool appends `/v3.0/...` itself.
 pub fn parse_base_url(raw: &str) -> Result<Url, String> {
     let raw = raw.trim();
+    // First, and never echoing them: the other messages quote the URL.
+    crate::http::refuse_credentials(raw, "", "--v1-token").map_err(|_| {
+        format!(
+            "`{}`: leave credentials out of the URL; the token goes in --v1-token",
+            crate::http::without_userinfo(raw)
+        )
+    })?;
     let url = Url::parse(raw).map_err(|e| {
         format!("`{raw}` is not a URL ({e}); give scheme and host, e.g. https://api.eu.xdr.trendmicro.com")
     })?;
@@ -115,18 +122,13 @@ pub fn parse_base_url(raw: &str) -> Result<Url, String> {
     };
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback(&host) => {}
+        "http" if crate::http::is_loopback(&host) => {}
         "http" => {
             return Err(format!(
                 "`{raw}`: plain http would send the API token unencrypted; use https (http is for loopback only)"
             ));
         }
         other => return Err(format!("`{raw}`: the scheme must be https, not {other}")),
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "`{raw}`: leave credentials out of the URL; the token goes in --v1-token"
-        ));
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
@@ -138,14 +140,6 @@ pub fn parse_base_url(raw: &str) -> Result<Url, String> {
     base.set_port(url.port())
         .map_err(|()| format!("`{raw}`: bad port"))?;
     Ok(base)
-}
-
-fn is_loopback(host: &Host<&str>) -> bool {
-    match host {
-        Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
-        Host::Ipv4(ip) => ip.is_loopback(),
-        Host::Ipv6(ip) => ip.is_loopback(),
-    }
 }
 
 #[cfg(test)]
@@ -197,7 +191,8 @@ mod tests {
         assert!(err("ftp://x.example").contains("scheme"));
         assert!(err("https://api.xdr.trendmicro.com/v3.0").contains("path"));
         assert!(err("https://api.xdr.trendmicro.com/?a=1").contains("path"));
-        assert!(err("https://user:pw@api.xdr.trendmicro.com").contains("credentials"));
+        let e = err("https://user:S3cret-pw@api.xdr.trendmicro.com");
+        assert!(e.contains("credentials") && !e.contains("S3cret"), "{e}");
         assert!(err("api.xdr.trendmicro.com").contains("not a URL"));
     }
 }

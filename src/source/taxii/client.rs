@@ -14,7 +14,7 @@ use reqwest::header::{ACCEPT, HeaderMap, LOCATION};
 use serde::Deserialize;
 use url::{Origin, Url};
 
-use crate::http::{HttpSettings, RetryPolicy, send_retrying};
+use crate::http::{Client, HttpSettings, RetryPolicy, send_retrying};
 use crate::secret::Secret;
 
 /// The media type of TAXII 2.1 (medallion answers 406 to the bare `application/taxii+json`).
@@ -82,7 +82,7 @@ const MAX_REDIRECTS: usize = 10;
 /// A client of one TAXII server.
 #[derive(Clone)]
 pub struct TaxiiClient {
-    http: reqwest::Client,
+    http: Client,
     auth: TaxiiAuth,
     retry: RetryPolicy,
     /// The origin of `--taxii-url`: the only one this client sends requests (and the
@@ -113,19 +113,25 @@ impl TaxiiClient {
             }
         });
         Ok(TaxiiClient {
-            http: http
-                .client_builder()?
-                .redirect(policy)
-                .build()
-                .context("cannot set up the HTTP client")?,
+            http: http.build_client_with(|builder| builder.redirect(policy))?,
             auth,
-            retry: RetryPolicy::for_client(http),
+            retry: http.retry_policy(),
             origin,
         })
     }
 
-    /// Refuses `url` unless it is on the origin of `--taxii-url`; `what` names it.
+    /// Refuses `url` unless it is on the origin of `--taxii-url`; `what` names it. A URL
+    /// carrying a user name or password (an API root a discovery document names so) is
+    /// refused too: its credentials would be sent besides ours, and the URL of a collection
+    /// is kept in the state file.
     pub fn check_origin(&self, url: &Url, what: &str) -> anyhow::Result<()> {
+        if !url.username().is_empty() || url.password().is_some() {
+            bail!(
+                "{what} {} carries a user name or password in its URL: not read (the TAXII credentials \
+                 are --taxii-token, or --taxii-user and --taxii-password, and a URL is kept in the state file)",
+                crate::http::without_userinfo(url.as_str())
+            );
+        }
         if url.origin() == self.origin {
             return Ok(());
         }
@@ -154,6 +160,7 @@ impl TaxiiClient {
             }
         };
         let answer = send_retrying(
+            &self.http,
             build,
             &self.retry,
             "the TAXII server",
