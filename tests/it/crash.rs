@@ -10,10 +10,12 @@
 //!    must go too;
 //! 3. a reference run from that start, uninterrupted: how many requests each server gets;
 //! 4. from the same start again, one run per kill point, killed there: while the n-th request
-//!    of the source or of the destination is held (before the server acts on it, and after
-//!    it acted but before the answer), for every n a run makes; blocked inside the metrics
-//!    file write; after seeded random delays (from the start, or after a random request);
-//! 5. after each kill, the same job run again uninterrupted must exit 0 and leave exactly
+//!    of the source or of the destination is held before the server acts on it (and, for a
+//!    write, also after it acted but before the answer), for every n a run makes; inside
+//!    the metrics file write (its temporary made, not renamed yet); after seeded random
+//!    delays (from the start, or after a random request);
+//! 5. after each kill (what the killed run left dated ten minutes back, as the next scheduled
+//!    run finds it), the same job run again uninterrupted must exit 0 and leave exactly
 //!    the desired entries under the tag (normal form, once each), every entry of others as it
 //!    was (content, notes, scan action, expiry), no stray file the run does not sweep, and a
 //!    state file that opens; a second rerun must write nothing.
@@ -21,7 +23,7 @@
 //! Holes other changes close are listed in [`KNOWN_HOLES`]: where one shows, it is reported
 //! and tolerated; when one no longer shows, the test fails so that the list stays true.
 //!
-//! Unix only: SIGKILL (`Child::kill`), FIFOs and `/proc` (main.rs says so).
+//! Unix only: SIGKILL (`Child::kill`) and `/proc` (main.rs says so).
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
@@ -88,30 +90,45 @@ fn a_killed_run_to_vision_one_converges_on_the_next_run() {
 /// points rest on it.)
 #[test]
 fn a_held_request_has_or_has_not_taken_effect_as_asked() {
+    let run = |apex: &BackgroundApex, dir: &Path| {
+        std_bin(dir)
+            .args(apex_args(apex))
+            .args(["--source", "file", "--file", "list.txt"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("list.txt"), "held.example\n").unwrap();
+    // Which request is the put, counted as the hold counts.
+    let apex = start_apex();
+    apex.sim.control.stats.keep_order();
+    assert!(run(&apex, dir.path()).wait().unwrap().success());
+    let order = apex.sim.control.stats.order();
+    let put = 1 + order.iter().position(|m| m == "PUT").expect("a put") as u64;
     for (point, stored_while_held) in [
         (HoldPoint::BeforeHandling, false),
         (HoldPoint::BeforeAnswer, true),
     ] {
         let apex = start_apex();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("list.txt"), "held.example\n").unwrap();
-        // The access check, one list call per type (ip, domain, url), then the put.
-        apex.sim.control.hold.arm(5, point);
-        let mut child = std_bin(dir.path())
-            .args(apex_args(&apex))
-            .args(["--source", "file", "--file", "list.txt"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        apex.sim.control.hold.arm(put, point);
+        let mut child = run(&apex, dir.path());
         let held = apex.sim.control.hold.wait_held(Duration::from_secs(20));
-        assert_eq!(held, Some(5), "{point:?}: the 5th request was not held");
-        assert_eq!(apex.sim.control.stats.count("PUT"), 1, "{point:?}");
+        assert_eq!(
+            held,
+            Some(put),
+            "{point:?}: the put ({order:?}) was not held"
+        );
         let stored = !owned(&apex, "file").is_empty();
         child.kill().unwrap();
         child.wait().unwrap();
         apex.sim.control.hold.release();
         assert_eq!(stored, stored_while_held, "{point:?}");
+        assert!(
+            apex.sim.control.stats.order().is_empty(),
+            "kept only when asked"
+        );
     }
 }
 
@@ -145,8 +162,7 @@ struct Job {
     tag: &'static str,
     from: Origin,
     to: Target,
-    /// The time the sources' data is dated from: the same in every world of the job, so a
-    /// state file of one matches the source of the next.
+    /// The time the sources' data is dated from.
     base: DateTime<Utc>,
 }
 
@@ -358,7 +374,7 @@ impl Job {
     }
 
     /// The source's simulator as the history run reads it, or none (file jobs). One per
-    /// job: the state file names the feed by its URL.
+    /// job: the state file names a TAXII feed by its URL.
     fn start_source(&self) -> Option<SourceSim> {
         match self.from {
             Origin::Lumu => Some(SourceSim::Lumu(self.lumu())),
@@ -479,14 +495,21 @@ impl Job {
     }
 }
 
+/// A job's folder: in the build's own temporary folder, which is on a disk where `/tmp` may
+/// be in memory. There an `fsync` takes a real moment, and the metrics-write kill point
+/// lands in its window in a try or two.
+fn job_dir() -> tempfile::TempDir {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
+}
+
 fn metrics_path(dir: &Path) -> PathBuf {
     dir.join("job.prom")
 }
 
-/// The temporary file `metrics::write_atomically` writes before it renames it over the
-/// metrics file: `.<name>.<pid>.tmp` beside it.
-fn metrics_temp(dir: &Path, pid: u32) -> PathBuf {
-    dir.join(format!(".job.prom.{pid}.tmp"))
+/// Whether `name` is a temporary of the metrics file: hidden, `.job.prom.<something>.tmp`
+/// beside it (whatever the middle: a pid, or a random part).
+fn is_metrics_temp(name: &str) -> bool {
+    name.starts_with(".job.prom.") && name.ends_with(".tmp")
 }
 
 // The simulators.
@@ -742,7 +765,7 @@ impl Start {
             job,
             dest: Dest::start(job.to, &job.foreign()),
             source: source.as_ref(),
-            dir: tempfile::tempdir().unwrap(),
+            dir: job_dir(),
         };
         job.write_files(history.dir.path(), Phase::History);
         let (code, _, stderr) = history.run();
@@ -780,14 +803,15 @@ impl Start {
         }
     }
 
-    /// A fresh world at the start: new simulators (the destination as left by the history
-    /// run, the source changed), the job's files copied.
+    /// A fresh world at the start: a new destination as the history run left it, the job's
+    /// files copied, and the job's one source (changed, its counts back to zero: the state
+    /// file names a TAXII feed by its URL, so the source keeps its port).
     fn world(&self) -> World<'_> {
         let world = World {
             job: &self.job,
             dest: Dest::start(self.job.to, &self.records),
             source: self.source.as_ref(),
-            dir: tempfile::tempdir().unwrap(),
+            dir: job_dir(),
         };
         if let Some(source) = world.source {
             source.control().stats.reset();
@@ -824,8 +848,8 @@ enum Server {
 enum Kill {
     /// While the n-th request of a server is held at a point.
     Held(Server, u64, HoldPoint),
-    /// Blocked inside the metrics write, its temporary file made (a FIFO stands in for it
-    /// and blocks the open until the kill).
+    /// Inside the metrics write: its temporary file made, not renamed yet (killed as soon
+    /// as the temporary shows, and tried again until the kill lands there).
     InMetricsWrite,
     /// This long after the start.
     AfterStart(Duration),
@@ -838,6 +862,8 @@ enum Kill {
 struct Findings {
     failures: Vec<String>,
     holes: Vec<Hole>,
+    /// Runs it took (see [`Ended::Missed`]).
+    tries: usize,
 }
 
 impl Findings {
@@ -860,7 +886,13 @@ enum Ended {
     Killed,
     /// It ended before the kill point: with this exit code.
     ByItself(Option<i32>),
+    /// Killed, but not inside the metrics write (it was over, or not begun): tried again.
+    Missed,
 }
+
+/// Runs a metrics-write kill point may take (the kill lands in a window of a few
+/// milliseconds, or less on a file system without a real `fsync`).
+const METRICS_WRITE_TRIES: usize = 40;
 
 /// The crash test of one job; panics with every failure found.
 fn crash_test(job: Job) {
@@ -928,12 +960,16 @@ fn crash_test(job: Job) {
 
     let mut failures = Vec::new();
     let mut holes: Vec<(Hole, String)> = Vec::new();
-    let (mut killed, mut by_itself) = (0, 0);
+    let (mut killed, mut by_itself, mut metrics_tries) = (0, 0, 0);
     for kill in &kills {
         let (ended, findings) = kill_and_rerun(&start, &reference, *kill);
         match ended {
             Ended::Killed => killed += 1,
             Ended::ByItself(_) => by_itself += 1,
+            Ended::Missed => {}
+        }
+        if matches!(kill, Kill::InMetricsWrite) {
+            metrics_tries = findings.tries;
         }
         for f in findings.failures {
             failures.push(format!("{kill:?}: {f}"));
@@ -944,8 +980,8 @@ fn crash_test(job: Job) {
     eprintln!(
         "crash test {name}: {} kill points: {held} at a held request (every request of a run: \
          source {}, destination {} of which {writes} writes, held before and after handling), \
-         1 inside the metrics write, {} after random delays (seed {seed}); {killed} killed, \
-         {by_itself} ended before their kill point",
+         1 inside the metrics write (landed in {metrics_tries} tries), {} after random delays \
+         (seed {seed}); {killed} killed, {by_itself} ended before their kill point",
         kills.len(),
         reference.source_requests,
         reference.dest_requests.len(),
@@ -978,19 +1014,34 @@ fn crash_test(job: Job) {
 /// One kill point: a fresh world, the run killed there, then two uninterrupted reruns and
 /// the checks.
 fn kill_and_rerun(start: &Start, reference: &Reference, kill: Kill) -> (Ended, Findings) {
-    let world = start.world();
     let job = &start.job;
     let expected = job.expected();
-    let foreign = world.foreign();
     let mut findings = Findings::default();
-
-    let ended = match run_killed(&world, reference, kill) {
-        Ok(ended) => ended,
-        Err(e) => {
-            findings.fail(e);
-            return (Ended::Killed, findings);
+    let mut tries = 0;
+    let (world, foreign, ended) = loop {
+        let world = start.world();
+        let foreign = world.foreign();
+        tries += 1;
+        match run_killed(&world, reference, kill) {
+            Ok(Ended::Missed) if tries < METRICS_WRITE_TRIES => continue,
+            Ok(Ended::Missed) => {
+                findings.fail(format!(
+                    "in {tries} tries, no kill landed between the making of the metrics \
+                     file's temporary and its rename"
+                ));
+                return (Ended::Missed, findings);
+            }
+            Ok(ended) => break (world, foreign, ended),
+            Err(e) => {
+                findings.fail(e);
+                return (Ended::Killed, findings);
+            }
         }
     };
+    findings.tries = tries;
+    // The next scheduled run comes minutes later: what the killed run left (a temporary, a
+    // journal) is as old as that when it starts.
+    backdate(&world, &reference.files);
     if let Ended::ByItself(code) = ended {
         // Only a random delay may outlast the run; the run itself must have succeeded.
         if matches!(kill, Kill::Held(..) | Kill::InMetricsWrite) || code != Some(0) {
@@ -1044,8 +1095,7 @@ fn kill_and_rerun(start: &Start, reference: &Reference, kill: Kill) -> (Ended, F
     if !stray.is_empty() {
         let what =
             format!("files left in the job's folder that the rerun did not sweep: {stray:?}");
-        let temp = |name: &String| name.starts_with(".job.prom.") && name.ends_with(".tmp");
-        if stray.iter().all(temp) {
+        if stray.iter().all(|name| is_metrics_temp(name)) {
             findings.hole(Hole::MetricsTempFileLeft, what);
         } else {
             findings.fail(what);
@@ -1100,9 +1150,7 @@ fn run_killed(world: &World, reference: &Reference, kill: Kill) -> Result<Ended,
     };
     match kill {
         Kill::Held(server, nth, point) => control(server).hold.arm(nth, point),
-        // Held at the access check, until the FIFO is in place.
-        Kill::InMetricsWrite => dest.hold.arm(1, HoldPoint::BeforeHandling),
-        Kill::AfterStart(_) | Kill::AfterRequest(..) => {}
+        Kill::InMetricsWrite | Kill::AfterStart(_) | Kill::AfterRequest(..) => {}
     }
     let begun = Instant::now();
     let mut child = world
@@ -1119,7 +1167,7 @@ fn run_killed(world: &World, reference: &Reference, kill: Kill) -> Result<Ended,
             settle(child.id());
             held
         }
-        Kill::InMetricsWrite => stall_in_metrics_write(world, &mut child, dest, &lines),
+        Kill::InMetricsWrite => metrics_temp_shows(world, &mut child, &lines),
         Kill::AfterStart(delay) => {
             std::thread::sleep(delay.saturating_sub(begun.elapsed()));
             Ok(true)
@@ -1148,19 +1196,17 @@ fn run_killed(world: &World, reference: &Reference, kill: Kill) -> Result<Ended,
         }
     };
     world.release_holds();
-    if matches!(kill, Kill::InMetricsWrite) {
-        // What a write killed there leaves is a file, maybe part written: the FIFO was only
-        // the means to stop it (and would block a later run that opens the same name).
-        let temp = metrics_temp(world.dir.path(), child.id());
-        if std::fs::remove_file(&temp).is_ok() {
-            std::fs::write(&temp, "# HELP apex_ioc_sync_last_run_exit_code The last").unwrap();
-        }
-    }
+    // Inside the metrics write only while its temporary is still there.
+    let missed = matches!(kill, Kill::InMetricsWrite)
+        && matches!(ended, Ended::Killed)
+        && !world.files().iter().any(|name| is_metrics_temp(name));
+    let ended = if missed { Ended::Missed } else { ended };
     drop(lines);
     let _ = stdout.join();
     let stderr = stderr.join().unwrap_or_default();
     match reached {
         Ok(true) => Ok(ended),
+        Ok(false) if matches!(kill, Kill::InMetricsWrite) => Ok(Ended::Missed),
         Ok(false) => Err(format!(
             "the run ended before its kill point (the reference run made {} source and {} \
              destination requests): {stderr}",
@@ -1222,29 +1268,16 @@ fn all_asleep(pid: u32) -> Option<bool> {
     Some(true)
 }
 
-/// Puts a FIFO where the metrics write makes its temporary file (while the run is held at
-/// its first request), then waits until the run is blocked opening it: the metrics write
-/// begun, the temporary file made, nothing renamed. (Opening a FIFO to write blocks until a
-/// reader opens it, and none does.)
-fn stall_in_metrics_write(
+/// Waits for the run's report (the end of its JSON, which comes right before the metrics
+/// write), then watches the job's folder and returns as soon as a temporary of the metrics
+/// file shows (true; the caller kills the run at once), or the run ended (false). The
+/// temporary lives from its making to its rename (the write, an `fsync`): the kill lands
+/// there or just after, which the caller tells apart by looking for it after the kill.
+fn metrics_temp_shows(
     world: &World,
     child: &mut Child,
-    dest: &Control,
     lines: &mpsc::Receiver<String>,
 ) -> Result<bool, String> {
-    if !wait_held(child, dest)? {
-        return Ok(false);
-    }
-    let fifo = metrics_temp(world.dir.path(), child.id());
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .map_err(|e| format!("cannot run mkfifo: {e}"))?;
-    dest.hold.release();
-    if !made.success() {
-        return Err(format!("mkfifo {} failed", fifo.display()));
-    }
-    // The report (the end of the JSON) comes right before the metrics write.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match lines.recv_timeout(Duration::from_millis(5)) {
@@ -1256,34 +1289,27 @@ fn stall_in_metrics_write(
             return Err("no report in 60 s".into());
         }
     }
-    // Linux says where a process waits: `wait_for_partner` is the open of a FIFO. Elsewhere
-    // (or should it not say), a run still alive two seconds after its report can only be
-    // there: the open never returns.
-    let blocked = Instant::now();
-    while blocked.elapsed() < Duration::from_secs(2) {
+    loop {
+        // No sleep: the window is short, and this lasts a few milliseconds.
+        if world.files().iter().any(|name| is_metrics_temp(name)) {
+            return Ok(true);
+        }
         if child.try_wait().unwrap().is_some() {
-            return Err(format!(
-                "the run ended instead of blocking in the metrics write: does it still write \
-                 its temporary file as {}? (see metrics_temp)",
-                fifo.display()
-            ));
+            return Ok(false);
         }
-        if waits_for_fifo(child.id()) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
     }
-    Ok(true)
 }
 
-/// Whether a thread of process `pid` waits to open a FIFO (Linux; false elsewhere).
-fn waits_for_fifo(pid: u32) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return false;
-    };
-    tasks.flatten().any(|task| {
-        std::fs::read_to_string(task.path().join("wchan")).is_ok_and(|w| w == "wait_for_partner")
-    })
+/// Dates every file in the job's folder that is not among `kept` (what a run leaves there)
+/// ten minutes back.
+fn backdate(world: &World, kept: &BTreeSet<String>) {
+    let then = std::time::SystemTime::now() - Duration::from_secs(600);
+    for name in world.files().difference(kept) {
+        let path = world.dir.path().join(name);
+        if let Ok(file) = std::fs::File::options().write(true).open(&path) {
+            let _ = file.set_modified(then);
+        }
+    }
 }
 
 /// The child's standard output, line by line, from a thread of its own.
