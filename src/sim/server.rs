@@ -1,12 +1,13 @@
 //! The server loop every simulator shares: HTTP or HTTPS on a loopback listener, request
-//! counts by method, and injected faults (latency, 5xx, 429 with Retry-After, dropped
-//! connections) applied before the simulator's own router sees a request.
+//! counts by method, injected faults (latency, 5xx, 429 with Retry-After, dropped
+//! connections) applied before the simulator's own router sees a request, and a [`Hold`] that
+//! stops one request at an exact point (for the crash test, which kills the client there).
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -151,6 +152,8 @@ impl Faults {
 pub struct Stats {
     total: AtomicU64,
     by_method: Mutex<BTreeMap<String, u64>>,
+    /// The method of every request in order, when asked for ([`Stats::keep_order`]).
+    order: Mutex<Option<Vec<String>>>,
 }
 
 impl Stats {
@@ -161,7 +164,22 @@ impl Stats {
             .unwrap()
             .entry(method.to_owned())
             .or_default() += 1;
+        if let Some(order) = self.order.lock().unwrap().as_mut() {
+            order.push(method.to_owned());
+        }
         self.total.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// From now on, keep the method of every request in order (off by default: a simulator
+    /// that serves for hours would keep them all).
+    pub fn keep_order(&self) {
+        self.order.lock().unwrap().get_or_insert_default();
+    }
+
+    /// The methods of the requests received since [`Stats::keep_order`], in order: the n-th
+    /// request (as [`Hold`] counts) is the n-th when kept from the start.
+    pub fn order(&self) -> Vec<String> {
+        self.order.lock().unwrap().clone().unwrap_or_default()
     }
 
     /// Requests received so far with this method.
@@ -185,7 +203,80 @@ impl Stats {
 
     pub fn reset(&self) {
         self.by_method.lock().unwrap().clear();
+        if let Some(order) = self.order.lock().unwrap().as_mut() {
+            order.clear();
+        }
         self.total.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Where a [`Hold`] stops its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldPoint {
+    /// Before the simulator sees it: the request has no effect.
+    BeforeHandling,
+    /// After the simulator acted on it (a put stored, a page chosen), before the answer goes
+    /// out: the server did it, the client does not know.
+    BeforeAnswer,
+}
+
+/// Stops the n-th request the server receives (counted as [`Stats`] counts, the first is 1)
+/// at a [`HoldPoint`] until [`Hold::release`], so that a test can kill the client while that
+/// request is held: an exact point of the client's run, whatever the machine's speed. The
+/// other requests go on meanwhile, as they would on a real server.
+#[derive(Debug, Default)]
+pub struct Hold {
+    armed: Mutex<Option<(u64, HoldPoint)>>,
+    /// The number of the request being held, once it arrived.
+    held: Mutex<Option<u64>>,
+    arrived: Condvar,
+    released: std::sync::atomic::AtomicBool,
+}
+
+impl Hold {
+    /// Holds the `nth` request at `point` (one request: a second call replaces the first).
+    pub fn arm(&self, nth: u64, point: HoldPoint) {
+        *self.held.lock().unwrap() = None;
+        self.released.store(false, Ordering::SeqCst);
+        *self.armed.lock().unwrap() = Some((nth, point));
+    }
+
+    /// Waits up to `timeout` for the armed request to be held; its number when it is.
+    pub fn wait_held(&self, timeout: Duration) -> Option<u64> {
+        let held = self.held.lock().unwrap();
+        let (held, _) = self
+            .arrived
+            .wait_timeout_while(held, timeout, |h| h.is_none())
+            .unwrap();
+        *held
+    }
+
+    /// Lets the held request (and any later one) go on.
+    pub fn release(&self) {
+        *self.armed.lock().unwrap() = None;
+        self.released.store(true, Ordering::SeqCst);
+    }
+
+    /// The point where request `n` is to be held, if it is the armed one (disarms).
+    fn due(&self, n: u64) -> Option<HoldPoint> {
+        let mut armed = self.armed.lock().unwrap();
+        match *armed {
+            Some((nth, point)) if nth == n => {
+                *armed = None;
+                Some(point)
+            }
+            _ => None,
+        }
+    }
+
+    /// Holds request `n` until released. A short poll: the hold is for tests, and waits on
+    /// the simulator's runtime without blocking a thread of it.
+    async fn hold(&self, n: u64) {
+        *self.held.lock().unwrap() = Some(n);
+        self.arrived.notify_all();
+        while !self.released.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 }
 
@@ -194,6 +285,7 @@ impl Stats {
 pub struct Control {
     pub faults: Arc<Faults>,
     pub stats: Arc<Stats>,
+    pub hold: Arc<Hold>,
 }
 
 /// Reads a PEM certificate chain and key into a rustls server configuration.
@@ -317,6 +409,25 @@ async fn handle(
         String::from_utf8_lossy(&body)
     );
     let req = hyper::Request::from_parts(parts, Body::from(body));
+    let hold = control.hold.due(n);
+    if hold == Some(HoldPoint::BeforeHandling) {
+        control.hold.hold(n).await;
+    }
+    let answer = answer(req, router, faults, n, key).await;
+    if hold == Some(HoldPoint::BeforeAnswer) {
+        control.hold.hold(n).await;
+    }
+    answer
+}
+
+/// The answer to request `n` (`key`: its method, URL and body): a fault, or the router's.
+async fn answer(
+    req: hyper::Request<Body>,
+    router: Router,
+    faults: &Faults,
+    n: u64,
+    key: String,
+) -> Result<axum::response::Response, std::io::Error> {
     let retried = !faults.seen.lock().unwrap().insert(key);
     if retried && faults.first_try_only.load(Ordering::Relaxed) {
         return router_answer(req, router).await;
