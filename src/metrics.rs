@@ -78,6 +78,8 @@ pub struct RunMetrics {
     /// A TAXII job's newest cursor (the server's `date_added` of the last stored page of any
     /// of its feeds), when it has one.
     pub taxii_cursor: Option<DateTime<Utc>>,
+    /// The rows the job's journal holds after the run, when the run was journalled.
+    pub journal: Option<crate::state::journal::JournalStats>,
 }
 
 /// What a run counted, in terms of no particular destination: the part of a run's report
@@ -179,7 +181,11 @@ impl From<&RunReport> for Counts {
                 .collect(),
             excluded: r.excluded.0.clone(),
             lumu: r.lumu.clone(),
-            brake: r.brake.as_ref().map(|b| b.would_remove),
+            brake: r
+                .brake
+                .as_ref()
+                .map(|b| b.would_remove)
+                .or(r.window_brake.as_ref().map(|b| b.would_remove)),
             removals_withheld: r.removals_withheld.is_some(),
             warnings: r.warnings.len(),
         }
@@ -373,6 +379,12 @@ impl From<usize> for Value {
     }
 }
 
+impl From<u64> for Value {
+    fn from(n: u64) -> Self {
+        Value::Count(n)
+    }
+}
+
 impl From<bool> for Value {
     fn from(b: bool) -> Self {
         Value::Count(u64::from(b))
@@ -505,6 +517,27 @@ fn families(run: &RunMetrics, last_success: f64) -> Vec<Family> {
             )
             .with(Value::Real(age)),
         );
+    }
+    if let Some(journal) = &run.journal {
+        families.push(
+            Family::new(
+                "journal_rows",
+                None,
+                "Rows the job's journal holds after the last run, by table: runs, and the writes they sent.",
+            )
+            .by("table", [("runs", &journal.runs), ("writes", &journal.writes)]),
+        );
+        if let Some(oldest) = journal.oldest {
+            let age = (run.ended - oldest).num_milliseconds().max(0) as f64 / 1e3;
+            families.push(
+                Family::new(
+                    "journal_age",
+                    seconds(),
+                    "Age of the oldest run the job's journal holds, at the end of the last run (runs older than --journal-days are pruned).",
+                )
+                .with(Value::Real(age)),
+            );
+        }
     }
     if let Some(counts) = &run.counts {
         families.extend(count_families(counts));
@@ -747,6 +780,7 @@ mod tests {
             clean: false,
             counts: None,
             taxii_cursor: None,
+            journal: None,
         }
     }
 

@@ -63,6 +63,9 @@ pub struct Settings {
     pub config: Option<ConfigFile>,
     /// The service manager's folders for this job's files, when it gives them.
     pub service_dirs: ServiceDirs,
+    /// Whether runs are journalled in the state file: always in the program; off only to
+    /// measure what the journal costs ([`Settings::without_journal`], `benches/sync.rs`).
+    pub journal: bool,
 }
 
 /// The folders a service manager gives a job for its files: systemd's `StateDirectory=` and
@@ -109,6 +112,16 @@ impl Settings {
             opts,
             config,
             service_dirs: ServiceDirs::default(),
+            journal: true,
+        }
+    }
+
+    /// These settings without the journal: for measuring its cost only (`benches/sync.rs`);
+    /// the program always journals.
+    pub fn without_journal(self) -> Self {
+        Settings {
+            journal: false,
+            ..self
         }
     }
 
@@ -336,6 +349,8 @@ impl Settings {
             capacity,
             // Known only once the list is read (see `sync::run`).
             withdrawn: HashSet::new(),
+            // Known from the journal (see `commands::sync`).
+            owned_peak: None,
         }
     }
 
@@ -481,11 +496,29 @@ impl Settings {
         })
     }
 
-    /// The built-in guard (unless `--no-default-exclusions`) and the `--exclude` lists,
-    /// loaded. A list that cannot be read or parsed is a configuration error (exit 2).
+    /// The built-in guard (unless `--no-default-exclusions`), the `--exclude` lists and the
+    /// `--hold` list, loaded. A list that cannot be read or parsed, or a hold list that does
+    /// not exist, is a configuration error (exit 2).
     pub fn exclusions(&self) -> Result<Exclusions, Failure> {
+        self.load_exclusions(false)
+    }
+
+    /// [`Settings::exclusions`] for `rollback`, which writes the hold list: one that does
+    /// not exist yet holds nothing.
+    pub fn exclusions_for_rollback(&self) -> Result<Exclusions, Failure> {
+        self.load_exclusions(true)
+    }
+
+    fn load_exclusions(&self, hold_may_be_missing: bool) -> Result<Exclusions, Failure> {
         let o = &self.opts.exclusions;
-        Exclusions::load(!o.no_default_exclusions, &o.exclude).map_err(|e| {
+        let mut exclusions = Exclusions::load(!o.no_default_exclusions, &o.exclude);
+        if let (Ok(loaded), Some(hold)) = (&mut exclusions, &o.hold) {
+            let held = loaded.load_hold(hold, hold_may_be_missing);
+            if let Err(e) = held {
+                exclusions = Err(e);
+            }
+        }
+        exclusions.map_err(|e| {
             Failure::usage(e.context("an exclusion list could not be loaded; nothing was written"))
         })
     }

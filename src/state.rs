@@ -13,8 +13,10 @@
 //! confidence, iocs)`, times as microseconds since the epoch. Schema 1 (times as text) and
 //! schema 2 (one set of indicators for the whole file) are upgraded in place.
 //!
-//! The Lumu job's context cache lives in the same file, in tables of its own ([`lumu`]).
+//! The Lumu job's context cache lives in the same file, in tables of its own ([`lumu`]), and
+//! so does every job's journal of its runs and writes ([`journal`]).
 
+pub mod journal;
 pub mod lumu;
 
 use std::collections::{BTreeMap, HashMap};
@@ -267,6 +269,7 @@ impl StateStore {
         }
         self.conn.execute_batch(&schema("indicators"))?;
         lumu::create_tables(&self.conn)?;
+        journal::create_tables(&self.conn)?;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(())

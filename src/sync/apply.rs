@@ -42,16 +42,34 @@ pub struct Applied {
     pub failed: Vec<FailedWrite>,
 }
 
+/// What became of one write, as [`apply`] reports it to its `observe` callback (the
+/// journal) the moment it is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// Added, updated or removed.
+    Done,
+    /// A removal of an entry that was gone already.
+    AlreadyGone,
+    /// A removal not sent: listed again right before the removals, the entry no longer
+    /// carried the tag.
+    NoLongerOurs,
+    /// Failed after its retries (or its type could not be listed again): why.
+    Failed(&'a str),
+}
+
 /// Applies `writes` with at most `threads` requests at once: every put, then every delete,
 /// then the puts that found the list full. With `recheck` (the job's tag), the types the
 /// deletes touch are listed again right before them, and only entries still listed with
-/// that tag are deleted. `progress` ticks once per write, as each completes.
+/// that tag are deleted. `progress` ticks once per write, as each completes, and `observe`
+/// hears each write's outcome then (a put that found the list full: once, after its
+/// second try).
 pub async fn apply<S: Sink>(
     sink: &S,
     writes: Vec<Write>,
     threads: usize,
     progress: &ProgressBar,
     recheck: Option<&str>,
+    observe: &mut (dyn FnMut(&Write, Outcome<'_>) + Send),
 ) -> Applied {
     let (puts, deletes): (Vec<Write>, Vec<Write>) =
         writes.into_iter().partition(|w| matches!(w, Write::Put(_)));
@@ -59,15 +77,15 @@ pub async fn apply<S: Sink>(
     let mut full = Vec::new();
     sink.apply(puts, threads, &mut |write, result| match result {
         Err(e) if e.list_full => full.push(write),
-        result => record(&mut applied, write, result, progress),
+        result => record(&mut applied, write, result, progress, observe),
     })
     .await;
     let deletes = match recheck {
-        Some(tag) => still_ours(sink, deletes, tag, &mut applied, progress).await,
+        Some(tag) => still_ours(sink, deletes, tag, &mut applied, progress, observe).await,
         None => deletes,
     };
     sink.apply(deletes, threads, &mut |write, result| {
-        record(&mut applied, write, result, progress)
+        record(&mut applied, write, result, progress, observe)
     })
     .await;
     if !full.is_empty() {
@@ -77,7 +95,7 @@ pub async fn apply<S: Sink>(
         );
     }
     sink.apply(full, threads, &mut |write, result| {
-        record(&mut applied, write, result, progress)
+        record(&mut applied, write, result, progress, observe)
     })
     .await;
     applied
@@ -93,6 +111,7 @@ async fn still_ours<S: Sink>(
     tag: &str,
     applied: &mut Applied,
     progress: &ProgressBar,
+    observe: &mut (dyn FnMut(&Write, Outcome<'_>) + Send),
 ) -> Vec<Write> {
     let kinds: BTreeSet<IocKind> = deletes.iter().map(Write::kind).collect();
     // Per type: content as listed -> whether it carries the tag; or why it cannot be listed.
@@ -122,10 +141,12 @@ async fn still_ours<S: Sink>(
                     );
                     applied.no_longer_ours += 1;
                     progress.inc(1);
+                    observe(&write, Outcome::NoLongerOurs);
                 }
                 None => {
                     applied.already_gone += 1;
                     progress.inc(1);
+                    observe(&write, Outcome::AlreadyGone);
                 }
             },
             Err(e) => {
@@ -135,6 +156,7 @@ async fn still_ours<S: Sink>(
                 );
                 tracing::error!("{} `{}` {error}", write.kind(), write.content());
                 progress.inc(1);
+                observe(&write, Outcome::Failed(&error));
                 applied.failed.push(FailedWrite {
                     kind: write.kind(),
                     content: write.content().to_owned(),
@@ -147,8 +169,22 @@ async fn still_ours<S: Sink>(
     keep
 }
 
-fn record(applied: &mut Applied, write: Write, result: WriteResult, progress: &ProgressBar) {
+fn record(
+    applied: &mut Applied,
+    write: Write,
+    result: WriteResult,
+    progress: &ProgressBar,
+    observe: &mut (dyn FnMut(&Write, Outcome<'_>) + Send),
+) {
     progress.inc(1);
+    observe(
+        &write,
+        match &result {
+            Ok(Written::Done) => Outcome::Done,
+            Ok(Written::AlreadyGone) => Outcome::AlreadyGone,
+            Err(e) => Outcome::Failed(&e.message),
+        },
+    );
     match result {
         Ok(Written::Done) => match write {
             Write::Put(_) => applied.put += 1,
