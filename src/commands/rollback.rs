@@ -560,8 +560,10 @@ async fn rollback<S: Sink>(settings: &Settings, sink: &S, id: &str) -> Result<Ex
         .collect();
     let hold_file = settings.opts.exclusions.hold.clone();
     let mut hold_error = None;
+    // Every rollback that wrote notes itself in the hold list (made if missing, so that the
+    // job's --hold finds it), with what it held: possibly nothing.
     if let Some(path) = &hold_file
-        && !to_hold.is_empty()
+        && !dry_run
     {
         let why = format!(
             "rollback {run_id} of run {id} (tag {tag}), {}: {} IOCs",

@@ -481,12 +481,12 @@ impl Journal {
             )
             .with_context(|| format!("cannot start run {} in {}", run.id, where_(&self.path)))?;
         tracing::info!(
-            "run {} ({}{}) journalled in {}",
+            "run {} ({}{}) begins",
             run.id,
             run.kind.as_str(),
             if run.dry_run { ", dry run" } else { "" },
-            self.path.display()
         );
+        tracing::debug!("run {} journalled in {}", run.id, self.path.display());
         Ok(JournalRun {
             journal: self,
             id: run.id.to_owned(),

@@ -9,6 +9,7 @@ mod common;
 mod credentials;
 mod exclusions;
 mod help;
+mod journal;
 mod lumu_cache;
 mod lumu_sync;
 mod malformed_stix;
