@@ -1057,7 +1057,7 @@ pub struct SyncOpts {
     /// Show the plan and write nothing.
     #[arg(long = "dry-run", alias = "dry_run", verbatim_doc_comment)]
     pub dry_run: bool,
-    /// Lift the removal brake: a run that would remove more than half of what its tag owns goes ahead.
+    /// Lift the removal brake: a run that would remove more than half of what its tag owns, or leave less than half of the most it owned within the last 24 hours, goes ahead.
     #[arg(long, verbatim_doc_comment)]
     pub force: bool,
     /// Run several writes at once (see --threads).
@@ -1131,7 +1131,7 @@ pub struct ExclusionOpts {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = heading::OUTPUT)]
 pub struct OutputOpts {
-    /// Print the result as JSON on standard output: a sync's report, a list's entries, an openioc command's answer.
+    /// Print the result as JSON on standard output: a sync's report, a list's entries, an openioc command's answer, the journal's runs, writes, explanation or rollback.
     #[arg(long, verbatim_doc_comment)]
     pub json: bool,
 }

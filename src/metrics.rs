@@ -811,6 +811,26 @@ mod tests {
     }
 
     #[test]
+    fn the_journal_gives_its_rows_and_the_age_of_its_oldest_run() {
+        let mut r = run(0);
+        r.journal = Some(crate::state::journal::JournalStats {
+            runs: 3,
+            writes: 17,
+            oldest: Some(r.ended - chrono::Duration::hours(2)),
+        });
+        let text = render(&r, 0.0);
+        for line in [
+            "apex_ioc_sync_journal_rows{tag=\"lumu\",source=\"lumu\",sink=\"apex\",table=\"runs\"} 3\n",
+            "apex_ioc_sync_journal_rows{tag=\"lumu\",source=\"lumu\",sink=\"apex\",table=\"writes\"} 17\n",
+            "apex_ioc_sync_journal_age_seconds{tag=\"lumu\",source=\"lumu\",sink=\"apex\"} 7200.0\n",
+        ] {
+            assert!(text.contains(line), "{line}{text}");
+        }
+        // A run that was not journalled has neither.
+        assert!(!render(&run(0), 0.0).contains("journal"));
+    }
+
+    #[test]
     fn the_last_success_is_carried_from_the_previous_file_of_the_same_job_only() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("job.prom");
