@@ -291,6 +291,15 @@ fn verdict(e: &Explanation, tag: &str) -> String {
             ),
         };
     }
+    if job.indicators.iter().any(|i| i.valid_now) {
+        return format!(
+            "not on the list, though a stored indicator holding it is valid now: its run ({}) \
+             left it out, as one of more valid {} IOCs than the list holds (the newest are \
+             kept), or it became valid since",
+            job.wanted_run.as_deref().unwrap_or("none yet"),
+            e.kind
+        );
+    }
     if let Some(w) = job.writes.last() {
         if w.op == crate::state::journal::Op::Remove && w.result == "done" {
             return format!(

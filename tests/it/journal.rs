@@ -812,3 +812,32 @@ fn a_source_shrinking_by_40_percent_a_run_is_braked_on_the_third_run_within_24_h
     let after = sync_json(&mut job());
     assert_eq!(after["deleted"], 6);
 }
+
+#[test]
+fn explain_shows_a_taxii_jobs_indicators_with_their_validity() {
+    use apex_ioc_sync::sim::taxii::{TaxiiSimConfig, indicator};
+    let apex = start_apex();
+    let taxii = start_taxii(TaxiiSimConfig::default());
+    let collection = "0c1b0000-0000-4000-8000-00000000000a";
+    taxii.sim.add_collection(collection, "A", None, true);
+    let at = chrono::Utc::now() - hours(2);
+    taxii.sim.add_object(
+        collection,
+        at,
+        indicator("indicator--1", "[domain-name:value = 'one.example']", at),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    taxii_cmd(dir.path(), &apex, &taxii).assert().success();
+    let out = apex_run(dir.path(), &apex, &["explain", "One.Example", "--json"])
+        .args(["--source", "taxii"])
+        .assert()
+        .success();
+    let e = json(&out);
+    let job = &e["jobs"][0];
+    assert_eq!(job["tag"], "taxii");
+    assert_eq!(job["wanted"]["reason"], "indicator--1");
+    assert_eq!(job["indicators"][0]["id"], "indicator--1");
+    assert_eq!(job["indicators"][0]["valid_now"], true);
+    assert_eq!(job["indicators"][0]["revoked"], false);
+    assert_eq!(e["destination"]["entries"][0]["ours"], true);
+}
