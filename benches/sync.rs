@@ -5,8 +5,12 @@
 //! makes list calls only; Vision One's cold push in at least 50 times fewer requests than
 //! Apex's.
 //!
+//! The journal's cost: the same cold push to Apex at 16 writes at once with and without the
+//! journal (every write stored before it is sent, each result as it arrives), the rows it
+//! took, and the journal alone (no network) for as many writes.
+//!
 //! `cargo bench --bench sync` (set APEX_BENCH_IOCS to change the size, and
-//! SYNC_BENCH_SINKS=apex or vision-one to run one destination only).
+//! SYNC_BENCH_SINKS=apex, vision-one or journal to run one part only).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -32,7 +36,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let sinks = std::env::var("SYNC_BENCH_SINKS").unwrap_or_else(|_| "apex,vision-one".into());
+    let sinks =
+        std::env::var("SYNC_BENCH_SINKS").unwrap_or_else(|_| "apex,vision-one,journal".into());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -44,6 +49,136 @@ fn main() {
     if sinks.split(',').any(|s| s == "vision-one") {
         vision_one(iocs, &runtime);
     }
+    if sinks.split(',').any(|s| s == "journal") {
+        journal(iocs, &runtime);
+    }
+}
+
+/// The Apex cold push at 16 writes at once, without and with the journal; then the journal
+/// alone for as many writes.
+fn journal(iocs: usize, runtime: &tokio::runtime::Runtime) {
+    const THREADS: u16 = 16;
+    println!(
+        "\n{iocs} IOCs, Apex cold push at {THREADS} writes at once, latency {} ms: the journal's cost",
+        LATENCY.as_millis()
+    );
+    println!(
+        "{:<16}  {:>9}  {:>9}  {:>11}  {:>10}",
+        "journal", "wall (s)", "ideal (s)", "rows (runs)", "file (MiB)"
+    );
+    for journalled in [false, true] {
+        let apex = BackgroundApex::start(ApexSimConfig::random()).unwrap();
+        apex.sim.control.faults.set_latency(LATENCY);
+        let lumu = lumu_with(iocs);
+        let dir = tempfile::tempdir().unwrap();
+        let c = apex.sim.config();
+        let settings = Settings::new(
+            Options {
+                apex: ApexOpts {
+                    host: Some(apex.url()),
+                    application_id: Some(c.app_id.clone()),
+                    api_key: Some(Secret::new(&c.api_key)),
+                    ..ApexOpts::default()
+                },
+                ..job_options(&lumu, dir.path(), THREADS)
+            },
+            None,
+        );
+        let settings = if journalled {
+            settings
+        } else {
+            settings.without_journal()
+        };
+        let started = Instant::now();
+        let outcome = runtime.block_on(sync::run(&settings));
+        let wall = started.elapsed().as_secs_f64();
+        assert!(matches!(outcome, Ok(ExitCode::Ok)), "{outcome:?}");
+        let writes = apex.sim.control.stats.count("PUT") + apex.sim.control.stats.count("DELETE");
+        let ideal = writes as f64 * LATENCY.as_secs_f64() / f64::from(THREADS);
+        let state = dir.path().join("bench.db");
+        let (rows, runs) = if journalled {
+            let conn = rusqlite::Connection::open(&state).unwrap();
+            let count = |table: &str| -> i64 {
+                conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                    .unwrap()
+            };
+            (count("journal_writes"), count("journal_runs"))
+        } else {
+            (0, 0)
+        };
+        let size = std::fs::metadata(&state).map_or(0, |m| m.len()) as f64 / (1 << 20) as f64;
+        println!(
+            "{:<16}  {wall:>9.2}  {ideal:>9.2}  {:>11}  {size:>10.1}",
+            if journalled { "on" } else { "off (bench only)" },
+            format!("{rows} ({runs})")
+        );
+    }
+    journal_alone(iocs);
+}
+
+/// The journal without the network: `iocs` writes stored as planned in one transaction,
+/// then each result in a transaction of its own, as a run stores them.
+fn journal_alone(iocs: usize) {
+    use apex_ioc_sync::ioc::IocKind;
+    use apex_ioc_sync::state::journal::{Journal, NewRun, Op, PlannedWrite, RunKind};
+    use apex_ioc_sync::sync::apply::Outcome;
+    use apex_ioc_sync::sync::model::{Put, ScanAction, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now();
+    let mut run = Journal::open(&dir.path().join("alone.db"))
+        .unwrap()
+        .begin(&NewRun {
+            id: "bench",
+            tag: "lumu",
+            kind: RunKind::Sync,
+            source: "lumu",
+            sink: "apex",
+            location: "https://apex.example",
+            dry_run: false,
+            forced: false,
+            undoes: None,
+            started: now,
+        })
+        .unwrap();
+    let puts: Vec<Put> = (0..iocs)
+        .map(|i| Put {
+            kind: IocKind::Domain,
+            content: format!("d{i}.example"),
+            notes: format!("apex-ioc-sync:lumu C2C incident {i:08x}-0000-4000-8000-000000000000"),
+            scan_action: ScanAction::Block,
+            expiration: Some(now),
+        })
+        .collect();
+    let planned: Vec<PlannedWrite> = puts
+        .iter()
+        .map(|p| PlannedWrite {
+            op: Op::Add,
+            kind: p.kind,
+            content: p.content.clone(),
+            value: Some(p.content.clone()),
+            scan_action: Some("block".into()),
+            expires: p.expiration,
+            notes: Some(p.notes.clone()),
+            previous: None,
+        })
+        .collect();
+    let started = Instant::now();
+    run.planned(&planned).unwrap();
+    let planning = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    for put in puts {
+        run.result(&Write::Put(put), Outcome::Done);
+    }
+    let results = started.elapsed().as_secs_f64();
+    assert!(run.error().is_none());
+    run.finish(0).unwrap();
+    println!(
+        "journal alone: {iocs} writes planned in {:.0} ms (one transaction), {iocs} results in {:.0} ms ({:.0} us each, a transaction each)",
+        planning * 1e3,
+        results * 1e3,
+        results * 1e6 / iocs as f64
+    );
 }
 
 /// A Lumu simulator with `iocs` IOCs in incidents of [`IOCS_PER_INCIDENT`].

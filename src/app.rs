@@ -91,6 +91,15 @@ where
                 commands::demo::run(settings.sink()).await?;
                 Ok(ExitCode::Ok)
             }
+            Some(Command::History(args)) => {
+                commands::history::run(&settings, args.run.as_deref(), args.since)?;
+                Ok(ExitCode::Ok)
+            }
+            Some(Command::Explain(args)) => {
+                commands::explain::run(&settings, &args.ioc).await?;
+                Ok(ExitCode::Ok)
+            }
+            Some(Command::Rollback(args)) => commands::rollback::run(&settings, &args.run).await,
             Some(Command::Help(args)) => {
                 commands::help::print(&args.command)?;
                 Ok(ExitCode::Ok)

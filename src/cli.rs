@@ -39,6 +39,7 @@ use crate::settings::{
 use crate::sink::vision_one::{Region, RiskLevel};
 use crate::source::lumu::DEFAULT_MAX_CONTEXT_CALLS;
 use crate::source::taxii::{DEFAULT_PAGE_SIZE, MAX_DAYS};
+use crate::state::journal::DEFAULT_JOURNAL_DAYS;
 use crate::sync::model::ScanAction;
 use crate::sync::plan::ADD_BRAKE_MIN_ADDS;
 
@@ -112,6 +113,19 @@ pub enum Command {
     /// Needs no credentials and no network.
     #[command(verbatim_doc_comment, args_override_self = true)]
     Demo(DemoArgs),
+    /// Show the job's journal: its runs, newest first, one line each, or with a RUN-ID the writes of that run.
+    #[command(verbatim_doc_comment, args_override_self = true)]
+    History(HistoryArgs),
+    /// Explain why an IOC is, or is not, on the destination's list: its normal form, whether an exclusion list or the guard holds it back, what the list holds now, and for each job of the state file what its source wanted at its last run and the journal's writes of it.
+    ///
+    /// No source is read: what a source wants is as the job's last run stored it (run the job with --dry-run to see the source now).
+    #[command(verbatim_doc_comment, args_override_self = true)]
+    Explain(ExplainArgs),
+    /// Undo a run's writes on the destination: remove what it added, re-add what it removed (with its notes, scan action and expiry), restore what it updated; only entries still as the run left them are touched.
+    ///
+    /// The plan is printed first; the removal brakes and the ownership rules apply, and the rollback is itself a run in the journal. The next run of the job pushes again what its source still wants, unless --hold keeps it off.
+    #[command(verbatim_doc_comment, args_override_self = true)]
+    Rollback(RollbackArgs),
     /// Print the help of the program, or of the command named (help udso list).
     #[command(verbatim_doc_comment)]
     Help(HelpArgs),
@@ -121,6 +135,219 @@ pub enum Command {
     /// Print a completion script for a shell: bash, zsh, fish or powershell (see the README for where it goes).
     #[command(verbatim_doc_comment)]
     Completions(CompletionsArgs),
+}
+
+/// Options of the sync job that a journal command (`history`, `explain`, `rollback`) takes
+/// too, picked by id from the sync job's own definitions (help, aliases, defaults, `.config`
+/// names), so that one `.config` drives a job and its journal and no option is defined
+/// twice. Each command takes the ids of its `IDS`.
+pub trait PickedOptions {
+    /// The arg ids picked (`tag`, `state_file`, ...).
+    const IDS: &'static [&'static str];
+}
+
+/// The sync job's options of `P::IDS`, as the merged view's values (the others at their
+/// defaults).
+#[derive(Debug, Clone)]
+pub struct Picked<P> {
+    pub options: Options,
+    _ids: std::marker::PhantomData<P>,
+}
+
+impl<P: PickedOptions> Args for Picked<P> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        // The sync job's definitions, each with the help heading of its group.
+        let all = Options::augment_args(clap::Command::new(PROGRAM));
+        all.get_arguments()
+            .filter(|a| P::IDS.contains(&a.get_id().as_str()))
+            .fold(cmd, |cmd, a| cmd.arg(a.clone()))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl<P: PickedOptions> FromArgMatches for Picked<P> {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut o = Options::default();
+        for &id in P::IDS {
+            match id {
+                "source" => o.sync.source = *m.get_one("source").expect("a default"),
+                "tag" => o.sync.tag = m.get_one("tag").cloned(),
+                "ioc_types" => {
+                    o.sync.ioc_types = m
+                        .get_many("ioc_types")
+                        .expect("a default")
+                        .copied()
+                        .collect();
+                }
+                "state_file" => o.sync.state_file = m.get_one("state_file").cloned(),
+                "lock_file" => o.sync.lock_file = m.get_one("lock_file").cloned(),
+                "dry_run" => o.sync.dry_run = m.get_flag("dry_run"),
+                "force" => o.sync.force = m.get_flag("force"),
+                "threaded" => o.sync.threaded = m.get_flag("threaded"),
+                "threads" => o.sync.threads = m.get_one("threads").copied(),
+                "risk_level" => o.risk_level = *m.get_one("risk_level").expect("a default"),
+                other => unreachable!("no pick of `{other}`"),
+            }
+        }
+        Ok(Picked {
+            options: o,
+            _ids: std::marker::PhantomData,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+/// `history`'s picks: the job's state file (`--state-file`, else by `--tag` or `--source`).
+#[derive(Debug, Clone)]
+pub struct HistoryPicks;
+impl PickedOptions for HistoryPicks {
+    const IDS: &'static [&'static str] = &["source", "tag", "state_file"];
+}
+
+/// `explain`'s picks: the job's state file, and the types it pushes.
+#[derive(Debug, Clone)]
+pub struct ExplainPicks;
+impl PickedOptions for ExplainPicks {
+    const IDS: &'static [&'static str] = &["source", "tag", "ioc_types", "state_file"];
+}
+
+/// `rollback`'s picks: the job's state and lock files, the rehearsal, the brakes, the
+/// writes at once, and Vision One's risk level for what it re-adds.
+#[derive(Debug, Clone)]
+pub struct RollbackPicks;
+impl PickedOptions for RollbackPicks {
+    const IDS: &'static [&'static str] = &[
+        "risk_level",
+        "source",
+        "tag",
+        "dry_run",
+        "force",
+        "threaded",
+        "threads",
+        "state_file",
+        "lock_file",
+    ];
+}
+
+/// A time for `history --since`: an RFC 3339 time, a date (midnight UTC), or a span back
+/// from now (`30m`, `24h`, `7d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    At(chrono::DateTime<chrono::Utc>),
+    Ago(chrono::Duration),
+}
+
+impl Since {
+    /// The time this names, `now` being now.
+    pub fn at(self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        match self {
+            Since::At(at) => at,
+            Since::Ago(span) => now - span,
+        }
+    }
+}
+
+fn parse_since(value: &str) -> Result<Since, String> {
+    let value = value.trim();
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Ok(Since::At(at.with_timezone(&chrono::Utc)));
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        return Ok(Since::At(day.and_time(chrono::NaiveTime::MIN).and_utc()));
+    }
+    let unit_at = value.len().saturating_sub(1);
+    let (number, unit) = value.split_at(unit_at);
+    let span = number
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .and_then(|n| match unit {
+            "m" => chrono::Duration::try_minutes(n),
+            "h" => chrono::Duration::try_hours(n),
+            "d" => chrono::Duration::try_days(n),
+            _ => None,
+        });
+    span.map(Since::Ago).ok_or_else(|| {
+        "expected a time (2026-12-06T20:00:00Z), a date (2026-12-06) or a span back from now (30m, 24h, 7d)".to_owned()
+    })
+}
+
+/// `history [RUN-ID]`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// A run's id, as history lists it: print that run's writes instead of the runs.
+    #[arg(value_name = "RUN-ID", verbatim_doc_comment)]
+    pub run: Option<String>,
+    /// Only runs that started at or after this: a time (2026-12-06T20:00:00Z), a date (2026-12-06) or a span back from now (30m, 24h, 7d).
+    #[arg(long, value_name = "WHEN", value_parser = parse_since, verbatim_doc_comment)]
+    pub since: Option<Since>,
+    #[command(flatten)]
+    pub config: ConfigOpt,
+    #[command(flatten)]
+    pub picked: Picked<HistoryPicks>,
+    #[command(flatten)]
+    pub output: OutputOpts,
+    #[command(flatten)]
+    pub logging: LoggingOpts,
+}
+
+/// `explain IOC`.
+#[derive(Debug, Clone, Args)]
+pub struct ExplainArgs {
+    /// The IOC, in any spelling: an IPv4 address, a domain, a URL, a SHA-1 or SHA-256, defanged or not (hxxp://Evil[.]Example/).
+    #[arg(value_name = "IOC", verbatim_doc_comment)]
+    pub ioc: String,
+    #[command(flatten)]
+    pub config: ConfigOpt,
+    #[command(flatten)]
+    pub destination: DestinationOpts,
+    #[command(flatten)]
+    pub apex: ApexOpts,
+    #[command(flatten)]
+    pub vision_one: VisionOneOpts,
+    #[command(flatten)]
+    pub picked: Picked<ExplainPicks>,
+    #[command(flatten)]
+    pub exclusions: ExclusionOpts,
+    #[command(flatten)]
+    pub http: HttpOpts,
+    #[command(flatten)]
+    pub output: OutputOpts,
+    #[command(flatten)]
+    pub logging: LoggingOpts,
+}
+
+/// `rollback RUN-ID`.
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    /// The id of the run to undo, as history lists it.
+    #[arg(value_name = "RUN-ID", verbatim_doc_comment)]
+    pub run: String,
+    #[command(flatten)]
+    pub config: ConfigOpt,
+    #[command(flatten)]
+    pub destination: DestinationOpts,
+    #[command(flatten)]
+    pub apex: ApexOpts,
+    #[command(flatten)]
+    pub vision_one: VisionOneOpts,
+    #[command(flatten)]
+    pub picked: Picked<RollbackPicks>,
+    #[command(flatten)]
+    pub exclusions: ExclusionOpts,
+    #[command(flatten)]
+    pub http: HttpOpts,
+    #[command(flatten)]
+    pub output: OutputOpts,
+    #[command(flatten)]
+    pub logging: LoggingOpts,
 }
 
 #[derive(Debug, Subcommand)]
@@ -855,7 +1082,7 @@ pub struct SyncOpts {
     /// Show the plan and write nothing.
     #[arg(long = "dry-run", alias = "dry_run", verbatim_doc_comment)]
     pub dry_run: bool,
-    /// Lift the brakes: a run that would remove more than half of what its tag owns, or add more than --max-adds entries and more than 3 times what it owns, goes ahead.
+    /// Lift the brakes: a run that would remove more than half of what its tag owns, leave less than half of the most it owned within the last 24 hours, or add more than --max-adds entries and more than 3 times what it owns, goes ahead.
     #[arg(long, verbatim_doc_comment)]
     pub force: bool,
     /// The add brake's floor: a run that would add more than N entries and more than 3 times what its tag owns writes nothing and exits 5 (see --force).
@@ -887,7 +1114,7 @@ pub struct SyncOpts {
         help = format!("Days back to read: Lumu incidents of the last N days, 1-{MAX_LUMU_DAYS}; indicators added to a TAXII feed in the last N days on its first run, 1-{MAX_DAYS}.")
     )]
     pub days: u32,
-    /// State of the Lumu and TAXII sources (SQLite). Default: apex-ioc-sync-TAG.db in $STATE_DIRECTORY, else beside the config file, else in the current folder.
+    /// The job's state (SQLite): its journal of runs and writes, the Lumu context cache, the TAXII cursors and indicators. Default: apex-ioc-sync-TAG.db in $STATE_DIRECTORY, else beside the config file, else in the current folder.
     #[arg(
         long = "state-file",
         alias = "state_file",
@@ -895,6 +1122,16 @@ pub struct SyncOpts {
         verbatim_doc_comment
     )]
     pub state_file: Option<PathBuf>,
+    /// Days of runs the journal keeps, 1-3650; older runs and their writes are pruned at the end of each run.
+    #[arg(
+        long = "journal-days",
+        alias = "journal_days",
+        value_name = "N",
+        default_value_t = DEFAULT_JOURNAL_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=3650),
+        verbatim_doc_comment
+    )]
+    pub journal_days: u32,
     /// Single-instance lock file. Default: apex-ioc-sync-TAG.lock in $STATE_DIRECTORY, else beside the config file, else in the current folder.
     #[arg(
         long = "lock-file",
@@ -950,13 +1187,16 @@ pub struct ExclusionOpts {
         verbatim_doc_comment
     )]
     pub no_default_exclusions: bool,
+    /// A hold list: IOCs never to push again until their line is removed, one IOC a line, matched exactly (rollback appends the IOCs it removes); it must exist (create it empty), except for rollback.
+    #[arg(long, value_name = "PATH", verbatim_doc_comment)]
+    pub hold: Option<PathBuf>,
 }
 
 /// What a command prints on standard output.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = heading::OUTPUT)]
 pub struct OutputOpts {
-    /// Print the result as JSON on standard output: a sync's report, a list's entries, an openioc command's answer.
+    /// Print the result as JSON on standard output: a sync's report, a list's entries, an openioc command's answer, the journal's runs, writes, explanation or rollback.
     #[arg(long, verbatim_doc_comment)]
     pub json: bool,
 }
@@ -1063,6 +1303,34 @@ impl Cli {
                 destination: a.destination.clone(),
                 ..Options::default()
             },
+            Some(Command::History(a)) => Options {
+                config: a.config.clone(),
+                output: a.output.clone(),
+                logging: a.logging.clone(),
+                ..a.picked.options.clone()
+            },
+            Some(Command::Explain(a)) => Options {
+                config: a.config.clone(),
+                destination: a.destination.clone(),
+                apex: a.apex.clone(),
+                vision_one: a.vision_one.clone(),
+                exclusions: a.exclusions.clone(),
+                http: a.http.clone(),
+                output: a.output.clone(),
+                logging: a.logging.clone(),
+                ..a.picked.options.clone()
+            },
+            Some(Command::Rollback(a)) => Options {
+                config: a.config.clone(),
+                destination: a.destination.clone(),
+                apex: a.apex.clone(),
+                vision_one: a.vision_one.clone(),
+                exclusions: a.exclusions.clone(),
+                http: a.http.clone(),
+                output: a.output.clone(),
+                logging: a.logging.clone(),
+                ..a.picked.options.clone()
+            },
             Some(
                 Command::Simulate(_) | Command::Help(_) | Command::Man | Command::Completions(_),
             ) => Options::default(),
@@ -1080,6 +1348,9 @@ impl Cli {
             Some(Command::Openioc(OpenIocCommand::Upload(a))) => &a.apex.config,
             Some(Command::Openioc(OpenIocCommand::List(a))) => &a.config,
             Some(Command::Openioc(OpenIocCommand::Delete(a))) => &a.apex.config,
+            Some(Command::History(a)) => &a.config,
+            Some(Command::Explain(a)) => &a.config,
+            Some(Command::Rollback(a)) => &a.config,
             Some(
                 Command::Simulate(_)
                 | Command::Demo(_)
@@ -1380,6 +1651,7 @@ mod tests {
                     .collect(),
                 "expiration_days" => vec![DEFAULT_EXPIRATION_DAYS.to_string()],
                 "max_adds" => vec![ADD_BRAKE_MIN_ADDS.to_string()],
+                "journal_days" => vec![DEFAULT_JOURNAL_DAYS.to_string()],
                 "days" => vec![DEFAULT_DAYS.to_string()],
                 "capacity" => vec![crate::sim::apex::DEFAULT_CAPACITY.to_string()],
                 "token_timeout" => vec![crate::sim::apex::DEFAULT_TOKEN_TIMEOUT_SECS.to_string()],
@@ -1475,6 +1747,33 @@ mod tests {
             ("openioc list", &server),
             ("openioc delete", &server),
             ("demo", &[DESTINATION]),
+            ("history", &[SYNC, OUTPUT, LOGGING]),
+            (
+                "explain",
+                &[
+                    DESTINATION,
+                    APEX,
+                    VISION_ONE,
+                    SYNC,
+                    EXCLUSIONS,
+                    HTTP,
+                    OUTPUT,
+                    LOGGING,
+                ],
+            ),
+            (
+                "rollback",
+                &[
+                    DESTINATION,
+                    APEX,
+                    VISION_ONE,
+                    SYNC,
+                    EXCLUSIONS,
+                    HTTP,
+                    OUTPUT,
+                    LOGGING,
+                ],
+            ),
             ("simulate", &[]),
             ("help", &[]),
         ];
@@ -1490,6 +1789,79 @@ mod tests {
                 }
             }
             assert_eq!(&shown, headings, "`{path}`");
+        }
+    }
+
+    /// The journal commands take the sync job's own definitions of the options they pick,
+    /// and read each one's value.
+    #[test]
+    fn picked_options_are_the_sync_jobs_and_read_their_values() {
+        let sync = command();
+        for (name, ids) in [
+            ("history", HistoryPicks::IDS),
+            ("explain", ExplainPicks::IDS),
+            ("rollback", RollbackPicks::IDS),
+        ] {
+            let sub = sync.find_subcommand(name).unwrap();
+            for id in ids {
+                let mine = sub.get_arguments().find(|a| a.get_id() == *id);
+                let theirs = sync.get_arguments().find(|a| a.get_id() == *id);
+                let (mine, theirs) = (mine.unwrap(), theirs.unwrap());
+                assert_eq!(mine.get_long(), theirs.get_long(), "{name} {id}");
+                assert_eq!(
+                    mine.get_help().map(ToString::to_string),
+                    theirs.get_help().map(ToString::to_string),
+                    "{name} {id}"
+                );
+            }
+        }
+        let parsed = Cli::from_arg_matches(&command().get_matches_from([
+            PROGRAM,
+            "rollback",
+            "r1",
+            "--tag",
+            "soc",
+            "--source",
+            "file",
+            "--state-file",
+            "/x.db",
+            "--lock-file",
+            "/x.lock",
+            "--dry-run",
+            "--force",
+            "--threads",
+            "3",
+            "--risk-level",
+            "low",
+        ]))
+        .unwrap();
+        let o = parsed.options();
+        assert_eq!(o.sync.tag.as_deref(), Some("soc"));
+        assert_eq!(o.sync.source, SourceKind::File);
+        assert_eq!(o.sync.state_file, Some(PathBuf::from("/x.db")));
+        assert_eq!(o.sync.lock_file, Some(PathBuf::from("/x.lock")));
+        assert!(o.sync.dry_run && o.sync.force);
+        assert_eq!((o.sync.threads, o.risk_level), (Some(3), RiskLevel::Low));
+        let parsed =
+            Cli::from_arg_matches(&command().get_matches_from([PROGRAM, "explain", "x.example"]))
+                .unwrap();
+        assert_eq!(parsed.options().sync.ioc_types, DEFAULT_IOC_TYPES);
+    }
+
+    #[test]
+    fn since_takes_a_time_a_date_or_a_span() {
+        let now: chrono::DateTime<chrono::Utc> = "2026-12-06T20:00:00Z".parse().unwrap();
+        let at = |s: &str| parse_since(s).map(|s| s.at(now).to_rfc3339());
+        assert_eq!(
+            at("2026-12-01T10:00:00Z").unwrap(),
+            "2026-12-01T10:00:00+00:00"
+        );
+        assert_eq!(at("2026-12-01").unwrap(), "2026-12-01T00:00:00+00:00");
+        assert_eq!(at("24h").unwrap(), "2026-12-05T20:00:00+00:00");
+        assert_eq!(at("7d").unwrap(), "2026-11-29T20:00:00+00:00");
+        assert_eq!(at("30m").unwrap(), "2026-12-06T19:30:00+00:00");
+        for bad in ["", "yesterday", "-3d", "3w", "h"] {
+            assert!(parse_since(bad).is_err(), "{bad}");
         }
     }
 }

@@ -627,6 +627,9 @@ mod sample_tests {
             &["openioc", "list"],
             &["openioc", "upload", "a.ioc"],
             &["openioc", "delete", "0123"],
+            &["history"],
+            &["explain", "evil.example"],
+            &["rollback", "20261206T201500Z-3f2a"],
         ] {
             let mut argv = vec!["apex-ioc-sync"];
             argv.extend(command);
@@ -634,9 +637,13 @@ mod sample_tests {
             let parsed = parse_with_config(argv)
                 .unwrap_or_else(|e| panic!("{command:?} with every option: {e}"));
             let o = &parsed.options;
+            // The journal's commands take the tag; history alone talks to no destination.
+            let journal = ["history", "explain", "rollback"]
+                .contains(&command.first().copied().unwrap_or(""));
+            let history = command == ["history"];
             assert_eq!(
                 o.apex.host.as_deref(),
-                Some("apex.example.corp"),
+                (!history).then_some("apex.example.corp"),
                 "{command:?}"
             );
             assert!(o.logging.verbose > 0, "{command:?}");
@@ -645,10 +652,14 @@ mod sample_tests {
                 command.is_empty(),
                 "{command:?}"
             );
-            assert_eq!(o.sync.tag.is_some(), command.is_empty(), "{command:?}");
+            assert_eq!(
+                o.sync.tag.is_some(),
+                command.is_empty() || journal,
+                "{command:?}"
+            );
             assert_eq!(
                 o.vision_one.v1_url.is_some(),
-                command.is_empty() || command == ["list"],
+                command.is_empty() || command == ["list"] || journal && !history,
                 "{command:?}"
             );
         }

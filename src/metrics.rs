@@ -81,6 +81,8 @@ pub struct RunMetrics {
     /// the last cursor before that) and how many of its feeds are held back, when it has a
     /// cursor.
     pub taxii_cursor: Option<JobCursors>,
+    /// The rows the job's journal holds after the run, when the run was journalled.
+    pub journal: Option<crate::state::journal::JournalStats>,
 }
 
 /// What a run counted, in terms of no particular destination: the part of a run's report
@@ -184,7 +186,11 @@ impl From<&RunReport> for Counts {
                 .collect(),
             excluded: r.excluded.0.clone(),
             lumu: r.lumu.clone(),
-            brake: r.brake.as_ref().map(|b| b.would_remove),
+            brake: r
+                .brake
+                .as_ref()
+                .map(|b| b.would_remove)
+                .or(r.window_brake.as_ref().map(|b| b.would_remove)),
             add_brake: r.add_brake.as_ref().map(|b| b.would_add),
             removals_withheld: r.removals_withheld.is_some(),
             warnings: r.warnings.len(),
@@ -376,6 +382,12 @@ impl From<usize> for Value {
     }
 }
 
+impl From<u64> for Value {
+    fn from(n: u64) -> Self {
+        Value::Count(n)
+    }
+}
+
 impl From<bool> for Value {
     fn from(b: bool) -> Self {
         Value::Count(u64::from(b))
@@ -516,6 +528,27 @@ fn families(run: &RunMetrics, last_success: f64) -> Vec<Family> {
             )
             .with(cursors.clamped),
         );
+    }
+    if let Some(journal) = &run.journal {
+        families.push(
+            Family::new(
+                "journal_rows",
+                None,
+                "Rows the job's journal holds after the last run, by table: runs, and the writes they sent.",
+            )
+            .by("table", [("runs", &journal.runs), ("writes", &journal.writes)]),
+        );
+        if let Some(oldest) = journal.oldest {
+            let age = (run.ended - oldest).num_milliseconds().max(0) as f64 / 1e3;
+            families.push(
+                Family::new(
+                    "journal_age",
+                    seconds(),
+                    "Age of the oldest run the job's journal holds, at the end of the last run (runs older than --journal-days are pruned).",
+                )
+                .with(Value::Real(age)),
+            );
+        }
     }
     if let Some(counts) = &run.counts {
         families.extend(count_families(counts));
@@ -766,6 +799,7 @@ mod tests {
             clean: false,
             counts: None,
             taxii_cursor: None,
+            journal: None,
         }
     }
 
@@ -823,6 +857,26 @@ mod tests {
             "apex_ioc_sync_taxii_cursors_clamped{tag=\"lumu\",source=\"lumu\",sink=\"apex\"} 0\n"
         ));
         assert!(!render(&run(0), 0.0).contains("taxii_cursors_clamped"));
+    }
+
+    #[test]
+    fn the_journal_gives_its_rows_and_the_age_of_its_oldest_run() {
+        let mut r = run(0);
+        r.journal = Some(crate::state::journal::JournalStats {
+            runs: 3,
+            writes: 17,
+            oldest: Some(r.ended - chrono::Duration::hours(2)),
+        });
+        let text = render(&r, 0.0);
+        for line in [
+            "apex_ioc_sync_journal_rows{tag=\"lumu\",source=\"lumu\",sink=\"apex\",table=\"runs\"} 3\n",
+            "apex_ioc_sync_journal_rows{tag=\"lumu\",source=\"lumu\",sink=\"apex\",table=\"writes\"} 17\n",
+            "apex_ioc_sync_journal_age_seconds{tag=\"lumu\",source=\"lumu\",sink=\"apex\"} 7200.0\n",
+        ] {
+            assert!(text.contains(line), "{line}{text}");
+        }
+        // A run that was not journalled has neither.
+        assert!(!render(&run(0), 0.0).contains("journal"));
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub struct Settings {
     /// begun ([`Settings::with_deadline`]): every client built from these settings waits for
     /// no retry past it. `None` for the other commands.
     pub deadline: Option<Instant>,
+    /// Whether runs are journalled in the state file: always in the program; off only to
+    /// measure what the journal costs ([`Settings::without_journal`], `benches/sync.rs`).
+    pub journal: bool,
 }
 
 /// The folders a service manager gives a job for its files: systemd's `StateDirectory=` and
@@ -118,6 +121,16 @@ impl Settings {
             config,
             service_dirs: ServiceDirs::default(),
             deadline: None,
+            journal: true,
+        }
+    }
+
+    /// These settings without the journal: for measuring its cost only (`benches/sync.rs`);
+    /// the program always journals.
+    pub fn without_journal(self) -> Self {
+        Settings {
+            journal: false,
+            ..self
         }
     }
 
@@ -435,6 +448,8 @@ impl Settings {
             // Known only once the list is read (see `sync::run`).
             withdrawn: HashSet::new(),
             max_adds: o.max_adds,
+            // Known from the journal (see `commands::sync`).
+            owned_peak: None,
         }
     }
 
@@ -590,12 +605,30 @@ impl Settings {
     }
 
     /// The built-in guard (unless `--no-default-exclusions`), holding back this job's own
-    /// hosts ([`Settings::own_hosts`]) too, and the `--exclude` lists, loaded. A list that
-    /// cannot be read or parsed is a configuration error (exit 2).
+    /// hosts ([`Settings::own_hosts`]) too, the `--exclude` lists and the `--hold` list,
+    /// loaded. A list that cannot be read or parsed, or a hold list that does not exist, is a
+    /// configuration error (exit 2).
     pub fn exclusions(&self) -> Result<Exclusions, Failure> {
+        self.load_exclusions(false)
+    }
+
+    /// [`Settings::exclusions`] for `rollback`, which writes the hold list: one that does
+    /// not exist yet holds nothing.
+    pub fn exclusions_for_rollback(&self) -> Result<Exclusions, Failure> {
+        self.load_exclusions(true)
+    }
+
+    fn load_exclusions(&self, hold_may_be_missing: bool) -> Result<Exclusions, Failure> {
         let o = &self.opts.exclusions;
         let own = self.own_hosts(|name| std::env::var(name).ok());
-        Exclusions::load(!o.no_default_exclusions, &own, &o.exclude).map_err(|e| {
+        let mut exclusions = Exclusions::load(!o.no_default_exclusions, &own, &o.exclude);
+        if let (Ok(loaded), Some(hold)) = (&mut exclusions, &o.hold) {
+            let held = loaded.load_hold(hold, hold_may_be_missing);
+            if let Err(e) = held {
+                exclusions = Err(e);
+            }
+        }
+        exclusions.map_err(|e| {
             Failure::usage(e.context("an exclusion list could not be loaded; nothing was written"))
         })
     }

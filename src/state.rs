@@ -15,12 +15,14 @@
 //! schema 2 (one set of indicators for the whole file) are upgraded in place.
 //!
 //! The Lumu job's context cache lives in the same file, in tables of its own ([`lumu`]), and
-//! so do the TAXII cursors held back from a server date in the future ([`taxii`]).
+//! so do the TAXII cursors held back from a server date in the future ([`taxii`]), and
+//! every job's journal of its runs and writes ([`journal`]).
 //!
 //! Revoked and expired indicators are dropped [`PRUNE_GRACE`] after their revocation or
 //! expiry (see [`PageEnd::prune_before`]): they are pushed no more, and every run would
 //! scan them.
 
+pub mod journal;
 pub mod lumu;
 pub mod taxii;
 
@@ -386,6 +388,7 @@ impl StateStore {
         self.conn.execute_batch(&schema("indicators"))?;
         lumu::create_tables(&self.conn)?;
         taxii::create_tables(&self.conn)?;
+        journal::create_tables(&self.conn)?;
         upgrade_fault::at("before-user-version")?;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)?;

@@ -21,41 +21,154 @@ use crate::policy::Exclusions;
 use crate::settings::Settings;
 use crate::sink::Sink;
 use crate::source::{Pulled, Source};
+use crate::state::journal::{Destination, Journal, JournalRun, JournalStats, NewRun, RunKind};
 use crate::state::newest_cursor;
 use crate::sync::apply::Applied;
 use crate::sync::clean::clean;
+use crate::sync::plan::BRAKE_WINDOW_HOURS;
 use crate::sync::run::{Job, changes_table, excluded_table, run as run_job};
 use crate::{out, outln};
 
-/// The sync command: the run, then (with `--metrics-file`) its metrics file.
+/// The sync command: the run, its end in the journal, then (with `--metrics-file`) its
+/// metrics file.
 pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
     // The run's time, and its deadline, count from here; every client built from these
     // settings waits for no retry past the deadline.
     let started = Instant::now();
     let settings = &settings.clone().with_deadline(started + settings.max_run());
     let mut counts = None;
-    let outcome = sync(settings, started, &mut counts).await;
+    let mut journal = None;
+    let outcome = sync(settings, started, &mut counts, &mut journal).await;
+    let (outcome, journal) = end_journal(settings, journal, outcome);
     match &settings.opts.metrics.metrics_file {
-        Some(path) => write_metrics(settings, path, started, outcome, counts),
+        Some(path) => write_metrics(settings, path, started, outcome, counts, journal),
         None => outcome,
     }
 }
 
 /// The run itself, against the destination `--sink` names; `counts` gets the report's counts
-/// once there is a report.
+/// once there is a report, `journal` the run's journal once it is begun.
 async fn sync(
     settings: &Settings,
     started: Instant,
     counts: &mut Option<metrics::Counts>,
+    journal: &mut Option<JournalRun>,
 ) -> Result<ExitCode, Failure> {
     let tag = settings.tag()?;
     match settings.sink() {
-        SinkKind::Apex => run_with(settings, &settings.apex_sink()?, &tag, started, counts).await,
+        SinkKind::Apex => {
+            let sink = settings.apex_sink()?;
+            run_with(settings, &sink, &tag, started, counts, journal).await
+        }
         SinkKind::VisionOne => {
             let sink = settings.vision_one_sink()?;
-            run_with(settings, &sink, &tag, started, counts).await
+            run_with(settings, &sink, &tag, started, counts, journal).await
         }
     }
+}
+
+/// The job's single-instance lock (`--lock-file`, or per `--lock-scope`), held until dropped: another instance
+/// holding it is exit 3.
+pub fn lock(settings: &Settings, tag: &str) -> Result<InstanceLock, Failure> {
+    let lock_path = settings.scoped_lock_path(tag)?;
+    let lock = InstanceLock::acquire(&lock_path).map_err(|e| match e {
+        LockError::Held { .. } => Failure::new(ExitCode::Locked, e),
+        LockError::Io { .. } => Failure::new(ExitCode::Failed, e),
+    })?;
+    tracing::debug!("holding {}", lock_path.display());
+    Ok(lock)
+}
+
+/// The exit code `outcome` ends the process with (a closed standard output: 0, see `app.rs`).
+fn exit_code_of(outcome: &Result<ExitCode, Failure>) -> ExitCode {
+    match outcome {
+        Ok(code) => *code,
+        Err(f) if output::is_closed(&f.error) => ExitCode::Ok,
+        Err(f) => f.code,
+    }
+}
+
+/// Begins this run in the job's journal (the state file, `--state-file`): a dry run only
+/// when the file exists (it creates none), and not at all when the journal is off (benches).
+/// Any error fails the run before the source is read: no write goes unjournalled.
+pub fn begin_journal(settings: &Settings, new: &NewRun) -> Result<Option<JournalRun>, Failure> {
+    if !settings.journal {
+        return Ok(None);
+    }
+    let path = settings.state_path(new.tag);
+    let journal = if new.dry_run {
+        Journal::open_for_dry_run(&path)?
+    } else {
+        Some(Journal::open(&path)?)
+    };
+    match journal {
+        Some(journal) => Ok(Some(journal.begin(new)?)),
+        None => {
+            tracing::info!(
+                "run {} (dry run) not journalled: there is no state file {} yet, and a dry run creates none",
+                new.id,
+                path.display()
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// The run's start as a time (the `Instant` it began at, on the wall clock).
+pub fn started_at(started: Instant) -> chrono::DateTime<Utc> {
+    Utc::now() - chrono::Duration::from_std(started.elapsed()).unwrap_or_default()
+}
+
+/// Ends the run in its journal with the exit code of `outcome`, and prunes the tag's runs
+/// older than `--journal-days`. A result the journal could not store fails a run that would
+/// have exited 0 (exit 1); so does a journal that cannot be ended. Returns the outcome, and
+/// the journal's rows for the metrics file.
+fn end_journal(
+    settings: &Settings,
+    journal: Option<JournalRun>,
+    outcome: Result<ExitCode, Failure>,
+) -> (Result<ExitCode, Failure>, Option<JournalStats>) {
+    let Some(run) = journal else {
+        return (outcome, None);
+    };
+    let id = run.id().to_owned();
+    let path = run.path().to_owned();
+    let fail = |outcome: Result<ExitCode, Failure>, e: anyhow::Error| match outcome {
+        Ok(_) => Err(Failure::new(ExitCode::Failed, e)),
+        Err(f) => {
+            tracing::error!("{e:#}");
+            Err(f)
+        }
+    };
+    let outcome = match run.error() {
+        Some(e) => fail(
+            outcome,
+            anyhow!(
+                "the journal of run {id} in {} misses results of its writes ({e}); the writes                  themselves were made (the log lists each failure)",
+                path.display()
+            ),
+        ),
+        None => outcome,
+    };
+    let code = exit_code_of(&outcome);
+    let journal = match run.finish(code as u8) {
+        Ok(journal) => journal,
+        Err(e) => return (fail(outcome, e), None),
+    };
+    let Ok(tag) = settings.tag() else {
+        return (outcome, None);
+    };
+    let days = settings.opts.sync.journal_days;
+    match journal.prune(&tag, days, Utc::now()) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("journal: {n} runs older than {days} days pruned"),
+        Err(e) => tracing::warn!("{e:#}"),
+    }
+    let stats = journal
+        .stats(&tag)
+        .map_err(|e| tracing::warn!("{e:#}; the metrics file has no journal rows"))
+        .ok();
+    (outcome, stats)
 }
 
 /// The run against one destination.
@@ -65,6 +178,7 @@ async fn run_with<S: Sink>(
     tag: &str,
     started: Instant,
     counts: &mut Option<metrics::Counts>,
+    journal: &mut Option<JournalRun>,
 ) -> Result<ExitCode, Failure> {
     let opts = &settings.opts.sync;
     let json = settings.opts.output.json;
@@ -84,19 +198,40 @@ async fn run_with<S: Sink>(
         Some(_) => Arc::new(settings.exclusions()?),
         None => Arc::new(Exclusions::none()),
     };
-    let lock_path = settings.scoped_lock_path(tag)?;
-    let _lock = InstanceLock::acquire(&lock_path).map_err(|e| match e {
-        LockError::Held { .. } => Failure::new(ExitCode::Locked, e),
-        LockError::Io { .. } => Failure::new(ExitCode::Failed, e),
-    })?;
-    tracing::debug!("holding {}", lock_path.display());
+    let _lock = lock(settings, tag)?;
     let to_screen = matches!(settings.log_target(), LogTarget::Stderr);
+    let run_id = crate::state::journal::new_run_id(started_at(started));
+    let location = sink.location();
+    let new_run = |kind, source| NewRun {
+        id: &run_id,
+        tag,
+        kind,
+        source,
+        sink: sink.id(),
+        location: &location,
+        dry_run: opts.dry_run,
+        // `--clean` removes everything on purpose: like --force, it acknowledges what is gone.
+        forced: opts.force || kind == RunKind::Clean,
+        undoes: None,
+        started: started_at(started),
+    };
 
     let Some(source) = source else {
+        *journal = begin_journal(settings, &new_run(RunKind::Clean, "clean"))?;
         let threads = settings.threads();
         let redactor = settings.redactor();
         let deadline = settings.deadline;
-        let report = clean(sink, tag, threads, opts.dry_run, json, deadline, &redactor).await?;
+        let report = clean(
+            sink,
+            tag,
+            threads,
+            opts.dry_run,
+            json,
+            deadline,
+            &redactor,
+            journal.as_mut(),
+        )
+        .await?;
         *counts = Some(metrics::Counts::from(&report));
         let printed = if json {
             outln!("{}", serde_json::to_string_pretty(&report)?)
@@ -120,6 +255,18 @@ async fn run_with<S: Sink>(
         )
     })?;
     let name = source.name();
+    *journal = begin_journal(settings, &new_run(RunKind::Sync, name))?;
+    let owned_history = match journal.as_ref() {
+        Some(j) => j.journal().owned_history(
+            tag,
+            &Destination {
+                sink: sink.id().to_owned(),
+                location: location.clone(),
+            },
+            Utc::now() - chrono::Duration::hours(BRAKE_WINDOW_HOURS),
+        )?,
+        None => Vec::new(),
+    };
     let pulled: Pulled = source.pull(started, &exclusions).await.map_err(|e| {
         Failure::new(
             ExitCode::Failed,
@@ -138,9 +285,11 @@ async fn run_with<S: Sink>(
         started,
         deadline: settings.deadline,
         redactor: settings.redactor(),
+        owned_history,
     };
     let progress = progress_bar(to_screen && !json);
-    let (report, _plan) = run_job(&job, pulled, sink, Utc::now(), &progress).await?;
+    let (report, _plan) =
+        run_job(&job, pulled, sink, Utc::now(), &progress, journal.as_mut()).await?;
     *counts = Some(metrics::Counts::from(&report));
     let printed = if json {
         outln!("{}", serde_json::to_string_pretty(&report)?)
@@ -187,6 +336,23 @@ async fn run_with<S: Sink>(
         );
         return settle(printed, Err(brake));
     }
+    if let Some(b) = &report.window_brake {
+        let brake = Failure::new(
+            ExitCode::Brake,
+            anyhow!(
+                "removal brake ({}-hour window): this run would remove {} entries and leave {} of \
+                 tag `{tag}`'s, which owned {} on this destination within the last {} hours \
+                 (more than half gone); nothing was removed. If the source really shrank, run \
+                 again with --force",
+                b.window_hours,
+                b.would_remove,
+                b.would_remain,
+                b.peak,
+                b.window_hours
+            ),
+        );
+        return settle(printed, Err(brake));
+    }
     settle(printed, finish(&report.applied))
 }
 
@@ -200,13 +366,11 @@ fn write_metrics(
     started: Instant,
     outcome: Result<ExitCode, Failure>,
     counts: Option<metrics::Counts>,
+    journal: Option<JournalStats>,
 ) -> Result<ExitCode, Failure> {
     let exit_code = match &outcome {
-        Ok(code) => *code,
         Err(f) if f.code == ExitCode::Locked => return outcome,
-        // A closed standard output ends the program with exit 0 (`app.rs`).
-        Err(f) if output::is_closed(&f.error) => ExitCode::Ok,
-        Err(f) => f.code,
+        outcome => exit_code_of(outcome),
     };
     let source = settings.source();
     // The tag as given: a usage error may be the tag itself, and its run is still this job's.
@@ -237,6 +401,7 @@ fn write_metrics(
         clean: settings.opts.sync.clean,
         counts,
         taxii_cursor,
+        journal,
     };
     match metrics::write(path, &run) {
         Ok(()) => {

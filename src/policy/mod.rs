@@ -8,6 +8,7 @@
 //! removes the entries it owns whose IOC a list matches (see `sync::run`).
 
 pub mod builtin;
+pub mod hold;
 pub mod index;
 pub mod misp;
 pub mod plain;
@@ -234,6 +235,30 @@ impl Exclusions {
     /// order (a JSON object, like [`ExcludedCounts`]); see [`Exclusions::load`].
     pub fn unused(&self) -> ExcludedCounts {
         ExcludedCounts(self.unused.clone())
+    }
+
+    /// Adds the hold list at `path` (`--hold`, see [`hold`]), named `hold:<file name>`. A
+    /// file that does not exist is an error (missing is not empty: create it empty), unless
+    /// `missing_ok` (rollback, which writes it).
+    pub fn load_hold(&mut self, path: &Path, missing_ok: bool) -> anyhow::Result<()> {
+        let bytes = match std::fs::read(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && missing_ok => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+                "the hold list {} does not exist: create it empty (rollback appends to it), or \
+                 remove --hold",
+                path.display()
+            ),
+            read => read.with_context(|| format!("cannot read --hold {}", path.display()))?,
+        };
+        let text = utf8_text(path, &bytes)?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let list = u32::try_from(self.lists.len()).expect("fewer than 4 billion lists");
+        let held = hold::load(path, text, list, &mut self.index)?;
+        let name = format!("hold:{}", file_name(path));
+        tracing::info!("never pushed again: {held} IOCs held by {name}");
+        self.loaded.push((name.clone(), held));
+        self.lists.push(name);
+        Ok(())
     }
 
     /// List names by position, as [`Hit::list`] refers to them.

@@ -83,6 +83,10 @@ impl Sink for ApexSink {
         "apex"
     }
 
+    fn location(&self) -> String {
+        self.client.base_url().to_owned()
+    }
+
     fn kinds(&self) -> &'static [IocKind] {
         &APEX_KINDS
     }

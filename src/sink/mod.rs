@@ -33,6 +33,10 @@ pub trait Sink: Sync {
     /// The `--sink` value that selects it (`apex`, `vision-one`), for reports.
     fn id(&self) -> &'static str;
 
+    /// Which server: its origin (`https://apex.corp`, `https://api.xdr.trendmicro.com`), as
+    /// the journal records a run's destination; the same server always gives the same text.
+    fn location(&self) -> String;
+
     /// The kinds of IOC it holds. A run sets the others aside and counts them as
     /// `unsupported-by-destination`; `--clean` and `list` look at these kinds only.
     fn kinds(&self) -> &'static [IocKind];

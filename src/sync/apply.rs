@@ -131,13 +131,41 @@ pub struct Applied {
     pub failed: Vec<FailedWrite>,
 }
 
+/// What became of one write, as [`apply`] reports it to its `observe` callback (the
+/// journal) the moment it is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// Added, updated or removed.
+    Done,
+    /// A removal of an entry that was gone already.
+    AlreadyGone,
+    /// A removal not sent: listed again right before it, the entry no longer carried the tag.
+    NoLongerOurs,
+    /// An add or update not sent: listed again right before it, an entry without the tag
+    /// held the IOC.
+    TakenMeanwhile,
+    /// An add not sent: listed again right before it, an entry with the tag held the IOC
+    /// in another spelling.
+    AlreadyThere,
+    /// Not started: the run's deadline passed first (the next run makes it).
+    Left,
+    /// Failed after its retries (or its type could not be listed again): why.
+    Failed(&'a str),
+}
+
+/// The callback that hears each write's [`Outcome`].
+pub type Observe<'a> = dyn FnMut(&Write, Outcome<'_>) + Send + 'a;
+
 /// Applies `writes` with at most `threads` requests at once: every add and update, then
 /// every removal, then the puts that found the list full. With `recheck` (the job's tag),
 /// each type's writes are guarded by listing it again (see the module's doc); without, they
 /// are made as planned (`--clean`, which lists right before). No write starts after
 /// `deadline`. `progress` ticks once per write, as each completes or is dropped. A failed
 /// write's error (which may quote what the server sent back) has the run's secrets taken
-/// out by `redactor` before it is logged or reported, as the final error has.
+/// out by `redactor` before it is logged or reported, as the final error has. `observe`
+/// hears each write's outcome the moment it is known (a put that found the list full: once,
+/// after its second try).
+#[allow(clippy::too_many_arguments)]
 pub async fn apply<S: Sink>(
     sink: &S,
     writes: Writes,
@@ -146,6 +174,7 @@ pub async fn apply<S: Sink>(
     recheck: Option<&str>,
     deadline: Option<Instant>,
     redactor: &Redactor,
+    observe: &mut Observe<'_>,
 ) -> Applied {
     let mut run = Applying {
         sink,
@@ -154,6 +183,7 @@ pub async fn apply<S: Sink>(
         recheck,
         deadline,
         redactor,
+        observe,
         applied: Applied::default(),
         full: Vec::new(),
     };
@@ -195,6 +225,7 @@ struct Applying<'a, S> {
     recheck: Option<&'a str>,
     deadline: Option<Instant>,
     redactor: &'a Redactor,
+    observe: &'a mut Observe<'a>,
     applied: Applied,
     /// Puts refused because the list was full, for after the removals.
     full: Vec<(Op, Write)>,
@@ -255,14 +286,18 @@ impl<S: Sink> Applying<'_, S> {
         let tag = self.recheck.unwrap_or_default();
         let (kind, content) = (write.kind(), write.content());
         let verdict = verdict(op, kind, content, relisted);
-        match verdict {
+        let outcome = match verdict {
             Verdict::Go => return true,
-            Verdict::AlreadyGone => self.applied.already_gone += 1,
+            Verdict::AlreadyGone => {
+                self.applied.already_gone += 1;
+                Outcome::AlreadyGone
+            }
             Verdict::NoLongerOurs => {
                 tracing::warn!(
                     "{kind} `{content}` no longer carries the tag {tag} (edited since it was listed): not removed"
                 );
                 self.applied.no_longer_ours += 1;
+                Outcome::NoLongerOurs
             }
             Verdict::TakenMeanwhile => {
                 let what = if op == Op::Add { "added" } else { "updated" };
@@ -270,14 +305,17 @@ impl<S: Sink> Applying<'_, S> {
                     "{kind} `{content}` is now listed without the tag {tag} (someone added or edited it since the run listed it): not {what}, and left as it is"
                 );
                 self.applied.taken_meanwhile += 1;
+                Outcome::TakenMeanwhile
             }
             Verdict::AlreadyThere => {
                 tracing::debug!(
                     "{kind} `{content}` is now listed with the tag {tag} in another spelling: not added"
                 );
                 self.applied.already_there += 1;
+                Outcome::AlreadyThere
             }
-        }
+        };
+        (self.observe)(write, outcome);
         self.progress.inc(1);
         false
     }
@@ -300,6 +338,7 @@ impl<S: Sink> Applying<'_, S> {
             ));
             tracing::error!("{kind} `{}` {error}", write.content());
             self.progress.inc(1);
+            (self.observe)(&write, Outcome::Failed(&error));
             self.applied.failed.push(FailedWrite {
                 kind,
                 content: write.content().to_owned(),
@@ -311,9 +350,10 @@ impl<S: Sink> Applying<'_, S> {
 
     /// Counts `writes` as left for the next run.
     fn leave(&mut self, writes: impl Iterator<Item = (Op, Write)>) {
-        for (op, _) in writes {
+        for (op, write) in writes {
             self.applied.left.count(op, 1);
             self.progress.inc(1);
+            (self.observe)(&write, Outcome::Left);
         }
     }
 
@@ -335,6 +375,7 @@ impl<S: Sink> Applying<'_, S> {
             self.progress,
             self.redactor,
         );
+        let observe = &mut *self.observe;
         self.sink
             .apply(writes, self.threads, self.deadline, &mut |write, result| {
                 let op = ops
@@ -343,7 +384,7 @@ impl<S: Sink> Applying<'_, S> {
                     .unwrap_or(Op::Remove);
                 match result {
                     Err(e) if e.list_full && keep_full => full.push((op, write)),
-                    result => record(applied, op, write, result, progress, redactor),
+                    result => record(applied, op, write, result, progress, redactor, observe),
                 }
             })
             .await;
@@ -442,6 +483,7 @@ fn verdict(op: Op, kind: IocKind, content: &str, relisted: &Relisted) -> Verdict
     }
 }
 
+/// Counts one write's result in `applied`, ticks `progress`, and tells `observe`.
 fn record(
     applied: &mut Applied,
     op: Op,
@@ -449,18 +491,29 @@ fn record(
     result: WriteResult,
     progress: &ProgressBar,
     redactor: &Redactor,
+    observe: &mut Observe<'_>,
 ) {
     progress.inc(1);
     match result {
-        Ok(Written::Done) => match write {
-            Write::Put(_) => applied.put += 1,
-            Write::Delete { .. } => applied.deleted += 1,
-        },
-        Ok(Written::AlreadyGone) => applied.already_gone += 1,
-        Err(e) if e.not_started => applied.left.count(op, 1),
+        Ok(Written::Done) => {
+            match write {
+                Write::Put(_) => applied.put += 1,
+                Write::Delete { .. } => applied.deleted += 1,
+            }
+            observe(&write, Outcome::Done);
+        }
+        Ok(Written::AlreadyGone) => {
+            applied.already_gone += 1;
+            observe(&write, Outcome::AlreadyGone);
+        }
+        Err(e) if e.not_started => {
+            applied.left.count(op, 1);
+            observe(&write, Outcome::Left);
+        }
         Err(e) => {
             let error = redactor.redact(&e.message);
             tracing::error!("{error}");
+            observe(&write, Outcome::Failed(&error));
             applied.failed.push(FailedWrite {
                 kind: write.kind(),
                 content: write.content().to_owned(),

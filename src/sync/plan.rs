@@ -30,7 +30,10 @@
 //!   unless forced (the brake);
 //! - a plan that would add more than [`Policy::max_adds`] entries and more than
 //!   [`ADD_BRAKE_OWNED_FACTOR`] times what the job owns writes nothing at all unless
-//!   forced (the add brake, [`add_brake`]).
+//!   forced (the add brake, [`add_brake`]);
+//! - a plan that would leave less than half of the most the job owned in the last
+//!   24 hours (by more than 10 entries) holds its removals back unless forced (the window brake, [`window_brake_for`]), so that a
+//!   source shrinking a little each run cannot empty the list unnoticed.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -83,6 +86,9 @@ pub struct Policy {
     /// this many entries, or [`ADD_BRAKE_OWNED_FACTOR`] times what the tag owns if that is
     /// more, before the brake holds it (unless `force`).
     pub max_adds: usize,
+    /// The most entries of the planned types the job owned on this destination within the
+    /// window brake's window ([`owned_peak`]); `None`: no history (the window brake is off).
+    pub owned_peak: Option<usize>,
 }
 
 /// Why an owned entry is rewritten.
@@ -162,6 +168,8 @@ pub struct Plan {
     pub brake: Option<Brake>,
     /// Set when the add brake held the whole plan back.
     pub add_brake: Option<AddBrake>,
+    /// Set when the window brake held the removals back.
+    pub window_brake: Option<WindowBrake>,
 }
 
 impl Plan {
@@ -351,7 +359,7 @@ pub fn plan(desired: &[Desired], listed: &[Listed], policy: &Policy, now: DateTi
     plan.untouched = untouched;
     let removing = plan.removals.len();
     let empty_source = !desired.iter().any(|d| policy.types.contains(&d.ioc.kind));
-    let too_many = removing > BRAKE_MIN_REMOVALS && removing * 2 > owned_total;
+    let too_many = too_many_removals(removing, owned_total);
     if !policy.force && removing > 0 && (empty_source || too_many) {
         plan.brake = Some(Brake {
             would_remove: removing,
@@ -360,6 +368,7 @@ pub fn plan(desired: &[Desired], listed: &[Listed], policy: &Policy, now: DateTi
         });
         plan.removals.clear();
     }
+    window_brake(&mut plan, owned_total, policy);
     plan.add_brake = add_brake(&plan, owned_total, policy);
     if plan.add_brake.is_some() {
         plan.adds.clear();
@@ -377,13 +386,22 @@ pub fn add_brake(plan: &Plan, owned: usize, policy: &Policy) -> Option<AddBrake>
     let threshold = policy
         .max_adds
         .max(owned.saturating_mul(ADD_BRAKE_OWNED_FACTOR));
+    // Removals another brake held back count too: the add brake holds them all.
+    let held_removals = plan.brake.as_ref().map_or(0, |b| b.would_remove)
+        + plan.window_brake.as_ref().map_or(0, |b| b.would_remove);
     (!policy.force && plan.adds.len() > threshold).then(|| AddBrake {
         would_add: plan.adds.len(),
         owned,
         threshold,
         would_update: plan.updates.len(),
-        would_remove: plan.removals.len() + plan.brake.as_ref().map_or(0, |b| b.would_remove),
+        would_remove: plan.removals.len() + held_removals,
     })
+}
+
+/// The brake's rule: removing `removing` of `owned` entries is too many when it is more
+/// than [`BRAKE_MIN_REMOVALS`] and more than half.
+pub fn too_many_removals(removing: usize, owned: usize) -> bool {
+    removing > BRAKE_MIN_REMOVALS && removing * 2 > owned
 }
 
 /// Whether an owned entry needs rewriting, and why.
@@ -407,6 +425,77 @@ fn update_reason(
     expiry.or(entry
         .settings_differ
         .then_some(UpdateReason::DestinationSettings))
+}
+
+// ---- The window brake -----------------------------------------------------------------
+//
+// The brake above is per run: a source that shrinks by 49% a run empties the list in a few
+// runs without ever engaging it. The window brake compares what would remain owned after a
+// run's removals with the most the job owned on the same destination within the last
+// [`BRAKE_WINDOW_HOURS`] (the journal's per-run owned counts, see `state::journal`), by the
+// same rule: more than half gone, and more than BRAKE_MIN_REMOVALS entries. `--force` lifts
+// it, and a forced run starts the window afresh.
+
+/// How far back the window brake looks.
+pub const BRAKE_WINDOW_HOURS: i64 = 24;
+
+/// What the window brake held back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WindowBrake {
+    pub would_remove: usize,
+    /// Owned entries that would remain after the removals.
+    pub would_remain: usize,
+    /// The most the job owned within the window (this run's listing included).
+    pub peak: usize,
+    pub window_hours: i64,
+}
+
+/// The most entries of `types` one of `owned` (per-type counts, one per run listing)
+/// holds: the window's peak for the types planned now.
+pub fn owned_peak(owned: &[BTreeMap<IocKind, usize>], types: &BTreeSet<IocKind>) -> usize {
+    owned
+        .iter()
+        .map(|counts| types.iter().filter_map(|k| counts.get(k)).sum())
+        .max()
+        .unwrap_or(0)
+}
+
+/// The window brake for a run that would remove `removing` of the `owned` entries it owns
+/// now, against the window's `peak` (`None`: no history): `Some` when it engages (not
+/// forced, something to remove, and more than half of the peak gone by more than
+/// [`BRAKE_MIN_REMOVALS`]).
+pub fn window_brake_for(
+    removing: usize,
+    owned: usize,
+    peak: Option<usize>,
+    force: bool,
+) -> Option<WindowBrake> {
+    let peak = peak?.max(owned);
+    let would_remain = owned.saturating_sub(removing);
+    let gone = peak - would_remain;
+    (!force && removing > 0 && too_many_removals(gone, peak)).then_some(WindowBrake {
+        would_remove: removing,
+        would_remain,
+        peak,
+        window_hours: BRAKE_WINDOW_HOURS,
+    })
+}
+
+/// Holds `plan`'s removals back when the window brake engages (the per-run brake, when it
+/// did, has held them back already).
+fn window_brake(plan: &mut Plan, owned_total: usize, policy: &Policy) {
+    if plan.brake.is_some() {
+        return;
+    }
+    plan.window_brake = window_brake_for(
+        plan.removals.len(),
+        owned_total,
+        policy.owned_peak,
+        policy.force,
+    );
+    if plan.window_brake.is_some() {
+        plan.removals.clear();
+    }
 }
 
 trait NanosecondZero {
@@ -495,6 +584,7 @@ mod tests {
             capacity: UDSO_CAPACITY,
             withdrawn: HashSet::new(),
             max_adds: ADD_BRAKE_MIN_ADDS,
+            owned_peak: None,
         }
     }
 
@@ -1480,5 +1570,136 @@ mod tests {
                 prop_assert!(total <= capacity.max(stays), "{kind}: {total} entries, capacity {capacity}, {stays} stay; owned {owned_held:?}");
             }
         }
+    }
+}
+
+/// The window brake (see its section above).
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+    use crate::sync::model::make_notes;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-23T12:00:00Z".parse().unwrap()
+    }
+
+    fn policy(owned_peak: Option<usize>, force: bool) -> Policy {
+        Policy {
+            tag: "lumu".into(),
+            types: BTreeSet::from([IocKind::Domain]),
+            expiration_days: None,
+            preserve: false,
+            force,
+            capacity: 10_000,
+            withdrawn: HashSet::new(),
+            owned_peak,
+            max_adds: ADD_BRAKE_MIN_ADDS,
+        }
+    }
+
+    fn domain(n: usize) -> String {
+        format!("d{n}.example")
+    }
+
+    /// `n` owned domains, as listed.
+    fn owned(n: usize) -> Vec<Listed> {
+        (0..n)
+            .map(|i| Listed {
+                kind: IocKind::Domain,
+                raw: domain(i),
+                ioc: Some(Ioc::new(IocKind::Domain, &domain(i)).unwrap()),
+                notes: make_notes("lumu", "x"),
+                scan_action: "block".into(),
+                expires: None,
+                settings_differ: false,
+            })
+            .collect()
+    }
+
+    fn desired(n: usize) -> Vec<Desired> {
+        (0..n)
+            .map(|i| Desired {
+                ioc: Ioc::new(IocKind::Domain, &domain(i)).unwrap(),
+                scan_action: ScanAction::Block,
+                reason: "x".into(),
+                seen: now(),
+            })
+            .collect()
+    }
+
+    /// A source shrinking by 40% a run: 100, 60, 36. Each run on its own is under the
+    /// per-run brake; the third is braked by the window (36 of a peak of 100 would remain).
+    #[test]
+    fn a_source_shrinking_by_40_percent_a_run_is_braked_on_the_third_run() {
+        let mut history: Vec<BTreeMap<IocKind, usize>> = Vec::new();
+        let types = BTreeSet::from([IocKind::Domain]);
+        let mut on_list = 100;
+        for (run, wanted) in [(1, 60), (2, 36)] {
+            history.push(BTreeMap::from([(IocKind::Domain, on_list)]));
+            let peak = owned_peak(&history, &types);
+            let p = super::plan(
+                &desired(wanted),
+                &owned(on_list),
+                &policy(Some(peak), false),
+                now(),
+            );
+            assert_eq!(p.brake, None, "run {run}: the per-run brake stays off");
+            if run == 1 {
+                assert_eq!(p.window_brake, None);
+                assert_eq!(p.removals.len(), 40);
+                on_list = wanted;
+            } else {
+                assert_eq!(
+                    p.window_brake,
+                    Some(WindowBrake {
+                        would_remove: 24,
+                        would_remain: 36,
+                        peak: 100,
+                        window_hours: 24
+                    })
+                );
+                assert!(p.removals.is_empty(), "nothing removed");
+                // --force lifts it.
+                let forced = super::plan(
+                    &desired(wanted),
+                    &owned(on_list),
+                    &policy(Some(peak), true),
+                    now(),
+                );
+                assert_eq!((forced.window_brake, forced.removals.len()), (None, 24));
+            }
+        }
+    }
+
+    #[test]
+    fn the_window_brake_takes_the_rule_of_the_per_run_brake() {
+        // No history: off.
+        assert_eq!(window_brake_for(50, 60, None, false), None);
+        // Nothing to remove: off, however little is owned against the peak.
+        assert_eq!(window_brake_for(0, 10, Some(100), false), None);
+        // 10 of a peak of 15 gone: more than half, but not more than 10 entries.
+        assert_eq!(window_brake_for(4, 9, Some(15), false), None);
+        // Exactly half of 100 gone: not more than half.
+        assert_eq!(window_brake_for(10, 60, Some(100), false), None);
+        assert!(window_brake_for(11, 60, Some(100), false).is_some());
+        // This run's listing counts toward the peak.
+        assert_eq!(window_brake_for(11, 30, Some(0), false), None);
+        assert_eq!(
+            window_brake_for(11, 20, Some(0), false).map(|b| b.peak),
+            Some(20)
+        );
+        assert_eq!(window_brake_for(11, 60, Some(100), true), None, "--force");
+        // The peak is of the types planned now.
+        let history = [BTreeMap::from([(IocKind::Domain, 70), (IocKind::Url, 500)])];
+        assert_eq!(owned_peak(&history, &BTreeSet::from([IocKind::Domain])), 70);
+        assert_eq!(owned_peak(&[], &BTreeSet::from([IocKind::Domain])), 0);
+    }
+
+    /// When the per-run brake engages it says so; the window brake does not add a second.
+    #[test]
+    fn the_per_run_brake_comes_first() {
+        let p = super::plan(&desired(10), &owned(100), &policy(Some(200), false), now());
+        assert!(p.brake.is_some());
+        assert_eq!(p.window_brake, None);
     }
 }

@@ -11,15 +11,16 @@ use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use super::apply::{Applied, Writes, apply};
-use super::model::{Listed, Put};
-use super::plan::{AddBrake, Brake, Plan, Policy, plan};
+use super::apply::{Applied, Outcome, Writes, apply};
+use super::model::{Listed, Put, Write};
+use super::plan::{AddBrake, Brake, Plan, Policy, WindowBrake, owned_peak, plan};
 use crate::ioc::{Ioc, IocKind};
 use crate::policy::{Excluded, ExcludedCounts, Exclusions};
 use crate::secret::Redactor;
 use crate::sink::Sink;
 use crate::source::lumu::LumuReport;
 use crate::source::{Desired, Pulled};
+use crate::state::journal::{self, JournalRun, Op, PlannedWrite, Previous, WantedIoc};
 
 /// How a run applies its plan.
 #[derive(Debug, Clone)]
@@ -37,6 +38,9 @@ pub struct Job {
     pub deadline: Option<Instant>,
     /// The run's secrets, taken out of failed writes' errors.
     pub redactor: Redactor,
+    /// The per-type counts of what the tag owned on this destination at each run listing
+    /// within the window brake's window (from the journal); empty: no history.
+    pub owned_history: Vec<BTreeMap<IocKind, usize>>,
 }
 
 /// Counts of a plan.
@@ -96,6 +100,9 @@ pub struct Change {
 /// What a run did, for the summary line and `--json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    /// The run's id in the journal (`history RUN-ID`, `rollback RUN-ID`); `null` when the run
+    /// is not journalled (a dry run without a state file).
+    pub run_id: Option<String>,
     pub source: &'static str,
     /// The destination: `apex` or `vision-one`.
     pub destination: &'static str,
@@ -129,6 +136,8 @@ pub struct RunReport {
     pub brake: Option<Brake>,
     /// The add brake, when it held the whole plan back.
     pub add_brake: Option<AddBrake>,
+    /// Set when the window brake (the last 24 hours' owned counts) held the removals back.
+    pub window_brake: Option<WindowBrake>,
     /// Set when the source could not read everything and the plan therefore removed
     /// nothing: why.
     pub removals_withheld: Option<String>,
@@ -280,10 +289,20 @@ impl RunReport {
                 b.would_add, b.threshold, b.owned
             );
         }
+        if let Some(b) = &self.window_brake {
+            let _ = write!(
+                s,
+                "; BRAKE ({}-hour window): would leave {} of the {} owned in that window, removed none",
+                b.window_hours, b.would_remain, b.peak
+            );
+        }
         if !self.warnings.is_empty() {
             let _ = write!(s, "; {} source warning(s)", self.warnings.len());
         }
         let _ = write!(s, "; {:.1}s", self.seconds);
+        if let Some(id) = &self.run_id {
+            let _ = write!(s, "; run {id}");
+        }
         s
     }
 }
@@ -299,13 +318,17 @@ fn counts<K: std::fmt::Display>(map: &BTreeMap<K, usize>) -> String {
 }
 
 /// Lists the chosen types the sink holds, plans against them, and applies the plan (unless
-/// a dry run).
+/// a dry run). With a `journal`, the run's owned counts, plan and writes go into it as they
+/// happen: every write is stored before any is sent (a journal that cannot store them
+/// stops the run there, before a write), each result as it arrives; and, unless a dry run,
+/// what the source wanted.
 pub async fn run<S: Sink>(
     job: &Job,
     mut pulled: Pulled,
     sink: &S,
     now: DateTime<Utc>,
     progress: &ProgressBar,
+    mut journal: Option<&mut JournalRun>,
 ) -> anyhow::Result<(RunReport, Plan)> {
     pulled.renormalize();
     let not_selected = take_kinds(&mut pulled.iocs, |k| !job.policy.types.contains(&k));
@@ -314,6 +337,13 @@ pub async fn run<S: Sink>(
     // Only the types the destination holds are listed and planned.
     let mut policy = job.policy.clone();
     policy.types.retain(held_by_sink);
+    policy.owned_peak =
+        (!job.owned_history.is_empty()).then(|| owned_peak(&job.owned_history, &policy.types));
+    // What the source gave, before the exclusions take theirs: the journal keeps why.
+    let offered: Option<Vec<Desired>> = match &journal {
+        Some(_) if !job.dry_run => Some(pulled.iocs.clone()),
+        _ => None,
+    };
     let held = job.exclusions.screen(&mut pulled.iocs);
     let mut listed = Vec::new();
     let mut listed_counts = BTreeMap::new();
@@ -329,6 +359,10 @@ pub async fn run<S: Sink>(
     // owned entry whose IOC is now excluded goes all the same.
     policy.preserve = policy.preserve || pulled.partial.is_some();
     policy.withdrawn = withdrawn(&listed, &policy.tag, &job.exclusions);
+    if let Some(journal) = journal.as_deref_mut() {
+        let owned = listed_counts.iter().map(|(&k, c)| (k, c.owned)).collect();
+        journal.listed(&owned)?;
+    }
     let plan = plan(&pulled.iocs, &listed, &policy, now);
     tracing::debug!(
         "plan: +{} ~{} -{} ={}",
@@ -337,6 +371,28 @@ pub async fn run<S: Sink>(
         plan.removals.len(),
         plan.unchanged
     );
+    if let Some(journal) = journal.as_deref_mut() {
+        journal.plan(
+            journal::PlanCounts {
+                add: plan.adds.len(),
+                update: plan.updates.len(),
+                remove: plan.removals.len(),
+            },
+            brake_note(&plan).as_deref(),
+        )?;
+        if let Some(offered) = &offered {
+            journal.store_wanted(&policy.tag, &wanted(offered, &held, &plan, &job.exclusions))?;
+        }
+        if !job.dry_run && !plan.is_empty() {
+            let updates = plan.updates.iter().map(|(w, _)| w);
+            journal.planned(&planned_writes(
+                &plan.adds,
+                updates,
+                &plan.removals,
+                &listed,
+            ))?;
+        }
+    }
     let applied = if job.dry_run || plan.is_empty() {
         Applied::default()
     } else {
@@ -348,10 +404,30 @@ pub async fn run<S: Sink>(
         progress.set_length(writes.len() as u64);
         let tag = Some(job.policy.tag.as_str());
         let (deadline, redactor) = (job.deadline, &job.redactor);
-        let applied = apply(sink, writes, job.threads, progress, tag, deadline, redactor).await;
+        let mut observe = |write: &Write, outcome: Outcome<'_>| {
+            if let Some(journal) = journal.as_deref_mut() {
+                journal.result(write, outcome);
+            }
+        };
+        let applied = apply(
+            sink,
+            writes,
+            job.threads,
+            progress,
+            tag,
+            deadline,
+            redactor,
+            &mut observe,
+        )
+        .await;
         progress.finish_and_clear();
         applied
     };
+    if let Some(journal) = journal.as_deref_mut()
+        && !job.dry_run
+    {
+        journal.store_owned_after()?;
+    }
     let mut skipped = BTreeMap::new();
     if !plan.skipped_foreign.is_empty() {
         skipped.insert("foreign", plan.skipped_foreign.len());
@@ -360,6 +436,7 @@ pub async fn run<S: Sink>(
         skipped.insert("capacity", plan.skipped_capacity.len());
     }
     let report = RunReport {
+        run_id: journal.as_deref().map(|j| j.id().to_owned()),
         source: job.source,
         destination: sink.id(),
         tag: job.policy.tag.clone(),
@@ -384,6 +461,7 @@ pub async fn run<S: Sink>(
         untouched: plan.untouched.clone(),
         brake: plan.brake.clone(),
         add_brake: plan.add_brake.clone(),
+        window_brake: plan.window_brake.clone(),
         removals_withheld: pulled.partial.clone(),
         lumu: pulled.lumu.clone(),
         applied,
@@ -409,6 +487,118 @@ pub async fn run<S: Sink>(
         seconds: job.started.elapsed().as_secs_f64(),
     };
     Ok((report, plan))
+}
+
+/// What held a plan's removals back, for the journal's run row.
+pub fn brake_note(plan: &Plan) -> Option<String> {
+    if let Some(b) = &plan.brake {
+        return Some(format!(
+            "removal brake: would remove {} of {} owned{}",
+            b.would_remove,
+            b.owned,
+            if b.empty_source {
+                " with an empty source"
+            } else {
+                ""
+            }
+        ));
+    }
+    plan.window_brake.as_ref().map(|b| {
+        format!(
+            "window brake: would leave {} of the {} owned in the last {} hours",
+            b.would_remain, b.peak, b.window_hours
+        )
+    })
+}
+
+/// Writes as the journal stores them (`adds`, then `updates`, then `removals`), with the
+/// previous state of each entry an update or a removal changes (from `listed`, the entries
+/// the writes were planned against).
+pub fn planned_writes<'a>(
+    adds: &[Put],
+    updates: impl IntoIterator<Item = &'a Put>,
+    removals: &[super::plan::Removal],
+    listed: &[Listed],
+) -> Vec<PlannedWrite> {
+    let by_content: std::collections::HashMap<(IocKind, &str), &Listed> = listed
+        .iter()
+        .map(|e| ((e.kind, e.raw.as_str()), e))
+        .collect();
+    let previous = |kind: IocKind, content: &str| {
+        by_content.get(&(kind, content)).map(|e| Previous {
+            notes: e.notes.clone(),
+            scan_action: e.scan_action.clone(),
+            expires: e.expires,
+        })
+    };
+    let value = |kind: IocKind, content: &str| {
+        by_content
+            .get(&(kind, content))
+            .and_then(|e| e.ioc.as_ref())
+            .map(|i| i.value.clone())
+            .or_else(|| Ioc::new(kind, content).ok().map(|i| i.value))
+    };
+    let put = |op: Op, w: &Put| PlannedWrite {
+        op,
+        kind: w.kind,
+        content: w.content.clone(),
+        value: value(w.kind, &w.content),
+        scan_action: Some(w.scan_action.as_str().to_owned()),
+        expires: w.expiration,
+        notes: Some(w.notes.clone()),
+        previous: (op == Op::Update)
+            .then(|| previous(w.kind, &w.content))
+            .flatten(),
+    };
+    adds.iter()
+        .map(|w| put(Op::Add, w))
+        .chain(updates.into_iter().map(|w| put(Op::Update, w)))
+        .chain(removals.iter().map(|r| PlannedWrite {
+            op: Op::Remove,
+            kind: r.kind,
+            content: r.content.clone(),
+            value: value(r.kind, &r.content),
+            scan_action: None,
+            expires: None,
+            notes: None,
+            previous: previous(r.kind, &r.content),
+        }))
+        .collect()
+}
+
+/// What the source offered (before the exclusions), and what the plan made of each IOC:
+/// `excluded` (with the list and entry), `foreign`, `capacity`, else `listed`.
+fn wanted<'a>(
+    offered: &'a [Desired],
+    held: &[crate::policy::Held],
+    plan: &Plan,
+    exclusions: &Exclusions,
+) -> Vec<WantedIoc<'a>> {
+    let held: std::collections::HashMap<&Ioc, String> = held
+        .iter()
+        .map(|h| (&h.ioc, exclusions.describe(h).to_string()))
+        .collect();
+    let foreign: HashSet<&Ioc> = plan.skipped_foreign.iter().collect();
+    let capacity: HashSet<&Ioc> = plan.skipped_capacity.iter().collect();
+    offered
+        .iter()
+        .map(|d| {
+            let (outcome, detail) = match held.get(&d.ioc) {
+                Some(hit) => ("excluded", Some(hit.clone())),
+                None if foreign.contains(&d.ioc) => ("foreign", None),
+                None if capacity.contains(&d.ioc) => ("capacity", None),
+                None => ("listed", None),
+            };
+            WantedIoc {
+                ioc: &d.ioc,
+                scan_action: d.scan_action.as_str(),
+                reason: &d.reason,
+                seen: d.seen,
+                outcome,
+                detail,
+            }
+        })
+        .collect()
 }
 
 /// Removes the desired IOCs whose kind `leave_out` picks; returns how many, by kind.

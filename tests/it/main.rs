@@ -17,6 +17,7 @@ mod file_modes;
 mod guard;
 mod help;
 mod http_conventions;
+mod journal;
 mod lumu_cache;
 mod lumu_sync;
 mod malformed_stix;

@@ -344,7 +344,9 @@ fn the_openioc_commands_have_no_dry_run() {
     let stderr = output_text(out.get_output()).1;
     assert!(
         stderr.contains("unexpected argument '--dry-run'")
-            && stderr.contains("--dry-run is an option of: apex-ioc-sync (the sync job)\n"),
+            && stderr.contains(
+                "--dry-run is an option of: apex-ioc-sync (the sync job), apex-ioc-sync rollback\n"
+            ),
         "{stderr}"
     );
     assert_eq!(apex.sim.control.stats.total(), 0);

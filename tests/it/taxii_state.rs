@@ -1,4 +1,4 @@
-//! The TAXII job's state: a dry run keeps nothing, indicators are kept per feed and per
+//! The TAXII job's state: a dry run keeps nothing (but its journal row), indicators are kept per feed and per
 //! tag, a `modified` in the future is clamped, the first run's window may pass Lumu's 30
 //! days, and `--min-confidence` (TAXII and STIX bundles): the real binary over loopback.
 
@@ -37,6 +37,29 @@ fn report(
     json(&out)
 }
 
+/// The TAXII tables of the state file at `path` (feeds with their cursors, indicators), and
+/// its schema version, as text.
+fn source_state(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut rows: Vec<String> = Vec::new();
+    for query in [
+        "SELECT feed_id, tag, feed, cursor, stalled_at FROM feeds ORDER BY feed_id",
+        "SELECT feed_id, id, modified, revoked, valid_until, iocs FROM indicators ORDER BY feed_id, id",
+        "PRAGMA user_version",
+    ] {
+        let mut stmt = conn.prepare(query).unwrap();
+        let columns = stmt.column_count();
+        let mut found = stmt.query([]).unwrap();
+        while let Some(row) = found.next().unwrap() {
+            let cells: Vec<String> = (0..columns)
+                .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
+                .collect();
+            rows.push(cells.join("|"));
+        }
+    }
+    rows
+}
+
 #[test]
 fn a_dry_run_keeps_nothing_and_moves_no_cursor() {
     let (apex, taxii) = (start_apex(), start_taxii(TaxiiSimConfig::default()));
@@ -54,15 +77,21 @@ fn a_dry_run_keeps_nothing_and_moves_no_cursor() {
     report(dir.path(), &apex, &taxii, &[]);
     assert_eq!(owned(&apex, "taxii"), ["domain one.example"]);
     add(&taxii, A, "indicator--2", "two.example", 1);
-    let before = std::fs::read(&state).unwrap();
+    let before = source_state(&state);
     let dry = report(dir.path(), &apex, &taxii, &["--dry-run"]);
     assert_eq!(dry["items"], 1);
     assert_eq!(dry["plan"]["add"], 1);
-    assert_eq!(
-        std::fs::read(&state).unwrap(),
-        before,
-        "the state file changed"
-    );
+    // The source's state is as it was; the journal alone has the dry run's row.
+    assert_eq!(source_state(&state), before, "the state file changed");
+    let marked: i64 = rusqlite::Connection::open(&state)
+        .unwrap()
+        .query_row(
+            "SELECT dry_run FROM journal_runs WHERE id = ?1",
+            [dry["run_id"].as_str().unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(marked, 1);
     // The real run after the rehearsal still reads the new indicator from the old cursor.
     let real = report(dir.path(), &apex, &taxii, &[]);
     assert_eq!(real["items"], 1);

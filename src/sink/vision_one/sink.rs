@@ -130,6 +130,10 @@ impl Sink for VisionOneSink {
         "vision-one"
     }
 
+    fn location(&self) -> String {
+        self.client.base_url().origin().ascii_serialization()
+    }
+
     fn kinds(&self) -> &'static [IocKind] {
         &VISION_ONE_KINDS
     }
