@@ -13,9 +13,11 @@
 //! confidence, iocs)`, times as microseconds since the epoch. Schema 1 (times as text) and
 //! schema 2 (one set of indicators for the whole file) are upgraded in place.
 //!
-//! The Lumu job's context cache lives in the same file, in tables of its own ([`lumu`]).
+//! The Lumu job's context cache lives in the same file, in tables of its own ([`lumu`]), and
+//! so does where `watch` stands in Lumu's incident stream ([`watch`]).
 
 pub mod lumu;
+pub mod watch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -267,6 +269,7 @@ impl StateStore {
         }
         self.conn.execute_batch(&schema("indicators"))?;
         lumu::create_tables(&self.conn)?;
+        watch::create_tables(&self.conn)?;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(())
