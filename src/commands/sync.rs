@@ -63,10 +63,21 @@ async fn run_with<S: Sink>(
     started: Instant,
     counts: &mut Option<metrics::Counts>,
 ) -> Result<ExitCode, Failure> {
-    let opts = &settings.opts.sync;
-    let json = settings.opts.output.json;
     // Every usage error comes before the lock and before any request.
-    let source = match (opts.clean, settings.source()) {
+    let source = job_source(settings, tag)?;
+    // A broken list stops the run here, before the source is read and before any write;
+    // `--clean` removes what the tag owns whatever the lists say.
+    let exclusions = match source {
+        Some(_) => Arc::new(settings.exclusions()?),
+        None => Arc::new(Exclusions::none()),
+    };
+    let _lock = take_lock(settings, tag)?;
+    run_locked(settings, sink, tag, source, exclusions, started, counts).await
+}
+
+/// The job's source as the options set it up; `None` with `--clean` (no source is read).
+pub fn job_source(settings: &Settings, tag: &str) -> Result<Option<Source>, Failure> {
+    Ok(match (settings.opts.sync.clean, settings.source()) {
         (true, _) => None,
         (false, SourceKind::Lumu) => Some(Source::Lumu(settings.lumu(tag)?, settings.lumu_http()?)),
         (false, SourceKind::Taxii) => {
@@ -74,21 +85,36 @@ async fn run_with<S: Sink>(
         }
         (false, SourceKind::File) => Some(Source::File(settings.files()?)),
         (false, SourceKind::Openioc) => Some(Source::OpenIoc(settings.files()?)),
-    };
-    // A broken list stops the run here, before the source is read and before any write;
-    // `--clean` removes what the tag owns whatever the lists say.
-    let exclusions = match source {
-        Some(_) => Arc::new(settings.exclusions()?),
-        None => Arc::new(Exclusions::none()),
-    };
+    })
+}
+
+/// Takes the single-instance lock of the job of `tag`: exit 3 when another instance holds
+/// it. Released when the lock is dropped.
+pub fn take_lock(settings: &Settings, tag: &str) -> Result<InstanceLock, Failure> {
     let lock_path = settings.lock_path(tag);
-    let _lock = InstanceLock::acquire(&lock_path).map_err(|e| match e {
+    let lock = InstanceLock::acquire(&lock_path).map_err(|e| match e {
         LockError::Held { .. } => Failure::new(ExitCode::Locked, e),
         LockError::Io { .. } => Failure::new(ExitCode::Failed, e),
     })?;
     tracing::debug!("holding {}", lock_path.display());
-    let to_screen = matches!(settings.log_target(), LogTarget::Stderr);
+    Ok(lock)
+}
 
+/// The run once the job's lock is held: `--clean` (no `source`), or the source read and the
+/// destination made equal to it. `watch` runs its full syncs with this too, under the lock
+/// it holds for its whole life.
+pub async fn run_locked<S: Sink>(
+    settings: &Settings,
+    sink: &S,
+    tag: &str,
+    source: Option<Source>,
+    exclusions: Arc<Exclusions>,
+    started: Instant,
+    counts: &mut Option<metrics::Counts>,
+) -> Result<ExitCode, Failure> {
+    let opts = &settings.opts.sync;
+    let json = settings.opts.output.json;
+    let to_screen = matches!(settings.log_target(), LogTarget::Stderr);
     let Some(source) = source else {
         let report = clean(sink, tag, settings.threads(), opts.dry_run, json).await?;
         *counts = Some(metrics::Counts::from(&report));
@@ -108,6 +134,18 @@ async fn run_with<S: Sink>(
         );
     };
 
+    let pulled = pull_checked(sink, &source, started, &exclusions).await?;
+    sync_pulled(settings, sink, tag, source.name(), pulled, exclusions, started, counts).await
+}
+
+/// Checks access to the destination, then reads `source`. Any error means nothing was
+/// written.
+pub async fn pull_checked<S: Sink>(
+    sink: &S,
+    source: &Source,
+    started: Instant,
+    exclusions: &Exclusions,
+) -> Result<Pulled, Failure> {
     // The destination first: a wrong key or a skewed clock fails now, in one call, not after
     // a long pull that spent the source's quota.
     sink.healthcheck().await.map_err(|e| {
@@ -120,7 +158,7 @@ async fn run_with<S: Sink>(
         )
     })?;
     let name = source.name();
-    let pulled: Pulled = source.pull(started, &exclusions).await.map_err(|e| {
+    source.pull(started, exclusions).await.map_err(|e| {
         Failure::new(
             ExitCode::Failed,
             e.context(format!(
@@ -128,9 +166,29 @@ async fn run_with<S: Sink>(
                 sink.name()
             )),
         )
-    })?;
+    })
+}
+
+/// Makes the entries of `tag` on the destination equal to `pulled` (what the source named
+/// `source` gave): plans, applies (unless a dry run), prints the report or summary, and
+/// turns the brake and failed writes into the exit code. `counts` gets the report's counts
+/// once there is a report (so `None` means nothing was written).
+#[allow(clippy::too_many_arguments)]
+pub async fn sync_pulled<S: Sink>(
+    settings: &Settings,
+    sink: &S,
+    tag: &str,
+    source: &'static str,
+    pulled: Pulled,
+    exclusions: Arc<Exclusions>,
+    started: Instant,
+    counts: &mut Option<metrics::Counts>,
+) -> Result<ExitCode, Failure> {
+    let opts = &settings.opts.sync;
+    let json = settings.opts.output.json;
+    let to_screen = matches!(settings.log_target(), LogTarget::Stderr);
     let job = Job {
-        source: name,
+        source,
         policy: settings.policy(tag, sink.capacity_per_kind()),
         exclusions,
         threads: settings.threads(),
@@ -184,9 +242,37 @@ fn write_metrics(
     outcome: Result<ExitCode, Failure>,
     counts: Option<metrics::Counts>,
 ) -> Result<ExitCode, Failure> {
-    let exit_code = match &outcome {
+    let Some(run) = run_metrics(settings, started, &outcome, counts) else {
+        return outcome;
+    };
+    let exit_code = run.exit_code;
+    match metrics::write(path, &run) {
+        Ok(()) => {
+            tracing::debug!("metrics written to {}", path.display());
+            outcome
+        }
+        Err(e) if exit_code == ExitCode::Ok as u8 => Err(Failure::new(
+            ExitCode::Failed,
+            anyhow!("{e}; the run itself was done, and would have exited 0"),
+        )),
+        Err(e) => {
+            tracing::error!("{e}");
+            outcome
+        }
+    }
+}
+
+/// The metrics of a run that began at `started` and ended with `outcome`; `None` when
+/// another instance holds the lock (exit 3), whose metrics are not this run's to write.
+pub fn run_metrics(
+    settings: &Settings,
+    started: Instant,
+    outcome: &Result<ExitCode, Failure>,
+    counts: Option<metrics::Counts>,
+) -> Option<metrics::RunMetrics> {
+    let exit_code = match outcome {
         Ok(code) => *code,
-        Err(f) if f.code == ExitCode::Locked => return outcome,
+        Err(f) if f.code == ExitCode::Locked => return None,
         // A closed standard output ends the program with exit 0 (`app.rs`).
         Err(f) if output::is_closed(&f.error) => ExitCode::Ok,
         Err(f) => f.code,
@@ -221,20 +307,7 @@ fn write_metrics(
         counts,
         taxii_cursor,
     };
-    match metrics::write(path, &run) {
-        Ok(()) => {
-            tracing::debug!("metrics written to {}", path.display());
-            outcome
-        }
-        Err(e) if exit_code == ExitCode::Ok => Err(Failure::new(
-            ExitCode::Failed,
-            anyhow!("{e}; the run itself was done, and would have exited 0"),
-        )),
-        Err(e) => {
-            tracing::error!("{e}");
-            outcome
-        }
-    }
+    Some(run)
 }
 
 /// The summary line goes to standard output on screen runs, and to the log file otherwise
