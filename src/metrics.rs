@@ -1009,7 +1009,10 @@ mod tests {
             assert!(text.contains(&line), "{line} in {text}");
         }
         // The last success is carried as for a sync run.
-        assert_eq!(previous_success(&path, &job()).unwrap(), Some(1_800_000_000.5));
+        assert_eq!(
+            previous_success(&path, &job()).unwrap(),
+            Some(1_800_000_000.5)
+        );
         // A polled source has the poll's time only.
         let polled = WatchMetrics {
             stream: None,

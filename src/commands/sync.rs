@@ -135,7 +135,17 @@ pub async fn run_locked<S: Sink>(
     };
 
     let pulled = pull_checked(sink, &source, started, &exclusions).await?;
-    sync_pulled(settings, sink, tag, source.name(), pulled, exclusions, started, counts).await
+    sync_pulled(
+        settings,
+        sink,
+        tag,
+        source.name(),
+        pulled,
+        exclusions,
+        started,
+        counts,
+    )
+    .await
 }
 
 /// Checks access to the destination, then reads `source`. Any error means nothing was

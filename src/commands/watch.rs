@@ -171,8 +171,12 @@ fn check_options(settings: &Settings) -> Result<(), Failure> {
     };
     if let Some((_, flag)) = misplaced.iter().find(|(id, _)| o.given(id)) {
         let why = match source {
-            SourceKind::Lumu => "it sets how often a source other than Lumu is read in full; Lumu's incident stream is followed as it comes",
-            _ => "it applies to Lumu's incident stream; this source is read in full every --poll-seconds",
+            SourceKind::Lumu => {
+                "it sets how often a source other than Lumu is read in full; Lumu's incident stream is followed as it comes"
+            }
+            _ => {
+                "it applies to Lumu's incident stream; this source is read in full every --poll-seconds"
+            }
         };
         return Err(Failure::usage(anyhow!(
             "{flag} does not apply to watch --source {}: {why}",
@@ -342,8 +346,8 @@ impl<'a, S: Sink> Stream<'a, S> {
         lumu: LumuSettings,
         http: HttpSettings,
     ) -> Result<Self, Failure> {
-        let client = LumuClient::new(&lumu.url, lumu.company_key.clone(), &http)
-            .map_err(Failure::usage)?;
+        let client =
+            LumuClient::new(&lumu.url, lumu.company_key.clone(), &http).map_err(Failure::usage)?;
         let store = StateStore::open(&lumu.state_file)?;
         let position = store.stream_position(tag)?;
         let incidents = store.watched_incidents(tag)?;
@@ -438,8 +442,13 @@ impl<'a, S: Sink> Stream<'a, S> {
                     Err(Stop::Fatal(f)) => return Err(f),
                     Err(Stop::Retry(e)) => {
                         self.invalid_offset(&e)?;
-                        pause(self.settings, "reading Lumu's incident journal", &e, &mut backoff)
-                            .await;
+                        pause(
+                            self.settings,
+                            "reading Lumu's incident journal",
+                            &e,
+                            &mut backoff,
+                        )
+                        .await;
                         continue;
                     }
                 },
@@ -449,8 +458,13 @@ impl<'a, S: Sink> Stream<'a, S> {
                 Err(Stop::Fatal(f)) => return Err(f),
                 Err(Stop::Retry(e)) => {
                     pending = Some(batch);
-                    pause(self.settings, "applying Lumu's incident events", &e, &mut backoff)
-                        .await;
+                    pause(
+                        self.settings,
+                        "applying Lumu's incident events",
+                        &e,
+                        &mut backoff,
+                    )
+                    .await;
                 }
             }
         }
@@ -599,10 +613,12 @@ impl<'a, S: Sink> Stream<'a, S> {
         }
         if offset != asked {
             // No event, but a new place to ask at.
-            state(
-                self.store
-                    .commit_stream_batch(self.tag, &IncidentChanges::new(), offset, Utc::now()),
-            )?;
+            state(self.store.commit_stream_batch(
+                self.tag,
+                &IncidentChanges::new(),
+                offset,
+                Utc::now(),
+            ))?;
             if let Some(p) = &mut self.position {
                 p.offset = offset;
             }
@@ -905,7 +921,10 @@ async fn poll<S: Sink>(
                     every
                 } else {
                     let wait = backoff.next(&f.error).min(every);
-                    tracing::error!("the sync failed: {message}; trying again in {}s", wait.as_secs());
+                    tracing::error!(
+                        "the sync failed: {message}; trying again in {}s",
+                        wait.as_secs()
+                    );
                     wait
                 }
             }

@@ -382,7 +382,9 @@ impl LumuSim {
     /// Drops the events before `offset`, as a journal that keeps only recent events does.
     pub fn expire_journal(&self, offset: u64) {
         let mut journal = self.journal.lock().unwrap();
-        let drop = offset.saturating_sub(journal.first).min(journal.events.len() as u64);
+        let drop = offset
+            .saturating_sub(journal.first)
+            .min(journal.events.len() as u64);
         journal.events.drain(..drop as usize);
         journal.first += drop;
     }
@@ -846,7 +848,8 @@ async fn updates(
                 }
             } else if start < end {
                 let from = (start - journal.first) as usize;
-                let events: Vec<Value> = journal.events[from..].iter().take(items).cloned().collect();
+                let events: Vec<Value> =
+                    journal.events[from..].iter().take(items).cloned().collect();
                 let next = start + events.len() as u64;
                 Some((events, next))
             } else {
@@ -900,8 +903,12 @@ async fn new_incident(
     body: axum::body::Bytes,
 ) -> Response {
     if query.get("key").map(String::as_str) != Some(sim.company_key.as_str()) {
-        return error(StatusCode::UNAUTHORIZED, "Unauthorized", "invalid company key")
-            .into_response();
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "invalid company key",
+        )
+        .into_response();
     }
     let Ok(spec) = serde_json::from_slice::<Value>(&body) else {
         return error(StatusCode::BAD_REQUEST, "BadRequest", "body is not JSON").into_response();
@@ -931,9 +938,14 @@ async fn new_incident(
         v.iter().map(String::as_str).collect()
     }
     let types = types.unwrap_or_else(|| vec!["Malware".into()]);
-    let incident = SimIncident::open(&id, chrono::Duration::zero(), &strs(&adversaries), &strs(&types))
-        .with_triggers(&strs(&triggers.unwrap_or_default()))
-        .with_files(&strs(&files.unwrap_or_default()));
+    let incident = SimIncident::open(
+        &id,
+        chrono::Duration::zero(),
+        &strs(&adversaries),
+        &strs(&types),
+    )
+    .with_triggers(&strs(&triggers.unwrap_or_default()))
+    .with_files(&strs(&files.unwrap_or_default()));
     sim.open_incident(incident);
     axum::Json(json!({"id": id})).into_response()
 }

@@ -49,7 +49,12 @@ impl Watch {
         let mut cmd = std_bin(dir);
         cmd.arg("watch")
             .args(apex_args(apex))
-            .args(["--lumu-url", &lumu.url(), "--company-key", lumu.sim.company_key()])
+            .args([
+                "--lumu-url",
+                &lumu.url(),
+                "--company-key",
+                lumu.sim.company_key(),
+            ])
             .args(["--long-poll-seconds", "2", "--log-file", "watch.log", "-v"])
             .args(extra)
             .stdin(Stdio::null())
@@ -202,4 +207,446 @@ fn a_new_incident_is_pushed_within_seconds_and_a_close_removes_what_no_other_hol
     // The stream did it all: one full sync (the first), and no poll loop.
     assert_eq!(lumu.sim.calls(Endpoint::Incidents), 1);
     assert!(watch.running(), "{}", watch.stderr());
+}
+
+#[test]
+fn a_kill_between_the_writes_and_the_commit_and_a_restart_lose_no_event() {
+    let (apex, lumu) = (start_apex(), start_lumu());
+    lumu.sim.add(incident("inc-a", &["a.example"]));
+    lumu.sim.add(incident("inc-keep", &["keep.example"]));
+    let dir = tempfile::tempdir().unwrap();
+    let watch = Watch::start(dir.path(), &apex, &lumu, &[]);
+    wait_for(BOUND, "the first full sync", || {
+        listed(&apex, "domain", "a.example")
+    });
+    wait_for(BOUND, "the first commit", || {
+        committed_offset(dir.path()).is_some()
+    });
+    let before = committed_offset(dir.path()).unwrap();
+    // The next PUT (the new incident's) kills the watch before it is answered: after its
+    // write reached the server, before the batch's commit.
+    let puts = apex.sim.control.stats.count("PUT");
+    let kill = watch.killer();
+    apex.sim
+        .on_request(reqwest::Method::PUT, puts + 1, move |_| kill());
+    lumu.sim.open_incident(incident("inc-b", &["b.example"]));
+    wait_for(BOUND, "the kill", || !watch.running());
+    assert_eq!(
+        committed_offset(dir.path()),
+        Some(before),
+        "the batch was not committed"
+    );
+    // While it is down: a new incident, and one closed.
+    lumu.sim.open_incident(incident("inc-c", &["c.example"]));
+    lumu.sim.set_status("inc-a", "closed");
+
+    let watch = Watch::start(dir.path(), &apex, &lumu, &[]);
+    wait_for(BOUND, "every event applied after the restart", || {
+        owned(&apex, "lumu")
+            == [
+                "domain b.example",
+                "domain c.example",
+                "domain keep.example",
+            ]
+    });
+    // From the stored offset, not from a full sync (not due yet).
+    assert_eq!(lumu.sim.calls(Endpoint::Incidents), 1, "{}", watch.log());
+    assert!(watch.log().contains("resuming Lumu's journal at offset"));
+    wait_for(BOUND, "the commit", || {
+        committed_offset(dir.path()) == Some(lumu.sim.journal_end())
+    });
+}
+
+#[test]
+fn a_full_sync_every_reconcile_minutes_restores_an_entry_deleted_by_hand() {
+    let (apex, lumu) = (start_apex(), start_lumu());
+    lumu.sim.add(incident("inc-a", &["a.example", "b.example"]));
+    let dir = tempfile::tempdir().unwrap();
+    let watch = Watch::start(dir.path(), &apex, &lumu, &["--reconcile-minutes", "0.05"]);
+    wait_for(BOUND, "the first full sync", || {
+        listed(&apex, "domain", "b.example")
+    });
+    assert!(apex.sim.remove(IocKind::Domain, "b.example"));
+    wait_for(BOUND, "the next full sync", || {
+        listed(&apex, "domain", "b.example")
+    });
+    assert!(lumu.sim.calls(Endpoint::Incidents) >= 2, "{}", watch.log());
+}
+
+#[test]
+fn a_scheduled_sync_of_the_same_tag_exits_3_while_watch_runs() {
+    let (apex, lumu) = (start_apex(), start_lumu());
+    lumu.sim.add(incident("inc-a", &["a.example"]));
+    let dir = tempfile::tempdir().unwrap();
+    let watch = Watch::start(dir.path(), &apex, &lumu, &[]);
+    wait_for(BOUND, "the first full sync", || {
+        listed(&apex, "domain", "a.example")
+    });
+    let out = lumu_cmd(dir.path(), &apex, &lumu).assert().code(3);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("Another instance is running"), "{stderr}");
+    // Another tag is another job.
+    lumu_cmd(dir.path(), &apex, &lumu)
+        .args(["--tag", "other"])
+        .assert()
+        .success();
+    assert!(watch.running());
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_it_within_seconds_with_exit_0_a_usable_state_file_and_the_lock_released() {
+    let (apex, lumu) = (start_apex(), start_lumu());
+    lumu.sim.add(incident("inc-a", &["a.example"]));
+    let dir = tempfile::tempdir().unwrap();
+    // A long poll of a minute: the signal comes while the journal is being waited on.
+    let watch = Watch::start(dir.path(), &apex, &lumu, &["--long-poll-seconds", "60"]);
+    wait_for(BOUND, "the first commit", || {
+        committed_offset(dir.path()).is_some()
+    });
+    lumu.sim.open_incident(incident("inc-b", &["b.example"]));
+    wait_for(BOUND, "the new incident", || {
+        listed(&apex, "domain", "b.example")
+    });
+    wait_for(BOUND, "its commit", || {
+        committed_offset(dir.path()) == Some(lumu.sim.journal_end())
+    });
+    let signalled = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &watch.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = watch.exit_within(Duration::from_secs(5));
+    assert_eq!(exit.code(), Some(0), "{}", watch.stderr());
+    eprintln!("stopped {:?} after SIGTERM", signalled.elapsed());
+    assert!(watch.log().contains("SIGTERM: stopping"), "{}", watch.log());
+    // The lock is free, and the state file holds where the stream stands.
+    InstanceLock::acquire(&dir.path().join("apex-ioc-sync-lumu.lock")).unwrap();
+    assert_eq!(committed_offset(dir.path()), Some(lumu.sim.journal_end()));
+    let store = StateStore::open(&dir.path().join("apex-ioc-sync-lumu.db")).unwrap();
+    let mut ids: Vec<String> = store
+        .watched_incidents("lumu")
+        .unwrap()
+        .into_keys()
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["inc-a", "inc-b"]);
+}
+
+#[test]
+fn a_journal_that_answers_at_once_is_not_asked_more_than_once_per_wait() {
+    let (apex, lumu) = (start_apex(), start_lumu());
+    lumu.sim.add(incident("inc-a", &["a.example"]));
+    lumu.sim.set_journal_mode(JournalMode {
+        no_long_poll: true,
+        ..JournalMode::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let _watch = Watch::start(dir.path(), &apex, &lumu, &[]);
+    wait_for(BOUND, "the first full sync", || {
+        listed(&apex, "domain", "a.example")
+    });
+    let before = lumu.sim.calls(Endpoint::Updates);
+    std::thread::sleep(Duration::from_secs(6));
+    let calls = lumu.sim.calls(Endpoint::Updates) - before;
+    // One call per 2-second wait, not a busy loop.
+    assert!((2..=4).contains(&calls), "{calls} calls in 6 s");
+    // And an event still comes through, within a wait.
+    lumu.sim.open_incident(incident("inc-b", &["b.example"]));
+    wait_for(BOUND, "the new incident", || {
+        listed(&apex, "domain", "b.example")
+    });
+}
+
+#[test]
+fn status_events_that_name_the_incident_only_still_let_it_go() {
+    let (apex, lumu) = (start_apex(), start_lumu());
+    lumu.sim.add(incident("inc-keep", &["keep.example"]));
+    lumu.sim.set_journal_mode(JournalMode {
+        status_by_id: true,
+        ..JournalMode::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let watch = Watch::start(dir.path(), &apex, &lumu, &[]);
+    wait_for(BOUND, "the first full sync", || {
+        listed(&apex, "domain", "keep.example")
+    });
+    lumu.sim.open_incident(incident("inc-b", &["b.example"]));
+    wait_for(BOUND, "the new incident", || {
+        listed(&apex, "domain", "b.example")
+    });
+    lumu.sim.set_status("inc-b", "closed");
+    wait_for(BOUND, "the close, by id", || {
+        !listed(&apex, "domain", "b.example")
+    });
+    // A new incident named by id only cannot be pushed by the stream: it is warned about
+    // (the next full sync covers it).
+    lumu.sim
+        .push_event(serde_json::json!({"NewIncidentCreated": {"incidentId": "inc-x"}}));
+    wait_for(BOUND, "the warning", || {
+        watch.log().contains("the next full sync covers it")
+    });
+}
+
+#[test]
+fn a_refused_offset_after_a_restart_starts_over_from_the_journals_end_with_a_full_sync() {
+    let (apex, lumu) = (start_apex(), start_lumu());
+    lumu.sim.add(incident("inc-a", &["a.example"]));
+    lumu.sim.set_journal_mode(JournalMode {
+        expired: Expired::Refuse,
+        ..JournalMode::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let watch = Watch::start(dir.path(), &apex, &lumu, &[]);
+    lumu.sim.open_incident(incident("inc-b", &["b.example"]));
+    wait_for(BOUND, "the new incident", || {
+        listed(&apex, "domain", "b.example")
+    });
+    wait_for(BOUND, "its commit", || {
+        committed_offset(dir.path()) == Some(lumu.sim.journal_end())
+    });
+    watch.kill();
+    // While it is down an incident opens, and the journal drops what it held.
+    lumu.sim.open_incident(incident("inc-c", &["c.example"]));
+    lumu.sim.open_incident(incident("inc-d", &["d.example"]));
+    lumu.sim.expire_journal(lumu.sim.journal_end());
+    let watch = Watch::start(dir.path(), &apex, &lumu, &[]);
+    wait_for(BOUND, "the missed incidents, by a full sync", || {
+        listed(&apex, "domain", "c.example") && listed(&apex, "domain", "d.example")
+    });
+    assert!(watch.log().contains("refuses offset"), "{}", watch.log());
+    assert_eq!(lumu.sim.calls(Endpoint::Incidents), 2);
+    // And it follows the journal from there.
+    lumu.sim.open_incident(incident("inc-e", &["e.example"]));
+    wait_for(BOUND, "a new incident after that", || {
+        listed(&apex, "domain", "e.example")
+    });
+}
+
+#[test]
+fn an_apex_outage_holds_the_batch_until_apex_answers_again() {
+    let (apex, lumu) = (start_apex(), start_lumu());
+    lumu.sim.add(incident("inc-a", &["a.example"]));
+    let dir = tempfile::tempdir().unwrap();
+    let watch = Watch::start(dir.path(), &apex, &lumu, &[]);
+    wait_for(BOUND, "the first commit", || {
+        committed_offset(dir.path()).is_some()
+    });
+    let before = committed_offset(dir.path());
+    apex.sim
+        .control
+        .faults
+        .error_5xx_after(apex.sim.control.stats.total());
+    lumu.sim.open_incident(incident("inc-b", &["b.example"]));
+    wait_for(BOUND * 2, "the failed batch", || {
+        watch
+            .log()
+            .contains("applying Lumu's incident events failed")
+    });
+    assert_eq!(committed_offset(dir.path()), before, "nothing committed");
+    apex.sim.control.faults.clear();
+    wait_for(BOUND * 2, "the batch, once Apex answers", || {
+        listed(&apex, "domain", "b.example")
+    });
+    assert!(watch.running());
+}
+
+#[test]
+fn a_lumu_outage_is_waited_out() {
+    let (apex, lumu) = (start_apex(), start_lumu());
+    lumu.sim.add(incident("inc-a", &["a.example"]));
+    let dir = tempfile::tempdir().unwrap();
+    let watch = Watch::start(dir.path(), &apex, &lumu, &[]);
+    wait_for(BOUND, "the first commit", || {
+        committed_offset(dir.path()).is_some()
+    });
+    lumu.sim
+        .control
+        .faults
+        .error_5xx_after(lumu.sim.control.stats.total());
+    wait_for(BOUND * 3, "the failed read", || {
+        watch
+            .log()
+            .contains("reading Lumu's incident journal failed")
+    });
+    lumu.sim.control.faults.clear();
+    lumu.sim.open_incident(incident("inc-b", &["b.example"]));
+    wait_for(BOUND * 2, "the incident, once Lumu answers", || {
+        listed(&apex, "domain", "b.example")
+    });
+    assert!(watch.running());
+}
+
+#[test]
+fn the_metrics_file_gets_the_watch_gauges() {
+    let (apex, lumu) = (start_apex(), start_lumu());
+    lumu.sim.add(incident("inc-a", &["a.example"]));
+    let dir = tempfile::tempdir().unwrap();
+    let prom = dir.path().join("watch.prom");
+    let _watch = Watch::start(
+        dir.path(),
+        &apex,
+        &lumu,
+        &["--metrics-file", prom.to_str().unwrap()],
+    );
+    wait_for(BOUND, "the first commit", || {
+        committed_offset(dir.path()).is_some()
+    });
+    lumu.sim.open_incident(incident("inc-b", &["b.example"]));
+    let labels = r#"tag="lumu",source="lumu",sink="apex""#;
+    let applied = format!("apex_ioc_sync_watch_events{{{labels},result=\"applied\"}} 1\n");
+    wait_for(BOUND, "the gauges of the applied event", || {
+        std::fs::read_to_string(&prom).is_ok_and(|t| t.contains(&applied))
+    });
+    let text = std::fs::read_to_string(&prom).unwrap();
+    for family in [
+        "apex_ioc_sync_last_run_exit_code",
+        "apex_ioc_sync_watch_last_poll_timestamp_seconds",
+        "apex_ioc_sync_watch_last_event_timestamp_seconds",
+        "apex_ioc_sync_watch_lag_seconds",
+        "apex_ioc_sync_watch_lumu_calls",
+        "apex_ioc_sync_watch_journal_offset",
+    ] {
+        assert!(
+            text.contains(&format!("{family}{{{labels}")),
+            "{family}: {text}"
+        );
+    }
+}
+
+#[test]
+fn options_that_do_not_apply_to_a_watch_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = [
+        "watch",
+        "--host",
+        "http://127.0.0.1:9",
+        "--application-id",
+        "a",
+    ];
+    for (extra, says) in [
+        (
+            &[
+                "--api-key",
+                "key-0123",
+                "--company-key",
+                "company-0123",
+                "--clean",
+            ][..],
+            "watch does not take --clean",
+        ),
+        (
+            &[
+                "--api-key",
+                "key-0123",
+                "--company-key",
+                "company-0123",
+                "--dry-run",
+            ],
+            "watch does not take --dry-run",
+        ),
+        (
+            &[
+                "--api-key",
+                "key-0123",
+                "--company-key",
+                "company-0123",
+                "--json",
+            ],
+            "watch does not take --json",
+        ),
+        (
+            &[
+                "--api-key",
+                "key-0123",
+                "--company-key",
+                "company-0123",
+                "--poll-seconds",
+                "60",
+            ],
+            "--poll-seconds does not apply to watch --source lumu",
+        ),
+        (
+            &[
+                "--api-key",
+                "key-0123",
+                "--source",
+                "file",
+                "--file",
+                "x.txt",
+                "--reconcile-minutes",
+                "5",
+            ],
+            "--reconcile-minutes does not apply to watch --source file",
+        ),
+    ] {
+        let out = crate::common::bin(dir.path())
+            .args(base)
+            .args(extra)
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
+    }
+    // watch's own options in a .config: read by watch, left by the sync job.
+    std::fs::write(
+        dir.path().join(".config"),
+        "reconcile-minutes=0.5\nlong-poll-seconds=5\n",
+    )
+    .unwrap();
+    let out = crate::common::bin(dir.path())
+        .args(["watch", "--poll-seconds", "60"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("--poll-seconds does not apply"), "{stderr}");
+    std::fs::write(dir.path().join(".config"), "reconcile-minutes=0\n").unwrap();
+    let out = crate::common::bin(dir.path()).arg("watch").assert().code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains(".config:1") && stderr.contains("reconcile-minutes"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_taxii_watch_reads_the_feed_every_poll_seconds() {
+    let apex = start_apex();
+    let taxii = start_taxii(TaxiiSimConfig::default());
+    let collection = "91a7b528-80eb-42ed-a74d-c6fbd5a26116";
+    taxii
+        .sim
+        .add_collection(collection, "Indicators", Some("ind"), true);
+    let when = chrono::Utc::now() - chrono::Duration::hours(1);
+    taxii.sim.add_object(
+        collection,
+        when,
+        indicator("indicator--1", "[ipv4-addr:value = '198.51.100.7']", when),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std_bin(dir.path());
+    cmd.arg("watch")
+        .args(apex_args(&apex))
+        .args(["--source", "taxii", "--taxii-url", &taxii.discovery_url()])
+        .args(["--poll-seconds", "1", "--log-file", "watch.log"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let watch = Watch {
+        child: Arc::new(Mutex::new(Some(cmd.spawn().unwrap()))),
+        dir: dir.path().to_owned(),
+    };
+    wait_for(BOUND, "the first read", || {
+        owned(&apex, "taxii") == ["ip 198.51.100.7"]
+    });
+    let now = chrono::Utc::now();
+    taxii.sim.add_object(
+        collection,
+        now,
+        indicator("indicator--2", "[domain-name:value = 'new.example']", now),
+    );
+    wait_for(BOUND, "the next read", || {
+        owned(&apex, "taxii").contains(&"domain new.example".to_owned())
+    });
+    assert!(watch.running(), "{}", watch.log());
 }
