@@ -561,6 +561,8 @@ impl<'a, S: Sink> Stream<'a, S> {
             });
             self.gauges.offset = Some(offset);
             self.budget = self.lumu.max_context_calls;
+            let incidents = &self.incidents;
+            self.refreshed.retain(|id, _| incidents.contains_key(id));
             self.early = false;
             // The full sync made the list equal to the source: nothing left to retry.
             self.resync_at = None;
@@ -653,7 +655,6 @@ impl<'a, S: Sink> Stream<'a, S> {
             self.early = true;
         }
         let resync = batch.events.is_empty();
-        let mut report = None;
         let mut incidents = self.incidents.clone();
         if folded.changed() || resync {
             for (id, change) in &folded.changes {
@@ -662,7 +663,7 @@ impl<'a, S: Sink> Stream<'a, S> {
                     None => incidents.remove(id),
                 };
             }
-            let (pulled, lumu) = self.pulled(&incidents, &folded.touched, now).await?;
+            let pulled = self.pulled(&incidents, &folded.touched, now).await?;
             let mut counts = None;
             let outcome = sync::sync_pulled(
                 self.settings,
@@ -700,7 +701,6 @@ impl<'a, S: Sink> Stream<'a, S> {
                     self.resync_backoff.reset();
                 }
             }
-            report = Some(lumu);
         }
         // The batch's writes are done: its incidents and the offset after it are committed.
         let done = Utc::now();
@@ -735,9 +735,6 @@ impl<'a, S: Sink> Stream<'a, S> {
                 folded.changes.len() - wanted,
             );
         }
-        if let Some(report) = report {
-            tracing::debug!("stream contexts: {report:?}");
-        }
         self.write_metrics();
         Ok(())
     }
@@ -750,7 +747,7 @@ impl<'a, S: Sink> Stream<'a, S> {
         incidents: &HashMap<String, Incident>,
         touched: &std::collections::HashSet<String>,
         now: DateTime<Utc>,
-    ) -> Result<(crate::source::Pulled, LumuReport), Stop> {
+    ) -> Result<crate::source::Pulled, Stop> {
         let cached = state(self.store.lumu_contexts(self.tag))?;
         let mut due: Vec<&Incident> = touched
             .iter()
@@ -827,7 +824,6 @@ impl<'a, S: Sink> Stream<'a, S> {
         }
         drop(reads);
         self.budget -= report.contexts_read + report.contexts_failed;
-        report.contexts_deferred += 0;
         report.calls = LumuCalls {
             incidents: 0,
             context: self.client.calls().context - calls_before,
@@ -850,8 +846,8 @@ impl<'a, S: Sink> Stream<'a, S> {
             self.lumu.scan_action,
             now,
         );
-        pulled.lumu = Some(report.clone());
-        Ok((pulled, report))
+        pulled.lumu = Some(report);
+        Ok(pulled)
     }
 
     /// Writes the metrics file (`--metrics-file`), once there is a full sync to describe; a
@@ -930,5 +926,38 @@ async fn poll<S: Sink>(
             }
         };
         tokio::time::sleep(wait.saturating_sub(started.elapsed().min(wait))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_grows_to_its_cap_and_waits_out_a_spent_quota() {
+        let mut b = Backoff::new();
+        let other = anyhow!("Apex Central answered HTTP 503");
+        let first = b.next(&other);
+        assert!(
+            first >= FIRST_BACKOFF / 2 && first <= FIRST_BACKOFF,
+            "{first:?}"
+        );
+        for _ in 0..20 {
+            assert!(b.next(&other) <= MAX_BACKOFF);
+        }
+        assert!(b.next(&other) >= MAX_BACKOFF / 2);
+        b.reset();
+        assert!(b.next(&other) <= FIRST_BACKOFF);
+        // A spent quota: as long as Lumu asks, up to an hour.
+        let spent = |secs| {
+            anyhow::Error::new(RateLimitSpent {
+                server: "Lumu Defender".into(),
+                name: "GET /api/incidents/open-incidents/updates".into(),
+                wait_secs: secs,
+            })
+        };
+        b.reset();
+        assert_eq!(b.next(&spent(1_800)), Duration::from_secs(1_800));
+        assert_eq!(b.next(&spent(6 * 3_600)), MAX_QUOTA_WAIT);
     }
 }

@@ -3,12 +3,11 @@
 //! what is measured is seconds, where the sync job takes up to half an hour.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use apex_ioc_sync::ioc::IocKind;
-use apex_ioc_sync::lock::InstanceLock;
 use apex_ioc_sync::sim::lumu::{Endpoint, Expired, JournalMode, SimIncident};
 use apex_ioc_sync::sim::taxii::{TaxiiSimConfig, indicator};
 use apex_ioc_sync::sim::{BackgroundApex, BackgroundLumu};
@@ -66,6 +65,7 @@ impl Watch {
         }
     }
 
+    #[cfg(unix)]
     fn pid(&self) -> u32 {
         self.child.lock().unwrap().as_ref().unwrap().id()
     }
@@ -100,7 +100,8 @@ impl Watch {
     }
 
     /// Waits up to `bound` for it to exit by itself.
-    fn exit_within(&self, bound: Duration) -> ExitStatus {
+    #[cfg(unix)]
+    fn exit_within(&self, bound: Duration) -> std::process::ExitStatus {
         let started = Instant::now();
         loop {
             if let Some(status) = self
@@ -322,7 +323,8 @@ fn sigterm_stops_it_within_seconds_with_exit_0_a_usable_state_file_and_the_lock_
     eprintln!("stopped {:?} after SIGTERM", signalled.elapsed());
     assert!(watch.log().contains("SIGTERM: stopping"), "{}", watch.log());
     // The lock is free, and the state file holds where the stream stands.
-    InstanceLock::acquire(&dir.path().join("apex-ioc-sync-lumu.lock")).unwrap();
+    apex_ioc_sync::lock::InstanceLock::acquire(&dir.path().join("apex-ioc-sync-lumu.lock"))
+        .unwrap();
     assert_eq!(committed_offset(dir.path()), Some(lumu.sim.journal_end()));
     let store = StateStore::open(&dir.path().join("apex-ioc-sync-lumu.db")).unwrap();
     let mut ids: Vec<String> = store
