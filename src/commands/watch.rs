@@ -725,13 +725,13 @@ impl<'a, S: Sink> Stream<'a, S> {
                 .map(|e| (done - e).to_std().unwrap_or_default());
             let lag = g
                 .lag
-                .map(|l| format!(", {:.1}s after the earliest", l.as_secs_f64()))
+                .map(|l| format!("; {:.1}s after the earliest event", l.as_secs_f64()))
                 .unwrap_or_default();
             let wanted = folded.changes.values().filter(|c| c.is_some()).count();
             tracing::info!(
-                "applied {} Lumu events up to offset {} ({wanted} incidents wanted, {} let go{lag})",
-                folded.applied,
+                "Lumu events applied up to offset {}: {} (incidents wanted: {wanted} new or changed, {} let go{lag})",
                 batch.offset,
+                folded.applied,
                 folded.changes.len() - wanted,
             );
         }

@@ -652,3 +652,117 @@ fn a_taxii_watch_reads_the_feed_every_poll_seconds() {
     });
     assert!(watch.running(), "{}", watch.log());
 }
+
+/// `simulate`'s Lumu takes new incidents (`POST /sim/incidents`) and Lumu's own close call
+/// while a watch follows it, as its banner says.
+#[test]
+fn a_watch_follows_simulate_as_its_banner_shows() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = std_bin(dir.path());
+    sim.arg("simulate")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let sim = Watch {
+        child: Arc::new(Mutex::new(Some(sim.spawn().unwrap()))),
+        dir: dir.path().to_owned(),
+    };
+    let stdout = sim
+        .child
+        .lock()
+        .unwrap()
+        .as_mut()
+        .unwrap()
+        .stdout
+        .take()
+        .unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut watch_args, mut open_url) = (String::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(args) = line.strip_prefix("  apex-ioc-sync watch ") {
+            watch_args = args.to_owned();
+        }
+        if let Some(url) = line
+            .split('\'')
+            .nth(1)
+            .filter(|u| u.contains("/sim/incidents"))
+        {
+            open_url = url.to_owned();
+        }
+        if line.starts_with("The simulators keep") {
+            break;
+        }
+    }
+    let drain = std::thread::spawn(move || lines.count());
+    assert!(!watch_args.is_empty() && !open_url.is_empty());
+    let mut cmd = std_bin(dir.path());
+    cmd.arg("watch")
+        .args(watch_args.split(' '))
+        .args(["--long-poll-seconds", "2", "--log-file", "watch.log"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let watch = Watch {
+        child: Arc::new(Mutex::new(Some(cmd.spawn().unwrap()))),
+        dir: dir.path().to_owned(),
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let post = |url: &str, body: &str| -> String {
+        runtime.block_on(async {
+            let answer = reqwest::Client::new()
+                .post(url)
+                .body(body.to_owned())
+                .send()
+                .await
+                .unwrap();
+            assert!(answer.status().is_success(), "{url}: {}", answer.status());
+            answer.text().await.unwrap()
+        })
+    };
+    let list = || {
+        crate::common::bin(dir.path())
+            .args(["udso", "list", "--type", "domain"])
+            .args(watch_args.split(' ').take(6))
+            .output()
+            .unwrap()
+    };
+    let shows = |content: &str| String::from_utf8_lossy(&list().stdout).contains(content);
+    wait_for(BOUND, "the first full sync", || shows("c2.badguys.example"));
+    let opened = post(
+        &open_url,
+        r#"{"adversaries": ["fresh-c2.example"], "adversaryTypes": ["C2C"]}"#,
+    );
+    let id = serde_json::from_str::<serde_json::Value>(&opened).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(BOUND, "the new incident", || shows("fresh-c2.example"));
+    post(
+        &open_url.replace("/sim/incidents", &format!("/api/incidents/{id}/close")),
+        r#"{"comment": "handled"}"#,
+    );
+    wait_for(BOUND, "the closed incident", || !shows("fresh-c2.example"));
+    assert!(watch.running(), "{}", watch.log());
+    sim.kill();
+    drain.join().unwrap();
+}
+
+/// `demo` ends with a watch: an incident opened while it follows the simulated Lumu is on
+/// the list, and off it once closed.
+#[test]
+fn the_demo_shows_a_watch() {
+    let dir = tempfile::tempdir().unwrap();
+    for sink in ["apex", "vision-one"] {
+        let out = crate::common::bin(dir.path())
+            .args(["demo", "--sink", sink])
+            .assert()
+            .success();
+        let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(stdout.contains("== Run 4: apex-ioc-sync watch"), "{stdout}");
+        assert!(
+            stdout.contains("The new incident's IOCs were on the list "),
+            "{stdout}"
+        );
+        assert!(stdout.contains("lumu stream (tag lumu)"), "{stdout}");
+    }
+}
