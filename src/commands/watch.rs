@@ -49,6 +49,7 @@ use crate::source::lumu::{
 use crate::state::StateStore;
 use crate::state::lumu::CachedContext;
 use crate::state::watch::{IncidentChanges, StreamPosition};
+use crate::sync::model::ScanAction;
 
 /// The first wait after a failure; it doubles, with jitter, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);
@@ -320,6 +321,9 @@ struct Stream<'a, S: Sink> {
     /// A full sync failed: the next is not tried before then (the stream goes on).
     reconcile_retry: Option<Instant>,
     reconcile_backoff: Backoff,
+    /// The destination is synced with the next batch whatever it changes (at the start,
+    /// until a sync has been made: the last one may have been cut short).
+    must_sync: bool,
     /// Context reads left to the stream until the next full sync (`--max-context-calls`).
     budget: usize,
     /// When the stream last read each incident's context.
@@ -380,6 +384,7 @@ impl<'a, S: Sink> Stream<'a, S> {
             incidents,
             position,
             early: false,
+            must_sync: true,
             reconcile_retry: None,
             reconcile_backoff: Backoff::new(),
             refreshed: HashMap::new(),
@@ -565,6 +570,7 @@ impl<'a, S: Sink> Stream<'a, S> {
             self.refreshed.retain(|id, _| incidents.contains_key(id));
             self.early = false;
             // The full sync made the list equal to the source: nothing left to retry.
+            self.must_sync = false;
             self.resync_at = None;
             self.resync_backoff.reset();
         }
@@ -663,43 +669,11 @@ impl<'a, S: Sink> Stream<'a, S> {
                     None => incidents.remove(id),
                 };
             }
-            let pulled = self.pulled(&incidents, &folded.touched, now).await?;
-            let mut counts = None;
-            let outcome = sync::sync_pulled(
-                self.settings,
-                self.sink,
-                self.tag,
-                STREAM_SOURCE,
-                pulled,
-                self.exclusions.clone(),
-                started,
-                &mut counts,
-            )
-            .await;
-            if counts.is_none() {
-                // Nothing was written (the destination could not be listed): the same
-                // batch is applied again after a back-off, and nothing is committed.
-                let f = outcome.expect_err("a sync without a report failed");
-                return Err(Stop::Retry(f.error));
-            }
-            match &outcome {
-                Err(f) if f.code == ExitCode::PartialWrites => {
-                    let wait = self.resync_backoff.next(&f.error);
-                    tracing::error!(
-                        "{}; synced again in {}s",
-                        self.settings.redact(&f.to_string()),
-                        wait.as_secs()
-                    );
-                    self.resync_at = Some(Instant::now() + wait);
-                }
-                Err(f) => {
-                    tracing::error!("{}", self.settings.redact(&f.to_string()));
-                    self.resync_at = None;
-                }
-                Ok(_) => {
-                    self.resync_at = None;
-                    self.resync_backoff.reset();
-                }
+            let (pulled, differs) = self.pulled(&incidents, &folded.touched, now).await?;
+            if differs || resync || self.must_sync {
+                self.sync(pulled, started).await?;
+            } else {
+                tracing::debug!("the batch changes no IOC: nothing to write");
             }
         }
         // The batch's writes are done: its incidents and the offset after it are committed.
@@ -712,8 +686,60 @@ impl<'a, S: Sink> Stream<'a, S> {
         if let Some(p) = &mut self.position {
             p.offset = batch.offset;
         }
+        self.count(&folded, batch.offset, done);
+        self.write_metrics();
+        Ok(())
+    }
+
+    /// Syncs the destination with `pulled` (the IOCs of the wanted incidents), through the
+    /// sync job's path. An error means nothing was written; failed writes are tried again
+    /// after a back-off.
+    async fn sync(&mut self, pulled: crate::source::Pulled, started: Instant) -> Result<(), Stop> {
+        let mut counts = None;
+        let outcome = sync::sync_pulled(
+            self.settings,
+            self.sink,
+            self.tag,
+            STREAM_SOURCE,
+            pulled,
+            self.exclusions.clone(),
+            started,
+            &mut counts,
+        )
+        .await;
+        if counts.is_none() {
+            // Nothing was written (the destination could not be listed): the same
+            // batch is applied again after a back-off, and nothing is committed.
+            let f = outcome.expect_err("a sync without a report failed");
+            return Err(Stop::Retry(f.error));
+        }
+        match &outcome {
+            Err(f) if f.code == ExitCode::PartialWrites => {
+                let wait = self.resync_backoff.next(&f.error);
+                tracing::error!(
+                    "{}; synced again in {}s",
+                    self.settings.redact(&f.to_string()),
+                    wait.as_secs()
+                );
+                self.resync_at = Some(Instant::now() + wait);
+            }
+            Err(f) => {
+                tracing::error!("{}", self.settings.redact(&f.to_string()));
+                self.resync_at = None;
+            }
+            Ok(_) => {
+                self.resync_at = None;
+                self.resync_backoff.reset();
+            }
+        }
+        self.must_sync = false;
+        Ok(())
+    }
+
+    /// Counts a committed batch in the gauges, and logs what it changed.
+    fn count(&mut self, folded: &stream::Folded, offset: u64, done: DateTime<Utc>) {
         let g = &mut self.gauges;
-        g.offset = Some(batch.offset);
+        g.offset = Some(offset);
         g.applied += folded.applied as u64;
         g.skipped += folded.skipped.values().sum::<usize>() as u64;
         g.unusable += folded.unusable.len() as u64;
@@ -729,26 +755,31 @@ impl<'a, S: Sink> Stream<'a, S> {
                 .unwrap_or_default();
             let wanted = folded.changes.values().filter(|c| c.is_some()).count();
             tracing::info!(
-                "Lumu events applied up to offset {}: {} (incidents wanted: {wanted} new or changed, {} let go{lag})",
-                batch.offset,
+                "Lumu events applied up to offset {offset}: {} (incidents wanted: {wanted} new or changed, {} let go{lag})",
                 folded.applied,
                 folded.changes.len() - wanted,
             );
         }
-        self.write_metrics();
-        Ok(())
     }
 
-    /// The IOCs of `incidents` after reading the due contexts of those `touched`: new ones,
+    /// The IOCs of `incidents` after reading the due contexts of those `touched` (new ones,
     /// and changed ones not read by the stream for [`CONTEXT_REFRESH`], within the budget
-    /// and while the quota lasts.
+    /// and while the quota lasts), and whether they differ from those of the incidents
+    /// before the batch (an update that brings no new IOC needs no write, nor a listing).
     async fn pulled(
         &mut self,
         incidents: &HashMap<String, Incident>,
         touched: &std::collections::HashSet<String>,
         now: DateTime<Utc>,
-    ) -> Result<crate::source::Pulled, Stop> {
+    ) -> Result<(crate::source::Pulled, bool), Stop> {
         let cached = state(self.store.lumu_contexts(self.tag))?;
+        let before = assemble(
+            self.incidents
+                .values()
+                .map(|i| (i, cached.get(&i.id).map(|c| &c.context))),
+            self.lumu.scan_action,
+            now,
+        );
         let mut due: Vec<&Incident> = touched
             .iter()
             .filter_map(|id| incidents.get(id))
@@ -847,7 +878,8 @@ impl<'a, S: Sink> Stream<'a, S> {
             now,
         );
         pulled.lumu = Some(report);
-        Ok(pulled)
+        let differs = desired(&before) != desired(&pulled);
+        Ok((pulled, differs))
     }
 
     /// Writes the metrics file (`--metrics-file`), once there is a full sync to describe; a
@@ -866,6 +898,17 @@ impl<'a, S: Sink> Stream<'a, S> {
         }
         self.metrics_written = Some(Instant::now());
     }
+}
+
+/// What a sync of `pulled` would make the destination hold: its IOCs with their scan
+/// actions, and whether removals are held back.
+fn desired(pulled: &crate::source::Pulled) -> (Vec<(&crate::ioc::Ioc, ScanAction)>, bool) {
+    let iocs = pulled
+        .iocs
+        .iter()
+        .map(|d| (&d.ioc, d.scan_action))
+        .collect();
+    (iocs, pulled.partial.is_some())
 }
 
 /// A watch of a source other than Lumu: the sync job's run every `--poll-seconds` (its

@@ -766,3 +766,38 @@ fn the_demo_shows_a_watch() {
         assert!(stdout.contains("lumu stream (tag lumu)"), "{stdout}");
     }
 }
+
+/// Lumu sends `IncidentUpdated` for every new contact. One whose context gained a trigger
+/// pushes it; then, the context is read again at most every 10 minutes per incident, and an
+/// update that brings no new IOC costs no call to Apex at all.
+#[test]
+fn an_update_writes_only_what_it_changes() {
+    let (apex, lumu) = (start_apex(), start_lumu());
+    lumu.sim.add(incident("inc-a", &["a.example"]));
+    let dir = tempfile::tempdir().unwrap();
+    let watch = Watch::start(dir.path(), &apex, &lumu, &[]);
+    wait_for(BOUND, "the first commit", || {
+        committed_offset(dir.path()).is_some()
+    });
+    let contexts = lumu.sim.calls(Endpoint::Context);
+    lumu.sim
+        .touch("inc-a", Some("https://a.example/new-gate.php"));
+    wait_for(BOUND, "the new trigger", || {
+        listed(&apex, "url", "https://a.example/new-gate.php")
+    });
+    assert_eq!(lumu.sim.calls(Endpoint::Context), contexts + 1);
+    wait_for(BOUND, "the update's commit", || {
+        committed_offset(dir.path()) == Some(lumu.sim.journal_end())
+    });
+    let requests = apex.sim.control.stats.total();
+    lumu.sim.touch("inc-a", None);
+    wait_for(BOUND, "the second update's commit", || {
+        committed_offset(dir.path()) == Some(lumu.sim.journal_end())
+    });
+    assert_eq!(apex.sim.control.stats.total(), requests, "{}", watch.log());
+    assert_eq!(
+        lumu.sim.calls(Endpoint::Context),
+        contexts + 1,
+        "not read again within 10 minutes"
+    );
+}
