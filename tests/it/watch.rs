@@ -801,3 +801,42 @@ fn an_update_writes_only_what_it_changes() {
         "not read again within 10 minutes"
     );
 }
+
+/// A journal that answers a lower offset than the one asked for (it was reset: a stored
+/// offset past its end) is followed from there: no later event is lost.
+#[test]
+fn a_journal_that_went_back_is_followed_from_where_it_answers() {
+    let apex = start_apex();
+    let key = apex_ioc_sync::sim::lumu::LumuSim::random_key();
+    let lumu = BackgroundLumu::start(&key).unwrap();
+    lumu.sim.add(incident("inc-a", &["a.example"]));
+    let dir = tempfile::tempdir().unwrap();
+    let watch = Watch::start(dir.path(), &apex, &lumu, &[]);
+    for id in ["inc-b", "inc-c"] {
+        lumu.sim
+            .open_incident(incident(id, &[&format!("{id}.example")]));
+    }
+    wait_for(BOUND, "the new incidents", || {
+        listed(&apex, "domain", "inc-c.example")
+    });
+    wait_for(BOUND, "their commit", || {
+        committed_offset(dir.path()) == Some(lumu.sim.journal_end())
+    });
+    watch.kill();
+    // The same company, its journal started over (the simulator anew, at offset 0).
+    let reset = BackgroundLumu::start(&key).unwrap();
+    for i in lumu.sim.incidents() {
+        reset.sim.add(i);
+    }
+    drop(lumu);
+    let watch = Watch::start(dir.path(), &apex, &reset, &[]);
+    wait_for(BOUND, "the journal followed from its new start", || {
+        watch.log().contains("to a call at offset")
+    });
+    reset
+        .sim
+        .open_incident(incident("inc-d", &["inc-d.example"]));
+    wait_for(BOUND, "an incident of the reset journal", || {
+        listed(&apex, "domain", "inc-d.example")
+    });
+}
