@@ -1196,6 +1196,14 @@ pub fn with_owner_tip(mut error: clap::Error, command: &clap::Command) -> clap::
     let name = name.split('=').next().unwrap_or_default().to_owned();
     let mut owners = Vec::new();
     collect_owners(command, &name, &mut Vec::new(), &mut owners);
+    // `watch` takes the sync job's options (and refuses a few at run time): naming the sync
+    // job says it.
+    if owners
+        .first()
+        .is_some_and(|o| o.ends_with("(the sync job)"))
+    {
+        owners.retain(|o| o != &format!("{PROGRAM} watch"));
+    }
     if owners.is_empty() {
         return error;
     }
