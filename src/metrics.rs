@@ -257,6 +257,48 @@ pub fn write_watch(path: &Path, run: &RunMetrics, watch: &WatchMetrics) -> Resul
     write_with(path, run, watch_families(watch))
 }
 
+/// [`write_watch`] for a watch that has made no full sync yet (it resumed where an earlier
+/// process stopped): the families of the job's last full sync are carried from the previous
+/// file (when it is this job's), and the watch's gauges replaced.
+pub fn write_watch_carried(
+    path: &Path,
+    job: &JobLabels,
+    watch: &WatchMetrics,
+) -> Result<(), WriteError> {
+    let previous = match crate::files::read_text_capped(path, MAX_PREVIOUS_BYTES) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            tracing::warn!(
+                "cannot read the previous metrics file {}: {e}; it is written with the watch's gauges only",
+                path.display()
+            );
+            String::new()
+        }
+    };
+    let key = series_of(encode(job, vec![last_success_family(0.0)]));
+    let ours = previous.lines().any(|l| l.starts_with(&format!("{key} ")));
+    let watch_prefix = format!("{PREFIX}_watch_");
+    let mut text = String::new();
+    if ours {
+        for line in previous.lines() {
+            let name = line
+                .strip_prefix("# HELP ")
+                .or_else(|| line.strip_prefix("# TYPE "))
+                .unwrap_or(line);
+            if !name.starts_with(&watch_prefix) {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    text.push_str(&encode(job, watch_families(watch)));
+    write_atomically(path, &text).map_err(|source| WriteError {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 fn write_with(path: &Path, run: &RunMetrics, extra: Vec<Family>) -> Result<(), WriteError> {
     let last_success = if run.exit_code == 0 && !run.dry_run {
         timestamp(run.ended)
@@ -1013,6 +1055,37 @@ mod tests {
             previous_success(&path, &job()).unwrap(),
             Some(1_800_000_000.5)
         );
+        // A watch that resumed, before its first full sync: the last one's families carried
+        // from the file, the watch's gauges replaced (once each).
+        let resumed = WatchMetrics {
+            last_poll: Some(DateTime::from_timestamp(1_800_000_200, 0).unwrap()),
+            ..watch.clone()
+        };
+        write_watch_carried(&path, &job(), &resumed).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(&format!("apex_ioc_sync_last_run_exit_code{{{labels}}} 0\n")),
+            "{text}"
+        );
+        assert!(text.contains("} 1800000200.0\n"), "{text}");
+        assert_eq!(
+            text.matches("# TYPE apex_ioc_sync_watch_last_poll_timestamp_seconds gauge")
+                .count(),
+            1,
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("_watch_last_poll_timestamp_seconds{").count(),
+            1
+        );
+        // Another job's file is not carried.
+        let other = JobLabels {
+            tag: "other".into(),
+            ..job()
+        };
+        write_watch_carried(&path, &other, &resumed).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("last_run_exit_code"), "{text}");
         // A polled source has the poll's time only.
         let polled = WatchMetrics {
             stream: None,

@@ -37,7 +37,7 @@ use crate::cli::{SinkKind, SourceKind, WatchOpts};
 use crate::commands::sync;
 use crate::exit::{ExitCode, Failure};
 use crate::http::{HttpSettings, RateLimitSpent, RetryPolicy};
-use crate::metrics::{RunMetrics, StreamMetrics, WatchMetrics};
+use crate::metrics::{JobLabels, RunMetrics, StreamMetrics, WatchMetrics};
 use crate::policy::Exclusions;
 use crate::settings::Settings;
 use crate::sink::Sink;
@@ -882,18 +882,30 @@ impl<'a, S: Sink> Stream<'a, S> {
         Ok((pulled, differs))
     }
 
-    /// Writes the metrics file (`--metrics-file`), once there is a full sync to describe; a
-    /// failure is logged, and does not stop the watch.
+    /// Writes the metrics file (`--metrics-file`); a failure is logged, and does not stop
+    /// the watch.
     fn write_metrics(&mut self) {
-        let (Some(path), Some(run)) = (&self.settings.opts.metrics.metrics_file, &self.last_sync)
-        else {
+        let Some(path) = &self.settings.opts.metrics.metrics_file else {
             return;
         };
         let watch = WatchMetrics {
             last_poll: self.last_poll,
             stream: Some(self.gauges.clone()),
         };
-        if let Err(e) = crate::metrics::write_watch(path, run, &watch) {
+        let written = match &self.last_sync {
+            Some(run) => crate::metrics::write_watch(path, run, &watch),
+            // Resumed, no full sync yet: the last one's families stay as an earlier process
+            // wrote them.
+            None => {
+                let job = JobLabels {
+                    tag: self.tag.to_owned(),
+                    source: SourceKind::Lumu.name(),
+                    sink: self.settings.sink().name(),
+                };
+                crate::metrics::write_watch_carried(path, &job, &watch)
+            }
+        };
+        if let Err(e) = written {
             tracing::error!("{e}");
         }
         self.metrics_written = Some(Instant::now());
