@@ -87,6 +87,7 @@ where
                 commands::simulate::run(args).await?;
                 Ok(ExitCode::Ok)
             }
+            Some(Command::Watch(args)) => commands::watch::run(&settings, &args.watch).await,
             Some(Command::Demo(_)) => {
                 commands::demo::run(settings.sink()).await?;
                 Ok(ExitCode::Ok)

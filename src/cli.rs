@@ -33,8 +33,9 @@ use crate::logging::LOG_FILE_NAME;
 use crate::secret::Secret;
 use crate::settings::{
     DEFAULT_DAYS, DEFAULT_EXPIRATION_DAYS, DEFAULT_INCIDENT_STATUSES, DEFAULT_IOC_TYPES,
-    DEFAULT_LUMU_URL, DEFAULT_MAX_RUN_MINUTES, DEFAULT_PROXY_PORT, DEFAULT_SCAN_ACTION,
-    DEFAULT_SOURCE, DEFAULT_THREADS, DEFAULT_TIMEOUT_SECS, MAX_LUMU_DAYS, THREADED_THREADS,
+    DEFAULT_LONG_POLL_SECS, DEFAULT_LUMU_URL, DEFAULT_MAX_RUN_MINUTES, DEFAULT_POLL_SECS,
+    DEFAULT_PROXY_PORT, DEFAULT_RECONCILE_MINUTES, DEFAULT_SCAN_ACTION, DEFAULT_SOURCE,
+    DEFAULT_THREADS, DEFAULT_TIMEOUT_SECS, MAX_LUMU_DAYS, THREADED_THREADS,
 };
 use crate::sink::vision_one::{Region, RiskLevel};
 use crate::source::lumu::DEFAULT_MAX_CONTEXT_CALLS;
@@ -57,6 +58,7 @@ pub mod heading {
     pub const OUTPUT: &str = "Output";
     pub const METRICS: &str = "Metrics";
     pub const LOGGING: &str = "Logging";
+    pub const WATCH: &str = "Watch";
 }
 
 /// The program's name, as usage lines and error messages show it.
@@ -108,6 +110,11 @@ pub enum Command {
     /// Serve a simulated Apex Central, Lumu Defender, TAXII server and Vision One on loopback, for rehearsals.
     #[command(verbatim_doc_comment, args_override_self = true)]
     Simulate(SimulateArgs),
+    /// Run as a service: follow Lumu's incident stream and push a new incident's IOCs within seconds, with a full sync every --reconcile-minutes; other sources are read in full every --poll-seconds.
+    ///
+    /// Takes the sync job's options and .config file, and holds the job's lock until it stops (SIGTERM or Ctrl-C: exit 0), so a scheduled sync job of the same tag exits 3 meanwhile.
+    #[command(verbatim_doc_comment, args_override_self = true)]
+    Watch(Box<WatchArgs>),
     /// Run three real syncs against a simulated Lumu Defender and a simulated Apex Central (or Vision One) on loopback: a first push, a changed incident set, an unchanged one.
     ///
     /// Needs no credentials and no network.
@@ -489,6 +496,51 @@ pub struct OpenIocDeleteArgs {
     pub hash_ids: Vec<String>,
     #[command(flatten)]
     pub apex: ApexCommandArgs,
+}
+
+/// `watch`: the sync job's options, and its own.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub job: Options,
+    #[command(flatten)]
+    pub watch: WatchOpts,
+}
+
+/// How `watch` follows its source.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = heading::WATCH)]
+pub struct WatchOpts {
+    /// Minutes between two full syncs while watching Lumu, which correct what the incident stream missed; more than 0 and at most 1440, decimals allowed.
+    #[arg(
+        long = "reconcile-minutes",
+        alias = "reconcile_minutes",
+        value_name = "MINUTES",
+        default_value_t = DEFAULT_RECONCILE_MINUTES,
+        value_parser = parse_minutes,
+        verbatim_doc_comment
+    )]
+    pub reconcile_minutes: f64,
+    /// Seconds each call to Lumu's incident stream waits for an event (its long poll), 1-300; also the shortest time between two calls that bring none.
+    #[arg(
+        long = "long-poll-seconds",
+        alias = "long_poll_seconds",
+        value_name = "SECS",
+        default_value_t = DEFAULT_LONG_POLL_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=300),
+        verbatim_doc_comment
+    )]
+    pub long_poll_seconds: u64,
+    /// Seconds between two full reads of a source other than Lumu (TAXII, files), 1-86400.
+    #[arg(
+        long = "poll-seconds",
+        alias = "poll_seconds",
+        value_name = "SECS",
+        default_value_t = DEFAULT_POLL_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
+        verbatim_doc_comment
+    )]
+    pub poll_seconds: u64,
 }
 
 /// `demo`.
@@ -1270,7 +1322,8 @@ defaults_from_clap!(
     ExclusionOpts,
     OutputOpts,
     MetricsOpts,
-    LoggingOpts
+    LoggingOpts,
+    WatchOpts
 );
 
 impl Cli {
@@ -1299,6 +1352,7 @@ impl Cli {
             },
             Some(Command::Openioc(OpenIocCommand::List(a))) => a.options(),
             Some(Command::Openioc(OpenIocCommand::Delete(a))) => a.apex.options(),
+            Some(Command::Watch(a)) => a.job.clone(),
             Some(Command::Demo(a)) => Options {
                 destination: a.destination.clone(),
                 ..Options::default()
@@ -1351,6 +1405,7 @@ impl Cli {
             Some(Command::History(a)) => &a.config,
             Some(Command::Explain(a)) => &a.config,
             Some(Command::Rollback(a)) => &a.config,
+            Some(Command::Watch(a)) => &a.job.config,
             Some(
                 Command::Simulate(_)
                 | Command::Demo(_)
@@ -1485,6 +1540,14 @@ pub fn with_owner_tip(mut error: clap::Error, command: &clap::Command) -> clap::
     let name = name.split('=').next().unwrap_or_default().to_owned();
     let mut owners = Vec::new();
     collect_owners(command, &name, &mut Vec::new(), &mut owners);
+    // `watch` takes the sync job's options (and refuses a few at run time): naming the sync
+    // job says it.
+    if owners
+        .first()
+        .is_some_and(|o| o.ends_with("(the sync job)"))
+    {
+        owners.retain(|o| o != &format!("{PROGRAM} watch"));
+    }
     if owners.is_empty() {
         return error;
     }
@@ -1659,6 +1722,9 @@ mod tests {
                 "port" | "lumu_port" | "taxii_port" | "v1_port" | "latency_ms"
                 | "fail_5xx_every" | "fail_429_every" | "drop_every" => vec!["0".to_owned()],
                 "retry_after" => vec!["1".to_owned()],
+                "reconcile_minutes" => vec![DEFAULT_RECONCILE_MINUTES.to_string()],
+                "long_poll_seconds" => vec![DEFAULT_LONG_POLL_SECS.to_string()],
+                "poll_seconds" => vec![DEFAULT_POLL_SECS.to_string()],
                 _ => return None,
             })
         };
@@ -1746,6 +1812,24 @@ mod tests {
             ("openioc upload", &server),
             ("openioc list", &server),
             ("openioc delete", &server),
+            (
+                "watch",
+                &[
+                    DESTINATION,
+                    APEX,
+                    VISION_ONE,
+                    LUMU,
+                    TAXII,
+                    FILES,
+                    SYNC,
+                    EXCLUSIONS,
+                    HTTP,
+                    OUTPUT,
+                    METRICS,
+                    LOGGING,
+                    WATCH,
+                ],
+            ),
             ("demo", &[DESTINATION]),
             ("history", &[SYNC, OUTPUT, LOGGING]),
             (

@@ -88,7 +88,7 @@ impl ConfigFile {
                 Some((name, value)) => (name.trim(), Some(unquote(value.trim()))),
                 None => (trimmed, None),
             };
-            let arg = find_option(&command, name).ok_or_else(|| {
+            let (owner, arg) = find_option(&command, name).ok_or_else(|| {
                 // Only the first word is repeated: the rest of a malformed line may be a
                 // secret (`api-key SECRET`, `api_key: SECRET`).
                 let word = name
@@ -133,7 +133,11 @@ impl ConfigFile {
             };
             // Check the value with the option's own parser, so the file accepts exactly what
             // the command line accepts.
-            if let Err(e) = command.clone().try_get_matches_from(entry_args(&entry)) {
+            let mut args = entry_args(&entry);
+            if let Some(owner) = owner {
+                args.insert(1, owner.to_owned());
+            }
+            if let Err(e) = command.clone().try_get_matches_from(args) {
                 return Err(err(format!("`{name}`: {}", clap_message(&e))));
             }
             entries.push(entry);
@@ -264,16 +268,29 @@ pub enum LoadError {
     Config(#[from] ConfigError),
 }
 
-fn find_option<'a>(command: &'a clap::Command, name: &str) -> Option<&'a Arg> {
+/// The subcommands whose own options a `.config` file may hold besides the sync job's:
+/// `watch` takes the sync job's options and a few of its own.
+const CONFIG_SUBCOMMANDS: &[&str] = &["watch"];
+
+/// The option a `.config` name stands for: one of the sync job's (owner `None`), else one of
+/// a subcommand of [`CONFIG_SUBCOMMANDS`] (owner: its name).
+fn find_option<'a>(command: &'a clap::Command, name: &str) -> Option<(Option<&'a str>, &'a Arg)> {
     if matches!(name, "config" | "help" | "version") {
         return None;
     }
-    command.get_arguments().find(|arg| {
+    let named = |arg: &&Arg| {
         arg.get_long() == Some(name)
             || arg
                 .get_all_aliases()
                 .is_some_and(|aliases| aliases.contains(&name))
-    })
+    };
+    if let Some(arg) = command.get_arguments().find(named) {
+        return Some((None, arg));
+    }
+    command
+        .get_subcommands()
+        .filter(|sub| CONFIG_SUBCOMMANDS.contains(&sub.get_name()))
+        .find_map(|sub| Some((Some(sub.get_name()), sub.get_arguments().find(named)?)))
 }
 
 fn entry_args(entry: &Entry) -> Vec<String> {
@@ -601,7 +618,8 @@ mod sample_tests {
         let all = ConfigFile::parse(&path, &examples).unwrap();
         let named: Vec<&str> = all.entries.iter().map(|e| e.long.as_str()).collect();
         let command = cli::command();
-        for arg in command.get_arguments() {
+        let watch = command.find_subcommand("watch").unwrap();
+        for arg in command.get_arguments().chain(watch.get_arguments()) {
             let Some(long) = arg.get_long() else { continue };
             if find_option(&command, long).is_some() {
                 assert!(
@@ -630,6 +648,7 @@ mod sample_tests {
             &["history"],
             &["explain", "evil.example"],
             &["rollback", "20261206T201500Z-3f2a"],
+            &["watch"],
         ] {
             let mut argv = vec!["apex-ioc-sync"];
             argv.extend(command);
@@ -647,19 +666,13 @@ mod sample_tests {
                 "{command:?}"
             );
             assert!(o.logging.verbose > 0, "{command:?}");
-            assert_eq!(
-                o.lumu.company_key.is_some(),
-                command.is_empty(),
-                "{command:?}"
-            );
-            assert_eq!(
-                o.sync.tag.is_some(),
-                command.is_empty() || journal,
-                "{command:?}"
-            );
+            // The sync job's options: the sync job's, and watch's (it takes them all).
+            let job = command.is_empty() || command == ["watch"];
+            assert_eq!(o.lumu.company_key.is_some(), job, "{command:?}");
+            assert_eq!(o.sync.tag.is_some(), job || journal, "{command:?}");
             assert_eq!(
                 o.vision_one.v1_url.is_some(),
-                command.is_empty() || command == ["list"] || journal && !history,
+                job || command == ["list"] || journal && !history,
                 "{command:?}"
             );
         }

@@ -224,11 +224,96 @@ pub struct WriteError {
     pub source: io::Error,
 }
 
+/// What a running `watch` adds to its metrics file, beside the families of its last full
+/// sync (a run, as the sync job writes it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WatchMetrics {
+    /// When the source last answered: Lumu's journal, or a polled source's last full read.
+    pub last_poll: Option<DateTime<Utc>>,
+    /// What the Lumu stream did since the watch started (`None` for a polled source).
+    pub stream: Option<StreamMetrics>,
+}
+
+/// What `watch`'s Lumu stream did since the watch started.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamMetrics {
+    /// When the last event that changed the job's incidents was applied to the list.
+    pub last_event: Option<DateTime<Utc>>,
+    /// The last applied batch's lag: from the earliest of its events, by the incident's own
+    /// times, to the end of its writes.
+    pub lag: Option<Duration>,
+    /// Events applied (they changed the job's incidents).
+    pub applied: u64,
+    /// Events skipped: they change no IOC of the job.
+    pub skipped: u64,
+    /// Events that could not be applied, left for the next full sync.
+    pub unusable: u64,
+    /// Requests to Lumu's journal (retries included).
+    pub journal_calls: u64,
+    /// Context reads of the stream (its full syncs' are in `lumu_calls`).
+    pub context_calls: u64,
+    /// The journal offset committed last.
+    pub offset: Option<u64>,
+}
+
 /// Writes `run`'s metrics to `path`, replacing the file atomically. The last success time is
 /// `run`'s end when it exited 0 and was not a dry run, else the previous file's (0 when
 /// there is none on record: no file, or none for this job's labels; a previous file that
 /// cannot be read is warned about and counts as none).
 pub fn write(path: &Path, run: &RunMetrics) -> Result<(), WriteError> {
+    write_with(path, run, Vec::new())
+}
+
+/// [`write`], with the gauges of a running `watch` after the families of its last full sync.
+pub fn write_watch(path: &Path, run: &RunMetrics, watch: &WatchMetrics) -> Result<(), WriteError> {
+    write_with(path, run, watch_families(watch))
+}
+
+/// [`write_watch`] for a watch that has made no full sync yet (it resumed where an earlier
+/// process stopped): the families of the job's last full sync are carried from the previous
+/// file (when it is this job's), and the watch's gauges replaced.
+pub fn write_watch_carried(
+    path: &Path,
+    job: &JobLabels,
+    watch: &WatchMetrics,
+) -> Result<(), WriteError> {
+    let error = |source| WriteError {
+        path: path.to_owned(),
+        source,
+    };
+    crate::files::refuse_symlink(path).map_err(error)?;
+    let previous = match crate::files::read_text_capped(path, MAX_PREVIOUS_BYTES) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            tracing::warn!(
+                "cannot read the previous metrics file {}: {e}; it is written with the watch's gauges only",
+                path.display()
+            );
+            String::new()
+        }
+    };
+    let key = series_of(encode(job, vec![last_success_family(0.0)]));
+    let ours = previous.lines().any(|l| l.starts_with(&format!("{key} ")));
+    let watch_prefix = format!("{PREFIX}_watch_");
+    let mut text = String::new();
+    if ours {
+        for line in previous.lines() {
+            let name = line
+                .strip_prefix("# HELP ")
+                .or_else(|| line.strip_prefix("# TYPE "))
+                .unwrap_or(line);
+            if !name.starts_with(&watch_prefix) {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    text.push_str(&encode(job, watch_families(watch)));
+    write_atomically(path, &text).map_err(error)
+}
+
+fn write_with(path: &Path, run: &RunMetrics, extra: Vec<Family>) -> Result<(), WriteError> {
     let error = |source| WriteError {
         path: path.to_owned(),
         source,
@@ -249,7 +334,9 @@ pub fn write(path: &Path, run: &RunMetrics) -> Result<(), WriteError> {
             }
         }
     };
-    write_atomically(path, &render(run, last_success)).map_err(error)
+    let mut all = families(run, last_success);
+    all.extend(extra);
+    write_atomically(path, &encode(&run.job, all)).map_err(error)
 }
 
 /// The file's text: every family of `run`, with `last_success` (seconds since the epoch).
@@ -552,6 +639,80 @@ fn families(run: &RunMetrics, last_success: f64) -> Vec<Family> {
     }
     if let Some(counts) = &run.counts {
         families.extend(count_families(counts));
+    }
+    families
+}
+
+/// The gauges of a running `watch`.
+fn watch_families(w: &WatchMetrics) -> Vec<Family> {
+    let at = |t: Option<DateTime<Utc>>| Value::Real(t.map_or(0.0, timestamp));
+    let mut families = vec![
+        Family::new(
+            "watch_last_poll_timestamp",
+            seconds(),
+            "When the source last answered watch (Lumu's incident journal, or a polled source's full read), in seconds since the Unix epoch; 0 before the first answer.",
+        )
+        .with(at(w.last_poll)),
+    ];
+    let Some(s) = &w.stream else {
+        return families;
+    };
+    families.push(
+        Family::new(
+            "watch_last_event_timestamp",
+            seconds(),
+            "When watch last applied an event that changed the job's incidents, in seconds since the Unix epoch; 0 when none has since it started.",
+        )
+        .with(at(s.last_event)),
+    );
+    if let Some(lag) = s.lag {
+        families.push(
+            Family::new(
+                "watch_lag",
+                seconds(),
+                "The last applied batch of events: from the earliest of its events, by the incident's own times, to the end of its writes.",
+            )
+            .with(Value::Real(lag.as_secs_f64())),
+        );
+    }
+    families.push(
+        Family::new(
+            "watch_events",
+            None,
+            "Events of Lumu's incident journal since watch started, by result: applied (they changed the job's incidents), skipped (they change no IOC of the job), unusable (left for the next full sync).",
+        )
+        .by(
+            "result",
+            [
+                ("applied", &(s.applied as usize)),
+                ("skipped", &(s.skipped as usize)),
+                ("unusable", &(s.unusable as usize)),
+            ],
+        ),
+    );
+    families.push(
+        Family::new(
+            "watch_lumu_calls",
+            None,
+            "Requests watch's stream sent to Lumu since it started, retries included, by endpoint (its full syncs' are in lumu_calls).",
+        )
+        .by(
+            "endpoint",
+            [
+                ("updates", &(s.journal_calls as usize)),
+                ("context", &(s.context_calls as usize)),
+            ],
+        ),
+    );
+    if let Some(offset) = s.offset {
+        families.push(
+            Family::new(
+                "watch_journal_offset",
+                None,
+                "The offset of Lumu's incident journal watch committed last (every event before it is applied).",
+            )
+            .with(Value::Count(offset)),
+        );
     }
     families
 }
@@ -960,6 +1121,85 @@ mod tests {
         write(&path, &run(0)).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o644);
+    }
+
+    #[test]
+    fn a_watch_adds_its_gauges_after_the_last_full_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("job.prom");
+        let watch = WatchMetrics {
+            last_poll: Some(DateTime::from_timestamp(1_800_000_100, 0).unwrap()),
+            stream: Some(StreamMetrics {
+                last_event: None,
+                lag: Some(Duration::from_millis(250)),
+                applied: 3,
+                skipped: 5,
+                unusable: 0,
+                journal_calls: 9,
+                context_calls: 2,
+                offset: Some(42),
+            }),
+        };
+        write_watch(&path, &run(0), &watch).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let labels = "tag=\"lumu\",source=\"lumu\",sink=\"apex\"";
+        for line in [
+            format!("apex_ioc_sync_last_run_exit_code{{{labels}}} 0\n"),
+            format!("apex_ioc_sync_watch_last_poll_timestamp_seconds{{{labels}}} 1800000100.0\n"),
+            format!("apex_ioc_sync_watch_last_event_timestamp_seconds{{{labels}}} 0.0\n"),
+            format!("apex_ioc_sync_watch_events{{{labels},result=\"applied\"}} 3\n"),
+            format!("apex_ioc_sync_watch_events{{{labels},result=\"skipped\"}} 5\n"),
+            format!("apex_ioc_sync_watch_lumu_calls{{{labels},endpoint=\"updates\"}} 9\n"),
+            format!("apex_ioc_sync_watch_lag_seconds{{{labels}}} 0.25\n"),
+            format!("apex_ioc_sync_watch_journal_offset{{{labels}}} 42\n"),
+        ] {
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+        // The last success is carried as for a sync run.
+        assert_eq!(
+            previous_success(&path, &job()).unwrap(),
+            Some(1_800_000_000.5)
+        );
+        // A watch that resumed, before its first full sync: the last one's families carried
+        // from the file, the watch's gauges replaced (once each).
+        let resumed = WatchMetrics {
+            last_poll: Some(DateTime::from_timestamp(1_800_000_200, 0).unwrap()),
+            ..watch.clone()
+        };
+        write_watch_carried(&path, &job(), &resumed).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(&format!("apex_ioc_sync_last_run_exit_code{{{labels}}} 0\n")),
+            "{text}"
+        );
+        assert!(text.contains("} 1800000200.0\n"), "{text}");
+        assert_eq!(
+            text.matches("# TYPE apex_ioc_sync_watch_last_poll_timestamp_seconds gauge")
+                .count(),
+            1,
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("_watch_last_poll_timestamp_seconds{").count(),
+            1
+        );
+        // Another job's file is not carried.
+        let other = JobLabels {
+            tag: "other".into(),
+            ..job()
+        };
+        write_watch_carried(&path, &other, &resumed).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("last_run_exit_code"), "{text}");
+        // A polled source has the poll's time only.
+        let polled = WatchMetrics {
+            stream: None,
+            ..watch
+        };
+        write_watch(&path, &run(0), &polled).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("watch_last_poll_timestamp_seconds"), "{text}");
+        assert!(!text.contains("watch_events"), "{text}");
     }
 
     #[test]

@@ -59,6 +59,13 @@ pub const DEFAULT_IOC_TYPES: [IocTypeArg; 3] =
     [IocTypeArg::Ip, IocTypeArg::Domain, IocTypeArg::Url];
 /// `--incident-status`.
 pub const DEFAULT_INCIDENT_STATUSES: [IncidentStatus; 1] = [IncidentStatus::Open];
+/// `watch --reconcile-minutes`: the sync job's schedule.
+pub const DEFAULT_RECONCILE_MINUTES: f64 = 30.0;
+/// `watch --long-poll-seconds`: at most 120 calls an hour to Lumu's journal while idle
+/// (2,880 of its 10,000 a day), and one within seconds of an event.
+pub const DEFAULT_LONG_POLL_SECS: u64 = 30;
+/// `watch --poll-seconds`.
+pub const DEFAULT_POLL_SECS: u64 = 300;
 
 /// Merged options and the config file they came from.
 #[derive(Debug, Clone)]

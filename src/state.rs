@@ -16,7 +16,8 @@
 //!
 //! The Lumu job's context cache lives in the same file, in tables of its own ([`lumu`]), and
 //! so do the TAXII cursors held back from a server date in the future ([`taxii`]), and
-//! every job's journal of its runs and writes ([`journal`]).
+//! every job's journal of its runs and writes ([`journal`]), and where `watch` stands in
+//! Lumu's incident stream ([`watch`]).
 //!
 //! Revoked and expired indicators are dropped [`PRUNE_GRACE`] after their revocation or
 //! expiry (see [`PageEnd::prune_before`]): they are pushed no more, and every run would
@@ -25,6 +26,7 @@
 pub mod journal;
 pub mod lumu;
 pub mod taxii;
+pub mod watch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -389,6 +391,7 @@ impl StateStore {
         lumu::create_tables(&self.conn)?;
         taxii::create_tables(&self.conn)?;
         journal::create_tables(&self.conn)?;
+        watch::create_tables(&self.conn)?;
         upgrade_fault::at("before-user-version")?;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)?;

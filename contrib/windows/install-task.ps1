@@ -1,20 +1,25 @@
 <#
 .SYNOPSIS
-  Installs apex-ioc-sync as a scheduled task that runs one sync job every 30 minutes.
+  Installs apex-ioc-sync as a scheduled task that runs one sync job every 30 minutes, or
+  with -Watch as a task that runs the job's watch from boot on.
 
 .DESCRIPTION
   Copies the binary to C:\Program Files\apex-ioc-sync, the job's config file to
   C:\ProgramData\apex-ioc-sync\<Job>.config, limits that folder to SYSTEM and Administrators
   (the config file holds the API keys; the lock, state and log files go beside it), checks
-  the config with a dry run, and registers apex-ioc-sync.xml (beside this script) as the
-  task \apex-ioc-sync\<Job>.
+  the config with a dry run, and registers apex-ioc-sync.xml (with -Watch,
+  apex-ioc-sync-watch.xml) beside this script as the task \apex-ioc-sync\<Job>, in place of
+  the job's task if there is one (a job runs on the schedule or as a watch, not both). A
+  watch is started at once.
   Run from an elevated PowerShell:
     .\install-task.ps1 -Binary .\apex-ioc-sync.exe -Config .\.config -Job lumu
+    .\install-task.ps1 -Binary .\apex-ioc-sync.exe -Config .\.config -Job lumu -Watch
 #>
 param(
     [Parameter(Mandatory = $true)] [string] $Binary,
     [Parameter(Mandatory = $true)] [string] $Config,
-    [ValidatePattern('^[A-Za-z0-9._-]+$')] [string] $Job = 'lumu'
+    [ValidatePattern('^[A-Za-z0-9._-]+$')] [string] $Job = 'lumu',
+    [switch] $Watch
 )
 $ErrorActionPreference = 'Stop'
 
@@ -41,7 +46,8 @@ function Set-Text([string] $Text, [string] $Old, [string] $New) {
 }
 function ConvertTo-XmlText([string] $Value) { [Security.SecurityElement]::Escape($Value) }
 $exe = Join-Path $programDir 'apex-ioc-sync.exe'
-$xml = Get-Content -Raw -Encoding UTF8 (Join-Path $PSScriptRoot 'apex-ioc-sync.xml')
+$template = if ($Watch) { 'apex-ioc-sync-watch.xml' } else { 'apex-ioc-sync.xml' }
+$xml = Get-Content -Raw -Encoding UTF8 (Join-Path $PSScriptRoot $template)
 $xml = Set-Text $xml '<URI>\apex-ioc-sync\lumu</URI>' "<URI>\apex-ioc-sync\$Job</URI>"
 $xml = Set-Text $xml '"C:\ProgramData\apex-ioc-sync\lumu.config"' "&quot;$(ConvertTo-XmlText $jobConfig)&quot;"
 $xml = Set-Text $xml '<Command>C:\Program Files\apex-ioc-sync\apex-ioc-sync.exe</Command>' "<Command>$(ConvertTo-XmlText $exe)</Command>"
@@ -53,5 +59,12 @@ $xml = Set-Text $xml '<WorkingDirectory>C:\ProgramData\apex-ioc-sync</WorkingDir
 if ($LASTEXITCODE -ne 0) {
     throw "the dry run failed (exit $LASTEXITCODE, see above): fix $jobConfig and run this script again"
 }
+# A watch already running holds the job's lock: it is stopped before the task is replaced.
+Stop-ScheduledTask -TaskPath '\apex-ioc-sync\' -TaskName $Job -ErrorAction SilentlyContinue
 Register-ScheduledTask -TaskPath '\apex-ioc-sync\' -TaskName $Job -Xml $xml -Force | Out-Null
-Write-Host "Installed: task \apex-ioc-sync\$Job runs every 30 minutes; log in $dataDir."
+if ($Watch) {
+    Start-ScheduledTask -TaskPath '\apex-ioc-sync\' -TaskName $Job
+    Write-Host "Installed and started: task \apex-ioc-sync\$Job runs the watch from boot on; log in $dataDir."
+} else {
+    Write-Host "Installed: task \apex-ioc-sync\$Job runs every 30 minutes; log in $dataDir."
+}

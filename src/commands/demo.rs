@@ -1,7 +1,8 @@
 //! `apex-ioc-sync demo`: three real syncs over HTTP against a simulated Lumu Defender and a
 //! simulated destination on loopback (Apex Central, or with `--sink vision-one` Vision One),
-//! printing the destination's list after each. Same code path as a scheduled run; no
-//! credentials, no network.
+//! printing the destination's list after each, then a `watch` that follows the simulated
+//! Lumu's incident stream while an incident opens and closes. Same code path as a scheduled
+//! run and a service; no credentials, no network.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,8 +10,9 @@ use std::sync::Arc;
 use crate::apex::udso::UdsoEntry;
 use crate::cli::{
     ApexOpts, DestinationOpts, IocTypeArg, LumuOpts, Options, SinkKind, SyncOpts, VisionOneOpts,
+    WatchOpts,
 };
-use crate::commands::{list, sync, udso};
+use crate::commands::{list, sync, udso, watch};
 use crate::exit::Failure;
 use crate::output::OutputError;
 use crate::secret::Secret;
@@ -160,6 +162,14 @@ impl Destination {
         }
     }
 
+    /// Whether the list holds an entry with `content`.
+    fn holds(&self, content: &str) -> bool {
+        match self {
+            Destination::Apex(apex, _) => apex.all_entries().iter().any(|e| e.content == content),
+            Destination::VisionOne(v1, _) => v1.all_objects().iter().any(|o| o.value == content),
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Destination::Apex(..) => "Apex",
@@ -188,6 +198,84 @@ pub async fn run(sink: SinkKind) -> Result<(), Failure> {
         let _ = std::fs::remove_file(path);
     }
     outcome
+}
+
+/// Run 4: `watch` follows the simulated Lumu's incident stream; an incident opens, and is
+/// closed, while it runs.
+async fn watch_run(
+    settings: &Settings,
+    destination: &Destination,
+    lumu: &LumuSim,
+) -> Result<(), Failure> {
+    outln!(
+        "\n== Run 4: apex-ioc-sync watch follows Lumu's incident stream; an incident opens, then closes"
+    )?;
+    let opts = WatchOpts {
+        long_poll_seconds: 5,
+        ..WatchOpts::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watching = watch::run_until(settings, &opts, async {
+        let _ = stopped.await;
+    });
+    let drive = async {
+        let outcome = drive_watch(destination, lumu).await;
+        let _ = stop.send(());
+        outcome
+    };
+    let (watched, driven) = tokio::join!(watching, drive);
+    watched?;
+    let (pushed, removed) = driven?;
+    outln!(
+        "The new incident's IOCs were on the list {} ms after it opened, and off it {} ms after it \
+         closed; a scheduled job would have taken up to 30 minutes.",
+        pushed.as_millis(),
+        removed.as_millis()
+    )?;
+    Ok(())
+}
+
+/// Opens an incident once the watch follows the journal, waits for its IOC on the list,
+/// closes it and waits for the IOC to go: how long each took.
+async fn drive_watch(
+    destination: &Destination,
+    lumu: &LumuSim,
+) -> Result<(std::time::Duration, std::time::Duration), Failure> {
+    use std::time::{Duration, Instant};
+    async fn until(what: &str, done: impl Fn() -> bool) -> Result<Duration, Failure> {
+        let started = Instant::now();
+        while !done() {
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err(Failure::from(anyhow::anyhow!(
+                    "the demo's watch: no {what} within a minute"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(started.elapsed())
+    }
+    // Following: its first full sync has listed the incidents, and it waits on the journal.
+    let listed = lumu.calls(Endpoint::Incidents);
+    until("full sync", || lumu.calls(Endpoint::Incidents) > listed).await?;
+    let asked = lumu.calls(Endpoint::Updates);
+    until("call to the journal", || {
+        lumu.calls(Endpoint::Updates) > asked
+    })
+    .await?;
+    let id = "1b1f6d6e-5c1a-4a8e-9d3e-000000000008";
+    lumu.open_incident(
+        SimIncident::open(
+            id,
+            chrono::Duration::zero(),
+            &["fresh-c2.example"],
+            &["C2C"],
+        )
+        .with_triggers(&["https://fresh-c2.example/gate.php"]),
+    );
+    let pushed = until("push", || destination.holds("fresh-c2.example")).await?;
+    lumu.set_status(id, "closed");
+    let removed = until("removal", || !destination.holds("fresh-c2.example")).await?;
+    Ok((pushed, removed))
 }
 
 async fn runs(sink: SinkKind, lock_file: &Path, state_file: &Path) -> Result<(), Failure> {
@@ -269,6 +357,7 @@ async fn runs(sink: SinkKind, lock_file: &Path, state_file: &Path) -> Result<(),
         lumu.calls(Endpoint::Incidents),
         lumu.calls(Endpoint::Context)
     )?;
+    watch_run(&settings, &destination, &lumu).await?;
     outln!(
         "\nEntries without an apex-ioc-sync tag (the SOC's) were never touched, even the one whose \
          content Lumu reports too. The empty file's SHA-1, which one incident names, was held \

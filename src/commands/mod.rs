@@ -12,3 +12,4 @@ pub mod simulate;
 pub mod sync;
 pub mod table;
 pub mod udso;
+pub mod watch;

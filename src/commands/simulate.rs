@@ -151,6 +151,27 @@ pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
         v1_server.url(),
         v1.config().token
     );
+    say!(
+        "  apex-ioc-sync watch --host {url} --application-id {} --api-key {} --lumu-url {} --company-key {}",
+        c.app_id,
+        c.api_key,
+        lumu_server.url(),
+        lumu.company_key()
+    );
+    say!();
+    say!(
+        "While a watch follows the simulated Lumu's incident stream, open an incident (the answer is its id), then close, mute or unmute it as in Lumu's API:"
+    );
+    say!(
+        "  curl -X POST '{}/sim/incidents?key={}' -d '{{\"adversaries\": [\"evil.example\"], \"adversaryTypes\": [\"C2C\"], \"threatTriggers\": [\"https://evil.example/gate.php\"]}}'",
+        lumu_server.url(),
+        lumu.company_key()
+    );
+    say!(
+        "  curl -X POST '{}/api/incidents/ID/close?key={}'",
+        lumu_server.url(),
+        lumu.company_key()
+    );
     say!();
     say!("The simulators keep their data in memory. Press Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;

@@ -123,7 +123,7 @@ pub fn started_at(started: Instant) -> chrono::DateTime<Utc> {
 /// older than `--journal-days`. A result the journal could not store fails a run that would
 /// have exited 0 (exit 1); so does a journal that cannot be ended. Returns the outcome, and
 /// the journal's rows for the metrics file.
-fn end_journal(
+pub fn end_journal(
     settings: &Settings,
     journal: Option<JournalRun>,
     outcome: Result<ExitCode, Failure>,
@@ -180,18 +180,8 @@ async fn run_with<S: Sink>(
     counts: &mut Option<metrics::Counts>,
     journal: &mut Option<JournalRun>,
 ) -> Result<ExitCode, Failure> {
-    let opts = &settings.opts.sync;
-    let json = settings.opts.output.json;
     // Every usage error comes before the lock and before any request.
-    let source = match (opts.clean, settings.source()) {
-        (true, _) => None,
-        (false, SourceKind::Lumu) => Some(Source::Lumu(settings.lumu(tag)?, settings.lumu_http()?)),
-        (false, SourceKind::Taxii) => {
-            Some(Source::Taxii(settings.taxii(tag)?, settings.taxii_http()?))
-        }
-        (false, SourceKind::File) => Some(Source::File(settings.files()?)),
-        (false, SourceKind::Openioc) => Some(Source::OpenIoc(settings.files()?)),
-    };
+    let source = job_source(settings, tag)?;
     // A broken list stops the run here, before the source is read and before any write;
     // `--clean` removes what the tag owns whatever the lists say.
     let exclusions = match source {
@@ -199,25 +189,45 @@ async fn run_with<S: Sink>(
         None => Arc::new(Exclusions::none()),
     };
     let _lock = lock(settings, tag)?;
-    let to_screen = matches!(settings.log_target(), LogTarget::Stderr);
-    let run_id = crate::state::journal::new_run_id(started_at(started));
-    let location = sink.location();
-    let new_run = |kind, source| NewRun {
-        id: &run_id,
-        tag,
-        kind,
-        source,
-        sink: sink.id(),
-        location: &location,
-        dry_run: opts.dry_run,
-        // `--clean` removes everything on purpose: like --force, it acknowledges what is gone.
-        forced: opts.force || kind == RunKind::Clean,
-        undoes: None,
-        started: started_at(started),
-    };
+    run_locked(
+        settings, sink, tag, source, exclusions, started, counts, journal,
+    )
+    .await
+}
 
+/// The job's source as the options set it up; `None` with `--clean` (no source is read).
+pub fn job_source(settings: &Settings, tag: &str) -> Result<Option<Source>, Failure> {
+    Ok(match (settings.opts.sync.clean, settings.source()) {
+        (true, _) => None,
+        (false, SourceKind::Lumu) => Some(Source::Lumu(settings.lumu(tag)?, settings.lumu_http()?)),
+        (false, SourceKind::Taxii) => {
+            Some(Source::Taxii(settings.taxii(tag)?, settings.taxii_http()?))
+        }
+        (false, SourceKind::File) => Some(Source::File(settings.files()?)),
+        (false, SourceKind::Openioc) => Some(Source::OpenIoc(settings.files()?)),
+    })
+}
+
+/// The run once the job's lock is held: `--clean` (no `source`), or the source read and the
+/// destination made equal to it. `journal` gets the run's journal once it is begun (after
+/// the access check); the caller ends it ([`end_journal`]). `watch` polls other sources
+/// with this too, under the lock it holds for its whole life.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_locked<S: Sink>(
+    settings: &Settings,
+    sink: &S,
+    tag: &str,
+    source: Option<Source>,
+    exclusions: Arc<Exclusions>,
+    started: Instant,
+    counts: &mut Option<metrics::Counts>,
+    journal: &mut Option<JournalRun>,
+) -> Result<ExitCode, Failure> {
+    let opts = &settings.opts.sync;
+    let json = settings.opts.output.json;
+    let to_screen = matches!(settings.log_target(), LogTarget::Stderr);
     let Some(source) = source else {
-        *journal = begin_journal(settings, &new_run(RunKind::Clean, "clean"))?;
+        *journal = begin_run(settings, sink, tag, started, RunKind::Clean, "clean")?;
         let threads = settings.threads();
         let redactor = settings.redactor();
         let deadline = settings.deadline;
@@ -243,8 +253,26 @@ async fn run_with<S: Sink>(
         return settle(printed, finish(&report.applied));
     };
 
-    // The destination first: a wrong key or a skewed clock fails now, in one call, not after
-    // a long pull that spent the source's quota.
+    healthcheck(sink).await?;
+    *journal = begin_run(settings, sink, tag, started, RunKind::Sync, source.name())?;
+    let pulled = pull(sink, &source, started, &exclusions).await?;
+    sync_pulled(
+        settings,
+        sink,
+        tag,
+        source.name(),
+        pulled,
+        exclusions,
+        started,
+        counts,
+        journal,
+    )
+    .await
+}
+
+/// Checks access to the destination: first, so that a wrong key or a skewed clock fails
+/// now, in one call, not after a long pull that spent the source's quota.
+pub async fn healthcheck<S: Sink>(sink: &S) -> Result<(), Failure> {
     sink.healthcheck().await.map_err(|e| {
         Failure::new(
             ExitCode::Failed,
@@ -253,21 +281,18 @@ async fn run_with<S: Sink>(
                 sink.name()
             )),
         )
-    })?;
+    })
+}
+
+/// Reads `source`. An error means nothing was written to `sink`.
+pub async fn pull<S: Sink>(
+    sink: &S,
+    source: &Source,
+    started: Instant,
+    exclusions: &Exclusions,
+) -> Result<Pulled, Failure> {
     let name = source.name();
-    *journal = begin_journal(settings, &new_run(RunKind::Sync, name))?;
-    let owned_history = match journal.as_ref() {
-        Some(j) => j.journal().owned_history(
-            tag,
-            &Destination {
-                sink: sink.id().to_owned(),
-                location: location.clone(),
-            },
-            Utc::now() - chrono::Duration::hours(BRAKE_WINDOW_HOURS),
-        )?,
-        None => Vec::new(),
-    };
-    let pulled: Pulled = source.pull(started, &exclusions).await.map_err(|e| {
+    source.pull(started, exclusions).await.map_err(|e| {
         Failure::new(
             ExitCode::Failed,
             e.context(format!(
@@ -275,9 +300,73 @@ async fn run_with<S: Sink>(
                 sink.name()
             )),
         )
-    })?;
+    })
+}
+
+/// Begins a run of `kind` (its source named `source`) that began at `started`, in the
+/// journal of `tag`'s job on `sink` ([`begin_journal`]).
+pub fn begin_run<S: Sink>(
+    settings: &Settings,
+    sink: &S,
+    tag: &str,
+    started: Instant,
+    kind: RunKind,
+    source: &'static str,
+) -> Result<Option<JournalRun>, Failure> {
+    let opts = &settings.opts.sync;
+    let run_id = crate::state::journal::new_run_id(started_at(started));
+    let location = sink.location();
+    begin_journal(
+        settings,
+        &NewRun {
+            id: &run_id,
+            tag,
+            kind,
+            source,
+            sink: sink.id(),
+            location: &location,
+            dry_run: opts.dry_run,
+            // `--clean` removes everything on purpose: like --force, it acknowledges what is gone.
+            forced: opts.force || kind == RunKind::Clean,
+            undoes: None,
+            started: started_at(started),
+        },
+    )
+}
+
+/// Makes the entries of `tag` on the destination equal to `pulled` (what the source named
+/// `source` gave): plans, applies (unless a dry run), prints the report or summary, and
+/// turns the brakes, failed writes and the deadline into the exit code. `counts` gets the
+/// report's counts once there is a report (so `None` means nothing was written); the writes
+/// go to `journal` (begun by the caller, `None` when the journal is off).
+#[allow(clippy::too_many_arguments)]
+pub async fn sync_pulled<S: Sink>(
+    settings: &Settings,
+    sink: &S,
+    tag: &str,
+    source: &'static str,
+    pulled: Pulled,
+    exclusions: Arc<Exclusions>,
+    started: Instant,
+    counts: &mut Option<metrics::Counts>,
+    journal: &mut Option<JournalRun>,
+) -> Result<ExitCode, Failure> {
+    let opts = &settings.opts.sync;
+    let json = settings.opts.output.json;
+    let to_screen = matches!(settings.log_target(), LogTarget::Stderr);
+    let owned_history = match journal.as_ref() {
+        Some(j) => j.journal().owned_history(
+            tag,
+            &Destination {
+                sink: sink.id().to_owned(),
+                location: sink.location(),
+            },
+            Utc::now() - chrono::Duration::hours(BRAKE_WINDOW_HOURS),
+        )?,
+        None => Vec::new(),
+    };
     let job = Job {
-        source: name,
+        source,
         policy: settings.policy(tag, sink.capacity_per_kind()),
         exclusions,
         threads: settings.threads(),
@@ -368,8 +457,38 @@ fn write_metrics(
     counts: Option<metrics::Counts>,
     journal: Option<JournalStats>,
 ) -> Result<ExitCode, Failure> {
-    let exit_code = match &outcome {
-        Err(f) if f.code == ExitCode::Locked => return outcome,
+    let Some(run) = run_metrics(settings, started, &outcome, counts, journal) else {
+        return outcome;
+    };
+    let exit_code = run.exit_code;
+    match metrics::write(path, &run) {
+        Ok(()) => {
+            tracing::debug!("metrics written to {}", path.display());
+            outcome
+        }
+        Err(e) if exit_code == ExitCode::Ok as u8 => Err(Failure::new(
+            ExitCode::Failed,
+            anyhow!("{e}; the run itself was done, and would have exited 0"),
+        )),
+        Err(e) => {
+            tracing::error!("{e}");
+            outcome
+        }
+    }
+}
+
+/// The metrics of a run that began at `started` and ended with `outcome` (`journal`: the
+/// journal's rows after it); `None` when another instance holds the lock (exit 3), whose
+/// metrics are not this run's to write.
+pub fn run_metrics(
+    settings: &Settings,
+    started: Instant,
+    outcome: &Result<ExitCode, Failure>,
+    counts: Option<metrics::Counts>,
+    journal: Option<JournalStats>,
+) -> Option<metrics::RunMetrics> {
+    let exit_code = match outcome {
+        Err(f) if f.code == ExitCode::Locked => return None,
         outcome => exit_code_of(outcome),
     };
     let source = settings.source();
@@ -388,7 +507,7 @@ fn write_metrics(
             }),
         _ => None,
     };
-    let run = metrics::RunMetrics {
+    Some(metrics::RunMetrics {
         job: metrics::JobLabels {
             tag,
             source: source.name(),
@@ -402,21 +521,7 @@ fn write_metrics(
         counts,
         taxii_cursor,
         journal,
-    };
-    match metrics::write(path, &run) {
-        Ok(()) => {
-            tracing::debug!("metrics written to {}", path.display());
-            outcome
-        }
-        Err(e) if exit_code == ExitCode::Ok => Err(Failure::new(
-            ExitCode::Failed,
-            anyhow!("{e}; the run itself was done, and would have exited 0"),
-        )),
-        Err(e) => {
-            tracing::error!("{e}");
-            outcome
-        }
-    }
+    })
 }
 
 /// The summary line goes to standard output on screen runs, and to the log file otherwise

@@ -114,6 +114,8 @@ pub struct ApexSim {
     /// Actions to run when the n-th request with a method arrives, before it is answered.
     on_request: Mutex<Vec<(Method, u64, Action)>>,
     requests: Mutex<HashMap<Method, u64>>,
+    /// When each content was first put, by kind.
+    put_at: Mutex<HashMap<(IocKind, String), std::time::Instant>>,
     pub control: Control,
 }
 
@@ -135,6 +137,7 @@ impl ApexSim {
             echo_writes: AtomicBool::new(false),
             on_request: Mutex::default(),
             requests: Mutex::default(),
+            put_at: Mutex::default(),
             control: Control::default(),
         })
     }
@@ -235,6 +238,13 @@ impl ApexSim {
                 listed_type,
             },
         );
+    }
+
+    /// Removes an entry directly, as a person using the console would; returns whether it
+    /// was listed.
+    pub fn remove(&self, kind: IocKind, content: &str) -> bool {
+        let mut lists = self.lists.lock().unwrap();
+        Self::live(&mut lists, kind).remove(content).is_some()
     }
 
     /// The list of one type, without the entries that have expired (Apex drops them).
@@ -490,9 +500,26 @@ impl ApexSim {
             listed_type: None,
         };
         match self.store(kind, content, stored) {
-            Ok(()) => self.ok(Value::Null),
+            Ok(()) => {
+                self.put_at
+                    .lock()
+                    .unwrap()
+                    .entry((kind, content.to_owned()))
+                    .or_insert_with(std::time::Instant::now);
+                self.ok(Value::Null)
+            }
             Err(()) => self.error(413, 12, "Maximum exceeded"),
         }
+    }
+
+    /// When a put of `content` (of `kind`) was first stored and answered, if one was: how a
+    /// benchmark times an IOC's way from its source to the list.
+    pub fn first_put_at(&self, kind: IocKind, content: &str) -> Option<std::time::Instant> {
+        self.put_at
+            .lock()
+            .unwrap()
+            .get(&(kind, content.to_owned()))
+            .copied()
     }
 
     fn delete(&self, query: &HashMap<String, String>) -> Response {

@@ -3,6 +3,14 @@
 //! by endpoint. An incident's `lastContact` and `contacts` move on when it is
 //! [touched](LumuSim::touch), as a real incident's do when an endpoint contacts the adversary
 //! again.
+//!
+//! The incident journal (`GET /api/incidents/open-incidents/updates`, long-polled) records
+//! what happens to incidents while the simulator runs: [`LumuSim::open_incident`],
+//! [`LumuSim::set_status`] and [`LumuSim::touch`] from code, and over HTTP Lumu's own
+//! `POST /api/incidents/{id}/close`, `/mute` and `/unmute`, and `POST /sim/incidents` (the
+//! simulator's own: a new incident, as detection would open one), so that `simulate` can be
+//! driven while a `watch` follows it. Where Lumu documents nothing (offsets past the end or
+//! no longer held, status events without the incident), [`JournalMode`] picks the variant.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -34,6 +42,8 @@ pub struct SimIncident {
     pub threat_triggers: Vec<String>,
     /// SHA-1 hashes.
     pub related_files: Vec<String>,
+    /// When the status last changed.
+    pub status_timestamp: DateTime<Utc>,
 }
 
 impl SimIncident {
@@ -50,6 +60,7 @@ impl SimIncident {
             adversary_types: types.iter().map(|s| s.to_string()).collect(),
             threat_triggers: Vec::new(),
             related_files: Vec::new(),
+            status_timestamp: when,
         }
     }
 
@@ -68,7 +79,7 @@ impl SimIncident {
         json!({
             "id": self.id,
             "timestamp": ts(self.timestamp),
-            "statusTimestamp": ts(self.timestamp),
+            "statusTimestamp": ts(self.status_timestamp),
             "status": self.status,
             "contacts": self.contacts,
             "adversaries": self.adversaries,
@@ -109,7 +120,63 @@ pub enum Endpoint {
     Incidents,
     /// `GET /api/incidents/{id}/context`.
     Context,
+    /// `GET /api/incidents/open-incidents/updates`: the journal.
+    Updates,
+    /// `POST /api/incidents/{id}/close`, `/mute`, `/unmute`.
+    Status,
 }
+
+/// How the simulated journal behaves where Lumu documents nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalMode {
+    /// Status events (`IncidentClosed`, `IncidentMuted`, `IncidentUnmuted`) carry only
+    /// `incidentId`, not the incident.
+    pub status_by_id: bool,
+    /// An offset past the journal's end.
+    pub past_end: PastEnd,
+    /// An offset the journal no longer holds.
+    pub expired: Expired,
+    /// Answer at once when there is no event, whatever `time` asks (no long poll).
+    pub no_long_poll: bool,
+}
+
+/// What the journal answers to an offset past its end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PastEnd {
+    /// No events, and the end's offset (lower than the one asked for), at once.
+    #[default]
+    Clamp,
+    /// 400, as for a bad parameter.
+    Refuse,
+    /// No events until the journal reaches the offset (the offset comes back unchanged).
+    Wait,
+}
+
+/// What the journal answers to an offset it no longer holds (see [`LumuSim::expire_journal`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Expired {
+    /// The events from the oldest it holds, as if asked for that offset: the gap is silent.
+    #[default]
+    Skip,
+    /// 400, naming the oldest offset it holds.
+    Refuse,
+}
+
+/// The journal's events; the first is at offset `first`.
+#[derive(Debug, Default)]
+struct Journal {
+    first: u64,
+    events: Vec<Value>,
+}
+
+impl Journal {
+    fn end(&self) -> u64 {
+        self.first + self.events.len() as u64
+    }
+}
+
+/// The longest long poll the simulated journal holds (`time`, seconds).
+pub const MAX_JOURNAL_WAIT_SECS: u64 = 300;
 
 #[derive(Debug)]
 struct RateState {
@@ -139,6 +206,12 @@ pub struct LumuSim {
     echo_url: Mutex<Option<StatusCode>>,
     /// Answer every incidents page with a redirect to this base URL, path and query kept.
     redirect_to: Mutex<Option<String>>,
+    /// The company's id, in the journal's documents.
+    company_id: String,
+    journal: Mutex<Journal>,
+    /// The journal's end offset, for the long polls waiting on it.
+    journal_end: tokio::sync::watch::Sender<u64>,
+    journal_mode: Mutex<JournalMode>,
     pub control: Control,
 }
 
@@ -160,6 +233,10 @@ impl LumuSim {
             rate_limited: Mutex::default(),
             echo_url: Mutex::default(),
             redirect_to: Mutex::default(),
+            company_id: random_uuid(),
+            journal: Mutex::default(),
+            journal_end: tokio::sync::watch::Sender::new(0),
+            journal_mode: Mutex::default(),
             control: Control::default(),
         })
     }
@@ -175,29 +252,146 @@ impl LumuSim {
         &self.company_key
     }
 
+    /// Adds an incident as one that was there before the simulator started: the journal
+    /// records nothing (see [`LumuSim::open_incident`]).
     pub fn add(&self, incident: SimIncident) {
         self.incidents.lock().unwrap().push(incident);
     }
 
-    /// Sets an incident's status (`closed`, `muted`, `open`).
-    pub fn set_status(&self, id: &str, status: &str) {
-        for i in self.incidents.lock().unwrap().iter_mut() {
-            if i.id == id {
+    /// Opens a new incident now, as detection does: the journal records
+    /// `NewIncidentCreated` with the incident, then `OpenIncidentsStatusUpdated`.
+    pub fn open_incident(&self, mut incident: SimIncident) {
+        let now = Utc::now();
+        incident.timestamp = now;
+        incident.status_timestamp = now;
+        incident.last_contact = incident.last_contact.max(now);
+        incident.status = "open".into();
+        let document = incident.to_json();
+        self.add(incident);
+        self.record("NewIncidentCreated", Some(document), None);
+    }
+
+    /// Sets an incident's status (`closed`, `muted`, `open`); the journal records
+    /// `IncidentClosed`, `IncidentMuted` or `IncidentUnmuted` (with the incident, or its id
+    /// alone in [`JournalMode::status_by_id`]), then `OpenIncidentsStatusUpdated`. Returns
+    /// whether the incident exists.
+    pub fn set_status(&self, id: &str, status: &str) -> bool {
+        let changed = {
+            let mut incidents = self.incidents.lock().unwrap();
+            let Some(i) = incidents.iter_mut().find(|i| i.id == id) else {
+                return false;
+            };
+            if i.status == status {
+                None
+            } else {
                 i.status = status.to_owned();
+                i.status_timestamp = Utc::now();
+                Some(i.to_json())
+            }
+        };
+        if let Some(document) = changed {
+            let name = match status {
+                "closed" => "IncidentClosed",
+                "muted" => "IncidentMuted",
+                _ => "IncidentUnmuted",
+            };
+            let by_id = self.journal_mode.lock().unwrap().status_by_id;
+            if by_id {
+                self.record(name, None, Some(id));
+            } else {
+                self.record(name, Some(document), None);
             }
         }
+        true
     }
 
     /// An endpoint contacted the incident's adversary again: `lastContact` becomes now (and
-    /// always moves forward), `contacts` grows by one, and the context gains `trigger`.
+    /// always moves forward), `contacts` grows by one, and the context gains `trigger`; the
+    /// journal records `IncidentUpdated` with the incident.
     pub fn touch(&self, id: &str, trigger: Option<&str>) {
+        let mut updated = Vec::new();
         for i in self.incidents.lock().unwrap().iter_mut() {
             if i.id == id {
                 i.last_contact = Utc::now().max(i.last_contact + chrono::Duration::milliseconds(1));
                 i.contacts += 1;
                 i.threat_triggers.extend(trigger.map(str::to_owned));
+                updated.push(i.to_json());
             }
         }
+        for document in updated {
+            self.push_event(json!({"IncidentUpdated": {
+                "companyId": self.company_id,
+                "incident": document,
+            }}));
+        }
+    }
+
+    /// Records an event of the journal: `name` with `incident` (its document) or `id`, and
+    /// the open incidents' statistics after it.
+    fn record(&self, name: &str, incident: Option<Value>, id: Option<&str>) {
+        let stats = self.open_stats();
+        let mut document = json!({"companyId": self.company_id, "openIncidentsStats": stats});
+        match (incident, id) {
+            (Some(incident), _) => document["incident"] = incident,
+            (None, Some(id)) => {
+                document["incidentId"] = json!(id);
+                document["comment"] = json!("from the simulator");
+            }
+            (None, None) => {}
+        }
+        self.push_event(json!({ name: document }));
+        self.push_event(json!({"OpenIncidentsStatusUpdated": {
+            "companyId": self.company_id,
+            "openIncidentsStats": stats,
+        }}));
+    }
+
+    /// What Lumu's `openIncidentsStats` tells: the open incidents and their contacts.
+    fn open_stats(&self) -> Value {
+        let incidents = self.incidents.lock().unwrap();
+        let open: Vec<&SimIncident> = incidents.iter().filter(|i| i.status == "open").collect();
+        let mut types: BTreeMap<&str, u64> = BTreeMap::new();
+        for t in open.iter().flat_map(|i| &i.adversary_types) {
+            *types.entry(t).or_default() += 1;
+        }
+        json!({
+            "openIncidents": open.len(),
+            "totalContacts": open.iter().map(|i| i.contacts).sum::<u64>(),
+            "typeDistribution": types,
+            "labelDistribution": {"0": open.len()},
+            "totalEndpoints": open.len(),
+        })
+    }
+
+    /// Appends one event, as given, to the journal (an event of a kind this simulator does
+    /// not make, or a malformed one), and wakes the long polls.
+    pub fn push_event(&self, event: Value) {
+        let end = {
+            let mut journal = self.journal.lock().unwrap();
+            journal.events.push(event);
+            journal.end()
+        };
+        self.journal_end.send_replace(end);
+    }
+
+    /// The offset after the journal's last event.
+    pub fn journal_end(&self) -> u64 {
+        self.journal.lock().unwrap().end()
+    }
+
+    /// Drops the events before `offset`, as a journal that keeps only recent events does.
+    pub fn expire_journal(&self, offset: u64) {
+        let mut journal = self.journal.lock().unwrap();
+        let drop = offset
+            .saturating_sub(journal.first)
+            .min(journal.events.len() as u64);
+        journal.events.drain(..drop as usize);
+        journal.first += drop;
+    }
+
+    /// How the journal behaves where Lumu documents nothing.
+    pub fn set_journal_mode(&self, mode: JournalMode) {
+        *self.journal_mode.lock().unwrap() = mode;
     }
 
     pub fn incidents(&self) -> Vec<SimIncident> {
@@ -265,7 +459,10 @@ impl LumuSim {
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/api/incidents/all", post(incidents))
+            .route("/api/incidents/open-incidents/updates", get(updates))
             .route("/api/incidents/{id}/context", get(context))
+            .route("/api/incidents/{id}/{action}", post(status_action))
+            .route("/sim/incidents", post(new_incident))
             .with_state(self.clone())
     }
 
@@ -556,6 +753,219 @@ async fn context(
         "external_resources": [],
     }))
     .into_response()
+}
+
+/// A number query parameter: `default` when absent, 400 naming it when not a whole number
+/// in `range`.
+fn number_param(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, Rejection> {
+    let Some(text) = query.get(name) else {
+        return Ok(default);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!(
+                "{name} must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        )),
+    }
+}
+
+/// `GET /api/incidents/open-incidents/updates?offset&items&time`: the events from `offset`,
+/// at most `items` (1 to 100, default 50), waiting up to `time` seconds (default 0) for one
+/// to come; `{"updates": [...], "offset": next}`.
+async fn updates(
+    State(sim): State<Arc<LumuSim>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(denied) = sim.admit(Endpoint::Updates, &query) {
+        return denied.into_response();
+    }
+    let params = (
+        number_param(&query, "offset", 0, 0..=u64::MAX),
+        number_param(&query, "items", 50, 1..=100),
+        number_param(&query, "time", 0, 0..=MAX_JOURNAL_WAIT_SECS),
+    );
+    let (offset, items, wait) = match params {
+        (Ok(o), Ok(i), Ok(t)) => (o, i as usize, Duration::from_secs(t)),
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return e.into_response(),
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut end_changed = sim.journal_end.subscribe();
+    // What an answer without events says: where the events asked for will be.
+    let mut idle_offset = offset;
+    loop {
+        end_changed.borrow_and_update();
+        let mode = *sim.journal_mode.lock().unwrap();
+        let answer = {
+            let journal = sim.journal.lock().unwrap();
+            // `offset` starts at 0 (`reference/lumu.md`): 0 is the oldest event held.
+            let start = if offset == 0 {
+                journal.first
+            } else if offset < journal.first {
+                match mode.expired {
+                    Expired::Skip => journal.first,
+                    Expired::Refuse => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "BadRequest",
+                            &format!(
+                                "offset {offset} is no longer in the journal, which starts at {}",
+                                journal.first
+                            ),
+                        )
+                        .into_response();
+                    }
+                }
+            } else {
+                offset
+            };
+            let end = journal.end();
+            if start <= end {
+                idle_offset = start;
+            }
+            if start > end {
+                match mode.past_end {
+                    PastEnd::Clamp => Some((Vec::new(), end)),
+                    PastEnd::Refuse => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "BadRequest",
+                            &format!("offset {offset} is past the journal's end ({end})"),
+                        )
+                        .into_response();
+                    }
+                    PastEnd::Wait => None,
+                }
+            } else if start < end {
+                let from = (start - journal.first) as usize;
+                let events: Vec<Value> =
+                    journal.events[from..].iter().take(items).cloned().collect();
+                let next = start + events.len() as u64;
+                Some((events, next))
+            } else {
+                None
+            }
+        };
+        if let Some((events, next)) = answer {
+            return axum::Json(json!({"updates": events, "offset": next})).into_response();
+        }
+        let nothing = || axum::Json(json!({"updates": [], "offset": idle_offset})).into_response();
+        if mode.no_long_poll {
+            return nothing();
+        }
+        // Nothing yet: wait for the journal to grow, up to the deadline.
+        let grown = tokio::time::timeout_at(deadline, end_changed.changed()).await;
+        if !matches!(grown, Ok(Ok(()))) {
+            return nothing();
+        }
+    }
+}
+
+/// Lumu's `POST /api/incidents/{id}/close`, `/mute` and `/unmute` (body `{"comment"}`):
+/// 200 with an empty body, as Lumu answers them.
+async fn status_action(
+    State(sim): State<Arc<LumuSim>>,
+    Path((id, action)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let status = match action.as_str() {
+        "close" => "closed",
+        "mute" => "muted",
+        "unmute" => "open",
+        _ => return error(StatusCode::NOT_FOUND, "NotFound", "no such action").into_response(),
+    };
+    if let Err(denied) = sim.admit(Endpoint::Status, &query) {
+        return denied.into_response();
+    }
+    if sim.set_status(&id, status) {
+        StatusCode::OK.into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, "NotFound", "no such incident").into_response()
+    }
+}
+
+/// The simulator's own `POST /sim/incidents?key=K` with
+/// `{"adversaries", "adversaryTypes", "threatTriggers", "relatedFiles"}` (lists of strings;
+/// adversaries required): opens a new incident, as detection would, and answers its id.
+async fn new_incident(
+    State(sim): State<Arc<LumuSim>>,
+    Query(query): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Response {
+    if query.get("key").map(String::as_str) != Some(sim.company_key.as_str()) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "invalid company key",
+        )
+        .into_response();
+    }
+    let Ok(spec) = serde_json::from_slice::<Value>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "BadRequest", "body is not JSON").into_response();
+    };
+    let lists = (
+        list_of_strings(&spec, "adversaries"),
+        list_of_strings(&spec, "adversaryTypes"),
+        list_of_strings(&spec, "threatTriggers"),
+        list_of_strings(&spec, "relatedFiles"),
+    );
+    let (adversaries, types, triggers, files) = match lists {
+        (Ok(Some(a)), Ok(t), Ok(tr), Ok(f)) if !a.is_empty() => (a, t, tr, f),
+        (Err(e), ..) | (_, Err(e), ..) | (.., Err(e), _) | (.., Err(e)) => {
+            return e.into_response();
+        }
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "adversaries must be a list of at least one host or address",
+            )
+            .into_response();
+        }
+    };
+    let id = random_uuid();
+    fn strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let types = types.unwrap_or_else(|| vec!["Malware".into()]);
+    let incident = SimIncident::open(
+        &id,
+        chrono::Duration::zero(),
+        &strs(&adversaries),
+        &strs(&types),
+    )
+    .with_triggers(&strs(&triggers.unwrap_or_default()))
+    .with_files(&strs(&files.unwrap_or_default()));
+    sim.open_incident(incident);
+    axum::Json(json!({"id": id})).into_response()
+}
+
+/// A random version-4 UUID, as Lumu's ids are.
+pub fn random_uuid() -> String {
+    let hex = |n: usize| -> String {
+        (0..n)
+            .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap())
+            .collect()
+    };
+    let variant = char::from_digit(fastrand::u32(8..12), 16).unwrap();
+    format!(
+        "{}-{}-4{}-{variant}{}-{}",
+        hex(8),
+        hex(4),
+        hex(3),
+        hex(3),
+        hex(12)
+    )
 }
 
 /// `n` generated open incidents with `iocs_per_incident` distinct IOCs each (domains, IPv4

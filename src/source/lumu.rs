@@ -17,6 +17,10 @@
 //! keeps its cached one; a new one gives its adversaries now and its context later. While
 //! any listed incident has no context at all, the pull is marked partial and the plan
 //! removes nothing: an IOC that is missing may be in a context not read yet.
+//!
+//! [`stream`] follows Lumu's incident journal for `watch`.
+
+pub mod stream;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -97,21 +101,36 @@ struct Pagination {
     next: Option<Value>,
 }
 
-/// The fields of an incident this source uses.
-#[derive(Debug, Clone, Deserialize)]
+/// The fields of an incident this source uses (written back as Lumu names them, so that
+/// `watch` can keep them in the state file).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Incident {
     pub id: String,
     #[serde(default)]
     pub adversaries: Vec<Value>,
     #[serde(rename = "adversaryTypes", default)]
     pub adversary_types: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
-    #[serde(rename = "lastContact", default)]
+    #[serde(
+        rename = "lastContact",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_contact: Option<String>,
     /// A number; read leniently (a string of digits counts, anything else as absent).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contacts: Option<Value>,
+    /// `open`, `muted` or `closed` (open-ended); the incident stream's events carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// When the status last changed.
+    #[serde(
+        rename = "statusTimestamp",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub status_timestamp: Option<String>,
 }
 
 impl Incident {
@@ -134,7 +153,7 @@ impl Incident {
     }
 
     /// Whether `cached` was read at the incident's present `lastContact` and `contacts`.
-    fn unchanged_since(&self, cached: &CachedContext) -> bool {
+    pub fn unchanged_since(&self, cached: &CachedContext) -> bool {
         cached.last_contact == self.last_contact && cached.contacts == self.contacts()
     }
 }
@@ -167,12 +186,16 @@ impl LumuCalls {
 struct CallCounters {
     incidents: AtomicU64,
     context: AtomicU64,
+    /// `GET /api/incidents/open-incidents/updates` ([`stream`]).
+    updates: AtomicU64,
 }
 
 /// A client of the Lumu Defender API.
 #[derive(Debug, Clone)]
 pub struct LumuClient {
     http: Client,
+    /// The client's time-out (`--timeout`): a long poll's request is given its wait on top.
+    timeout: Duration,
     api: url::Url,
     key: Secret,
     retry: RetryPolicy,
@@ -193,6 +216,7 @@ impl LumuClient {
         api.set_path(&path);
         Ok(LumuClient {
             http: http.build_client()?,
+            timeout: http.timeout,
             api,
             key,
             retry: http.retry_policy(),
@@ -215,7 +239,8 @@ impl LumuClient {
 
     /// One API call, retried on connection errors, time-outs and 5xx, waiting out 429s
     /// (and giving up with [`RateLimitSpent`] when the daily quota is spent); the JSON of a
-    /// successful answer. Every request sent, retries included, counts on `counter`.
+    /// successful answer. Every request sent, retries included, counts on `counter`. A
+    /// request waits `longer` more than the client's time-out (a long poll).
     async fn call(
         &self,
         counter: &AtomicU64,
@@ -223,6 +248,7 @@ impl LumuClient {
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
+        longer: Option<Duration>,
     ) -> anyhow::Result<Value> {
         let shown_query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let name = if shown_query.is_empty() {
@@ -237,7 +263,10 @@ impl LumuClient {
         tracing::trace!("Lumu {name}");
         let build = || {
             counter.fetch_add(1, Ordering::Relaxed);
-            let request = self.http.request(method.clone(), url.clone());
+            let mut request = self.http.request(method.clone(), url.clone());
+            if let Some(longer) = longer {
+                request = request.timeout(self.timeout + longer);
+            }
             match body {
                 Some(body) => request.json(body),
                 None => request,
@@ -259,19 +288,21 @@ impl LumuClient {
         }
         // A body may echo the request's URL, and with it the key.
         let message = self.key.redact_in(&lumu_error(status, &answer.body));
-        if status.is_redirection() {
-            bail!(
+        let message = if status.is_redirection() {
+            format!(
                 "Lumu Defender answered {name} with a redirect (HTTP {status}), which is not \
                  followed, since the company key travels in the URL: give --lumu-url as the \
                  address Lumu's API answers at (https://defender.lumu.io)"
-            );
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            bail!(
+            )
+        } else if status == StatusCode::UNAUTHORIZED {
+            format!(
                 "Lumu Defender refused the company key at {name} (HTTP 401{message}): check --company-key"
-            );
-        }
-        bail!("Lumu Defender answered {name} with HTTP {status}{message}");
+            )
+        } else {
+            format!("Lumu Defender answered {name} with HTTP {status}{message}")
+        };
+        // The status stays readable: the journal refuses an offset it no longer holds with 400.
+        Err(stream::LumuStatusError { status, message }.into())
     }
 
     /// Every incident in the window, following `paginationInfo.next`.
@@ -301,6 +332,7 @@ impl LumuClient {
                     "incidents/all",
                     &[("page", &page_text), ("items", &items)],
                     Some(&body),
+                    None,
                 )
                 .await?;
             let parsed: Page = serde_json::from_value(answer).with_context(|| {
@@ -340,6 +372,7 @@ impl LumuClient {
                 Method::GET,
                 &format!("incidents/{}/context", encode_component(incident_id)),
                 &[("hash", "sha1")],
+                None,
                 None,
             )
             .await?;
@@ -702,24 +735,47 @@ async fn pull_with(
         })?;
     report.calls = client.calls();
 
-    let mut pulled = Pulled {
-        items: incidents.len(),
-        ..Pulled::default()
-    };
+    let mut pulled = assemble(
+        incidents.iter().zip(contexts.iter().map(Option::as_ref)),
+        settings.scan_action,
+        now,
+    );
+    pulled.lumu = Some(report);
+    pulled.lumu_incidents = incidents;
+    Ok(pulled)
+}
+
+/// The IOCs of `incidents`, each with its context (`None`: not read yet). While any
+/// incident has no context, the pull is partial: an IOC missing from it may be in a context
+/// not read yet, so nothing is removed.
+pub fn assemble<'a>(
+    incidents: impl IntoIterator<Item = (&'a Incident, Option<&'a IncidentContext>)>,
+    scan_action: ScanAction,
+    now: DateTime<Utc>,
+) -> Pulled {
+    let mut pulled = Pulled::default();
     let none = IncidentContext::default();
-    for (incident, context) in incidents.iter().zip(&contexts) {
-        let context = context.as_ref().unwrap_or(&none);
-        extract(incident, context, settings.scan_action, now, &mut pulled);
+    let mut missing = 0;
+    for (incident, context) in incidents {
+        pulled.items += 1;
+        if context.is_none() {
+            missing += 1;
+        }
+        extract(
+            incident,
+            context.unwrap_or(&none),
+            scan_action,
+            now,
+            &mut pulled,
+        );
     }
     pulled.dedupe();
-    if report.contexts_missing > 0 {
+    if missing > 0 {
         pulled.partial = Some(format!(
-            "new Lumu incidents without a context read yet: {}",
-            report.contexts_missing
+            "new Lumu incidents without a context read yet: {missing}"
         ));
     }
-    pulled.lumu = Some(report);
-    Ok(pulled)
+    pulled
 }
 
 #[cfg(test)]
@@ -734,6 +790,8 @@ mod tests {
             timestamp: Some("2026-11-20T10:00:00.000Z".into()),
             last_contact: Some("2026-11-22T08:30:00.000Z".into()),
             contacts: Some(json!(3)),
+            status: None,
+            status_timestamp: None,
         }
     }
 

@@ -113,6 +113,9 @@ pub struct Pulled {
     /// The Lumu source's reads and calls.
     #[serde(skip)]
     pub lumu: Option<lumu::LumuReport>,
+    /// The incidents the Lumu source listed (`watch` keeps them; a sync run does not).
+    #[serde(skip)]
+    pub lumu_incidents: Vec<lumu::Incident>,
     /// Values written defanged (`hxxp`, `[.]`...) and read refanged (plain lists).
     pub refanged: usize,
     /// What went wrong without stopping the source (a TAXII server that stalled): each was

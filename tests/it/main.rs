@@ -41,3 +41,4 @@ mod taxii_state;
 mod taxii_sync;
 mod vision_one;
 mod vision_one_sync;
+mod watch;
