@@ -854,17 +854,24 @@ fn the_watch_s_writes_are_in_the_journal() {
         listed(&apex, "domain", "keep.example")
     });
     lumu.sim.open_incident(incident("inc-b", &["b.example"]));
-    wait_for(BOUND, "the new incident's IOC", || {
-        listed(&apex, "domain", "b.example")
+    let history = || {
+        let out = bin(dir.path())
+            .args(["history", "--json"])
+            .assert()
+            .success();
+        let runs: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        runs.as_array().unwrap().clone()
+    };
+    // The IOC is on the list once its PUT is answered; the run ends in the journal just after.
+    wait_for(BOUND, "the stream's run ended in the journal", || {
+        history()
+            .iter()
+            .any(|r| r["source"] == "lumu stream" && !r["exit_code"].is_null())
     });
+    assert!(listed(&apex, "domain", "b.example"));
     watch.kill();
 
-    let out = bin(dir.path())
-        .args(["history", "--json"])
-        .assert()
-        .success();
-    let runs: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    let runs = runs.as_array().unwrap();
+    let runs = history();
     let sources: Vec<&str> = runs.iter().map(|r| r["source"].as_str().unwrap()).collect();
     assert_eq!(
         sources.last(),
