@@ -139,7 +139,7 @@ pub enum Command {
     /// Print the manual page (roff, from the same definitions as --help): apex-ioc-sync man > apex-ioc-sync.1.
     #[command(verbatim_doc_comment)]
     Man,
-    /// Print a completion script for a shell: bash, zsh, fish or powershell (see the README for where it goes).
+    /// Print a completion script for a shell: bash, zsh, fish or powershell (see docs/operations.md, "Commands", for where it goes).
     #[command(verbatim_doc_comment)]
     Completions(CompletionsArgs),
 }

@@ -376,7 +376,7 @@ mod tests {
     }
 
     /// Only a line that starts with `#` is a comment: a `#` after a value is part of it, as
-    /// a key or password may hold one (documented in README and `.config_sample`).
+    /// a key or password may hold one (documented in docs/operations.md and `.config_sample`).
     #[test]
     fn a_hash_after_a_value_belongs_to_the_value() {
         let file = parse(

@@ -1,4 +1,4 @@
-//! Exit codes, as documented in the README, and the error that carries one.
+//! Exit codes, as documented in docs/operations.md ("Exit codes"), and the error that carries one.
 
 use std::fmt;
 

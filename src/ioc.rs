@@ -2,7 +2,7 @@
 //! rules ask for. Every source normalises through here ([`Ioc::new`], [`Ioc::from_host`]),
 //! and the Apex client checks every entry through here before sending it.
 //!
-//! The normal form (DESIGN.md, Sync semantics; README "The normal form of an IOC"):
+//! The normal form (DESIGN.md, Sync semantics; docs/how-a-run-decides.md, "The normal form of an IOC"):
 //! - a host, as a domain IOC or inside a URL, is its A-label: UTS #46 processing then
 //!   ToASCII (`bücher.example` -> `xn--bcher-kva.example`), lower case, without a trailing
 //!   dot, then checked as a DNS name: labels of ASCII letters, digits, `-` and `_` (the `_`

@@ -27,7 +27,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 /// The longest wait honoured: a server asking for more (a spent daily quota, say) fails the
 /// request at once. Lumu's rule: a 429 asking to wait more than 5 minutes means its daily
-/// quota is spent (see the README's "Lumu's quota").
+/// quota is spent (see docs/sources.md, "Lumu's quota").
 pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(300);
 /// Rate-limit (429) waits one request sits through before giving up.
 pub const MAX_RATE_LIMIT_WAITS: u32 = 20;

@@ -24,7 +24,7 @@
 //! about 1/[`WAVE_TO_LISTING`] of the writing time: on Apex Central (one request per write)
 //! a wave is a few seconds of writes; on Vision One (a thousand objects a request, a list
 //! of many pages) a type's writes are mostly one wave. What stays possible is an edit
-//! between a wave's listing and its requests (README, "How a run decides what to write").
+//! between a wave's listing and its requests (docs/how-a-run-decides.md, "Guarded waves").
 //!
 //! **Deadline.** Past the run's deadline (`--max-run-minutes`) no write is started: the
 //! writes under way finish, the others are counted by operation in [`Applied::left`], and
