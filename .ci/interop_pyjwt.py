@@ -243,8 +243,10 @@ def main():
     by_method = {}
     for r in captured:
         by_method[r["method"]] = by_method.get(r["method"], 0) + 1
-    # GET: the sync's access check and 4 lists, --clean's 4 lists, openioc list.
-    if by_method != {"GET": 10, "PUT": EXPECTED_IOCS + 1, "DELETE": EXPECTED_IOCS + 1, "POST": 1}:
+    # GET: the sync's access check, its 4 lists and the listing of each of the 4 types again
+    # right before its wave of adds (docs/how-a-run-decides.md, "Guarded waves"), --clean's
+    # 4 lists, openioc list.
+    if by_method != {"GET": 14, "PUT": EXPECTED_IOCS + 1, "DELETE": EXPECTED_IOCS + 1, "POST": 1}:
         fail(f"unexpected requests {by_method}")
     extraction = [r for r in captured if r["raw_url"] == OPENIOC_EXTRACTION]
     expected_body = ('{"param":{"FileHashIDList":["%s"],"ScanType":{"File":1,"IP":1,"URL":1,"Domain":1}}}'

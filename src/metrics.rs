@@ -407,28 +407,27 @@ fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
             .as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
-    // Closed before the rename (Windows renames no open file); removed when dropped unless
-    // the rename took it.
-    let temporary = temporary.into_temp_path();
-    rename_over(&temporary, path)?;
-    temporary.keep().map_err(|e| e.error)?;
-    crate::files::sync_dir(crate::files::folder_of(path))
-}
-
-/// `std::fs::rename`. On Windows a reader that opened the target without delete sharing
-/// (an exporter in the middle of a scrape) makes the replace fail for that moment, so the
-/// rename is tried again for up to a second.
-fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
+    // Closed before the rename; removed when dropped unless the rename took it.
+    // `TempPath::persist` and not a plain rename: on Windows it first clears the
+    // temporary-file attribute `tempfile` created it with, which after a rename would be
+    // cleared on a path that is gone.
+    let mut temporary = temporary.into_temp_path();
     let mut tries = 0;
     loop {
-        match std::fs::rename(from, to) {
-            Err(e) if cfg!(windows) && tries < 10 && is_sharing_conflict(&e) => {
+        match temporary.persist(path) {
+            Ok(()) => break,
+            // On Windows a reader that opened the target without delete sharing (an
+            // exporter in the middle of a scrape) makes the replace fail for that moment, so
+            // the rename is tried again for up to a second.
+            Err(e) if cfg!(windows) && tries < 10 && is_sharing_conflict(&e.error) => {
                 tries += 1;
+                temporary = e.path;
                 std::thread::sleep(Duration::from_millis(100));
             }
-            result => return result,
+            Err(e) => return Err(e.error),
         }
     }
+    crate::files::sync_dir(crate::files::folder_of(path))
 }
 
 /// Access denied (5) or a sharing violation (32): what Windows answers while another
