@@ -1,7 +1,7 @@
 //! Canonical pattern text (STIX 2.1, Section 9, "STIX Patterning"): every node prints as
-//! text that parses back to the same tree, with one spelling of each operator (`=` for `==`,
-//! `!=` for `<>`), single spaces, and parentheses only where the operators' precedence needs them or the
-//! source had them around an operand of the same operator.
+//! text that parses back to the same tree, with one spelling of each operator (`=` for
+//! `==`, `!=` for `<>`), single spaces, and parentheses only where the operators'
+//! precedence needs them or the source had them around an operand of the same operator.
 
 use std::fmt;
 
