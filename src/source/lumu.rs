@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 
 use super::Pulled;
 use crate::http::{
-    Client, HttpSettings, RateLimitSpent, RetryPolicy, encode_component, send_retrying,
+    Client, HttpSettings, RateLimitSpent, RetryPolicy, encode_component, send_retrying, snippet,
 };
 use crate::ioc::{Ioc, IocKind};
 use crate::retry::DeadlineReached;
@@ -407,10 +407,7 @@ fn lumu_error(status: StatusCode, body: &[u8]) -> String {
             }
         }
         Err(_) if status.is_server_error() || body.is_empty() => String::new(),
-        Err(_) => {
-            let text: String = String::from_utf8_lossy(body).chars().take(200).collect();
-            format!(": {}", text.trim())
-        }
+        Err(_) => format!(": {}", snippet(body)),
     }
 }
 
