@@ -448,7 +448,7 @@ pub fn extract(
         }
     }
     for _ in 0..unusable {
-        pulled.skip("not-a-string");
+        pulled.count_invalid("not-a-string");
     }
 }
 
@@ -827,10 +827,10 @@ mod tests {
                 "file_sha1 73d95a30c812d9cff0eaf37a686fdfef8f9ca531",
             ]
         );
-        assert_eq!(p.skipped.get("ipv6"), Some(&1));
-        assert_eq!(p.skipped.get("invalid-host"), Some(&1));
-        assert_eq!(p.skipped.get("invalid-sha1"), Some(&1));
-        assert_eq!(p.skipped.get("not-a-string"), Some(&1));
+        assert_eq!(p.invalid.get("ipv6"), Some(&1));
+        assert_eq!(p.invalid.get("invalid-host"), Some(&1));
+        assert_eq!(p.invalid.get("invalid-sha1"), Some(&1));
+        assert_eq!(p.invalid.get("not-a-string"), Some(&1));
         let d = &p.iocs[0];
         assert_eq!(
             d.reason,
