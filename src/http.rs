@@ -516,6 +516,21 @@ impl HttpSettings {
     }
 }
 
+/// The most characters of a server's answer [`snippet`] shows.
+pub const SNIPPET_CHARS: usize = 200;
+
+/// The start of a server's answer for an error message: `body` as text (invalid UTF-8
+/// replaced), trimmed, cut to [`SNIPPET_CHARS`] characters with `…` marking a cut. The one
+/// snippet of the project.
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    match text.char_indices().nth(SNIPPET_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 /// A reqwest error's causes, without the URL (the caller names the request; a URL may carry
 /// a key, as Lumu's does in its query string). reqwest's own `Display` ends with
 /// ` for url (...)`: it is used only when there is no cause, and then without that part.
@@ -971,6 +986,20 @@ mod tests {
             without_userinfo("https://u:p@h:1/x@y?q=@"),
             "https://<credentials>@h:1/x@y?q=@"
         );
+    }
+
+    #[test]
+    fn a_snippet_is_the_trimmed_start_of_the_answer() {
+        assert_eq!(snippet(b"  {\"error\": 1}\n"), "{\"error\": 1}");
+        let long = "é".repeat(SNIPPET_CHARS + 1);
+        assert_eq!(
+            snippet(long.as_bytes()),
+            format!("{}…", "é".repeat(SNIPPET_CHARS))
+        );
+        // Exactly the most characters: no cut.
+        let most = "é".repeat(SNIPPET_CHARS);
+        assert_eq!(snippet(most.as_bytes()), most);
+        assert_eq!(snippet(b"a\xffb"), "a\u{fffd}b");
     }
 
     #[test]

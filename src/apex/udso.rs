@@ -8,6 +8,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::client::{ApexClient, ApexError, decode, text};
 use crate::ioc::{Ioc, IocKind};
+/// Apex's limit on `notes` (Automation API guide, "Add UDSO") is the sync model's, which
+/// every destination keeps to.
+pub use crate::sync::model::MAX_NOTES_CHARS;
 /// UDSO's `scan_action` takes the sync model's scan actions (Apex also lists `quarantine`
 /// for file objects).
 pub use crate::sync::model::ScanAction;
@@ -17,8 +20,6 @@ pub const UDSO_PATH: &str = "/WebApp/api/SuspiciousObjects/UserDefinedSO/";
 /// The `contentFilter` of [`ApexClient::check_access`]: no IPv4 address contains it, so the
 /// answer is small.
 pub const ACCESS_CHECK_FILTER: &str = "apex-ioc-sync-access-check";
-/// Apex's limit on `notes`, in characters (Automation API guide, "Add UDSO").
-pub const MAX_NOTES_CHARS: usize = 256;
 
 /// One entry as Apex lists it. Every field is read leniently (see
 /// [`Loose`](super::client::Loose)): a number where text is expected is its text, `null` is

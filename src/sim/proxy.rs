@@ -139,15 +139,17 @@ fn decoded(header: &str) -> String {
         .unwrap_or_else(|| header.to_owned())
 }
 
-/// `host:port` of a loopback target, else `None` (this proxy relays to loopback only).
+/// `host:port` of a loopback target ([`crate::http::is_loopback`]), else `None` (this proxy
+/// relays to loopback only).
 fn loopback_authority(target: &str) -> Option<String> {
     let authority = target
         .strip_prefix("http://")
         .unwrap_or(target)
         .split('/')
         .next()?;
-    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
-    matches!(host, "127.0.0.1" | "localhost" | "[::1]").then(|| authority.to_owned())
+    let url = url::Url::parse(&format!("http://{authority}/")).ok()?;
+    let loopback = url.username().is_empty() && crate::http::is_loopback(&url.host()?);
+    loopback.then(|| authority.to_owned())
 }
 
 async fn serve(

@@ -215,7 +215,7 @@ fn read_list(
                     path.display(),
                     index + 1
                 );
-                pulled.skip(reason);
+                pulled.count_invalid(reason);
             }
         }
     }
@@ -421,7 +421,7 @@ mod tests {
                 "url http://xn--bcher-kva.example/login.php",
             ]
         );
-        assert_eq!((pulled.items, pulled.skipped.len()), (5, 0));
+        assert_eq!((pulled.items, pulled.invalid.len()), (5, 0));
     }
 
     /// cases/lists/defanged.txt: nine values, all refanged, 8 IOCs.
@@ -442,7 +442,7 @@ mod tests {
             ]
         );
         assert_eq!((pulled.items, pulled.refanged), (9, 9));
-        assert!(pulled.skipped.is_empty(), "{:?}", pulled.skipped);
+        assert!(pulled.invalid.is_empty(), "{:?}", pulled.invalid);
     }
 
     /// cases/lists/url-fragments.txt: a `#` in a URL belongs to it; after white space it
@@ -578,7 +578,7 @@ mod tests {
             ]
         );
         assert_eq!(pulled.items, 4);
-        assert_eq!(pulled.skipped.get("cidr-range"), Some(&1));
+        assert_eq!(pulled.invalid.get("cidr-range"), Some(&1));
         assert_eq!(pulled.refanged, 0);
     }
 

@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 
 use super::Pulled;
 use crate::http::{
-    Client, HttpSettings, RateLimitSpent, RetryPolicy, encode_component, send_retrying,
+    Client, HttpSettings, RateLimitSpent, RetryPolicy, encode_component, send_retrying, snippet,
 };
 use crate::ioc::{Ioc, IocKind};
 use crate::retry::DeadlineReached;
@@ -407,10 +407,7 @@ fn lumu_error(status: StatusCode, body: &[u8]) -> String {
             }
         }
         Err(_) if status.is_server_error() || body.is_empty() => String::new(),
-        Err(_) => {
-            let text: String = String::from_utf8_lossy(body).chars().take(200).collect();
-            format!(": {}", text.trim())
-        }
+        Err(_) => format!(": {}", snippet(body)),
     }
 }
 
@@ -451,7 +448,7 @@ pub fn extract(
         }
     }
     for _ in 0..unusable {
-        pulled.skip("not-a-string");
+        pulled.count_invalid("not-a-string");
     }
 }
 
@@ -830,10 +827,10 @@ mod tests {
                 "file_sha1 73d95a30c812d9cff0eaf37a686fdfef8f9ca531",
             ]
         );
-        assert_eq!(p.skipped.get("ipv6"), Some(&1));
-        assert_eq!(p.skipped.get("invalid-host"), Some(&1));
-        assert_eq!(p.skipped.get("invalid-sha1"), Some(&1));
-        assert_eq!(p.skipped.get("not-a-string"), Some(&1));
+        assert_eq!(p.invalid.get("ipv6"), Some(&1));
+        assert_eq!(p.invalid.get("invalid-host"), Some(&1));
+        assert_eq!(p.invalid.get("invalid-sha1"), Some(&1));
+        assert_eq!(p.invalid.get("not-a-string"), Some(&1));
         let d = &p.iocs[0];
         assert_eq!(
             d.reason,

@@ -104,8 +104,10 @@ pub struct Pulled {
     pub items: usize,
     #[serde(skip)]
     pub iocs: Vec<Desired>,
-    /// Values that are not usable IOCs, by reason.
-    pub skipped: BTreeMap<&'static str, usize>,
+    /// Values that are not usable IOCs, by reason (reported as `invalid`; the plan's
+    /// `skipped` are desired IOCs left out). Serialised as `skipped`, as before.
+    #[serde(rename = "skipped")]
+    pub invalid: BTreeMap<&'static str, usize>,
     /// Why this pull may lack IOCs the source holds (it could not read everything), if it
     /// may: the plan then removes nothing, since a missing IOC may be in what was not read.
     #[serde(skip)]
@@ -139,12 +141,13 @@ impl Pulled {
                 reason: reason.to_owned(),
                 seen,
             }),
-            Err(why) => self.skip(why.code()),
+            Err(why) => self.count_invalid(why.code()),
         }
     }
 
-    pub fn skip(&mut self, reason: &'static str) {
-        *self.skipped.entry(reason).or_default() += 1;
+    /// Counts a value that is not a usable IOC, by reason.
+    pub fn count_invalid(&mut self, reason: &'static str) {
+        *self.invalid.entry(reason).or_default() += 1;
     }
 
     /// Logs `message` as a warning and keeps it for the report.
@@ -157,8 +160,8 @@ impl Pulled {
     pub fn absorb(&mut self, other: Pulled) {
         self.items += other.items;
         self.iocs.extend(other.iocs);
-        for (reason, n) in other.skipped {
-            *self.skipped.entry(reason).or_default() += n;
+        for (reason, n) in other.invalid {
+            *self.invalid.entry(reason).or_default() += n;
         }
         self.warnings.extend(other.warnings);
     }
@@ -204,7 +207,7 @@ impl Pulled {
                 }
             });
         for reason in dropped {
-            self.skip(reason);
+            self.count_invalid(reason);
         }
         self.dedupe();
     }
@@ -242,7 +245,7 @@ mod tests {
             (p.iocs[0].reason.as_str(), p.iocs[0].seen),
             ("newest", at(20))
         );
-        assert_eq!(p.skipped.get("ipv6"), Some(&1));
+        assert_eq!(p.invalid.get("ipv6"), Some(&1));
     }
 
     #[test]
@@ -265,6 +268,6 @@ mod tests {
         p.renormalize();
         let got: Vec<&str> = p.iocs.iter().map(|d| d.ioc.value.as_str()).collect();
         assert_eq!(got, ["http://xn--bcher-kva.example/"]);
-        assert_eq!(p.skipped.get("invalid-url"), Some(&1));
+        assert_eq!(p.invalid.get("invalid-url"), Some(&1));
     }
 }

@@ -23,7 +23,7 @@ pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
         let name = file_name(&path);
         pulled.items += doc.items;
         for (reason, count) in doc.skipped {
-            *pulled.skipped.entry(reason).or_default() += count;
+            *pulled.invalid.entry(reason).or_default() += count;
         }
         for item in doc.iocs {
             let reason = if item.item_id.is_empty() {
@@ -112,7 +112,7 @@ mod tests {
             ]
         );
         assert_eq!(pulled.items, 5);
-        assert_eq!(pulled.skipped.get(MD5), Some(&1));
+        assert_eq!(pulled.invalid.get(MD5), Some(&1));
         // a.ioc's last-modified; b.IOC.xml has none, so its file time (now, about).
         let seen = |n: usize| pulled.iocs[n].seen;
         assert_eq!(seen(1).to_rfc3339(), "2014-10-17T20:54:53+00:00");

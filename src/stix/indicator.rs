@@ -439,7 +439,7 @@ pub fn indicator_records_from<'a>(
         let (record, skipped) = match read {
             Ok(read) => read,
             Err(flaw) => {
-                pulled.skip(flaw.reason());
+                pulled.count_invalid(flaw.reason());
                 flawed += 1;
                 first_flawed.get_or_insert_with(|| (index, entry.id().map(str::to_owned), flaw));
                 continue;
@@ -450,10 +450,10 @@ pub fn indicator_records_from<'a>(
             .zip(record.confidence)
             .is_some_and(|(min, confidence)| confidence < min);
         if low {
-            pulled.skip(LOW_CONFIDENCE);
+            pulled.count_invalid(LOW_CONFIDENCE);
         } else {
             for reason in skipped {
-                pulled.skip(reason);
+                pulled.count_invalid(reason);
             }
         }
         records.push(record);
@@ -658,9 +658,9 @@ mod tests {
             "2026-11-02T00:00:00.123+00:00"
         );
         assert!(records[1].iocs.is_empty() && records[2].iocs.is_empty());
-        assert_eq!(pulled.skipped.get("non-stix-pattern"), Some(&1));
-        assert_eq!(pulled.skipped.get("invalid-pattern"), Some(&1));
-        assert_eq!(pulled.skipped.get("invalid-indicator"), Some(&1));
+        assert_eq!(pulled.invalid.get("non-stix-pattern"), Some(&1));
+        assert_eq!(pulled.invalid.get("invalid-pattern"), Some(&1));
+        assert_eq!(pulled.invalid.get("invalid-indicator"), Some(&1));
     }
 
     #[test]
@@ -711,9 +711,9 @@ mod tests {
         let confidences: Vec<Option<u8>> = records.iter().map(|r| r.confidence).collect();
         assert_eq!(confidences, [Some(80), Some(20), None, None]);
         // The low one is counted once, not by the values of its pattern (its MD5).
-        assert_eq!(pulled.skipped.get(LOW_CONFIDENCE), Some(&1));
-        assert_eq!(pulled.skipped.get("md5"), None);
-        assert_eq!(pulled.skipped.get(INVALID_INDICATOR), Some(&2));
+        assert_eq!(pulled.invalid.get(LOW_CONFIDENCE), Some(&1));
+        assert_eq!(pulled.invalid.get("md5"), None);
+        assert_eq!(pulled.invalid.get(INVALID_INDICATOR), Some(&2));
         assert_eq!(pulled.items, 6);
         // Stored with its IOCs: the store leaves it out while the threshold stands.
         assert_eq!(records[1].iocs.len(), 1);
@@ -823,8 +823,8 @@ mod tests {
         );
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["indicator--1", "indicator--2"]);
-        assert_eq!(pulled.skipped.get(MALFORMED_OBJECT), Some(&5));
-        assert_eq!(pulled.skipped.get(INVALID_INDICATOR), Some(&8));
+        assert_eq!(pulled.invalid.get(MALFORMED_OBJECT), Some(&5));
+        assert_eq!(pulled.invalid.get(INVALID_INDICATOR), Some(&8));
         assert_eq!(pulled.items, 15, "every entry but the malware");
         assert_eq!(
             pulled.warnings,

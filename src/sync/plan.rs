@@ -32,8 +32,12 @@
 //!   [`ADD_BRAKE_OWNED_FACTOR`] times what the job owns writes nothing at all unless
 //!   forced (the add brake, [`add_brake`]);
 //! - a plan that would leave less than half of the most the job owned in the last
-//!   24 hours (by more than 10 entries) holds its removals back unless forced (the window brake, [`window_brake_for`]), so that a
-//!   source shrinking a little each run cannot empty the list unnoticed.
+//!   24 hours (by more than 10 entries) holds its removals back unless forced (the window
+//!   brake, [`window_brake_for`]), so that a source shrinking a little each run cannot
+//!   empty the list unnoticed.
+//!
+//! [`plan`] is the sequence of these steps, each a function below; the brakes are in
+//! `plan/brake.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -44,18 +48,12 @@ use super::model::{Listed, Put, ScanAction, make_notes};
 use crate::ioc::{Ioc, IocKind};
 use crate::source::Desired;
 
-/// The brake engages above this many removals (and above half of what is owned).
-pub const BRAKE_MIN_REMOVALS: usize = 10;
+mod brake;
 
-/// The add brake's default floor (`--max-adds`): a run may always add this many entries.
-/// A feed that suddenly names more than the tag owns by far (a poisoned or broken feed, a
-/// list of every domain) is held back whole; 5,000 is more than a day of Lumu incidents or
-/// of Trend's feed, and half of one type's 10,000 entries on Apex.
-pub const ADD_BRAKE_MIN_ADDS: usize = 5_000;
-
-/// The add brake also lets a run add this many times what the tag owns: a job that owns
-/// 4,000 entries may add 12,000.
-pub const ADD_BRAKE_OWNED_FACTOR: usize = 3;
+pub use brake::{
+    ADD_BRAKE_MIN_ADDS, ADD_BRAKE_OWNED_FACTOR, AddBrake, BRAKE_MIN_REMOVALS, BRAKE_WINDOW_HOURS,
+    Brake, WindowBrake, add_brake, owned_peak, too_many_removals, window_brake_for,
+};
 
 /// Why an owned entry is left alone (see the module's rules), as counted in
 /// [`Plan::untouched`].
@@ -113,32 +111,6 @@ impl UpdateReason {
     }
 }
 
-/// What the brake held back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Brake {
-    pub would_remove: usize,
-    pub owned: usize,
-    /// The source gave no IOC of the chosen types: it engages for any number of removals.
-    pub empty_source: bool,
-}
-
-/// What the add brake held back: the whole plan, adds, updates and removals (a feed that
-/// suddenly names this much is not trusted for anything).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AddBrake {
-    /// Adds the plan would have made (after capacity).
-    pub would_add: usize,
-    /// Entries the tag owned, of the planned types.
-    pub owned: usize,
-    /// The most adds a run may make: the larger of [`Policy::max_adds`] and
-    /// [`ADD_BRAKE_OWNED_FACTOR`] times `owned`.
-    pub threshold: usize,
-    /// Updates held back with the adds.
-    pub would_update: usize,
-    /// Removals held back with the adds (those the removal brake held back included).
-    pub would_remove: usize,
-}
-
 /// An owned entry to delete, named by its content exactly as listed (the DELETE must match
 /// that entry, not the IOC's normal form).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -178,13 +150,9 @@ impl Plan {
     }
 }
 
-/// The owned entries holding one IOC: the one writes go to, and other spellings of it.
-struct Held<'a> {
-    primary: &'a Listed,
-    others: Vec<&'a Listed>,
-}
-
-/// Plans the writes that make the entries `policy.tag` owns equal to `desired`.
+/// Plans the writes that make the entries `policy.tag` owns equal to `desired`: for each
+/// planned type, index what is listed, pick one desired entry per IOC, take the newest
+/// that fit and add or update them, and remove the owned rest; then the brakes.
 pub fn plan(desired: &[Desired], listed: &[Listed], policy: &Policy, now: DateTime<Utc>) -> Plan {
     let now = now.with_nanosecond_zero();
     let expiration = policy
@@ -192,64 +160,145 @@ pub fn plan(desired: &[Desired], listed: &[Listed], policy: &Policy, now: DateTi
         .map(|days| now + Duration::days(i64::from(days)));
     let mut plan = Plan::default();
     let mut owned_total = 0;
-    let mut untouched: BTreeMap<&'static str, usize> = BTreeMap::new();
     for &kind in &policy.types {
-        // Both sides by normal form.
-        let mut foreign_entries = 0;
-        let mut foreign: HashSet<String> = HashSet::new();
+        let planner = KindPlanner {
+            policy,
+            kind,
+            now,
+            expiration,
+        };
+        let listing = planner.index(listed);
+        owned_total += listing.owned;
+        listing.count_untouched(&mut plan.untouched);
+        let wanted = planner.wanted(desired, &listing, &mut plan.skipped_foreign);
+        let room = planner.room(&listing, &wanted, &mut plan.preserved);
+        let kept = planner.choose(wanted, room, &listing, &mut plan);
+        plan.removals.extend(planner.removals(&listing, &kept));
+    }
+    brake::engage_removal_brake(&mut plan, desired, owned_total, policy);
+    brake::engage_window_brake(&mut plan, owned_total, policy);
+    brake::engage_add_brake(&mut plan, owned_total, policy);
+    plan
+}
+
+/// The owned entries holding one IOC: the one writes go to, and other spellings of it.
+struct OwnedSpellings<'a> {
+    primary: &'a Listed,
+    others: Vec<&'a Listed>,
+}
+
+impl<'a> OwnedSpellings<'a> {
+    /// `entries` (one IOC's, never empty): the one in normal form `value`, else the first
+    /// by content, takes the writes.
+    fn new(value: &str, mut entries: Vec<&'a Listed>) -> Self {
+        entries.sort_by(|a, b| (a.raw != value, &a.raw).cmp(&(b.raw != value, &b.raw)));
+        let primary = entries.remove(0);
+        OwnedSpellings {
+            primary,
+            others: entries,
+        }
+    }
+
+    fn len(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    /// Every entry, the primary first.
+    fn all(&self) -> impl Iterator<Item = &'a Listed> + '_ {
+        std::iter::once(self.primary).chain(self.others.iter().copied())
+    }
+}
+
+/// One type's listed entries, both sides by the IOC's normal form.
+struct Listing<'a> {
+    /// Entries with this job's tag, all of them.
+    owned: usize,
+    /// Entries without it.
+    foreign_entries: usize,
+    /// The IOCs entries without the tag hold.
+    foreign: HashSet<String>,
+    /// Owned entries whose content does not normalise: left alone.
+    unreadable: usize,
+    /// Owned entries whose IOC a foreign entry also holds: never written.
+    shared: usize,
+    /// The other owned entries, by IOC: the ones the plan writes.
+    by_ioc: BTreeMap<String, OwnedSpellings<'a>>,
+}
+
+impl Listing<'_> {
+    /// Adds the owned entries left alone to `untouched`, by reason.
+    fn count_untouched(&self, untouched: &mut BTreeMap<&'static str, usize>) {
+        for (reason, n) in [
+            (untouched::UNREADABLE, self.unreadable),
+            (untouched::SHARED, self.shared),
+        ] {
+            if n > 0 {
+                *untouched.entry(reason).or_default() += n;
+            }
+        }
+    }
+}
+
+/// The planning of one IOC type: what each step reads.
+struct KindPlanner<'p> {
+    policy: &'p Policy,
+    kind: IocKind,
+    now: DateTime<Utc>,
+    /// When the entries written now expire (`None`: never).
+    expiration: Option<DateTime<Utc>>,
+}
+
+impl KindPlanner<'_> {
+    /// Indexes the listed entries of the type: owned or foreign, and owned by IOC.
+    fn index<'a>(&self, listed: &'a [Listed]) -> Listing<'a> {
+        let mut listing = Listing {
+            owned: 0,
+            foreign_entries: 0,
+            foreign: HashSet::new(),
+            unreadable: 0,
+            shared: 0,
+            by_ioc: BTreeMap::new(),
+        };
         let mut owned: BTreeMap<String, Vec<&Listed>> = BTreeMap::new();
-        let mut unreadable = 0;
-        for entry in listed.iter().filter(|e| e.kind == kind) {
+        for entry in listed.iter().filter(|e| e.kind == self.kind) {
             let ioc = entry.ioc.clone();
-            if entry.owner_tag() == Some(policy.tag.as_str()) {
-                owned_total += 1;
+            if entry.owner_tag() == Some(self.policy.tag.as_str()) {
+                listing.owned += 1;
                 match ioc {
                     Some(ioc) => owned.entry(ioc.value).or_default().push(entry),
-                    None => unreadable += 1,
+                    None => listing.unreadable += 1,
                 }
             } else {
-                foreign_entries += 1;
+                listing.foreign_entries += 1;
                 if let Some(ioc) = ioc {
-                    foreign.insert(ioc.value);
+                    listing.foreign.insert(ioc.value);
                 }
             }
         }
-        // Owned entries whose IOC a foreign entry also holds are never written.
-        let mut shared = 0;
-        owned.retain(|value, entries| {
-            let keep = !foreign.contains(value);
-            if !keep {
-                shared += entries.len();
+        for (value, entries) in owned {
+            // Owned entries whose IOC a foreign entry also holds are never written.
+            if listing.foreign.contains(&value) {
+                listing.shared += entries.len();
+            } else {
+                let spellings = OwnedSpellings::new(&value, entries);
+                listing.by_ioc.insert(value, spellings);
             }
-            keep
-        });
-        if unreadable > 0 {
-            *untouched.entry(untouched::UNREADABLE).or_default() += unreadable;
         }
-        if shared > 0 {
-            *untouched.entry(untouched::SHARED).or_default() += shared;
-        }
-        let held: BTreeMap<String, Held> = owned
-            .into_iter()
-            .map(|(value, mut entries)| {
-                // The entry in normal form, else the first by content, takes the writes.
-                entries.sort_by(|a, b| (a.raw != value, &a.raw).cmp(&(b.raw != value, &b.raw)));
-                let primary = entries.remove(0);
-                (
-                    value,
-                    Held {
-                        primary,
-                        others: entries,
-                    },
-                )
-            })
-            .collect();
+        listing
+    }
 
-        // One desired entry per IOC; the caller's set is deduplicated, this is a guard.
+    /// One desired entry per IOC of the type, the most recently seen (the caller's set is
+    /// deduplicated, this is a guard); IOCs a foreign entry holds go to `skipped_foreign`.
+    fn wanted<'d>(
+        &self,
+        desired: &'d [Desired],
+        listing: &Listing,
+        skipped_foreign: &mut Vec<Ioc>,
+    ) -> BTreeMap<&'d str, &'d Desired> {
         let mut wanted: BTreeMap<&str, &Desired> = BTreeMap::new();
-        for d in desired.iter().filter(|d| d.ioc.kind == kind) {
-            if foreign.contains(d.ioc.value.as_str()) {
-                plan.skipped_foreign.push(d.ioc.clone());
+        for d in desired.iter().filter(|d| d.ioc.kind == self.kind) {
+            if listing.foreign.contains(d.ioc.value.as_str()) {
+                skipped_foreign.push(d.ioc.clone());
             } else {
                 wanted
                     .entry(&d.ioc.value)
@@ -261,38 +310,57 @@ pub fn plan(desired: &[Desired], listed: &[Listed], policy: &Policy, now: DateTi
                     .or_insert(d);
             }
         }
+        wanted
+    }
 
-        // What stays whatever is kept: foreign and untouched entries, and with `preserve`
-        // every owned entry. The rest of the capacity goes to the newest desired IOCs.
-        let withdrawn = |value: &str| {
-            policy.withdrawn.contains(&Ioc {
-                kind,
-                value: value.to_owned(),
-            })
-        };
-        let mut stays = foreign_entries + unreadable + shared;
-        if policy.preserve {
-            let kept_by_preserve = || held.iter().filter(|(value, _)| !withdrawn(value));
+    /// The room the wanted IOCs have: the capacity less what stays whatever is kept
+    /// (foreign and untouched entries, and with `preserve` every owned entry not
+    /// withdrawn). Adds to `preserved` the owned entries `preserve` keeps that are no
+    /// longer wanted.
+    fn room(
+        &self,
+        listing: &Listing,
+        wanted: &BTreeMap<&str, &Desired>,
+        preserved: &mut usize,
+    ) -> usize {
+        let mut stays = listing.foreign_entries + listing.unreadable + listing.shared;
+        if self.policy.preserve {
+            let kept_by_preserve = || {
+                listing
+                    .by_ioc
+                    .iter()
+                    .filter(|(value, _)| !self.withdrawn(value))
+            };
             stays += kept_by_preserve()
-                .map(|(_, h)| 1 + h.others.len())
+                .map(|(_, owned)| owned.len())
                 .sum::<usize>();
-            plan.preserved += kept_by_preserve()
+            *preserved += kept_by_preserve()
                 .filter(|(value, _)| !wanted.contains_key(value.as_str()))
-                .map(|(_, h)| 1 + h.others.len())
+                .map(|(_, owned)| owned.len())
                 .sum::<usize>();
         }
-        let mut room = policy.capacity.saturating_sub(stays);
+        self.policy.capacity.saturating_sub(stays)
+    }
+
+    /// Keeps the wanted IOCs newest first while `room` lasts (an owned entry kept by
+    /// `preserve` already has its place), adding or updating each; the rest go to
+    /// `plan.skipped_capacity`. Returns the IOCs kept.
+    fn choose<'d>(
+        &self,
+        wanted: BTreeMap<&'d str, &'d Desired>,
+        mut room: usize,
+        listing: &Listing,
+        plan: &mut Plan,
+    ) -> HashSet<&'d str> {
         let mut candidates: Vec<&Desired> = wanted.into_values().collect();
         candidates.sort_by(|a, b| b.seen.cmp(&a.seen).then_with(|| a.ioc.cmp(&b.ioc)));
         let mut kept: HashSet<&str> = HashSet::new();
-        let mut full = false;
         for d in candidates {
-            let existing = held.get(&d.ioc.value);
-            // An owned entry kept by `preserve` already has its place.
-            let costs_room = !(policy.preserve && existing.is_some());
-            if costs_room {
-                if full || room == 0 {
-                    full = true;
+            let existing = listing.by_ioc.get(&d.ioc.value);
+            if !(self.policy.preserve && existing.is_some()) {
+                // Room never grows: once the list is full, every later IOC that needs
+                // room is left out.
+                if room == 0 {
                     plan.skipped_capacity.push(d.ioc.clone());
                     continue;
                 }
@@ -300,108 +368,71 @@ pub fn plan(desired: &[Desired], listed: &[Listed], policy: &Policy, now: DateTi
             }
             kept.insert(&d.ioc.value);
             match existing {
-                None => plan.adds.push(Put {
-                    kind,
-                    content: d.ioc.value.clone(),
-                    notes: make_notes(&policy.tag, &d.reason),
-                    scan_action: d.scan_action,
-                    expiration,
-                }),
-                Some(held) => {
-                    // Other spellings are removed below, or with `preserve` kept as they
-                    // are and so kept up to date too.
-                    let others = if policy.preserve {
-                        &held.others[..]
-                    } else {
-                        &[]
-                    };
-                    for entry in std::iter::once(held.primary).chain(others.iter().copied()) {
-                        match update_reason(entry, d.scan_action, policy.expiration_days, now) {
-                            // The listed spelling, so the write lands on that entry.
-                            Some(reason) => plan.updates.push((
-                                Put {
-                                    kind,
-                                    content: entry.raw.clone(),
-                                    notes: make_notes(&policy.tag, &d.reason),
-                                    scan_action: d.scan_action,
-                                    expiration,
-                                },
-                                reason,
-                            )),
-                            None => plan.unchanged += 1,
-                        }
-                    }
-                }
+                None => plan.adds.push(self.put(d.ioc.value.clone(), d)),
+                Some(owned) => self.update(owned, d, plan),
             }
         }
-        {
-            let mut gone: Vec<Removal> = Vec::new();
-            for (value, held) in &held {
-                if policy.preserve && !withdrawn(value) {
-                    continue;
-                }
-                let entries: Vec<&Listed> = if kept.contains(value.as_str()) {
-                    held.others.clone()
-                } else {
-                    std::iter::once(held.primary)
-                        .chain(held.others.iter().copied())
-                        .collect()
-                };
-                gone.extend(entries.into_iter().map(|e| Removal {
-                    kind,
-                    content: e.raw.clone(),
-                }));
+        kept
+    }
+
+    /// Rewrites the owned entries of a kept IOC that differ from `d` (its other spellings
+    /// too with `preserve`, which keeps them; else they are removed); counts the rest
+    /// unchanged.
+    fn update(&self, owned: &OwnedSpellings, d: &Desired, plan: &mut Plan) {
+        let others = if self.policy.preserve {
+            &owned.others[..]
+        } else {
+            &[]
+        };
+        for entry in std::iter::once(owned.primary).chain(others.iter().copied()) {
+            match update_reason(entry, d.scan_action, self.policy.expiration_days, self.now) {
+                // The listed spelling, so the write lands on that entry.
+                Some(reason) => plan.updates.push((self.put(entry.raw.clone(), d), reason)),
+                None => plan.unchanged += 1,
             }
-            gone.sort();
-            plan.removals.extend(gone);
         }
     }
-    plan.untouched = untouched;
-    let removing = plan.removals.len();
-    let empty_source = !desired.iter().any(|d| policy.types.contains(&d.ioc.kind));
-    let too_many = too_many_removals(removing, owned_total);
-    if !policy.force && removing > 0 && (empty_source || too_many) {
-        plan.brake = Some(Brake {
-            would_remove: removing,
-            owned: owned_total,
-            empty_source,
-        });
-        plan.removals.clear();
-    }
-    window_brake(&mut plan, owned_total, policy);
-    plan.add_brake = add_brake(&plan, owned_total, policy);
-    if plan.add_brake.is_some() {
-        plan.adds.clear();
-        plan.updates.clear();
-        plan.removals.clear();
-    }
-    plan
-}
 
-/// The add brake: engaged (unless `policy.force`) when `plan` adds more than the larger of
-/// `policy.max_adds` and [`ADD_BRAKE_OWNED_FACTOR`] times `owned`, the entries the tag
-/// owns. A tag that owns nothing yet is held above `max_adds` like any other: the first run
-/// of a feed that large says `--force` once (or raises `--max-adds`).
-pub fn add_brake(plan: &Plan, owned: usize, policy: &Policy) -> Option<AddBrake> {
-    let threshold = policy
-        .max_adds
-        .max(owned.saturating_mul(ADD_BRAKE_OWNED_FACTOR));
-    // Removals another brake held back count too: the add brake holds them all.
-    let held_removals = plan.brake.as_ref().map_or(0, |b| b.would_remove)
-        + plan.window_brake.as_ref().map_or(0, |b| b.would_remove);
-    (!policy.force && plan.adds.len() > threshold).then(|| AddBrake {
-        would_add: plan.adds.len(),
-        owned,
-        threshold,
-        would_update: plan.updates.len(),
-        would_remove: plan.removals.len() + held_removals,
-    })
-}
+    /// The write of `content` for `d`.
+    fn put(&self, content: String, d: &Desired) -> Put {
+        Put {
+            kind: self.kind,
+            content,
+            notes: make_notes(&self.policy.tag, &d.reason),
+            scan_action: d.scan_action,
+            expiration: self.expiration,
+        }
+    }
 
-/// The brake's rule: removing `removing` of `owned` entries is too many when it is more
-/// than [`BRAKE_MIN_REMOVALS`] and more than half.
-pub fn too_many_removals(removing: usize, owned: usize) -> bool {
-    removing > BRAKE_MIN_REMOVALS && removing * 2 > owned
+    /// The owned entries to delete, sorted: every spelling of an IOC not kept, and the
+    /// other spellings of one kept; with `preserve`, only those of withdrawn IOCs.
+    fn removals(&self, listing: &Listing, kept: &HashSet<&str>) -> Vec<Removal> {
+        let mut gone: Vec<Removal> = Vec::new();
+        for (value, owned) in &listing.by_ioc {
+            if self.policy.preserve && !self.withdrawn(value) {
+                continue;
+            }
+            let entries: Vec<&Listed> = if kept.contains(value.as_str()) {
+                owned.others.clone()
+            } else {
+                owned.all().collect()
+            };
+            gone.extend(entries.into_iter().map(|e| Removal {
+                kind: self.kind,
+                content: e.raw.clone(),
+            }));
+        }
+        gone.sort();
+        gone
+    }
+
+    /// Whether an exclusion list now matches the IOC `value` (normal form) of the type.
+    fn withdrawn(&self, value: &str) -> bool {
+        self.policy.withdrawn.contains(&Ioc {
+            kind: self.kind,
+            value: value.to_owned(),
+        })
+    }
 }
 
 /// Whether an owned entry needs rewriting, and why.
@@ -427,77 +458,6 @@ fn update_reason(
         .then_some(UpdateReason::DestinationSettings))
 }
 
-// ---- The window brake -----------------------------------------------------------------
-//
-// The brake above is per run: a source that shrinks by 49% a run empties the list in a few
-// runs without ever engaging it. The window brake compares what would remain owned after a
-// run's removals with the most the job owned on the same destination within the last
-// [`BRAKE_WINDOW_HOURS`] (the journal's per-run owned counts, see `state::journal`), by the
-// same rule: more than half gone, and more than BRAKE_MIN_REMOVALS entries. `--force` lifts
-// it, and a forced run starts the window afresh.
-
-/// How far back the window brake looks.
-pub const BRAKE_WINDOW_HOURS: i64 = 24;
-
-/// What the window brake held back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WindowBrake {
-    pub would_remove: usize,
-    /// Owned entries that would remain after the removals.
-    pub would_remain: usize,
-    /// The most the job owned within the window (this run's listing included).
-    pub peak: usize,
-    pub window_hours: i64,
-}
-
-/// The most entries of `types` one of `owned` (per-type counts, one per run listing)
-/// holds: the window's peak for the types planned now.
-pub fn owned_peak(owned: &[BTreeMap<IocKind, usize>], types: &BTreeSet<IocKind>) -> usize {
-    owned
-        .iter()
-        .map(|counts| types.iter().filter_map(|k| counts.get(k)).sum())
-        .max()
-        .unwrap_or(0)
-}
-
-/// The window brake for a run that would remove `removing` of the `owned` entries it owns
-/// now, against the window's `peak` (`None`: no history): `Some` when it engages (not
-/// forced, something to remove, and more than half of the peak gone by more than
-/// [`BRAKE_MIN_REMOVALS`]).
-pub fn window_brake_for(
-    removing: usize,
-    owned: usize,
-    peak: Option<usize>,
-    force: bool,
-) -> Option<WindowBrake> {
-    let peak = peak?.max(owned);
-    let would_remain = owned.saturating_sub(removing);
-    let gone = peak - would_remain;
-    (!force && removing > 0 && too_many_removals(gone, peak)).then_some(WindowBrake {
-        would_remove: removing,
-        would_remain,
-        peak,
-        window_hours: BRAKE_WINDOW_HOURS,
-    })
-}
-
-/// Holds `plan`'s removals back when the window brake engages (the per-run brake, when it
-/// did, has held them back already).
-fn window_brake(plan: &mut Plan, owned_total: usize, policy: &Policy) {
-    if plan.brake.is_some() {
-        return;
-    }
-    plan.window_brake = window_brake_for(
-        plan.removals.len(),
-        owned_total,
-        policy.owned_peak,
-        policy.force,
-    );
-    if plan.window_brake.is_some() {
-        plan.removals.clear();
-    }
-}
-
 trait NanosecondZero {
     fn with_nanosecond_zero(self) -> Self;
 }
@@ -520,7 +480,7 @@ mod tests {
 
     /// The planner on entries as Apex lists them, read the way the Apex sink reads them
     /// (kinds from `type`, `file` as `file_sha1`, unknown types left out).
-    fn plan(
+    pub(super) fn plan(
         desired: &[Desired],
         listed: &[UdsoEntry],
         policy: &Policy,
@@ -570,11 +530,11 @@ mod tests {
         after
     }
 
-    fn now() -> DateTime<Utc> {
+    pub(super) fn now() -> DateTime<Utc> {
         "2026-11-23T12:00:00Z".parse().unwrap()
     }
 
-    fn policy() -> Policy {
+    pub(super) fn policy() -> Policy {
         Policy {
             tag: "lumu".into(),
             types: IocKind::ALL.into_iter().collect(),
@@ -588,7 +548,7 @@ mod tests {
         }
     }
 
-    fn desired(kind: IocKind, value: &str, age_minutes: i64) -> Desired {
+    pub(super) fn desired(kind: IocKind, value: &str, age_minutes: i64) -> Desired {
         Desired {
             ioc: Ioc::new(kind, value).unwrap(),
             scan_action: ScanAction::Block,
@@ -597,7 +557,7 @@ mod tests {
         }
     }
 
-    fn listed(
+    pub(super) fn listed(
         kind: IocKind,
         content: &str,
         notes: &str,
@@ -617,7 +577,7 @@ mod tests {
         iocs.iter().map(|i| i.value.as_str()).collect()
     }
 
-    fn removed(removals: &[Removal]) -> Vec<&str> {
+    pub(super) fn removed(removals: &[Removal]) -> Vec<&str> {
         removals.iter().map(|r| r.content.as_str()).collect()
     }
 
@@ -898,223 +858,6 @@ mod tests {
         ];
         let p = plan(&d, &l, &cap, now());
         assert_eq!(removed(&p.removals), ["1.1.1.1"]);
-    }
-
-    #[test]
-    fn the_brake_holds_large_removals_back_unless_forced() {
-        let l: Vec<UdsoEntry> = (0..30)
-            .map(|i| {
-                listed(
-                    IocKind::Ip,
-                    &format!("10.0.0.{i}"),
-                    "apex-ioc-sync:lumu",
-                    "block",
-                    Some(29),
-                )
-            })
-            .collect();
-        let keep: Vec<Desired> = (0..14)
-            .map(|i| desired(IocKind::Ip, &format!("10.0.0.{i}"), 0))
-            .collect();
-        let p = plan(&keep, &l, &policy(), now());
-        assert_eq!(
-            p.brake,
-            Some(Brake {
-                would_remove: 16,
-                owned: 30,
-                empty_source: false
-            })
-        );
-        assert!(p.removals.is_empty());
-        let p = plan(
-            &keep,
-            &l,
-            &Policy {
-                force: true,
-                ..policy()
-            },
-            now(),
-        );
-        assert_eq!((p.removals.len(), p.brake.is_none()), (16, true));
-        // Exactly half is allowed; and 10 or fewer removals never brake.
-        let half: Vec<Desired> = (0..15)
-            .map(|i| desired(IocKind::Ip, &format!("10.0.0.{i}"), 0))
-            .collect();
-        assert!(plan(&half, &l, &policy(), now()).brake.is_none());
-        let one_kept = [desired(IocKind::Ip, "10.0.0.0", 0)];
-        assert!(plan(&one_kept, &l[..10], &policy(), now()).brake.is_none());
-    }
-
-    /// The case the add brake is for: a job that owns 1,000 entries, and a feed that
-    /// suddenly names 50,000 IOCs. Nothing is written: no add, no update, no removal.
-    #[test]
-    fn the_add_brake_holds_a_poisoned_feed_whole_unless_forced() {
-        let name = |i: usize| format!("c2-{i}.example");
-        // Owned, expiring in 1 day: each still desired is renewed (an update).
-        let l: Vec<UdsoEntry> = (0..1_000)
-            .map(|i| {
-                listed(
-                    IocKind::Domain,
-                    &name(i),
-                    "apex-ioc-sync:lumu",
-                    "block",
-                    Some(1),
-                )
-            })
-            .collect();
-        // 600 of them still named (400 removals, below the removal brake), 49,400 new
-        // (older, so the newest kept on a full list are the 600 first).
-        let d: Vec<Desired> = (400..50_000)
-            .map(|i| desired(IocKind::Domain, &name(i), if i < 1_000 { 0 } else { 10 }))
-            .collect();
-        let p = plan(&d, &l, &policy(), now());
-        assert_eq!(
-            p.add_brake,
-            Some(AddBrake {
-                // The list holds 10,000 domains: 600 kept, 9,400 room.
-                would_add: 9_400,
-                owned: 1_000,
-                threshold: ADD_BRAKE_MIN_ADDS,
-                would_update: 600,
-                would_remove: 400,
-            })
-        );
-        assert!(p.adds.is_empty() && p.updates.is_empty() && p.removals.is_empty());
-        assert!(p.brake.is_none());
-        let forced = Policy {
-            force: true,
-            ..policy()
-        };
-        let p = plan(&d, &l, &forced, now());
-        assert_eq!(
-            (p.adds.len(), p.updates.len(), p.removals.len()),
-            (9_400, 600, 400)
-        );
-        assert!(p.add_brake.is_none());
-    }
-
-    /// The threshold is the larger of `max_adds` and 3 times what is owned; a tag that owns
-    /// nothing yet is held above `max_adds`.
-    #[test]
-    fn the_add_brake_threshold_is_the_larger_of_the_floor_and_three_times_owned() {
-        let ip = |i: usize| format!("198.18.{}.{}", i / 256, i % 256);
-        let owned = |n: usize| -> Vec<UdsoEntry> {
-            (0..n)
-                .map(|i| listed(IocKind::Ip, &ip(i), "apex-ioc-sync:lumu", "block", Some(29)))
-                .collect()
-        };
-        // Every owned IOC still desired, and `adds` new ones.
-        let desired_with = |owned: usize, adds: usize| -> Vec<Desired> {
-            (0..owned + adds)
-                .map(|i| desired(IocKind::Ip, &ip(i), 0))
-                .collect()
-        };
-        let floor = |max_adds: usize| Policy {
-            max_adds,
-            ..policy()
-        };
-        let braked = |owned_n: usize, adds: usize, max_adds: usize| {
-            plan(
-                &desired_with(owned_n, adds),
-                &owned(owned_n),
-                &floor(max_adds),
-                now(),
-            )
-            .add_brake
-            .map(|b| b.threshold)
-        };
-        // 4 owned: max(10, 12) = 12.
-        assert_eq!(braked(4, 12, 10), None);
-        assert_eq!(braked(4, 13, 10), Some(12));
-        // 2 owned: max(10, 6) = 10.
-        assert_eq!(braked(2, 10, 10), None);
-        assert_eq!(braked(2, 11, 10), Some(10));
-        // A first run: nothing owned, held above the floor alone.
-        assert_eq!(braked(0, 10, 10), None);
-        assert_eq!(braked(0, 11, 10), Some(10));
-        assert_eq!(braked(0, 1, 0), Some(0));
-        // The default floor.
-        assert_eq!(braked(0, ADD_BRAKE_MIN_ADDS, ADD_BRAKE_MIN_ADDS), None);
-        assert_eq!(
-            braked(0, ADD_BRAKE_MIN_ADDS + 1, ADD_BRAKE_MIN_ADDS),
-            Some(ADD_BRAKE_MIN_ADDS)
-        );
-    }
-
-    /// Both brakes at once: the removals the removal brake held count among what the add
-    /// brake held.
-    #[test]
-    fn the_add_brake_counts_removals_the_removal_brake_held() {
-        let l: Vec<UdsoEntry> = (0..30)
-            .map(|i| {
-                listed(
-                    IocKind::Ip,
-                    &format!("10.0.0.{i}"),
-                    "apex-ioc-sync:lumu",
-                    "block",
-                    Some(29),
-                )
-            })
-            .collect();
-        // None of the 30 owned, and 100 new: 30 removals (braked) and 100 adds (braked).
-        let d: Vec<Desired> = (0..100)
-            .map(|i| desired(IocKind::Ip, &format!("10.1.0.{i}"), 0))
-            .collect();
-        let p = plan(
-            &d,
-            &l,
-            &Policy {
-                max_adds: 10,
-                ..policy()
-            },
-            now(),
-        );
-        assert_eq!(p.brake.as_ref().map(|b| b.would_remove), Some(30));
-        assert_eq!(
-            p.add_brake
-                .as_ref()
-                .map(|b| (b.would_add, b.threshold, b.would_remove)),
-            Some((100, 90, 30))
-        );
-        assert!(p.is_empty());
-    }
-
-    #[test]
-    fn an_empty_source_removes_nothing_unless_forced_however_few_are_owned() {
-        let l = [listed(
-            IocKind::Ip,
-            "10.0.0.1",
-            "apex-ioc-sync:lumu",
-            "block",
-            Some(29),
-        )];
-        let p = plan(&[], &l, &policy(), now());
-        assert_eq!(
-            p.brake,
-            Some(Brake {
-                would_remove: 1,
-                owned: 1,
-                empty_source: true
-            })
-        );
-        assert!(p.removals.is_empty());
-        // IOCs of other types only are no IOCs of the chosen types.
-        let ip_only = Policy {
-            types: [IocKind::Ip].into(),
-            ..policy()
-        };
-        let other = [desired(IocKind::Domain, "a.example", 0)];
-        assert!(plan(&other, &l, &ip_only, now()).brake.is_some());
-        let forced = Policy {
-            force: true,
-            ..policy()
-        };
-        assert_eq!(
-            removed(&plan(&[], &l, &forced, now()).removals),
-            ["10.0.0.1"]
-        );
-        // Nothing owned, nothing to hold back.
-        assert!(plan(&[], &[], &policy(), now()).brake.is_none());
     }
 
     #[test]
@@ -1570,136 +1313,5 @@ mod tests {
                 prop_assert!(total <= capacity.max(stays), "{kind}: {total} entries, capacity {capacity}, {stays} stay; owned {owned_held:?}");
             }
         }
-    }
-}
-
-/// The window brake (see its section above).
-#[cfg(test)]
-mod window_tests {
-    use super::*;
-    use crate::sync::model::make_notes;
-
-    fn now() -> DateTime<Utc> {
-        "2026-11-23T12:00:00Z".parse().unwrap()
-    }
-
-    fn policy(owned_peak: Option<usize>, force: bool) -> Policy {
-        Policy {
-            tag: "lumu".into(),
-            types: BTreeSet::from([IocKind::Domain]),
-            expiration_days: None,
-            preserve: false,
-            force,
-            capacity: 10_000,
-            withdrawn: HashSet::new(),
-            owned_peak,
-            max_adds: ADD_BRAKE_MIN_ADDS,
-        }
-    }
-
-    fn domain(n: usize) -> String {
-        format!("d{n}.example")
-    }
-
-    /// `n` owned domains, as listed.
-    fn owned(n: usize) -> Vec<Listed> {
-        (0..n)
-            .map(|i| Listed {
-                kind: IocKind::Domain,
-                raw: domain(i),
-                ioc: Some(Ioc::new(IocKind::Domain, &domain(i)).unwrap()),
-                notes: make_notes("lumu", "x"),
-                scan_action: "block".into(),
-                expires: None,
-                settings_differ: false,
-            })
-            .collect()
-    }
-
-    fn desired(n: usize) -> Vec<Desired> {
-        (0..n)
-            .map(|i| Desired {
-                ioc: Ioc::new(IocKind::Domain, &domain(i)).unwrap(),
-                scan_action: ScanAction::Block,
-                reason: "x".into(),
-                seen: now(),
-            })
-            .collect()
-    }
-
-    /// A source shrinking by 40% a run: 100, 60, 36. Each run on its own is under the
-    /// per-run brake; the third is braked by the window (36 of a peak of 100 would remain).
-    #[test]
-    fn a_source_shrinking_by_40_percent_a_run_is_braked_on_the_third_run() {
-        let mut history: Vec<BTreeMap<IocKind, usize>> = Vec::new();
-        let types = BTreeSet::from([IocKind::Domain]);
-        let mut on_list = 100;
-        for (run, wanted) in [(1, 60), (2, 36)] {
-            history.push(BTreeMap::from([(IocKind::Domain, on_list)]));
-            let peak = owned_peak(&history, &types);
-            let p = super::plan(
-                &desired(wanted),
-                &owned(on_list),
-                &policy(Some(peak), false),
-                now(),
-            );
-            assert_eq!(p.brake, None, "run {run}: the per-run brake stays off");
-            if run == 1 {
-                assert_eq!(p.window_brake, None);
-                assert_eq!(p.removals.len(), 40);
-                on_list = wanted;
-            } else {
-                assert_eq!(
-                    p.window_brake,
-                    Some(WindowBrake {
-                        would_remove: 24,
-                        would_remain: 36,
-                        peak: 100,
-                        window_hours: 24
-                    })
-                );
-                assert!(p.removals.is_empty(), "nothing removed");
-                // --force lifts it.
-                let forced = super::plan(
-                    &desired(wanted),
-                    &owned(on_list),
-                    &policy(Some(peak), true),
-                    now(),
-                );
-                assert_eq!((forced.window_brake, forced.removals.len()), (None, 24));
-            }
-        }
-    }
-
-    #[test]
-    fn the_window_brake_takes_the_rule_of_the_per_run_brake() {
-        // No history: off.
-        assert_eq!(window_brake_for(50, 60, None, false), None);
-        // Nothing to remove: off, however little is owned against the peak.
-        assert_eq!(window_brake_for(0, 10, Some(100), false), None);
-        // 10 of a peak of 15 gone: more than half, but not more than 10 entries.
-        assert_eq!(window_brake_for(4, 9, Some(15), false), None);
-        // Exactly half of 100 gone: not more than half.
-        assert_eq!(window_brake_for(10, 60, Some(100), false), None);
-        assert!(window_brake_for(11, 60, Some(100), false).is_some());
-        // This run's listing counts toward the peak.
-        assert_eq!(window_brake_for(11, 30, Some(0), false), None);
-        assert_eq!(
-            window_brake_for(11, 20, Some(0), false).map(|b| b.peak),
-            Some(20)
-        );
-        assert_eq!(window_brake_for(11, 60, Some(100), true), None, "--force");
-        // The peak is of the types planned now.
-        let history = [BTreeMap::from([(IocKind::Domain, 70), (IocKind::Url, 500)])];
-        assert_eq!(owned_peak(&history, &BTreeSet::from([IocKind::Domain])), 70);
-        assert_eq!(owned_peak(&[], &BTreeSet::from([IocKind::Domain])), 0);
-    }
-
-    /// When the per-run brake engages it says so; the window brake does not add a second.
-    #[test]
-    fn the_per_run_brake_comes_first() {
-        let p = super::plan(&desired(10), &owned(100), &policy(Some(200), false), now());
-        assert!(p.brake.is_some());
-        assert_eq!(p.window_brake, None);
     }
 }

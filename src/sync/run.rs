@@ -443,7 +443,7 @@ pub async fn run<S: Sink>(
         dry_run: job.dry_run,
         items: pulled.items,
         iocs: pulled.by_kind(),
-        invalid: pulled.skipped.clone(),
+        invalid: pulled.invalid.clone(),
         refanged: pulled.refanged,
         not_selected,
         unsupported_by_destination,

@@ -107,7 +107,7 @@ fn render(files: &[PathBuf]) -> String {
     })
     .expect("the corpus pulls");
     assert_eq!(pulled.items, items);
-    assert_eq!(pulled.skipped, skipped);
+    assert_eq!(pulled.invalid, skipped);
     let mut distinct_by_action = BTreeMap::new();
     for d in &pulled.iocs {
         *distinct_by_action

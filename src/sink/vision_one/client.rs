@@ -23,7 +23,7 @@ use super::model::{
     ObjectType, Op, SUSPICIOUS_OBJECTS_PATH, error_fields, parse_listed, parse_multi_status,
 };
 use super::region::{Region, parse_base_url};
-use crate::http::{Answer, Client, HttpSettings, RetryPolicy, send_retrying};
+use crate::http::{Answer, Client, HttpSettings, RetryPolicy, send_retrying, snippet};
 use crate::ioc::IocKind;
 use crate::retry::{Retrier, ServerWait, Setback};
 use crate::secret::Secret;
@@ -472,16 +472,6 @@ fn answer_error(request: &str, answer: &Answer) -> VisionOneError {
             status,
             error,
         },
-    }
-}
-
-/// The start of a body, for an error message.
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    match text.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_owned(),
     }
 }
 

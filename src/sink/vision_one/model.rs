@@ -29,6 +29,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::Value;
 
+use crate::http::snippet;
 use crate::ioc::{Invalid, Ioc, IocKind};
 use crate::sync::model::ScanAction;
 
@@ -225,13 +226,13 @@ pub fn parse_listed(item: &Value, kind: IocKind) -> Result<Option<ListedObject>,
     let Some(obj) = item.as_object() else {
         return Err(format!(
             "a listed item is not a JSON object: {}",
-            snippet_json(item)
+            snippet(item.to_string().as_bytes())
         ));
     };
     let Some(type_key) = obj.get("type").and_then(Value::as_str) else {
         return Err(format!(
             "a listed item has no `type`: {}",
-            snippet_json(item)
+            snippet(item.to_string().as_bytes())
         ));
     };
     if type_key != ObjectType::for_kind(kind).key() {
@@ -240,7 +241,7 @@ pub fn parse_listed(item: &Value, kind: IocKind) -> Result<Option<ListedObject>,
     let Some(raw) = obj.get(type_key).and_then(Value::as_str) else {
         return Err(format!(
             "a listed {type_key} item has no `{type_key}` value: {}",
-            snippet_json(item)
+            snippet(item.to_string().as_bytes())
         ));
     };
     let text = |field: &str| -> Result<String, String> {
@@ -396,7 +397,12 @@ fn item_result(op: Op, entry: &Value) -> Result<ItemResult, String> {
         .get("status")
         .and_then(int_or_string)
         .and_then(|s| u16::try_from(s).ok())
-        .ok_or_else(|| format!("no HTTP status in {}", snippet_json(entry)))?;
+        .ok_or_else(|| {
+            format!(
+                "no HTTP status in {}",
+                snippet(entry.to_string().as_bytes())
+            )
+        })?;
     if (200..400).contains(&status) {
         return Ok(Ok(ItemOutcome::Done));
     }
@@ -468,15 +474,6 @@ fn int_or_string(v: &Value) -> Option<i64> {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
-    }
-}
-
-/// A JSON value cut to 200 characters, for an error message.
-fn snippet_json(v: &Value) -> String {
-    let text = v.to_string();
-    match text.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text,
     }
 }
 
