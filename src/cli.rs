@@ -30,6 +30,7 @@ use clap::{
 
 use crate::ioc::IocKind;
 use crate::logging::LOG_FILE_NAME;
+use crate::model::ScanAction;
 use crate::secret::Secret;
 use crate::settings::{
     DEFAULT_DAYS, DEFAULT_EXPIRATION_DAYS, DEFAULT_INCIDENT_STATUSES, DEFAULT_IOC_TYPES,
@@ -41,7 +42,6 @@ use crate::sink::vision_one::{Region, RiskLevel};
 use crate::source::lumu::DEFAULT_MAX_CONTEXT_CALLS;
 use crate::source::taxii::{DEFAULT_PAGE_SIZE, MAX_DAYS};
 use crate::state::journal::DEFAULT_JOURNAL_DAYS;
-use crate::sync::model::ScanAction;
 use crate::sync::plan::ADD_BRAKE_MIN_ADDS;
 
 /// The help headings the option groups appear under, in the order `--help` shows them.

@@ -15,6 +15,7 @@ pub mod ioc;
 pub mod lock;
 pub mod logging;
 pub mod metrics;
+pub mod model;
 pub mod openioc;
 pub mod output;
 pub mod permissions;

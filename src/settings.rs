@@ -18,6 +18,7 @@ use crate::exit::Failure;
 use crate::http::{HttpSettings, ProxySettings};
 use crate::ioc::IocKind;
 use crate::logging::{LOG_FILE_NAME, LogTarget};
+use crate::model::{ScanAction, validate_tag};
 use crate::policy::Exclusions;
 use crate::policy::builtin::OwnHost;
 use crate::secret::Redactor;
@@ -26,7 +27,6 @@ use crate::sink::vision_one::{Region, VisionOneClient, VisionOneSink};
 use crate::source::file::FileSettings;
 use crate::source::lumu::LumuSettings;
 use crate::source::taxii::{TaxiiAuth, TaxiiSettings};
-use crate::sync::model::{ScanAction, validate_tag};
 use crate::sync::plan::Policy;
 
 // The defaults of the options. `cli.rs` gives each to clap (`default_value_t`), so `--help`

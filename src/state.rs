@@ -36,9 +36,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::ioc::{Ioc, IocKind};
+use crate::model::ScanAction;
 use crate::source::Desired;
 pub use crate::stix::indicator::IndicatorRecord;
-use crate::sync::model::ScanAction;
 
 /// The layout this version writes; schemas 1 and 2 are upgraded, a newer store is refused,
 /// not guessed at.

@@ -38,6 +38,7 @@ use crate::commands::sync;
 use crate::exit::{ExitCode, Failure};
 use crate::http::{HttpSettings, RateLimitSpent, RetryPolicy};
 use crate::metrics::{JobLabels, RunMetrics, StreamMetrics, WatchMetrics};
+use crate::model::ScanAction;
 use crate::policy::Exclusions;
 use crate::settings::Settings;
 use crate::sink::Sink;
@@ -50,7 +51,6 @@ use crate::state::StateStore;
 use crate::state::journal::RunKind;
 use crate::state::lumu::CachedContext;
 use crate::state::watch::{IncidentChanges, StreamPosition};
-use crate::sync::model::ScanAction;
 
 /// The first wait after a failure; it doubles, with jitter, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);

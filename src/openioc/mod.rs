@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::ioc::Ioc;
-use crate::sync::model::ScanAction;
+use crate::model::ScanAction;
 
 pub use files::{expand_paths, read_bytes, read_file};
 pub use reader::read;
@@ -97,7 +97,7 @@ fn too_large(bytes: u64) -> String {
 #[cfg(test)]
 pub(crate) mod test_docs {
     use super::{Document, ReadError, read};
-    use crate::sync::model::ScanAction;
+    use crate::model::ScanAction;
 
     pub(crate) const SHA1: &str = "73D95A30C812D9CFF0EAF37A686FDFEF8F9CA531";
     pub(crate) const MD5_HASH: &str = "d41d8cd98f00b204e9800998ecf8427e";

@@ -409,7 +409,7 @@ impl fmt::Display for Excluded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::model::ScanAction;
+    use crate::model::ScanAction;
 
     const MISP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/misp-warninglists");
 

@@ -22,11 +22,11 @@ use chrono::{DateTime, Utc};
 use super::{Pulled, file_name, modified_time, utf8_text};
 use crate::ioc::skip::{CIDR_RANGE, MD5, UNSUPPORTED_HASH};
 use crate::ioc::{Invalid, Ioc, IocKind, looks_like_ipv4, normalize_host};
+use crate::model::MAX_ENTRIES_PER_KIND;
+use crate::model::ScanAction;
 use crate::policy::Exclusions;
 use crate::state::{FeedId, StateStore};
 use crate::stix::indicator::{Reading, clamped_warning, indicator_records, parse_objects};
-use crate::sync::model::MAX_ENTRIES_PER_KIND;
-use crate::sync::model::ScanAction;
 
 /// What to read.
 #[derive(Debug, Clone)]

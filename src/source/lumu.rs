@@ -40,11 +40,11 @@ use crate::http::{
     Client, HttpSettings, RateLimitSpent, RetryPolicy, encode_component, send_retrying,
 };
 use crate::ioc::{Ioc, IocKind};
+use crate::model::ScanAction;
 use crate::retry::DeadlineReached;
 use crate::secret::Secret;
 use crate::state::StateStore;
 use crate::state::lumu::CachedContext;
-use crate::sync::model::ScanAction;
 
 /// Lumu's largest page.
 pub const PAGE_ITEMS: usize = 100;

@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use crate::http::HttpSettings;
 use crate::ioc::{Invalid, Ioc, IocKind};
+use crate::model::ScanAction;
 use crate::policy::Exclusions;
-use crate::sync::model::ScanAction;
 
 /// A source, set up: what to read and the HTTP settings of its server.
 ///

@@ -50,9 +50,9 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
+    use crate::model::ScanAction;
     use crate::openioc::test_docs::*;
     use crate::openioc::{MAX_FILE_BYTES, MD5};
-    use crate::sync::model::ScanAction;
 
     fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
         let path = dir.join(name);

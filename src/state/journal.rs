@@ -40,8 +40,7 @@ use serde::Serialize;
 
 use super::{BUSY_TIMEOUT, SCHEMA_VERSION, StateStore, stored_time};
 use crate::ioc::{Ioc, IocKind};
-use crate::sync::apply::Outcome;
-use crate::sync::model::{TAG_PREFIX, Write, owner_tag};
+use crate::model::{Outcome, TAG_PREFIX, Write, owner_tag};
 
 /// `--journal-days`: runs older than this are pruned at the end of each run.
 pub const DEFAULT_JOURNAL_DAYS: u32 = 90;
@@ -1199,11 +1198,11 @@ mod tests {
         run.planned(&[add("a.example"), add("b.example"), remove("old.example")])
             .unwrap();
         let put = |v: &str| {
-            Write::Put(crate::sync::model::Put {
+            Write::Put(crate::model::Put {
                 kind: IocKind::Domain,
                 content: v.into(),
                 notes: String::new(),
-                scan_action: crate::sync::model::ScanAction::Block,
+                scan_action: crate::model::ScanAction::Block,
                 expiration: None,
             })
         };

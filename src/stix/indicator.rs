@@ -12,8 +12,8 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{extract::extract, pattern::parse};
 use crate::ioc::Ioc;
+use crate::model::ScanAction;
 use crate::source::Pulled;
-use crate::sync::model::ScanAction;
 
 /// Skip code of an indicator whose `confidence` is below `--min-confidence`.
 pub const LOW_CONFIDENCE: &str = "low-confidence";

@@ -40,8 +40,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::model::{Listed, Put, ScanAction, make_notes};
 use crate::ioc::{Ioc, IocKind};
+use crate::model::{Listed, Put, ScanAction, make_notes};
 use crate::source::Desired;
 
 /// The brake engages above this many removals (and above half of what is owned).
@@ -1577,7 +1577,7 @@ mod tests {
 #[cfg(test)]
 mod window_tests {
     use super::*;
-    use crate::sync::model::make_notes;
+    use crate::model::make_notes;
 
     fn now() -> DateTime<Utc> {
         "2026-11-23T12:00:00Z".parse().unwrap()

@@ -25,9 +25,9 @@ use super::model::{
 use super::region::{Region, parse_base_url};
 use crate::http::{Answer, Client, HttpSettings, RetryPolicy, send_retrying};
 use crate::ioc::IocKind;
+use crate::model::ScanAction;
 use crate::retry::{Retrier, ServerWait, Setback};
 use crate::secret::Secret;
-use crate::sync::model::ScanAction;
 
 /// The server's name in errors and logs.
 pub const SERVER: &str = "Vision One";

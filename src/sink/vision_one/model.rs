@@ -30,7 +30,7 @@ use serde::ser::SerializeMap;
 use serde_json::Value;
 
 use crate::ioc::{Invalid, Ioc, IocKind};
-use crate::sync::model::ScanAction;
+use crate::model::ScanAction;
 
 /// The list, add and delete path (`GET` lists, `POST` adds).
 pub const SUSPICIOUS_OBJECTS_PATH: &str = "/v3.0/threatintel/suspiciousObjects";

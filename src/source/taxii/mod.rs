@@ -29,13 +29,13 @@ use url::Url;
 
 use super::Pulled;
 use crate::http::HttpSettings;
+use crate::model::MAX_ENTRIES_PER_KIND;
+use crate::model::ScanAction;
 use crate::policy::Exclusions;
 use crate::state::{FeedId, PRUNE_GRACE, PageEnd, StateStore};
 use crate::stix::indicator::{
     Entry, IndicatorRecord, MAX_CLOCK_SKEW, Reading, clamped_warning, indicator_records_from,
 };
-use crate::sync::model::MAX_ENTRIES_PER_KIND;
-use crate::sync::model::ScanAction;
 pub use client::{Collection, MAX_ANSWER_BYTES, TAXII_MEDIA_TYPE, TaxiiAuth, choose_collections};
 use client::{Task, TaxiiClient, objects_url};
 pub use paging::DEFAULT_PAGE_SIZE;
