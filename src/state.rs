@@ -37,7 +37,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::ioc::{Ioc, IocKind};
 use crate::model::ScanAction;
-use crate::source::Desired;
+use crate::model::desired::Desired;
 pub use crate::stix::indicator::IndicatorRecord;
 
 /// The layout this version writes; schemas 1 and 2 are upgraded, a newer store is refused,

@@ -1,12 +1,17 @@
-//! The sync model: the records the layers share, in no one destination's terms. Every
-//! destination (`sink`) lists its entries as [`Listed`] records and takes [`Write`]s; the
-//! planner, apply, `--clean`, the journal and the report know a destination only so, and
-//! what became of each write as an [`Outcome`]. None of these types is any one
-//! destination's wire form.
+//! The sync model: the records the layers share, in no one source's or destination's terms.
+//! Sources hand over the desired set ([`desired`]), which the policy screens and the planner
+//! plans from. Every destination (`sink`) lists its entries as [`Listed`] records and takes
+//! [`Write`]s; the planner, apply, `--clean`, the journal and the report know a destination
+//! only so, and what became of each write as an [`Outcome`]. None of these types is any one
+//! destination's wire form. [`lumu`] holds Lumu's records that the state file keeps and a
+//! pull carries.
 //!
 //! Ownership: every entry this tool writes carries notes (Apex Central's `notes`, Vision
 //! One's `description`) that begin with `apex-ioc-sync:<tag>`, then a space and a short
 //! reason. Only entries whose notes carry a job's tag are ever updated or removed by it.
+
+pub mod desired;
+pub mod lumu;
 
 use std::fmt;
 

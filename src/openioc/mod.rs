@@ -20,7 +20,7 @@
 //! An item gets the chosen scan action only when every `Indicator` above it is `OR`; under
 //! an `AND` (or an `Indicator` without a readable operator) it only matches together with
 //! its siblings, so its IOC alone is pushed with `log`, as Apex does. When the same IOC comes
-//! out of several items or files, `block` wins ([`crate::source::Pulled::dedupe`]).
+//! out of several items or files, `block` wins ([`crate::model::desired::Pulled::dedupe`]).
 
 pub mod files;
 pub mod reader;

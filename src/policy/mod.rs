@@ -21,7 +21,8 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use crate::ioc::{Ioc, IocKind};
-use crate::source::{Desired, file_name, utf8_text};
+use crate::model::desired::Desired;
+use crate::source::{file_name, utf8_text};
 use index::Index;
 
 /// The entry of a list that matched an IOC.

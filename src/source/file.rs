@@ -19,11 +19,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
-use super::{Pulled, file_name, modified_time, utf8_text};
+use super::{file_name, modified_time, utf8_text};
 use crate::ioc::skip::{CIDR_RANGE, MD5, UNSUPPORTED_HASH};
 use crate::ioc::{Invalid, Ioc, IocKind, looks_like_ipv4, normalize_host};
 use crate::model::MAX_ENTRIES_PER_KIND;
 use crate::model::ScanAction;
+use crate::model::desired::{Desired, Pulled};
 use crate::policy::Exclusions;
 use crate::state::{FeedId, StateStore};
 use crate::stix::indicator::{Reading, clamped_warning, indicator_records, parse_objects};
@@ -203,7 +204,7 @@ fn read_list(
             pulled.refanged += 1;
         }
         match detect(&refanged) {
-            Ok(ioc) => pulled.iocs.push(super::Desired {
+            Ok(ioc) => pulled.iocs.push(Desired {
                 ioc,
                 scan_action,
                 reason: format!("{name} line {}", index + 1),
@@ -491,9 +492,9 @@ mod tests {
             .ok()
             .and_then(|mut doc| doc.iocs.pop())
             .map(|item| item.ioc);
-        let incident: super::super::lumu::Incident =
+        let incident: crate::model::lumu::Incident =
             serde_json::from_value(serde_json::json!({"id": "1"})).unwrap();
-        let context: super::super::lumu::IncidentContext =
+        let context: crate::model::lumu::IncidentContext =
             serde_json::from_value(serde_json::json!({"threat_triggers": [spelling]})).unwrap();
         let mut lumu = Pulled::default();
         super::super::lumu::extract(

@@ -11,7 +11,8 @@
 //! (`<file name> line <n>` for an item without an id).
 
 use super::file::FileSettings;
-use super::{Desired, Pulled, file_name, modified_time};
+use super::{file_name, modified_time};
+use crate::model::desired::{Desired, Pulled};
 use crate::openioc::{expand_paths, read_file};
 
 /// Reads every file (and every OpenIOC file in every folder); the IOCs of all, deduplicated.

@@ -13,7 +13,7 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use super::{extract::extract, pattern::parse};
 use crate::ioc::Ioc;
 use crate::model::ScanAction;
-use crate::source::Pulled;
+use crate::model::desired::Pulled;
 
 /// Skip code of an indicator whose `confidence` is below `--min-confidence`.
 pub const LOW_CONFIDENCE: &str = "low-confidence";

@@ -41,8 +41,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::ioc::{Ioc, IocKind};
+use crate::model::desired::Desired;
 use crate::model::{Listed, Put, ScanAction, make_notes};
-use crate::source::Desired;
 
 /// The brake engages above this many removals (and above half of what is owned).
 pub const BRAKE_MIN_REMOVALS: usize = 10;
@@ -514,8 +514,8 @@ impl NanosecondZero for DateTime<Utc> {
 mod tests {
     use super::*;
     use crate::apex::udso::UdsoEntry;
+    use crate::model::desired::Pulled;
     use crate::sink::apex::{UDSO_CAPACITY, listed_entries};
-    use crate::source::Pulled;
     use proptest::prelude::*;
 
     /// The planner on entries as Apex lists them, read the way the Apex sink reads them

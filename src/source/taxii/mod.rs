@@ -27,10 +27,10 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 use url::Url;
 
-use super::Pulled;
 use crate::http::HttpSettings;
 use crate::model::MAX_ENTRIES_PER_KIND;
 use crate::model::ScanAction;
+use crate::model::desired::Pulled;
 use crate::policy::Exclusions;
 use crate::state::{FeedId, PRUNE_GRACE, PageEnd, StateStore};
 use crate::stix::indicator::{
