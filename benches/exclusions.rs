@@ -21,7 +21,7 @@ use apex_ioc_sync::secret::Secret;
 use apex_ioc_sync::settings::Settings;
 use apex_ioc_sync::sim::BackgroundApex;
 use apex_ioc_sync::sim::apex::ApexSimConfig;
-use apex_ioc_sync::source::file::detect;
+use apex_ioc_sync::text::detect;
 
 const ENTRIES: usize = 100_000;
 const IOCS: usize = 10_000;

@@ -22,7 +22,6 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, anyhow, bail};
 use base64::Engine as _;
 use hyper_util::client::proxy::matcher::Matcher;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 use url::Url;
@@ -30,19 +29,7 @@ use url::Url;
 use crate::retry::{DeadlineReached, GiveUp, Retrier, Setback, server_wait};
 pub use crate::retry::{RateLimitSpent, RetryPolicy};
 use crate::secret::Secret;
-
-/// Everything but RFC 3986's unreserved characters (letters, digits, `-._~`).
-const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Percent-encodes a query value or a path segment. Unreserved characters stay literal:
-/// servers are not obliged to decode `%2D` back to `-`.
-pub fn encode_component(value: &str) -> String {
-    utf8_percent_encode(value, NOT_UNRESERVED).to_string()
-}
+use crate::text::encode_component;
 
 /// Whether `host` is this machine: `localhost`, `127.0.0.0/8` or `::1`. Traffic to it never
 /// leaves the machine (the simulators, a local proxy), so plain `http://` is allowed there.

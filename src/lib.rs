@@ -31,3 +31,4 @@ pub mod stix;
 pub mod sync;
 #[cfg(test)]
 mod test_util;
+pub mod text;

@@ -10,11 +10,10 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::auth;
-use crate::http::{
-    Answer, Client, HttpSettings, RetryPolicy, SendError, encode_component, send_with,
-};
+use crate::http::{Answer, Client, HttpSettings, RetryPolicy, SendError, send_with};
 use crate::ioc::IocKind;
 use crate::secret::Secret;
+use crate::text::{encode_component, snippet};
 
 /// The only content type the API accepts.
 pub const CONTENT_TYPE_JSON: &str = "application/json;charset=utf-8";
@@ -343,17 +342,6 @@ pub fn parse_envelope(request: &str, status: StatusCode, body: &[u8]) -> Result<
         code: error_code,
         message,
     })
-}
-
-/// The start of a body, for an error message.
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    let mut out: String = text.chars().take(200).collect();
-    if text.chars().count() > 200 {
-        out.push('…');
-    }
-    out
 }
 
 /// Where Apex Central is: `--host` as a bare host (https assumed) or a URL with scheme and port.

@@ -15,7 +15,7 @@ use crate::exit::{ExitCode, Failure};
 use crate::model::ScanAction;
 use crate::openioc;
 use crate::output::settle;
-use crate::source::file_name;
+use crate::text::file_name;
 use crate::{out, outln};
 
 #[derive(Debug, Default, Serialize)]

@@ -22,7 +22,7 @@ use serde::ser::{SerializeMap, Serializer};
 
 use crate::ioc::{Ioc, IocKind};
 use crate::model::desired::Desired;
-use crate::source::{file_name, utf8_text};
+use crate::text::{file_name, utf8_text};
 use index::Index;
 
 /// The entry of a list that matched an IOC.
@@ -416,7 +416,7 @@ mod tests {
 
     fn desired(value: &str) -> Desired {
         Desired {
-            ioc: crate::source::file::detect(value).unwrap(),
+            ioc: crate::text::detect(value).unwrap(),
             scan_action: ScanAction::Block,
             reason: String::new(),
             seen: chrono::Utc::now(),

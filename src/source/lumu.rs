@@ -35,9 +35,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::{
-    Client, HttpSettings, RateLimitSpent, RetryPolicy, encode_component, send_retrying,
-};
+use crate::http::{Client, HttpSettings, RateLimitSpent, RetryPolicy, send_retrying};
 use crate::ioc::{Ioc, IocKind};
 use crate::model::ScanAction;
 use crate::model::desired::Pulled;
@@ -45,6 +43,7 @@ use crate::model::lumu::{CachedContext, Incident, IncidentContext, LumuCalls, Lu
 use crate::retry::DeadlineReached;
 use crate::secret::Secret;
 use crate::state::StateStore;
+use crate::text::encode_component;
 
 /// Lumu's largest page.
 pub const PAGE_ITEMS: usize = 100;

@@ -59,26 +59,10 @@ impl Source {
     }
 }
 
-/// A file's name for notes and tables (its path when it has no name).
-pub fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
-}
-
 /// When a file was last changed: when a local source's IOCs count as seen.
 pub fn modified_time(path: &Path) -> DateTime<Utc> {
     std::fs::metadata(path)
         .and_then(|m| m.modified())
         .map(DateTime::<Utc>::from)
         .unwrap_or_else(|_| Utc::now())
-}
-
-/// A file's bytes as text, or an error naming the file and the line that is not UTF-8.
-pub fn utf8_text<'a>(path: &Path, bytes: &'a [u8]) -> anyhow::Result<&'a str> {
-    std::str::from_utf8(bytes).map_err(|e| {
-        let line = crate::files::first_non_utf8_line(bytes, e);
-        anyhow::anyhow!("{}:{line}: not UTF-8 text", path.display())
-    })
 }

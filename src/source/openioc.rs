@@ -11,9 +11,10 @@
 //! (`<file name> line <n>` for an item without an id).
 
 use super::file::FileSettings;
-use super::{file_name, modified_time};
+use super::modified_time;
 use crate::model::desired::{Desired, Pulled};
 use crate::openioc::{expand_paths, read_file};
+use crate::text::file_name;
 
 /// Reads every file (and every OpenIOC file in every folder); the IOCs of all, deduplicated.
 pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {

@@ -28,6 +28,7 @@ use crate::ioc::IocKind;
 use crate::model::ScanAction;
 use crate::retry::{Retrier, ServerWait, Setback};
 use crate::secret::Secret;
+use crate::text::snippet;
 
 /// The server's name in errors and logs.
 pub const SERVER: &str = "Vision One";
@@ -472,16 +473,6 @@ fn answer_error(request: &str, answer: &Answer) -> VisionOneError {
             status,
             error,
         },
-    }
-}
-
-/// The start of a body, for an error message.
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    match text.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_owned(),
     }
 }
 

@@ -31,6 +31,7 @@ use serde_json::Value;
 
 use crate::ioc::{Invalid, Ioc, IocKind};
 use crate::model::ScanAction;
+use crate::text::snippet;
 
 /// The list, add and delete path (`GET` lists, `POST` adds).
 pub const SUSPICIOUS_OBJECTS_PATH: &str = "/v3.0/threatintel/suspiciousObjects";
@@ -473,11 +474,7 @@ fn int_or_string(v: &Value) -> Option<i64> {
 
 /// A JSON value cut to 200 characters, for an error message.
 fn snippet_json(v: &Value) -> String {
-    let text = v.to_string();
-    match text.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text,
-    }
+    snippet(v.to_string().as_bytes())
 }
 
 #[cfg(test)]
