@@ -293,15 +293,18 @@ pub async fn pull<S: Sink>(
     exclusions: &Exclusions,
 ) -> Result<Pulled, Failure> {
     let name = source.name();
-    source.pull(started, exclusions).await.map_err(|e| {
-        Failure::new(
-            ExitCode::Failed,
-            e.context(format!(
-                "the {name} source failed; nothing was written to {}",
-                sink.name()
-            )),
-        )
-    })
+    source
+        .pull(started, &|ioc| exclusions.excludes(ioc))
+        .await
+        .map_err(|e| {
+            Failure::new(
+                ExitCode::Failed,
+                e.context(format!(
+                    "the {name} source failed; nothing was written to {}",
+                    sink.name()
+                )),
+            )
+        })
 }
 
 /// Begins a run of `kind` (its source named `source`) that began at `started`, in the

@@ -19,10 +19,10 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
 use super::modified_time;
+use crate::ioc::Ioc;
 use crate::model::MAX_ENTRIES_PER_KIND;
 use crate::model::ScanAction;
 use crate::model::desired::{Desired, Pulled};
-use crate::policy::Exclusions;
 use crate::state::{FeedId, StateStore};
 use crate::stix::indicator::{Reading, clamped_warning, indicator_records, parse_objects};
 use crate::text::{detect, file_name, refang, strip_comment, utf8_text};
@@ -101,9 +101,12 @@ fn read_bundle(
     Ok(())
 }
 
-/// Reads every file; the IOCs of all of them, deduplicated. IOCs `exclusions` match take
+/// Reads every file; the IOCs of all of them, deduplicated. IOCs `excluded` holds take
 /// no room among a bundle's newest (the policy holds them back later).
-pub fn pull(settings: &FileSettings, exclusions: &Exclusions) -> anyhow::Result<Pulled> {
+pub fn pull(
+    settings: &FileSettings,
+    excluded: &(dyn Fn(&Ioc) -> bool + Sync),
+) -> anyhow::Result<Pulled> {
     let mut pulled = Pulled::default();
     // The validity rules of a feed across all bundles: the newest version of each
     // indicator, valid now, the newest IOCs of each type when there are more than fit.
@@ -133,7 +136,7 @@ pub fn pull(settings: &FileSettings, exclusions: &Exclusions) -> anyhow::Result<
         Utc::now(),
         MAX_ENTRIES_PER_KIND,
         settings.min_confidence,
-        |ioc| exclusions.excludes(ioc),
+        excluded,
     )?;
     pulled.iocs.extend(desired);
     pulled.dedupe();
@@ -143,7 +146,7 @@ pub fn pull(settings: &FileSettings, exclusions: &Exclusions) -> anyhow::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ioc::{Ioc, IocKind};
+    use crate::ioc::IocKind;
 
     /// `tests/data/cases/lists/NAME`, read as a plain list.
     fn case(name: &str) -> Pulled {
@@ -156,7 +159,7 @@ mod tests {
                 scan_action: ScanAction::Block,
                 min_confidence: None,
             },
-            &Exclusions::none(),
+            &|_| false,
         )
         .unwrap()
     }
@@ -317,7 +320,7 @@ mod tests {
                 scan_action: ScanAction::Block,
                 min_confidence: None,
             },
-            &Exclusions::none(),
+            &|_| false,
         )
         .unwrap();
         let got: Vec<String> = pulled
@@ -350,7 +353,7 @@ mod tests {
                 scan_action: ScanAction::Block,
                 min_confidence: None,
             },
-            &Exclusions::none(),
+            &|_| false,
         )
         .unwrap_err()
         .to_string();
@@ -364,7 +367,7 @@ mod tests {
                     scan_action: ScanAction::Block,
                     min_confidence: None,
                 },
-                &Exclusions::none(),
+                &|_| false,
             )
             .unwrap_err()
         );
@@ -377,7 +380,7 @@ mod tests {
                 scan_action: ScanAction::Block,
                 min_confidence: None,
             },
-            &Exclusions::none(),
+            &|_| false,
         )
         .unwrap_err()
         .to_string();

@@ -14,14 +14,14 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use crate::http::HttpSettings;
+use crate::ioc::Ioc;
 use crate::model::desired::Pulled;
-use crate::policy::Exclusions;
 
 /// A source, set up: what to read and the HTTP settings of its server.
 ///
 /// An enum rather than a trait: the set of sources is closed (each has its own flags in
 /// `cli.rs`), they need different things from the run (the Lumu source a deadline, the
-/// stateful ones the exclusions, to keep excluded IOCs from taking room), and one `match`
+/// stateful ones what is excluded, to keep excluded IOCs from taking room), and one `match`
 /// here is the whole dispatch.
 #[derive(Debug)]
 pub enum Source {
@@ -47,13 +47,18 @@ impl Source {
     }
 
     /// Reads the source. `started`: when the run began (the Lumu source stops reading
-    /// contexts at `started + --max-run-minutes`); `exclusions`: what must never be pushed.
+    /// contexts at `started + --max-run-minutes`); `excluded`: whether an IOC must never be
+    /// pushed (the caller builds it from the policy's exclusions; sources know no policy).
     /// Any error means nothing may be written: the caller stops the run.
-    pub async fn pull(&self, started: Instant, exclusions: &Exclusions) -> anyhow::Result<Pulled> {
+    pub async fn pull(
+        &self,
+        started: Instant,
+        excluded: &(dyn Fn(&Ioc) -> bool + Sync),
+    ) -> anyhow::Result<Pulled> {
         match self {
             Source::Lumu(s, http) => lumu::pull(s, http, started + s.max_run).await,
-            Source::Taxii(s, http) => taxii::pull(s, http, exclusions).await,
-            Source::File(s) => file::pull(s, exclusions),
+            Source::Taxii(s, http) => taxii::pull(s, http, excluded).await,
+            Source::File(s) => file::pull(s, excluded),
             Source::OpenIoc(s) => openioc::pull(s),
         }
     }

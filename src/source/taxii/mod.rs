@@ -28,10 +28,10 @@ use tokio::sync::oneshot;
 use url::Url;
 
 use crate::http::HttpSettings;
+use crate::ioc::Ioc;
 use crate::model::MAX_ENTRIES_PER_KIND;
 use crate::model::ScanAction;
 use crate::model::desired::Pulled;
-use crate::policy::Exclusions;
 use crate::state::{FeedId, PRUNE_GRACE, PageEnd, StateStore};
 use crate::stix::indicator::{
     Entry, IndicatorRecord, MAX_CLOCK_SKEW, Reading, clamped_warning, indicator_records_from,
@@ -482,12 +482,12 @@ pub struct Ingested {
 }
 
 /// Reads every chosen collection into the state store, then returns the IOCs of every
-/// indicator of those collections valid now (IOCs `exclusions` match take no room among the
+/// indicator of those collections valid now (IOCs `excluded` holds take no room among the
 /// newest).
 pub async fn pull(
     settings: &TaxiiSettings,
     http: &HttpSettings,
-    exclusions: &Exclusions,
+    excluded: &(dyn Fn(&Ioc) -> bool + Sync),
 ) -> anyhow::Result<Pulled> {
     let Ingested {
         mut pulled,
@@ -499,7 +499,7 @@ pub async fn pull(
         Utc::now(),
         MAX_ENTRIES_PER_KIND,
         settings.min_confidence,
-        |ioc| exclusions.excludes(ioc),
+        excluded,
     )?;
     pulled.iocs = desired;
     pulled.dedupe();
