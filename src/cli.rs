@@ -32,17 +32,49 @@ use crate::ioc::IocKind;
 use crate::logging::LOG_FILE_NAME;
 use crate::model::ScanAction;
 use crate::secret::Secret;
-use crate::settings::{
-    DEFAULT_DAYS, DEFAULT_EXPIRATION_DAYS, DEFAULT_INCIDENT_STATUSES, DEFAULT_IOC_TYPES,
-    DEFAULT_LONG_POLL_SECS, DEFAULT_LUMU_URL, DEFAULT_MAX_RUN_MINUTES, DEFAULT_POLL_SECS,
-    DEFAULT_PROXY_PORT, DEFAULT_RECONCILE_MINUTES, DEFAULT_SCAN_ACTION, DEFAULT_SOURCE,
-    DEFAULT_THREADS, DEFAULT_TIMEOUT_SECS, MAX_LUMU_DAYS, THREADED_THREADS,
-};
 use crate::sink::vision_one::{Region, RiskLevel};
 use crate::source::lumu::DEFAULT_MAX_CONTEXT_CALLS;
 use crate::source::taxii::{DEFAULT_PAGE_SIZE, MAX_DAYS};
 use crate::state::journal::DEFAULT_JOURNAL_DAYS;
 use crate::sync::plan::ADD_BRAKE_MIN_ADDS;
+
+// The defaults of the options. Each is given to clap (`default_value_t`), so `--help` shows
+// it and the code reads the parsed value; none is repeated in a help text.
+
+/// `--timeout`, seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+/// `--proxy-port`.
+pub const DEFAULT_PROXY_PORT: u16 = 8080;
+/// Writes at once without `--threads` or `--threaded`.
+pub const DEFAULT_THREADS: u16 = 4;
+/// Writes at once with `--threaded` (the Lumu script's flag) and no `--threads`.
+pub const THREADED_THREADS: u16 = 20;
+/// `--days`.
+pub const DEFAULT_DAYS: u32 = 30;
+/// `--days` for Lumu: incidents of at most the last 30 days.
+pub const MAX_LUMU_DAYS: u32 = 30;
+/// `--expiration-days`.
+pub const DEFAULT_EXPIRATION_DAYS: u32 = 30;
+/// `--lumu-url`.
+pub const DEFAULT_LUMU_URL: &str = "https://defender.lumu.io";
+/// `--max-run-minutes`: a run every 30 minutes ends 5 minutes before the next one starts.
+pub const DEFAULT_MAX_RUN_MINUTES: f64 = 25.0;
+/// `--scan-action`.
+pub const DEFAULT_SCAN_ACTION: ScanAction = ScanAction::Block;
+/// `--source`.
+pub const DEFAULT_SOURCE: SourceKind = SourceKind::Lumu;
+/// `--ioc-types`: what Lumu's script pushed by default.
+pub const DEFAULT_IOC_TYPES: [IocTypeArg; 3] =
+    [IocTypeArg::Ip, IocTypeArg::Domain, IocTypeArg::Url];
+/// `--incident-status`.
+pub const DEFAULT_INCIDENT_STATUSES: [IncidentStatus; 1] = [IncidentStatus::Open];
+/// `watch --reconcile-minutes`: the sync job's schedule.
+pub const DEFAULT_RECONCILE_MINUTES: f64 = 30.0;
+/// `watch --long-poll-seconds`: at most 120 calls an hour to Lumu's journal while idle
+/// (2,880 of its 10,000 a day), and one within seconds of an event.
+pub const DEFAULT_LONG_POLL_SECS: u64 = 30;
+/// `watch --poll-seconds`.
+pub const DEFAULT_POLL_SECS: u64 = 300;
 
 /// The help headings the option groups appear under, in the order `--help` shows them.
 pub mod heading {
@@ -1610,7 +1642,6 @@ pub const SECRET_OPTIONS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::DEFAULT_THREADS;
 
     /// Every command of the tree, with its path (`["udso", "list"]`; empty for the program).
     fn every_command() -> Vec<(String, clap::Command)> {
