@@ -36,7 +36,7 @@ impl Secret {
 
 /// Every secret of a run, to take out of text a server sent back before it is printed,
 /// logged or put in `--json`: the final error, each failed write's error. The one redaction
-/// of the program ([`crate::settings::Settings::redactor`] makes it).
+/// of the program (`Settings::redactor` makes it).
 #[derive(Debug, Clone, Default)]
 pub struct Redactor(Vec<Secret>);
 

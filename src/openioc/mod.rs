@@ -1,8 +1,8 @@
 //! The OpenIOC format, 1.0 and 1.1 (see `reference/openioc.md`): what a document holds and
 //! which of its items give IOCs. Three users read it: the `--source openioc` job
-//! ([`crate::source::openioc`]), `openioc upload`, which checks every file before Apex gets
-//! it ([`crate::commands::openioc`]), and the simulated Apex's extraction ([`crate::sim`]);
-//! so the format lives here, beside [`crate::stix`], and not inside one of them.
+//! (`source::openioc`), `openioc upload`, which checks every file before Apex gets it
+//! (`commands::openioc`), and the simulated Apex's extraction (`sim`); so the format lives
+//! here, beside `stix`, and not inside one of them.
 //!
 //! - [`reader`]: the XML, read in one pass into a [`Document`] (safety limits, errors with
 //!   line and column, the scan action an item gets);
