@@ -38,7 +38,9 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 
-use super::{BUSY_TIMEOUT, SCHEMA_VERSION, StateStore, stored_time};
+use super::indicators::decode_iocs;
+use super::schema::SCHEMA_VERSION;
+use super::{BUSY_TIMEOUT, StateStore, stored_time};
 use crate::ioc::{Ioc, IocKind};
 use crate::model::{Outcome, TAG_PREFIX, Write, owner_tag};
 
@@ -746,8 +748,7 @@ impl Journal {
             let mut found = Vec::new();
             while let Some(row) = rows.next()? {
                 let iocs: String = row.get(6)?;
-                let Some((_, action)) = super::decode_iocs(&iocs).find(|(held, _)| held == ioc)
-                else {
+                let Some((_, action)) = decode_iocs(&iocs).find(|(held, _)| held == ioc) else {
                     continue;
                 };
                 let revoked: bool = row.get(2)?;
