@@ -2,7 +2,7 @@
 //! ignored, names as the long flags without dashes in either spelling, a repeated name adds a
 //! value, a flag without a value written alone.
 //!
-//! Entries are checked against the clap definitions in `cli.rs` (one definition per option),
+//! Entries are checked against the clap definitions in `cli` (one definition per option),
 //! then merged under the command line: a value given on the command line or in the
 //! environment wins over the file; for a list option, the command line's list replaces the
 //! file's.
@@ -41,7 +41,7 @@ pub enum ConfigError {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Entry {
     pub line: usize,
-    /// The arg id in `cli.rs` (e.g. `company_key`) the name resolved to.
+    /// The arg id in `cli` (e.g. `company_key`) the name resolved to.
     pub id: String,
     /// The long flag (e.g. `company-key`).
     pub long: String,

@@ -398,7 +398,7 @@ impl Client {
 
 /// How the HTTP client of one server connects. The time-out and the proxy are shared by
 /// every server; the TLS options belong to one server each (`--ca-cert` and `--insecure` to
-/// Apex Central, `--taxii-ca-cert` and `--taxii-insecure` to TAXII; see `settings.rs`).
+/// Apex Central, `--taxii-ca-cert` and `--taxii-insecure` to TAXII; see `settings::clients`).
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub timeout: Duration,

@@ -25,7 +25,7 @@ use crate::sync::plan::ADD_BRAKE_MIN_ADDS;
 
 /// Every option of the sync job (the run without a subcommand), by group; and the merged
 /// view of any command's options, where a command that lacks a group has that group's
-/// defaults (see [`Cli::options`]).
+/// defaults (see [`Cli::options`](super::Cli::options)).
 #[derive(Debug, Clone, Args)]
 pub struct Options {
     #[command(flatten)]

@@ -20,7 +20,7 @@ use crate::model::desired::Pulled;
 /// A source, set up: what to read and the HTTP settings of its server.
 ///
 /// An enum rather than a trait: the set of sources is closed (each has its own flags in
-/// `cli.rs`), they need different things from the run (the Lumu source a deadline, the
+/// `cli`), they need different things from the run (the Lumu source a deadline, the
 /// stateful ones what is excluded, to keep excluded IOCs from taking room), and one `match`
 /// here is the whole dispatch.
 #[derive(Debug)]

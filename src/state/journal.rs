@@ -735,7 +735,7 @@ impl Journal {
             if !has_feeds {
                 return Ok(Vec::new());
             }
-            // The IOC lines of `state.rs`: `type|action|value`, one a line.
+            // The IOC lines of `state::indicators`: `type|action|value`, one a line.
             let needle = format!("|{}\n", ioc.value);
             let mut query = self.conn.prepare(
                 "SELECT i.id, i.modified, i.revoked, i.valid_from, i.valid_until, i.confidence, i.iocs

@@ -39,7 +39,7 @@ pub struct IndicatorRecord {
     /// The version's `modified` (else `created`); clamped to the time it was read when it
     /// lay more than [`MAX_CLOCK_SKEW`] in the future.
     pub modified: DateTime<Utc>,
-    /// `modified` was clamped: any version read later replaces this one (see `state.rs`).
+    /// `modified` was clamped: any version read later replaces this one (see `state::indicators`).
     pub clamped: bool,
     pub revoked: bool,
     pub valid_from: Option<DateTime<Utc>>,

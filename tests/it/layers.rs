@@ -233,8 +233,8 @@ fn split(text: &str) -> Split {
                 while j < n && src[j] != '\'' {
                     j += 1;
                 }
-                for k in i + 1..j.min(n) {
-                    code[k] = ' ';
+                for c in &mut code[i + 1..j.min(n)] {
+                    *c = ' ';
                 }
                 i = j + 1;
             } else if at(i + 2) == '\'' {

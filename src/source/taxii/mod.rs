@@ -4,7 +4,7 @@
 //! Discovery (or an API root given directly), the collections to read, then each
 //! collection's indicators added since its cursor, page by page. Every page is parsed,
 //! its patterns' IOCs extracted, and stored with the cursor after it in one transaction
-//! (`state.rs`), under this job's tag and the collection's feed (API root and collection);
+//! (`state`), under this job's tag and the collection's feed (API root and collection);
 //! the first page's transaction also drops the feed's indicators revoked or expired more
 //! than [`PRUNE_GRACE`] ago. The desired set is then every indicator of the chosen
 //! collections valid now. A server that stalls ends that collection with what arrived kept
