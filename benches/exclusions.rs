@@ -15,13 +15,13 @@ use apex_ioc_sync::cli::{
 };
 use apex_ioc_sync::commands::sync;
 use apex_ioc_sync::exit::ExitCode;
+use apex_ioc_sync::model::desired::Desired;
 use apex_ioc_sync::policy::Exclusions;
 use apex_ioc_sync::secret::Secret;
 use apex_ioc_sync::settings::Settings;
 use apex_ioc_sync::sim::BackgroundApex;
 use apex_ioc_sync::sim::apex::ApexSimConfig;
-use apex_ioc_sync::source::Desired;
-use apex_ioc_sync::source::file::detect;
+use apex_ioc_sync::text::detect;
 
 const ENTRIES: usize = 100_000;
 const IOCS: usize = 10_000;

@@ -120,9 +120,8 @@ fn journal(iocs: usize, runtime: &tokio::runtime::Runtime) {
 /// then each result in a transaction of its own, as a run stores them.
 fn journal_alone(iocs: usize) {
     use apex_ioc_sync::ioc::IocKind;
+    use apex_ioc_sync::model::{Outcome, Put, ScanAction, Write};
     use apex_ioc_sync::state::journal::{Journal, NewRun, Op, PlannedWrite, RunKind};
-    use apex_ioc_sync::sync::apply::Outcome;
-    use apex_ioc_sync::sync::model::{Put, ScanAction, Write};
 
     let dir = tempfile::tempdir().unwrap();
     let now = chrono::Utc::now();

@@ -2,7 +2,7 @@
 //! ignored, names as the long flags without dashes in either spelling, a repeated name adds a
 //! value, a flag without a value written alone.
 //!
-//! Entries are checked against the clap definitions in `cli.rs` (one definition per option),
+//! Entries are checked against the clap definitions in `cli` (one definition per option),
 //! then merged under the command line: a value given on the command line or in the
 //! environment wins over the file; for a list option, the command line's list replaces the
 //! file's.
@@ -41,7 +41,7 @@ pub enum ConfigError {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Entry {
     pub line: usize,
-    /// The arg id in `cli.rs` (e.g. `company_key`) the name resolved to.
+    /// The arg id in `cli` (e.g. `company_key`) the name resolved to.
     pub id: String,
     /// The long flag (e.g. `company-key`).
     pub long: String,
@@ -503,7 +503,7 @@ mod tests {
         assert_eq!(o.http.timeout, 7);
         assert_eq!(o.sync.tag, None);
         assert!(o.lumu.company_key.is_none());
-        assert_eq!(o.sync.ioc_types, crate::settings::DEFAULT_IOC_TYPES);
+        assert_eq!(o.sync.ioc_types, crate::cli::DEFAULT_IOC_TYPES);
         assert_eq!(o.destination.sink, crate::cli::SinkKind::Apex);
         assert!(o.given("host") && o.given("timeout") && !o.given("tag"));
         // The sync job takes them all.
@@ -518,8 +518,8 @@ mod tests {
     #[test]
     fn defaults_are_not_given_and_the_file_wins_over_them() {
         let o = merged("", &[]);
-        assert_eq!(o.http.timeout, crate::settings::DEFAULT_TIMEOUT_SECS);
-        assert_eq!(o.http.proxy_port, crate::settings::DEFAULT_PROXY_PORT);
+        assert_eq!(o.http.timeout, crate::cli::DEFAULT_TIMEOUT_SECS);
+        assert_eq!(o.http.proxy_port, crate::cli::DEFAULT_PROXY_PORT);
         assert_eq!(
             o.given,
             ["config".to_owned()].into(),

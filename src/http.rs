@@ -22,7 +22,6 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, anyhow, bail};
 use base64::Engine as _;
 use hyper_util::client::proxy::matcher::Matcher;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 use url::Url;
@@ -30,19 +29,7 @@ use url::Url;
 use crate::retry::{DeadlineReached, GiveUp, Retrier, Setback, server_wait};
 pub use crate::retry::{RateLimitSpent, RetryPolicy};
 use crate::secret::Secret;
-
-/// Everything but RFC 3986's unreserved characters (letters, digits, `-._~`).
-const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Percent-encodes a query value or a path segment. Unreserved characters stay literal:
-/// servers are not obliged to decode `%2D` back to `-`.
-pub fn encode_component(value: &str) -> String {
-    utf8_percent_encode(value, NOT_UNRESERVED).to_string()
-}
+use crate::text::encode_component;
 
 /// Whether `host` is this machine: `localhost`, `127.0.0.0/8` or `::1`. Traffic to it never
 /// leaves the machine (the simulators, a local proxy), so plain `http://` is allowed there.
@@ -411,7 +398,7 @@ impl Client {
 
 /// How the HTTP client of one server connects. The time-out and the proxy are shared by
 /// every server; the TLS options belong to one server each (`--ca-cert` and `--insecure` to
-/// Apex Central, `--taxii-ca-cert` and `--taxii-insecure` to TAXII; see `settings.rs`).
+/// Apex Central, `--taxii-ca-cert` and `--taxii-insecure` to TAXII; see `settings::clients`).
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub timeout: Duration,
@@ -513,21 +500,6 @@ impl HttpSettings {
                 .context("cannot set up the HTTP client")?,
             routes: Arc::new(routes),
         })
-    }
-}
-
-/// The most characters of a server's answer [`snippet`] shows.
-pub const SNIPPET_CHARS: usize = 200;
-
-/// The start of a server's answer for an error message: `body` as text (invalid UTF-8
-/// replaced), trimmed, cut to [`SNIPPET_CHARS`] characters with `…` marking a cut. The one
-/// snippet of the project.
-pub fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    match text.char_indices().nth(SNIPPET_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
     }
 }
 
@@ -986,20 +958,6 @@ mod tests {
             without_userinfo("https://u:p@h:1/x@y?q=@"),
             "https://<credentials>@h:1/x@y?q=@"
         );
-    }
-
-    #[test]
-    fn a_snippet_is_the_trimmed_start_of_the_answer() {
-        assert_eq!(snippet(b"  {\"error\": 1}\n"), "{\"error\": 1}");
-        let long = "é".repeat(SNIPPET_CHARS + 1);
-        assert_eq!(
-            snippet(long.as_bytes()),
-            format!("{}…", "é".repeat(SNIPPET_CHARS))
-        );
-        // Exactly the most characters: no cut.
-        let most = "é".repeat(SNIPPET_CHARS);
-        assert_eq!(snippet(most.as_bytes()), most);
-        assert_eq!(snippet(b"a\xffb"), "a\u{fffd}b");
     }
 
     #[test]

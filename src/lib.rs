@@ -15,6 +15,7 @@ pub mod ioc;
 pub mod lock;
 pub mod logging;
 pub mod metrics;
+pub mod model;
 pub mod openioc;
 pub mod output;
 pub mod permissions;
@@ -30,3 +31,4 @@ pub mod stix;
 pub mod sync;
 #[cfg(test)]
 mod test_util;
+pub mod text;

@@ -36,7 +36,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::ioc::IocKind;
-use crate::source::lumu::LumuReport;
+use crate::model::lumu::LumuReport;
 use crate::state::JobCursors;
 use crate::sync::clean::CleanReport;
 use crate::sync::run::{ListedCounts, PlanCounts, RunReport};

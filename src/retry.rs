@@ -164,7 +164,7 @@ pub fn describe_wait(wait: Duration) -> String {
 /// A server asks for a longer wait than this tool sits through (more than
 /// [`RetryPolicy::max_wait`], or after [`RetryPolicy::max_rate_limit_waits`] waits for one
 /// request): its rate limit or quota is spent. Returned inside `anyhow::Error` by
-/// [`crate::http::send_retrying`]; callers that go on without the answer (Lumu's context
+/// `http::send_retrying`; callers that go on without the answer (Lumu's context
 /// reads) find it with `downcast_ref`.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(

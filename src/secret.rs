@@ -24,7 +24,7 @@ impl Secret {
             return text.to_owned();
         }
         let form: String = url::form_urlencoded::byte_serialize(self.0.as_bytes()).collect();
-        let percent = crate::http::encode_component(&self.0);
+        let percent = crate::text::encode_component(&self.0);
         let mut out = text.to_owned();
         // Servers echo URLs lower-cased, or with their escapes in either case.
         for form in [self.0.as_str(), form.as_str(), percent.as_str()] {
@@ -36,7 +36,7 @@ impl Secret {
 
 /// Every secret of a run, to take out of text a server sent back before it is printed,
 /// logged or put in `--json`: the final error, each failed write's error. The one redaction
-/// of the program ([`crate::settings::Settings::redactor`] makes it).
+/// of the program (`Settings::redactor` makes it).
 #[derive(Debug, Clone, Default)]
 pub struct Redactor(Vec<Secret>);
 

@@ -10,11 +10,10 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::auth;
-use crate::http::{
-    Answer, Client, HttpSettings, RetryPolicy, SendError, encode_component, send_with, snippet,
-};
+use crate::http::{Answer, Client, HttpSettings, RetryPolicy, SendError, send_with};
 use crate::ioc::IocKind;
 use crate::secret::Secret;
+use crate::text::{encode_component, snippet};
 
 /// The only content type the API accepts.
 pub const CONTENT_TYPE_JSON: &str = "application/json;charset=utf-8";

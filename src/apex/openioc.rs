@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::client::{ApexClient, ApexError, decode, int_or_string, opt_text, shown_int, text};
-use crate::sync::model::ScanAction;
+use crate::model::ScanAction;
 
 pub const FILE_PATH: &str = "/WebApp/IOCBackend/OpenIOCResource/File";
 pub const EXTRACTION_PATH: &str =

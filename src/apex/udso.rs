@@ -1,6 +1,6 @@
 //! The User-Defined Suspicious Objects list: its entries as Apex lists them, the write
 //! Apex takes, and the list / add-or-update / delete calls. What a sync makes of them (the
-//! ownership tag, the scan action) is the sync model's (`sync::model`); the Apex sink
+//! ownership tag, the scan action) is the sync model's (`model`); the Apex sink
 //! (`sink::apex`) translates.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -10,10 +10,10 @@ use super::client::{ApexClient, ApexError, decode, text};
 use crate::ioc::{Ioc, IocKind};
 /// Apex's limit on `notes` (Automation API guide, "Add UDSO") is the sync model's, which
 /// every destination keeps to.
-pub use crate::sync::model::MAX_NOTES_CHARS;
+pub use crate::model::MAX_NOTES_CHARS;
 /// UDSO's `scan_action` takes the sync model's scan actions (Apex also lists `quarantine`
 /// for file objects).
-pub use crate::sync::model::ScanAction;
+pub use crate::model::ScanAction;
 
 /// The path of every UDSO call.
 pub const UDSO_PATH: &str = "/WebApp/api/SuspiciousObjects/UserDefinedSO/";
@@ -50,7 +50,7 @@ pub struct UdsoEntry {
 impl UdsoEntry {
     /// The ownership tag in this entry's notes, if any tool run of ours made it.
     pub fn owner_tag(&self) -> Option<&str> {
-        crate::sync::model::owner_tag(&self.notes)
+        crate::model::owner_tag(&self.notes)
     }
 
     /// The kind of IOC this entry holds: its `type`, where `file` (as some Apex versions

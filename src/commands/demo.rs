@@ -14,6 +14,7 @@ use crate::cli::{
 };
 use crate::commands::{list, sync, udso, watch};
 use crate::exit::Failure;
+use crate::model::Listed;
 use crate::output::OutputError;
 use crate::secret::Secret;
 use crate::settings::Settings;
@@ -22,7 +23,6 @@ use crate::sim::lumu::{Endpoint, LumuSim, SimIncident, sample_incidents};
 use crate::sim::server::RunningServer;
 use crate::sim::vision_one::{SimObject, VisionOneSim, VisionOneSimConfig};
 use crate::sink::vision_one::ObjectType;
-use crate::sync::model::Listed;
 use crate::{out, outln};
 
 /// The SOC's own entries: one equals an IOC Lumu reports. Neither is ever touched.

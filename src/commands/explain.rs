@@ -27,8 +27,8 @@ use crate::ioc::Ioc;
 use crate::policy::{Excluded, Held};
 use crate::settings::Settings;
 use crate::sink::Sink;
-use crate::source::file::{detect, refang};
 use crate::state::journal::{IndicatorHolding, Journal, RunRow, Wanted, WriteRow};
+use crate::text::{detect, refang};
 use crate::{out, outln};
 
 /// The IOC `input` names, in any spelling; a usage error when it is none.

@@ -9,9 +9,9 @@ use super::table::entry_table;
 use crate::cli::SinkKind;
 use crate::exit::Failure;
 use crate::ioc::IocKind;
+use crate::model::Listed;
 use crate::settings::Settings;
 use crate::sink::Sink;
-use crate::sync::model::Listed;
 use crate::{out, outln};
 
 /// One entry as `list --json` prints it.

@@ -12,10 +12,10 @@ use crate::apex::openioc::{
     CabinetFile, DeletedFile, Extraction, MAX_FILES_PER_UPLOAD, UploadFile, UploadMessage, Uploaded,
 };
 use crate::exit::{ExitCode, Failure};
+use crate::model::ScanAction;
 use crate::openioc;
 use crate::output::settle;
-use crate::source::file_name;
-use crate::sync::model::ScanAction;
+use crate::text::file_name;
 use crate::{out, outln};
 
 #[derive(Debug, Default, Serialize)]

@@ -34,6 +34,7 @@ use super::sync::{begin_journal, lock, started_at};
 use crate::cli::SinkKind;
 use crate::exit::{ExitCode, Failure};
 use crate::ioc::{Ioc, IocKind};
+use crate::model::{Listed, Outcome, Put, ScanAction, Write};
 use crate::output::settle;
 use crate::policy::Exclusions;
 use crate::settings::Settings;
@@ -41,8 +42,7 @@ use crate::sink::Sink;
 use crate::state::journal::{
     self, Destination, Journal, NewRun, Op, RunKind, WriteRow, new_run_id, result,
 };
-use crate::sync::apply::{Applied, Outcome, Writes, apply};
-use crate::sync::model::{Listed, Put, ScanAction, Write};
+use crate::sync::apply::{Applied, Writes, apply};
 use crate::sync::plan::{
     BRAKE_WINDOW_HOURS, Brake, Removal, WindowBrake, owned_peak, too_many_removals,
     window_brake_for,
@@ -245,7 +245,7 @@ pub fn plan_undo(
 }
 
 fn owner_of(notes: &str) -> Option<&str> {
-    crate::sync::model::owner_tag(notes)
+    crate::model::owner_tag(notes)
 }
 
 /// The put that brings `content` back to `before`, or why it cannot.
@@ -710,8 +710,8 @@ fn next_run_note(report: &RollbackReport, held: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::make_notes;
     use crate::state::journal::Previous;
-    use crate::sync::model::make_notes;
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

@@ -16,11 +16,12 @@ use crate::exit::{ExitCode, Failure};
 use crate::lock::{InstanceLock, LockError};
 use crate::logging::LogTarget;
 use crate::metrics;
+use crate::model::desired::Pulled;
 use crate::output::{self, OutputError, settle};
 use crate::policy::Exclusions;
 use crate::settings::Settings;
 use crate::sink::Sink;
-use crate::source::{Pulled, Source};
+use crate::source::Source;
 use crate::state::journal::{Destination, Journal, JournalRun, JournalStats, NewRun, RunKind};
 use crate::state::newest_cursor;
 use crate::sync::apply::Applied;
@@ -292,15 +293,18 @@ pub async fn pull<S: Sink>(
     exclusions: &Exclusions,
 ) -> Result<Pulled, Failure> {
     let name = source.name();
-    source.pull(started, exclusions).await.map_err(|e| {
-        Failure::new(
-            ExitCode::Failed,
-            e.context(format!(
-                "the {name} source failed; nothing was written to {}",
-                sink.name()
-            )),
-        )
-    })
+    source
+        .pull(started, &|ioc| exclusions.excludes(ioc))
+        .await
+        .map_err(|e| {
+            Failure::new(
+                ExitCode::Failed,
+                e.context(format!(
+                    "the {name} source failed; nothing was written to {}",
+                    sink.name()
+                )),
+            )
+        })
 }
 
 /// Begins a run of `kind` (its source named `source`) that began at `started`, in the

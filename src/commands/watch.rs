@@ -38,19 +38,17 @@ use crate::commands::sync;
 use crate::exit::{ExitCode, Failure};
 use crate::http::{HttpSettings, RateLimitSpent, RetryPolicy};
 use crate::metrics::{JobLabels, RunMetrics, StreamMetrics, WatchMetrics};
+use crate::model::ScanAction;
+use crate::model::lumu::{CachedContext, Incident, LumuCalls, LumuReport};
 use crate::policy::Exclusions;
 use crate::settings::Settings;
 use crate::sink::Sink;
 use crate::source::Source;
 use crate::source::lumu::stream::{self, Event, LumuStatusError, MAX_ITEMS, Wanted};
-use crate::source::lumu::{
-    CONTEXT_CONCURRENCY, Incident, LumuCalls, LumuClient, LumuReport, LumuSettings, assemble,
-};
+use crate::source::lumu::{CONTEXT_CONCURRENCY, LumuClient, LumuSettings, assemble};
 use crate::state::StateStore;
 use crate::state::journal::RunKind;
-use crate::state::lumu::CachedContext;
 use crate::state::watch::{IncidentChanges, StreamPosition};
-use crate::sync::model::ScanAction;
 
 /// The first wait after a failure; it doubles, with jitter, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);
@@ -711,7 +709,11 @@ impl<'a, S: Sink> Stream<'a, S> {
     /// Syncs the destination with `pulled` (the IOCs of the wanted incidents), through the
     /// sync job's path. An error means nothing was written; failed writes are tried again
     /// after a back-off.
-    async fn sync(&mut self, pulled: crate::source::Pulled, started: Instant) -> Result<(), Stop> {
+    async fn sync(
+        &mut self,
+        pulled: crate::model::desired::Pulled,
+        started: Instant,
+    ) -> Result<(), Stop> {
         let mut counts = None;
         let settings = &self
             .settings
@@ -805,7 +807,7 @@ impl<'a, S: Sink> Stream<'a, S> {
         incidents: &HashMap<String, Incident>,
         touched: &std::collections::HashSet<String>,
         now: DateTime<Utc>,
-    ) -> Result<(crate::source::Pulled, bool), Stop> {
+    ) -> Result<(crate::model::desired::Pulled, bool), Stop> {
         let cached = state(self.store.lumu_contexts(self.tag))?;
         let before = assemble(
             self.incidents
@@ -948,7 +950,7 @@ impl<'a, S: Sink> Stream<'a, S> {
 
 /// What a sync of `pulled` would make the destination hold: its IOCs with their scan
 /// actions, and whether removals are held back.
-fn desired(pulled: &crate::source::Pulled) -> (Vec<(&crate::ioc::Ioc, ScanAction)>, bool) {
+fn desired(pulled: &crate::model::desired::Pulled) -> (Vec<(&crate::ioc::Ioc, ScanAction)>, bool) {
     let iocs = pulled
         .iocs
         .iter()

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 
 use super::{Document, MAX_FILE_BYTES, read, too_large};
-use crate::source::utf8_text;
-use crate::sync::model::ScanAction;
+use crate::model::ScanAction;
+use crate::text::utf8_text;
 
 /// The files some `--file`s name: each file itself, and each folder's `*.ioc` and `*.ioc.xml`
 /// files (not recursively; in name order; the extension matched in any case). A folder

@@ -1,8 +1,8 @@
 //! The OpenIOC format, 1.0 and 1.1 (see `reference/openioc.md`): what a document holds and
 //! which of its items give IOCs. Three users read it: the `--source openioc` job
-//! ([`crate::source::openioc`]), `openioc upload`, which checks every file before Apex gets
-//! it ([`crate::commands::openioc`]), and the simulated Apex's extraction ([`crate::sim`]);
-//! so the format lives here, beside [`crate::stix`], and not inside one of them.
+//! (`source::openioc`), `openioc upload`, which checks every file before Apex gets it
+//! (`commands::openioc`), and the simulated Apex's extraction (`sim`); so the format lives
+//! here, beside `stix`, and not inside one of them.
 //!
 //! - [`reader`]: the XML, read in one pass into a [`Document`] (safety limits, errors with
 //!   line and column, the scan action an item gets);
@@ -20,7 +20,7 @@
 //! An item gets the chosen scan action only when every `Indicator` above it is `OR`; under
 //! an `AND` (or an `Indicator` without a readable operator) it only matches together with
 //! its siblings, so its IOC alone is pushed with `log`, as Apex does. When the same IOC comes
-//! out of several items or files, `block` wins ([`crate::source::Pulled::dedupe`]).
+//! out of several items or files, `block` wins ([`crate::model::desired::Pulled::dedupe`]).
 
 pub mod files;
 pub mod reader;
@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::ioc::Ioc;
-use crate::sync::model::ScanAction;
+use crate::model::ScanAction;
 
 pub use files::{expand_paths, read_bytes, read_file};
 pub use reader::read;
@@ -97,7 +97,7 @@ fn too_large(bytes: u64) -> String {
 #[cfg(test)]
 pub(crate) mod test_docs {
     use super::{Document, ReadError, read};
-    use crate::sync::model::ScanAction;
+    use crate::model::ScanAction;
 
     pub(crate) const SHA1: &str = "73D95A30C812D9CFF0EAF37A686FDFEF8F9CA531";
     pub(crate) const MD5_HASH: &str = "d41d8cd98f00b204e9800998ecf8427e";

@@ -29,7 +29,7 @@ use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::reader::Reader;
 
 use super::{Document, ItemIoc, MAX_DEPTH, MAX_FILE_BYTES, ReadError, Version, terms, too_large};
-use crate::sync::model::ScanAction;
+use crate::model::ScanAction;
 
 /// Reads one OpenIOC document; items get `chosen` when only `OR`s are above them.
 pub fn read(text: &str, chosen: ScanAction) -> Result<Document, ReadError> {

@@ -167,8 +167,8 @@ pub fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ScanAction;
     use crate::openioc::test_docs::*;
-    use crate::sync::model::ScanAction;
 
     const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/cases/openioc");
     const IOCTERMS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/openioc/iocterms");

@@ -277,7 +277,7 @@ mod tests {
 
     /// The guard list and entry that exclude `value` (a plain-list line), if any.
     fn check(index: &Index, value: &str) -> Option<(&'static str, String)> {
-        let ioc = crate::source::file::detect(value).unwrap();
+        let ioc = crate::text::detect(value).unwrap();
         index
             .find(&ioc, host_rule)
             .map(|(o, entry)| (names()[o.list as usize], entry.to_string()))

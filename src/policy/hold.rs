@@ -15,7 +15,7 @@ use anyhow::Context as _;
 
 use super::index::{Index, Origin};
 use crate::ioc::Ioc;
-use crate::source::file::{detect, refang, strip_comment};
+use crate::text::{detect, refang, strip_comment};
 
 /// Loads the IOCs of `text` (the hold list at `path`) into `index` as list `list`; returns
 /// how many. A line that is no IOC is an error naming the file and the line.

@@ -173,7 +173,7 @@ pub struct Loaded {
 fn without_effect(entry: &str, kinds: &BTreeSet<IocKind>) -> bool {
     let kind = match subtree(entry) {
         Some(_) => Ok(IocKind::Domain),
-        None => crate::source::file::detect(entry).map(|ioc| ioc.kind),
+        None => crate::text::detect(entry).map(|ioc| ioc.kind),
     };
     match kind {
         Ok(kind) => !kinds.contains(&kind),

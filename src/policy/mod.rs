@@ -21,7 +21,8 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use crate::ioc::{Ioc, IocKind};
-use crate::source::{Desired, file_name, utf8_text};
+use crate::model::desired::Desired;
+use crate::text::{file_name, utf8_text};
 use index::Index;
 
 /// The entry of a list that matched an IOC.
@@ -409,13 +410,13 @@ impl fmt::Display for Excluded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::model::ScanAction;
+    use crate::model::ScanAction;
 
     const MISP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/misp-warninglists");
 
     fn desired(value: &str) -> Desired {
         Desired {
-            ioc: crate::source::file::detect(value).unwrap(),
+            ioc: crate::text::detect(value).unwrap(),
             scan_action: ScanAction::Block,
             reason: String::new(),
             seen: chrono::Utc::now(),

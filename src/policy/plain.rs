@@ -8,7 +8,7 @@
 //! - a file hash: SHA-1 or SHA-256 (an MD5 line is accepted and matches nothing, as MD5
 //!   IOCs are never pushed).
 //!
-//! Entries are read with the plain IOC list's own reader ([`crate::source::file::detect`]),
+//! Entries are read with the plain IOC list's own reader ([`crate::text::detect`]),
 //! so they are in the normal form of the IOCs they are compared with. A line that is none
 //! of these stops the run, naming the file and the line.
 
@@ -20,7 +20,7 @@ use anyhow::bail;
 use super::index::{Applies, Cidr, Index, Origin};
 use crate::ioc::skip::MD5;
 use crate::ioc::{Invalid, IocKind, split_url};
-use crate::source::file::{detect, strip_comment};
+use crate::text::{detect, strip_comment};
 
 /// What a list held.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use super::Sink;
 use crate::apex::client::ApexClient;
 use crate::apex::udso::{Deleted, UdsoEntry, UdsoWrite};
 use crate::ioc::IocKind;
-use crate::sync::model::{Listed, Put, Write, WriteError, WriteResult, Written, past};
+use crate::model::{Listed, Put, Write, WriteError, WriteResult, Written, past};
 
 /// Entries per type the UDSO list holds (Apex Central's documented maximum; past it a put
 /// is refused with HTTP 413, error 12).

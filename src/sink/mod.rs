@@ -1,7 +1,7 @@
 //! Destinations: the lists this tool writes suspicious objects to, behind one [`Sink`]
 //! interface (in the spirit of vector's sinks). The sync engine (`sync::run`,
 //! `sync::apply`, `sync::clean`) knows only this trait and the destination-neutral records
-//! of `sync::model`; each destination is a module that translates: [`apex`] (Apex
+//! of `model`; each destination is a module that translates: [`apex`] (Apex
 //! Central's User-Defined Suspicious Objects list, one signed request per write) and
 //! [`vision_one`] (Trend Vision One's suspicious-object list, batched writes with per-item
 //! results).
@@ -22,7 +22,7 @@ use std::future::Future;
 use std::time::Instant;
 
 use crate::ioc::IocKind;
-use crate::sync::model::{Listed, Write, WriteResult};
+use crate::model::{Listed, Write, WriteResult};
 
 /// A destination: a list of suspicious objects of a few kinds, each kind's list of bounded
 /// size, that can be listed one kind at a time and written to.
@@ -66,7 +66,7 @@ pub trait Sink: Sync {
     /// lines move per write, not per phase). Every write is reported exactly once; a failed
     /// write never stops the others. Retries are the destination's own (see its client).
     /// A request whose turn comes after `deadline` is not sent: its writes are reported
-    /// with [`crate::sync::model::WriteError::not_started`]; requests under way finish.
+    /// with [`crate::model::WriteError::not_started`]; requests under way finish.
     fn apply(
         &self,
         writes: Vec<Write>,

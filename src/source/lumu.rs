@@ -32,19 +32,18 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Pulled;
-use crate::http::{
-    Client, HttpSettings, RateLimitSpent, RetryPolicy, encode_component, send_retrying, snippet,
-};
+use crate::http::{Client, HttpSettings, RateLimitSpent, RetryPolicy, send_retrying};
 use crate::ioc::{Ioc, IocKind};
+use crate::model::ScanAction;
+use crate::model::desired::Pulled;
+use crate::model::lumu::{CachedContext, Incident, IncidentContext, LumuCalls, LumuReport};
 use crate::retry::DeadlineReached;
 use crate::secret::Secret;
 use crate::state::StateStore;
-use crate::state::lumu::CachedContext;
-use crate::sync::model::ScanAction;
+use crate::text::{encode_component, snippet};
 
 /// Lumu's largest page.
 pub const PAGE_ITEMS: usize = 100;
@@ -99,87 +98,6 @@ struct Page {
 struct Pagination {
     #[serde(default)]
     next: Option<Value>,
-}
-
-/// The fields of an incident this source uses (written back as Lumu names them, so that
-/// `watch` can keep them in the state file).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct Incident {
-    pub id: String,
-    #[serde(default)]
-    pub adversaries: Vec<Value>,
-    #[serde(rename = "adversaryTypes", default)]
-    pub adversary_types: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<String>,
-    #[serde(
-        rename = "lastContact",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub last_contact: Option<String>,
-    /// A number; read leniently (a string of digits counts, anything else as absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contacts: Option<Value>,
-    /// `open`, `muted` or `closed` (open-ended); the incident stream's events carry it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// When the status last changed.
-    #[serde(
-        rename = "statusTimestamp",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub status_timestamp: Option<String>,
-}
-
-impl Incident {
-    /// `contacts` as a count, when it is one.
-    pub fn contacts(&self) -> Option<i64> {
-        match self.contacts.as_ref()? {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        }
-    }
-
-    /// When the incident was last seen: `lastContact`, else `timestamp`.
-    pub fn seen(&self) -> Option<DateTime<Utc>> {
-        [&self.last_contact, &self.timestamp]
-            .into_iter()
-            .flatten()
-            .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc))
-    }
-
-    /// Whether `cached` was read at the incident's present `lastContact` and `contacts`.
-    pub fn unchanged_since(&self, cached: &CachedContext) -> bool {
-        cached.last_contact == self.last_contact && cached.contacts == self.contacts()
-    }
-}
-
-/// The fields of an incident's context this source uses (and the cache keeps).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-pub struct IncidentContext {
-    #[serde(default)]
-    pub related_files: Vec<Value>,
-    #[serde(default)]
-    pub threat_triggers: Vec<Value>,
-}
-
-/// Requests sent to Lumu, retries included (what the quota counts), by endpoint.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct LumuCalls {
-    /// `POST /api/incidents/all`.
-    pub incidents: u64,
-    /// `GET /api/incidents/{id}/context`.
-    pub context: u64,
-}
-
-impl LumuCalls {
-    pub fn total(&self) -> u64 {
-        self.incidents + self.context
-    }
 }
 
 #[derive(Debug, Default)]
@@ -464,33 +382,6 @@ fn trigger_ioc(trigger: &str) -> Result<Ioc, crate::ioc::Invalid> {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     Ioc::from_host(host)
-}
-
-/// What the Lumu source did in a run, for the report.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
-pub struct LumuReport {
-    /// Incidents listed (each once).
-    pub incidents: usize,
-    /// Contexts read in this run.
-    pub contexts_read: usize,
-    /// Incidents unchanged since their cached context was read.
-    pub contexts_cached: usize,
-    /// New or changed incidents whose context is left for a later run (over
-    /// `--max-context-calls`, or reading stopped): a changed one keeps its cached context, a
-    /// new one gives its adversaries only.
-    pub contexts_deferred: usize,
-    /// Context reads that failed (treated as deferred).
-    pub contexts_failed: usize,
-    /// Listed incidents with no context at all (new and not read): while there are any,
-    /// nothing is removed.
-    pub contexts_missing: usize,
-    /// Cached contexts forgotten: their incidents are no longer listed.
-    pub forgotten: usize,
-    /// Requests sent to Lumu, retries included.
-    pub calls: LumuCalls,
-    /// Why context reads stopped before the budget was used: `quota` (the daily quota is
-    /// spent), `deadline` (`--max-run-minutes`), `failures`.
-    pub stopped: Option<&'static str>,
 }
 
 /// The context cache of one job: the state file's Lumu table for its tag (in a dry run,

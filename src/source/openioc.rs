@@ -11,8 +11,10 @@
 //! (`<file name> line <n>` for an item without an id).
 
 use super::file::FileSettings;
-use super::{Desired, Pulled, file_name, modified_time};
+use super::modified_time;
+use crate::model::desired::{Desired, Pulled};
 use crate::openioc::{expand_paths, read_file};
+use crate::text::file_name;
 
 /// Reads every file (and every OpenIOC file in every folder); the IOCs of all, deduplicated.
 pub fn pull(settings: &FileSettings) -> anyhow::Result<Pulled> {
@@ -50,9 +52,9 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
+    use crate::model::ScanAction;
     use crate::openioc::test_docs::*;
     use crate::openioc::{MAX_FILE_BYTES, MD5};
-    use crate::sync::model::ScanAction;
 
     fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
         let path = dir.join(name);

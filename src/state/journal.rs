@@ -38,10 +38,11 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 
-use super::{BUSY_TIMEOUT, SCHEMA_VERSION, StateStore, stored_time};
+use super::indicators::decode_iocs;
+use super::schema::SCHEMA_VERSION;
+use super::{BUSY_TIMEOUT, StateStore, stored_time};
 use crate::ioc::{Ioc, IocKind};
-use crate::sync::apply::Outcome;
-use crate::sync::model::{TAG_PREFIX, Write, owner_tag};
+use crate::model::{Outcome, TAG_PREFIX, Write, owner_tag};
 
 /// `--journal-days`: runs older than this are pruned at the end of each run.
 pub const DEFAULT_JOURNAL_DAYS: u32 = 90;
@@ -734,7 +735,7 @@ impl Journal {
             if !has_feeds {
                 return Ok(Vec::new());
             }
-            // The IOC lines of `state.rs`: `type|action|value`, one a line.
+            // The IOC lines of `state::indicators`: `type|action|value`, one a line.
             let needle = format!("|{}\n", ioc.value);
             let mut query = self.conn.prepare(
                 "SELECT i.id, i.modified, i.revoked, i.valid_from, i.valid_until, i.confidence, i.iocs
@@ -747,8 +748,7 @@ impl Journal {
             let mut found = Vec::new();
             while let Some(row) = rows.next()? {
                 let iocs: String = row.get(6)?;
-                let Some((_, action)) = super::decode_iocs(&iocs).find(|(held, _)| held == ioc)
-                else {
+                let Some((_, action)) = decode_iocs(&iocs).find(|(held, _)| held == ioc) else {
                     continue;
                 };
                 let revoked: bool = row.get(2)?;
@@ -1199,11 +1199,11 @@ mod tests {
         run.planned(&[add("a.example"), add("b.example"), remove("old.example")])
             .unwrap();
         let put = |v: &str| {
-            Write::Put(crate::sync::model::Put {
+            Write::Put(crate::model::Put {
                 kind: IocKind::Domain,
                 content: v.into(),
                 notes: String::new(),
-                scan_action: crate::sync::model::ScanAction::Block,
+                scan_action: crate::model::ScanAction::Block,
                 expiration: None,
             })
         };

@@ -13,16 +13,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
 use super::{StateStore, in_savepoint, stored_time};
-use crate::source::lumu::IncidentContext;
-
-/// An incident's context as last read, and the incident's state it was read at.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CachedContext {
-    /// `lastContact` as Lumu wrote it (compared as text: any change means a new read).
-    pub last_contact: Option<String>,
-    pub contacts: Option<i64>,
-    pub context: IncidentContext,
-}
+use crate::model::lumu::{CachedContext, IncidentContext};
 
 /// Creates the cache's table if it is missing; called when a store is opened.
 pub(super) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {

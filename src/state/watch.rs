@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{StateStore, in_savepoint, stored_time};
-use crate::source::lumu::Incident;
+use crate::model::lumu::Incident;
 
 /// Where a job's stream stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -35,7 +35,7 @@ use super::pattern::{
     CompExpr, Comparison, ObjectPath, ObservationExpr, Op, PathStep, Pattern, Qualifier,
 };
 use crate::ioc::{Invalid, Ioc, IocKind};
-use crate::sync::model::ScanAction;
+use crate::model::ScanAction;
 
 /// Skip reasons this module adds to [`Invalid::code`]'s.
 pub use crate::ioc::skip::{CIDR_RANGE, MD5, NEGATION, UNSUPPORTED_HASH};

@@ -12,8 +12,8 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{extract::extract, pattern::parse};
 use crate::ioc::Ioc;
-use crate::source::Pulled;
-use crate::sync::model::ScanAction;
+use crate::model::ScanAction;
+use crate::model::desired::Pulled;
 
 /// Skip code of an indicator whose `confidence` is below `--min-confidence`.
 pub const LOW_CONFIDENCE: &str = "low-confidence";
@@ -39,7 +39,7 @@ pub struct IndicatorRecord {
     /// The version's `modified` (else `created`); clamped to the time it was read when it
     /// lay more than [`MAX_CLOCK_SKEW`] in the future.
     pub modified: DateTime<Utc>,
-    /// `modified` was clamped: any version read later replaces this one (see `state.rs`).
+    /// `modified` was clamped: any version read later replaces this one (see `state::indicators`).
     pub clamped: bool,
     pub revoked: bool,
     pub valid_from: Option<DateTime<Utc>>,

@@ -6,7 +6,7 @@
 //! record of each indicator version to store.
 //!
 //! ```
-//! use apex_ioc_sync::apex::udso::ScanAction;
+//! use apex_ioc_sync::model::ScanAction;
 //! use apex_ioc_sync::stix::{extract::extract, pattern::parse};
 //!
 //! let text = "[ipv4-addr:value = '198.51.100.1' \

@@ -36,10 +36,10 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-pub use super::model::Write;
-use super::model::{Listed, Put, WriteResult, Written, past};
 use super::plan::Removal;
 use crate::ioc::{Ioc, IocKind};
+pub use crate::model::Write;
+use crate::model::{Listed, Outcome, Put, WriteResult, Written, past};
 use crate::secret::Redactor;
 use crate::sink::Sink;
 
@@ -129,28 +129,6 @@ pub struct Applied {
     /// next run makes them.
     pub left: Left,
     pub failed: Vec<FailedWrite>,
-}
-
-/// What became of one write, as [`apply`] reports it to its `observe` callback (the
-/// journal) the moment it is known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome<'a> {
-    /// Added, updated or removed.
-    Done,
-    /// A removal of an entry that was gone already.
-    AlreadyGone,
-    /// A removal not sent: listed again right before it, the entry no longer carried the tag.
-    NoLongerOurs,
-    /// An add or update not sent: listed again right before it, an entry without the tag
-    /// held the IOC.
-    TakenMeanwhile,
-    /// An add not sent: listed again right before it, an entry with the tag held the IOC
-    /// in another spelling.
-    AlreadyThere,
-    /// Not started: the run's deadline passed first (the next run makes it).
-    Left,
-    /// Failed after its retries (or its type could not be listed again): why.
-    Failed(&'a str),
 }
 
 /// The callback that hears each write's [`Outcome`].

@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::apply::{Applied, Outcome, Writes, apply};
-use super::model::{Listed, Write};
+use super::apply::{Applied, Writes, apply};
 use super::plan::Removal;
 use super::run::{ListedCounts, planned_writes};
 use crate::exit::Failure;
 use crate::ioc::IocKind;
+use crate::model::{Listed, Outcome, Write};
 use crate::outln;
 use crate::secret::Redactor;
 use crate::sink::Sink;

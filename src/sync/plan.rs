@@ -44,9 +44,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::model::{Listed, Put, ScanAction, make_notes};
 use crate::ioc::{Ioc, IocKind};
-use crate::source::Desired;
+use crate::model::desired::Desired;
+use crate::model::{Listed, Put, ScanAction, make_notes};
 
 mod brake;
 
@@ -474,8 +474,8 @@ impl NanosecondZero for DateTime<Utc> {
 mod tests {
     use super::*;
     use crate::apex::udso::UdsoEntry;
+    use crate::model::desired::Pulled;
     use crate::sink::apex::{UDSO_CAPACITY, listed_entries};
-    use crate::source::Pulled;
     use proptest::prelude::*;
 
     /// The planner on entries as Apex lists them, read the way the Apex sink reads them

@@ -11,15 +11,15 @@ use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use super::apply::{Applied, Outcome, Writes, apply};
-use super::model::{Listed, Put, Write};
+use super::apply::{Applied, Writes, apply};
 use super::plan::{AddBrake, Brake, Plan, Policy, WindowBrake, owned_peak, plan};
 use crate::ioc::{Ioc, IocKind};
+use crate::model::desired::{Desired, Pulled};
+use crate::model::lumu::LumuReport;
+use crate::model::{Listed, Outcome, Put, Write};
 use crate::policy::{Excluded, ExcludedCounts, Exclusions};
 use crate::secret::Redactor;
 use crate::sink::Sink;
-use crate::source::lumu::LumuReport;
-use crate::source::{Desired, Pulled};
 use crate::state::journal::{self, JournalRun, Op, PlannedWrite, Previous, WantedIoc};
 
 /// How a run applies its plan.

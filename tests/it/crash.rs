@@ -527,7 +527,7 @@ impl Record {
     }
 
     fn owned_by(&self, tag: &str) -> bool {
-        apex_ioc_sync::sync::model::owner_tag(self.notes()) == Some(tag)
+        apex_ioc_sync::model::owner_tag(self.notes()) == Some(tag)
     }
 
     /// `type value` in normal form (an entry that does not normalise: as listed, marked).

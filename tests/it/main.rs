@@ -18,6 +18,7 @@ mod guard;
 mod help;
 mod http_conventions;
 mod journal;
+mod layers;
 mod lumu_cache;
 mod lumu_sync;
 mod malformed_stix;

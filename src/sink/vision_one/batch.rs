@@ -92,8 +92,8 @@ fn serialized_len<T: Serialize>(item: &T) -> usize {
 mod tests {
     use super::*;
     use crate::ioc::{IocKind, MAX_URL_LEN};
+    use crate::model::ScanAction;
     use crate::sink::vision_one::model::{NewObject, RiskLevel};
-    use crate::sync::model::ScanAction;
 
     fn url_object(i: usize, len: usize) -> NewObject {
         let prefix = format!("https://evil.example/{i}/");

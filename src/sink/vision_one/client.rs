@@ -23,11 +23,12 @@ use super::model::{
     ObjectType, Op, SUSPICIOUS_OBJECTS_PATH, error_fields, parse_listed, parse_multi_status,
 };
 use super::region::{Region, parse_base_url};
-use crate::http::{Answer, Client, HttpSettings, RetryPolicy, send_retrying, snippet};
+use crate::http::{Answer, Client, HttpSettings, RetryPolicy, send_retrying};
 use crate::ioc::IocKind;
+use crate::model::ScanAction;
 use crate::retry::{Retrier, ServerWait, Setback};
 use crate::secret::Secret;
-use crate::sync::model::ScanAction;
+use crate::text::snippet;
 
 /// The server's name in errors and logs.
 pub const SERVER: &str = "Vision One";

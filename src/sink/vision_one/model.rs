@@ -29,9 +29,9 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::Value;
 
-use crate::http::snippet;
 use crate::ioc::{Invalid, Ioc, IocKind};
-use crate::sync::model::ScanAction;
+use crate::model::ScanAction;
+use crate::text::snippet;
 
 /// The list, add and delete path (`GET` lists, `POST` adds).
 pub const SUSPICIOUS_OBJECTS_PATH: &str = "/v3.0/threatintel/suspiciousObjects";

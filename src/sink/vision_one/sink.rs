@@ -17,8 +17,8 @@ use super::client::VisionOneClient;
 use super::model::{ItemError, ItemOutcome, ItemResult, NEVER_EXPIRES, NewObject, ObjectRef};
 use super::{CAPACITY_PER_TYPE, RiskLevel, VisionOneError};
 use crate::ioc::IocKind;
+use crate::model::{Listed, Put, Write, WriteError, WriteResult, Written, past};
 use crate::sink::Sink;
-use crate::sync::model::{Listed, Put, Write, WriteError, WriteResult, Written, past};
 
 /// Every kind this tool has: Vision One's types `ip`, `domain`, `url`, `fileSha1` and
 /// `fileSha256` (`model::ObjectType::for_kind`).

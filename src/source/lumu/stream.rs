@@ -30,7 +30,8 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{Incident, LumuClient};
+use super::LumuClient;
+use crate::model::lumu::Incident;
 use crate::state::watch::IncidentChanges;
 
 /// The journal's path below the API.

@@ -4,7 +4,7 @@
 //! Discovery (or an API root given directly), the collections to read, then each
 //! collection's indicators added since its cursor, page by page. Every page is parsed,
 //! its patterns' IOCs extracted, and stored with the cursor after it in one transaction
-//! (`state.rs`), under this job's tag and the collection's feed (API root and collection);
+//! (`state`), under this job's tag and the collection's feed (API root and collection);
 //! the first page's transaction also drops the feed's indicators revoked or expired more
 //! than [`PRUNE_GRACE`] ago. The desired set is then every indicator of the chosen
 //! collections valid now. A server that stalls ends that collection with what arrived kept
@@ -27,15 +27,15 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 use url::Url;
 
-use super::Pulled;
 use crate::http::HttpSettings;
-use crate::policy::Exclusions;
+use crate::ioc::Ioc;
+use crate::model::MAX_ENTRIES_PER_KIND;
+use crate::model::ScanAction;
+use crate::model::desired::Pulled;
 use crate::state::{FeedId, PRUNE_GRACE, PageEnd, StateStore};
 use crate::stix::indicator::{
     Entry, IndicatorRecord, MAX_CLOCK_SKEW, Reading, clamped_warning, indicator_records_from,
 };
-use crate::sync::model::MAX_ENTRIES_PER_KIND;
-use crate::sync::model::ScanAction;
 pub use client::{Collection, MAX_ANSWER_BYTES, TAXII_MEDIA_TYPE, TaxiiAuth, choose_collections};
 use client::{Task, TaxiiClient, objects_url};
 pub use paging::DEFAULT_PAGE_SIZE;
@@ -482,12 +482,12 @@ pub struct Ingested {
 }
 
 /// Reads every chosen collection into the state store, then returns the IOCs of every
-/// indicator of those collections valid now (IOCs `exclusions` match take no room among the
+/// indicator of those collections valid now (IOCs `excluded` holds take no room among the
 /// newest).
 pub async fn pull(
     settings: &TaxiiSettings,
     http: &HttpSettings,
-    exclusions: &Exclusions,
+    excluded: &(dyn Fn(&Ioc) -> bool + Sync),
 ) -> anyhow::Result<Pulled> {
     let Ingested {
         mut pulled,
@@ -499,7 +499,7 @@ pub async fn pull(
         Utc::now(),
         MAX_ENTRIES_PER_KIND,
         settings.min_confidence,
-        |ioc| exclusions.excludes(ioc),
+        excluded,
     )?;
     pulled.iocs = desired;
     pulled.dedupe();

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::{Plan, Policy};
 use crate::ioc::IocKind;
-use crate::source::Desired;
+use crate::model::desired::Desired;
 
 /// The brake engages above this many removals (and above half of what is owned).
 pub const BRAKE_MIN_REMOVALS: usize = 10;
@@ -422,7 +422,7 @@ mod window_tests {
 
     use super::*;
     use crate::ioc::Ioc;
-    use crate::sync::model::{Listed, ScanAction, make_notes};
+    use crate::model::{Listed, ScanAction, make_notes};
     use crate::sync::plan::plan;
 
     fn now() -> DateTime<Utc> {

@@ -1,10 +1,17 @@
-//! The sync model: what the planner, apply, `--clean` and the report know of a destination.
-//! Every destination ([`crate::sink`]) lists its entries as [`Listed`] records and takes
-//! [`Write`]s; none of these types is any one destination's wire form.
+//! The sync model: the records the layers share, in no one source's or destination's terms.
+//! Sources hand over the desired set ([`desired`]), which the policy screens and the planner
+//! plans from. Every destination (`sink`) lists its entries as [`Listed`] records and takes
+//! [`Write`]s; the planner, apply, `--clean`, the journal and the report know a destination
+//! only so, and what became of each write as an [`Outcome`]. None of these types is any one
+//! destination's wire form. [`lumu`] holds Lumu's records that the state file keeps and a
+//! pull carries.
 //!
 //! Ownership: every entry this tool writes carries notes (Apex Central's `notes`, Vision
 //! One's `description`) that begin with `apex-ioc-sync:<tag>`, then a space and a short
 //! reason. Only entries whose notes carry a job's tag are ever updated or removed by it.
+
+pub mod desired;
+pub mod lumu;
 
 use std::fmt;
 
@@ -234,6 +241,28 @@ impl fmt::Display for WriteError {
 
 /// The result of one write.
 pub type WriteResult = Result<Written, WriteError>;
+
+/// What became of one write, as the sync engine's `apply` reports it to its `observe`
+/// callback (the journal) the moment it is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// Added, updated or removed.
+    Done,
+    /// A removal of an entry that was gone already.
+    AlreadyGone,
+    /// A removal not sent: listed again right before it, the entry no longer carried the tag.
+    NoLongerOurs,
+    /// An add or update not sent: listed again right before it, an entry without the tag
+    /// held the IOC.
+    TakenMeanwhile,
+    /// An add not sent: listed again right before it, an entry with the tag held the IOC
+    /// in another spelling.
+    AlreadyThere,
+    /// Not started: the run's deadline passed first (the next run makes it).
+    Left,
+    /// Failed after its retries (or its type could not be listed again): why.
+    Failed(&'a str),
+}
 
 #[cfg(test)]
 mod tests {
