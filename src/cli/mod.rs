@@ -114,7 +114,7 @@ pub enum Command {
     /// Takes the sync job's options and .config file, and holds the job's lock until it stops (SIGTERM or Ctrl-C: exit 0), so a scheduled sync job of the same tag exits 3 meanwhile.
     #[command(verbatim_doc_comment, args_override_self = true)]
     Watch(Box<WatchArgs>),
-    /// Run three real syncs against a simulated Lumu Defender and a simulated Apex Central (or Vision One) on loopback: a first push, a changed incident set, an unchanged one.
+    /// Run three real syncs against a simulated Lumu Defender and a simulated Apex Central (or Vision One) on loopback: a first push, a changed incident set, an unchanged one; then a watch while an incident opens and closes.
     ///
     /// Needs no credentials and no network.
     #[command(verbatim_doc_comment, args_override_self = true)]

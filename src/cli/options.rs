@@ -415,7 +415,7 @@ pub struct SyncOpts {
     /// Show the plan and write nothing.
     #[arg(long = "dry-run", alias = "dry_run", verbatim_doc_comment)]
     pub dry_run: bool,
-    /// Lift the brakes: a run that would remove more than half of what its tag owns, leave less than half of the most it owned within the last 24 hours, or add more than --max-adds entries and more than 3 times what it owns, goes ahead.
+    /// Lift the brakes: a run that would remove more than half of what its tag owns (and more than 10 entries), leave less than half of the most it owned within the last 24 hours (by more than 10), or add more than --max-adds entries and more than 3 times what it owns, goes ahead.
     #[arg(long, verbatim_doc_comment)]
     pub force: bool,
     /// The add brake's floor: a run that would add more than N entries and more than 3 times what its tag owns writes nothing and exits 5 (see --force).

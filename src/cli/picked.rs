@@ -52,6 +52,7 @@ impl<P: PickedOptions> FromArgMatches for Picked<P> {
                 }
                 "state_file" => o.sync.state_file = m.get_one("state_file").cloned(),
                 "lock_file" => o.sync.lock_file = m.get_one("lock_file").cloned(),
+                "lock_scope" => o.sync.lock_scope = *m.get_one("lock_scope").expect("a default"),
                 "dry_run" => o.sync.dry_run = m.get_flag("dry_run"),
                 "force" => o.sync.force = m.get_flag("force"),
                 "threaded" => o.sync.threaded = m.get_flag("threaded"),
@@ -86,8 +87,9 @@ impl PickedOptions for ExplainPicks {
     const IDS: &'static [&'static str] = &["source", "tag", "ioc_types", "state_file"];
 }
 
-/// `rollback`'s picks: the job's state and lock files, the rehearsal, the brakes, the
-/// writes at once, and Vision One's risk level for what it re-adds.
+/// `rollback`'s picks: the job's state and lock files (and the lock's scope, so that it takes
+/// the lock the job takes), the rehearsal, the brakes, the writes at once, and Vision One's
+/// risk level for what it re-adds.
 #[derive(Debug, Clone)]
 pub struct RollbackPicks;
 impl PickedOptions for RollbackPicks {
@@ -101,5 +103,6 @@ impl PickedOptions for RollbackPicks {
         "threads",
         "state_file",
         "lock_file",
+        "lock_scope",
     ];
 }

@@ -275,6 +275,13 @@ async fn drive_watch(
     let pushed = until("push", || destination.holds("fresh-c2.example")).await?;
     lumu.set_status(id, "closed");
     let removed = until("removal", || !destination.holds("fresh-c2.example")).await?;
+    // The batch ends with its summary line and its commit, then the watch asks the journal
+    // again: stopped before that, it would abandon the batch (and its line) uncommitted.
+    let asked = lumu.calls(Endpoint::Updates);
+    until("call to the journal after the close", || {
+        lumu.calls(Endpoint::Updates) > asked
+    })
+    .await?;
     Ok((pushed, removed))
 }
 

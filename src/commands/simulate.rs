@@ -160,7 +160,7 @@ pub async fn run(args: &SimulateArgs) -> Result<(), Failure> {
     );
     say!();
     say!(
-        "While a watch follows the simulated Lumu's incident stream, open an incident (the answer is its id), then close, mute or unmute it as in Lumu's API:"
+        "While a watch follows the simulated Lumu's incident stream, open an incident (the answer is {{\"id\": ...}}: the ID below), then close, mute or unmute it as in Lumu's API:"
     );
     say!(
         "  curl -X POST '{}/sim/incidents?key={}' -d '{{\"adversaries\": [\"evil.example\"], \"adversaryTypes\": [\"C2C\"], \"threatTriggers\": [\"https://evil.example/gate.php\"]}}'",

@@ -841,3 +841,42 @@ fn explain_shows_a_taxii_jobs_indicators_with_their_validity() {
     assert_eq!(job["indicators"][0]["revoked"], false);
     assert_eq!(e["destination"]["entries"][0]["ours"], true);
 }
+
+/// A rollback takes the lock its job takes: with `lock-scope=destination` in the job's
+/// `.config`, the destination's lock, so it never writes beside a job of that destination.
+#[test]
+fn a_rollback_takes_the_destination_lock_its_job_takes() {
+    let (apex, lumu) = (start_apex(), start_lumu());
+    seed(&lumu);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.config"), "lock_scope=destination\n").unwrap();
+    let first = sync_json(lumu_cmd(dir.path(), &apex, &lumu).args(["--config", "job.config"]));
+    let id = run_id(&first);
+    let port = apex.url().rsplit(':').next().unwrap().to_owned();
+    let lock = dir
+        .path()
+        .join(format!("apex-ioc-sync@apex-127.0.0.1-{port}.lock"));
+    let held = apex_ioc_sync::lock::InstanceLock::acquire(&lock).unwrap();
+    let writes_before = writes(&apex);
+    let out = apex_run(
+        dir.path(),
+        &apex,
+        &["rollback", &id, "--config", "job.config"],
+    )
+    .assert()
+    .code(3);
+    assert_eq!(
+        output_text(out.get_output()).1,
+        "Error: Another instance is running. Quitting.\n"
+    );
+    assert_eq!(writes(&apex), writes_before);
+    drop(held);
+    apex_run(
+        dir.path(),
+        &apex,
+        &["rollback", &id, "--config", "job.config"],
+    )
+    .assert()
+    .success();
+    assert!(apex_set(&apex, "lumu").is_empty());
+}
