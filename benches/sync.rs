@@ -209,6 +209,8 @@ fn job_options(lumu: &BackgroundLumu, dir: &std::path::Path, threads: u16) -> Op
             threads: Some(threads),
             lock_file: Some(dir.join("bench.lock")),
             state_file: Some(dir.join("bench.db")),
+            // The cold push is 10,000 adds on purpose: past the add brake's default.
+            max_adds: usize::MAX,
             ..SyncOpts::default()
         },
         logging: LoggingOpts {
